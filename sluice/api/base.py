@@ -1,0 +1,82 @@
+"""What every RPC handler shares: error translation, database resolution, logging.
+
+``@rpc`` wraps a handler so that a :class:`~sluice.errors.SluiceError` (or any
+unexpected exception) becomes the handler's own response type with a filled
+``status`` — Milvus answers failures in-band, never as gRPC errors, and
+pymilvus retries gRPC errors it should not retry.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf import message_factory
+from google.protobuf.message import Message
+from pymilvus.grpc_gen import common_pb2, milvus_pb2
+
+from sluice.api.status import error_status
+from sluice.engine.catalog import DEFAULT_DB
+from sluice.errors import SluiceError
+
+log = logging.getLogger("sluice.api")
+
+SERVICE = milvus_pb2.DESCRIPTOR.services_by_name["MilvusService"]
+
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+def response_class(method_name: str) -> type[Message]:
+    descriptor = SERVICE.methods_by_name[method_name].output_type
+    return message_factory.GetMessageClass(descriptor)
+
+
+def error_response(method_name: str, err: SluiceError) -> Message:
+    status = error_status(err)
+    cls = response_class(method_name)
+    if cls is common_pb2.Status:
+        return status
+    return cls(status=status)
+
+
+def metadata(context: grpc.ServicerContext, key: str) -> str:
+    for k, v in context.invocation_metadata() or ():
+        if k == key:
+            return str(v)
+    return ""
+
+
+def db_name(request_db: str, context: grpc.ServicerContext) -> str:
+    """``db_name`` from the request, else the ``dbname`` header, else ``default``."""
+    return request_db or metadata(context, "dbname") or DEFAULT_DB
+
+
+def remaining_seconds(context: grpc.ServicerContext, default: float) -> float:
+    """How long a handler may block without outliving the client's deadline."""
+    left = context.time_remaining()
+    if left is None:
+        return default
+    return max(0.0, min(default, left - 0.05))
+
+
+def rpc(handler: Handler) -> Handler:
+    name = handler.__name__
+
+    @functools.wraps(handler)
+    def wrapper(self: Any, request: Message, context: grpc.ServicerContext) -> Message:
+        try:
+            response: Message = handler(self, request, context)
+            return response
+        except SluiceError as err:
+            log.info(
+                "%s failed (request %s): %s", name, metadata(context, "client-request-id"), err
+            )
+            return error_response(name, err)
+        except Exception as exc:
+            log.exception("%s crashed (request %s)", name, metadata(context, "client-request-id"))
+            return error_response(name, SluiceError(f"unexpected error: {exc}"))
+
+    return wrapper  # type: ignore[return-value]

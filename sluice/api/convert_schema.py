@@ -1,0 +1,122 @@
+"""``schema.CollectionSchema`` protobuf <-> :class:`sluice.schema.CollectionSchema`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymilvus.grpc_gen import common_pb2, schema_pb2
+
+from sluice.errors import ParameterInvalid, RequestError
+from sluice.schema import DYNAMIC_FIELD, CollectionSchema, DataType, FieldSchema
+
+
+def _int_param(field_name: str, key: str, value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ParameterInvalid.msg(
+            f"type param {key} of field {field_name} should be an integer, got {value}"
+        ) from None
+
+
+def _default_value(value: schema_pb2.ValueField) -> Any:
+    kind = value.WhichOneof("data")
+    return None if kind is None else getattr(value, kind)
+
+
+def schema_from_proto(raw: bytes, collection_name: str) -> CollectionSchema:
+    proto = schema_pb2.CollectionSchema()
+    try:
+        proto.ParseFromString(raw)
+    except Exception:
+        raise ParameterInvalid.msg("failed to unmarshal collection schema") from None
+    if proto.name and proto.name != collection_name:
+        raise RequestError(
+            f"collection name [{collection_name}] not matches schema name [{proto.name}]"
+        )
+    fields = []
+    for f in proto.fields:
+        if f.is_dynamic or f.name == DYNAMIC_FIELD:
+            raise RequestError("cannot explicitly set a field as a dynamic field")
+        try:
+            dtype = DataType(f.data_type)
+        except ValueError:
+            raise RequestError(f"data type {f.data_type} is not valid") from None
+        params = {kv.key: kv.value for kv in f.type_params}
+        dim = _int_param(f.name, "dim", params["dim"]) if "dim" in params else None
+        max_length = (
+            _int_param(f.name, "max_length", params["max_length"])
+            if "max_length" in params
+            else None
+        )
+        default = _default_value(f.default_value) if f.HasField("default_value") else None
+        fields.append(
+            FieldSchema(
+                name=f.name,
+                dtype=dtype,
+                description=f.description,
+                is_primary=f.is_primary_key,
+                auto_id=f.autoID or (f.is_primary_key and proto.autoID),
+                dim=dim,
+                max_length=max_length,
+                nullable=f.nullable,
+                default_value=default,
+                is_partition_key=f.is_partition_key,
+                type_params=params,
+            )
+        )
+    return CollectionSchema(
+        name=collection_name,
+        fields=tuple(fields),
+        description=proto.description,
+        enable_dynamic_field=proto.enable_dynamic_field,
+    )
+
+
+def _value_field(dtype: DataType, value: Any) -> schema_pb2.ValueField:
+    out = schema_pb2.ValueField()
+    if dtype == DataType.BOOL:
+        out.bool_data = bool(value)
+    elif dtype in (DataType.INT8, DataType.INT16, DataType.INT32):
+        out.int_data = int(value)
+    elif dtype == DataType.INT64:
+        out.long_data = int(value)
+    elif dtype == DataType.FLOAT:
+        out.float_data = float(value)
+    elif dtype == DataType.DOUBLE:
+        out.double_data = float(value)
+    elif dtype == DataType.VARCHAR:
+        out.string_data = str(value)
+    return out
+
+
+def schema_to_proto(schema: CollectionSchema) -> schema_pb2.CollectionSchema:
+    """The schema DescribeCollection shows: like Milvus's proxy, without ``$meta``."""
+    proto = schema_pb2.CollectionSchema(
+        name=schema.name,
+        description=schema.description,
+        autoID=schema.auto_id,
+        enable_dynamic_field=schema.enable_dynamic_field,
+    )
+    for f in schema.user_fields:
+        field = proto.fields.add(
+            fieldID=f.field_id,
+            name=f.name,
+            is_primary_key=f.is_primary,
+            description=f.description,
+            data_type=int(f.dtype),
+            autoID=f.auto_id,
+            is_dynamic=f.is_dynamic,
+            is_partition_key=f.is_partition_key,
+            nullable=f.nullable,
+        )
+        params = dict(f.type_params)
+        if f.dim is not None:
+            params["dim"] = str(f.dim)
+        if f.max_length is not None:
+            params["max_length"] = str(f.max_length)
+        for key, value in params.items():
+            field.type_params.append(common_pb2.KeyValuePair(key=key, value=value))
+        if f.default_value is not None:
+            field.default_value.CopyFrom(_value_field(f.dtype, f.default_value))
+    return proto

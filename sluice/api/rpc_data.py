@@ -1,0 +1,56 @@
+"""Write RPCs: Insert and Delete."""
+
+from __future__ import annotations
+
+import grpc
+from pymilvus.grpc_gen import milvus_pb2
+
+from sluice.api.base import db_name, rpc
+from sluice.api.convert_fields import column_from_field_data, ids_message
+from sluice.api.convert_request import template_values
+from sluice.api.status import SUCCESS
+from sluice.engine.engine import Engine
+
+
+class DataRpcs:
+    engine: Engine
+
+    @rpc
+    def Insert(
+        self, request: milvus_pb2.InsertRequest, context: grpc.ServicerContext
+    ) -> milvus_pb2.MutationResult:
+        db = db_name(request.db_name, context)
+        collection = self.engine.get(db, request.collection_name)
+        num_rows = request.num_rows
+        columns = [column_from_field_data(fd, num_rows) for fd in request.fields_data]
+        result = self.engine.insert(
+            db, request.collection_name, request.partition_name, columns, num_rows
+        )
+        n = len(result.ids)
+        return milvus_pb2.MutationResult(
+            status=SUCCESS,
+            IDs=ids_message(result.ids, collection.schema.primary.dtype),
+            succ_index=range(n),
+            insert_cnt=n,
+            timestamp=result.timestamp,
+        )
+
+    @rpc
+    def Delete(
+        self, request: milvus_pb2.DeleteRequest, context: grpc.ServicerContext
+    ) -> milvus_pb2.MutationResult:
+        db = db_name(request.db_name, context)
+        collection = self.engine.get(db, request.collection_name)
+        result = self.engine.delete(
+            db,
+            request.collection_name,
+            request.partition_name,
+            request.expr,
+            template_values(request.expr_template_values),
+        )
+        return milvus_pb2.MutationResult(
+            status=SUCCESS,
+            IDs=ids_message(result.keys, collection.schema.primary.dtype),
+            delete_cnt=result.count,
+            timestamp=result.timestamp,
+        )

@@ -1,0 +1,69 @@
+"""Index RPCs: CreateIndex, DescribeIndex, DropIndex and build progress."""
+
+from __future__ import annotations
+
+import grpc
+from pymilvus.grpc_gen import common_pb2, milvus_pb2
+
+from sluice.api.base import db_name, rpc
+from sluice.api.convert_request import key_values
+from sluice.api.status import SUCCESS
+from sluice.engine.engine import Engine
+
+_FINISHED = 3
+_IN_PROGRESS = 2
+
+
+class IndexRpcs:
+    engine: Engine
+
+    @rpc
+    def CreateIndex(
+        self, request: milvus_pb2.CreateIndexRequest, context: grpc.ServicerContext
+    ) -> common_pb2.Status:
+        self.engine.create_index(
+            db_name(request.db_name, context),
+            request.collection_name,
+            request.field_name,
+            request.index_name,
+            key_values(request.extra_params),
+        )
+        return SUCCESS
+
+    @rpc
+    def DescribeIndex(
+        self, request: milvus_pb2.DescribeIndexRequest, context: grpc.ServicerContext
+    ) -> milvus_pb2.DescribeIndexResponse:
+        infos = self.engine.describe_indexes(
+            db_name(request.db_name, context),
+            request.collection_name,
+            request.index_name,
+            request.field_name,
+        )
+        response = milvus_pb2.DescribeIndexResponse(status=SUCCESS)
+        for info in infos:
+            response.index_descriptions.append(
+                milvus_pb2.IndexDescription(
+                    index_name=info.index_name,
+                    indexID=info.index_id,
+                    field_name=info.field_name,
+                    params=[common_pb2.KeyValuePair(key=k, value=v) for k, v in info.params.items()],
+                    indexed_rows=info.indexed_rows,
+                    total_rows=info.total_rows,
+                    pending_index_rows=info.pending_rows,
+                    state=_FINISHED if info.finished else _IN_PROGRESS,
+                )
+            )
+        return response
+
+    @rpc
+    def DropIndex(
+        self, request: milvus_pb2.DropIndexRequest, context: grpc.ServicerContext
+    ) -> common_pb2.Status:
+        self.engine.drop_index(
+            db_name(request.db_name, context),
+            request.collection_name,
+            request.field_name,
+            request.index_name,
+        )
+        return SUCCESS

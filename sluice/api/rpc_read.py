@@ -1,0 +1,138 @@
+"""Read RPCs: Query and Search."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+import numpy as np
+import orjson
+from pymilvus.grpc_gen import common_pb2, milvus_pb2, schema_pb2
+
+from sluice.api.base import db_name, rpc
+from sluice.api.convert_fields import fields_data_from_table, ids_message
+from sluice.api.convert_request import int_param, key_values, template_values
+from sluice.api.status import SUCCESS
+from sluice.engine.data import SearchRequest
+from sluice.engine.engine import Engine
+from sluice.engine.output import COUNT_STAR
+from sluice.errors import ParameterInvalid
+from sluice.schema import DataType
+
+_FLOAT_VECTOR_PLACEHOLDER = 101
+
+
+class ReadRpcs:
+    engine: Engine
+
+    @rpc
+    def Query(
+        self, request: milvus_pb2.QueryRequest, context: grpc.ServicerContext
+    ) -> milvus_pb2.QueryResults:
+        db = db_name(request.db_name, context)
+        collection = self.engine.get(db, request.collection_name)
+        params = key_values(request.query_params)
+        limit = int_param(params, "limit", None)
+        offset = int_param(params, "offset", 0) or 0
+        if limit is None:
+            offset = 0
+        result = self.engine.query(
+            db,
+            request.collection_name,
+            request.expr,
+            list(request.output_fields),
+            limit=limit,
+            offset=offset,
+            params=template_values(request.expr_template_values),
+        )
+        schema = collection.schema
+        response = milvus_pb2.QueryResults(
+            status=SUCCESS,
+            collection_name=collection.name,
+            primary_field_name=schema.primary.name,
+        )
+        if result.count is not None:
+            fd = response.fields_data.add(field_name=COUNT_STAR, type=int(DataType.INT64))
+            fd.scalars.long_data.data.append(result.count)
+            response.output_fields.append(COUNT_STAR)
+            return response
+        response.fields_data.extend(fields_data_from_table(schema, result.table))
+        response.output_fields.extend(result.output.names)
+        return response
+
+    @rpc
+    def Search(
+        self, request: milvus_pb2.SearchRequest, context: grpc.ServicerContext
+    ) -> milvus_pb2.SearchResults:
+        db = db_name(request.db_name, context)
+        collection = self.engine.get(db, request.collection_name)
+        params = key_values(request.search_params)
+        extra = _search_extra(params.get("params", ""))
+        limit = int_param(params, "topk", None)
+        if limit is None:
+            limit = int_param(params, "limit", None)
+        if limit is None:
+            raise ParameterInvalid("topk is required")
+        vectors = _query_vectors(request.placeholder_group)
+        search = SearchRequest(
+            anns_field=params.get("anns_field") or None,
+            vectors=vectors,
+            limit=limit,
+            metric=params.get("metric_type") or None,
+            expr=request.dsl,
+            params=template_values(request.expr_template_values),
+            output_fields=list(request.output_fields),
+            offset=int_param(params, "offset", 0) or 0,
+            round_decimal=int_param(params, "round_decimal", -1) or -1,
+            search_params=extra,
+        )
+        hits, output = self.engine.search(db, request.collection_name, search)
+        schema = collection.schema
+        data = schema_pb2.SearchResultData(
+            num_queries=len(vectors),
+            top_k=limit,
+            topks=hits.topks,
+            output_fields=list(output.names),
+            primary_field_name=schema.primary.name,
+        )
+        data.ids.CopyFrom(ids_message(hits.pks, schema.primary.dtype))
+        data.scores.extend(hits.scores.tolist())
+        data.fields_data.extend(fields_data_from_table(schema, hits.fields))
+        return milvus_pb2.SearchResults(
+            status=SUCCESS, results=data, collection_name=collection.name
+        )
+
+
+def _search_extra(raw: str) -> dict[str, Any]:
+    if not raw:
+        return {}
+    try:
+        decoded = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise ParameterInvalid.msg(f"search params must be a JSON object, got {raw}") from None
+    if not isinstance(decoded, dict):
+        raise ParameterInvalid.msg(f"search params must be a JSON object, got {raw}")
+    return decoded
+
+
+def _query_vectors(raw: bytes) -> np.ndarray:
+    group = common_pb2.PlaceholderGroup()
+    try:
+        group.ParseFromString(raw)
+    except Exception:
+        raise ParameterInvalid.msg("failed to parse placeholder group") from None
+    if not group.placeholders:
+        raise ParameterInvalid.msg("placeholder group is empty")
+    holder = group.placeholders[0]
+    if holder.type != _FLOAT_VECTOR_PLACEHOLDER:
+        raise ParameterInvalid.msg(
+            f"Sluice searches FloatVector data only; got placeholder type {holder.type}"
+        )
+    values = list(holder.values)
+    if not values:
+        raise ParameterInvalid.msg("nq (number of search vector per search request) is 0")
+    sizes = {len(v) for v in values}
+    if len(sizes) != 1 or next(iter(sizes)) % 4:
+        raise ParameterInvalid.msg("query vectors have inconsistent sizes")
+    flat = np.frombuffer(b"".join(values), dtype="<f4")
+    return flat.reshape(len(values), -1)

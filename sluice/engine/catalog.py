@@ -1,0 +1,204 @@
+"""The catalog: which databases and collections exist, and their settings.
+
+On disk it is ``<data>/catalog.json``, replaced atomically (write temp,
+fsync, rename, fsync directory: see :mod:`sluice.storage.atomic`) after every
+DDL change, so a crash leaves either the old or the new catalog.  Segment
+state lives in one manifest per collection (:mod:`sluice.engine.manifest`),
+which changes far more often.
+
+A collection is added to the catalog only after its channels exist on disk,
+and its files are deleted only after the catalog forgot it; start-up removes
+whatever a crash left between those steps.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sluice.schema import CollectionSchema, ConsistencyLevel, DataType, FieldSchema
+from sluice.storage.atomic import read_json, write_json_atomic
+
+DEFAULT_DB = "default"
+
+
+@dataclass
+class IndexMeta:
+    """An index declared on a vector field (build parameters as the client sent them)."""
+
+    index_id: int
+    index_name: str
+    field_name: str
+    params: dict[str, str]
+    created_ts: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index_id": self.index_id,
+            "index_name": self.index_name,
+            "field_name": self.field_name,
+            "params": self.params,
+            "created_ts": self.created_ts,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> IndexMeta:
+        return cls(
+            int(raw["index_id"]),
+            str(raw["index_name"]),
+            str(raw["field_name"]),
+            {str(k): str(v) for k, v in raw["params"].items()},
+            int(raw["created_ts"]),
+        )
+
+
+@dataclass
+class CollectionMeta:
+    id: int
+    db: str
+    name: str
+    schema: CollectionSchema
+    shards_num: int
+    vchannels: list[str]
+    pchannels: list[str]
+    partitions: dict[str, int]
+    consistency_level: ConsistencyLevel
+    created_ts: int
+    created_utc_ms: int
+    properties: dict[str, str] = field(default_factory=dict)
+    indexes: list[IndexMeta] = field(default_factory=list)
+    loaded: bool = False
+
+    @property
+    def default_partition_id(self) -> int:
+        return next(iter(self.partitions.values()))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "db": self.db,
+            "name": self.name,
+            "schema": schema_to_dict(self.schema),
+            "shards_num": self.shards_num,
+            "vchannels": self.vchannels,
+            "pchannels": self.pchannels,
+            "partitions": self.partitions,
+            "consistency_level": int(self.consistency_level),
+            "created_ts": self.created_ts,
+            "created_utc_ms": self.created_utc_ms,
+            "properties": self.properties,
+            "indexes": [i.to_dict() for i in self.indexes],
+            "loaded": self.loaded,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> CollectionMeta:
+        return cls(
+            id=int(raw["id"]),
+            db=str(raw["db"]),
+            name=str(raw["name"]),
+            schema=schema_from_dict(raw["schema"]),
+            shards_num=int(raw["shards_num"]),
+            vchannels=list(raw["vchannels"]),
+            pchannels=list(raw["pchannels"]),
+            partitions={str(k): int(v) for k, v in raw["partitions"].items()},
+            consistency_level=ConsistencyLevel(int(raw["consistency_level"])),
+            created_ts=int(raw["created_ts"]),
+            created_utc_ms=int(raw["created_utc_ms"]),
+            properties=dict(raw.get("properties", {})),
+            indexes=[IndexMeta.from_dict(i) for i in raw.get("indexes", [])],
+            loaded=bool(raw.get("loaded", False)),
+        )
+
+
+def schema_to_dict(schema: CollectionSchema) -> dict[str, Any]:
+    return {
+        "name": schema.name,
+        "description": schema.description,
+        "enable_dynamic_field": schema.enable_dynamic_field,
+        "fields": [
+            {
+                "name": f.name,
+                "dtype": int(f.dtype),
+                "field_id": f.field_id,
+                "description": f.description,
+                "is_primary": f.is_primary,
+                "auto_id": f.auto_id,
+                "dim": f.dim,
+                "max_length": f.max_length,
+                "nullable": f.nullable,
+                "default_value": f.default_value,
+                "is_dynamic": f.is_dynamic,
+                "is_partition_key": f.is_partition_key,
+                "type_params": dict(f.type_params),
+            }
+            for f in schema.fields
+        ],
+    }
+
+
+def schema_from_dict(raw: dict[str, Any]) -> CollectionSchema:
+    fields = tuple(
+        FieldSchema(
+            name=str(f["name"]),
+            dtype=DataType(int(f["dtype"])),
+            field_id=int(f["field_id"]),
+            description=str(f.get("description", "")),
+            is_primary=bool(f["is_primary"]),
+            auto_id=bool(f["auto_id"]),
+            dim=f.get("dim"),
+            max_length=f.get("max_length"),
+            nullable=bool(f.get("nullable", False)),
+            default_value=f.get("default_value"),
+            is_dynamic=bool(f.get("is_dynamic", False)),
+            is_partition_key=bool(f.get("is_partition_key", False)),
+            type_params=dict(f.get("type_params", {})),
+        )
+        for f in raw["fields"]
+    )
+    return CollectionSchema(
+        name=str(raw["name"]),
+        fields=fields,
+        description=str(raw.get("description", "")),
+        enable_dynamic_field=bool(raw.get("enable_dynamic_field", False)),
+    )
+
+
+class Catalog:
+    """Databases and collections, persisted in one JSON file."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self.lock = threading.RLock()
+        self.databases: dict[str, dict[str, Any]] = {}
+        self.collections: dict[int, CollectionMeta] = {}
+        if path.exists():
+            raw = read_json(path)
+            self.databases = dict(raw["databases"])
+            self.collections = {
+                int(c["id"]): CollectionMeta.from_dict(c) for c in raw["collections"]
+            }
+
+    def save(self) -> None:
+        with self.lock:
+            write_json_atomic(
+                self._path,
+                {
+                    "version": 1,
+                    "databases": self.databases,
+                    "collections": [c.to_dict() for c in self.collections.values()],
+                },
+            )
+
+    def find(self, db: str, name: str) -> CollectionMeta | None:
+        for meta in self.collections.values():
+            if meta.db == db and meta.name == name:
+                return meta
+        return None
+
+    def in_db(self, db: str) -> list[CollectionMeta]:
+        return sorted(
+            (m for m in self.collections.values() if m.db == db), key=lambda m: m.created_ts
+        )

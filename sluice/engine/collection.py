@@ -1,0 +1,307 @@
+"""A live collection: its shards, the write path, and consistent snapshots for reads.
+
+Write path (insert and delete):
+
+1. rows are validated and their WAL payloads encoded, with no lock held;
+2. the target channels' locks are taken in shard order (flush takes them in
+   the same global order, so there is no deadlock), one timestamp is
+   allocated for the whole request, and each channel appends its record and
+   applies it to memory;
+3. the locks are released and the caller waits for the fsyncs, which
+   concurrent writers share.
+
+An insert is acknowledged only after step 3.  Reads never take channel
+locks: they work on immutable segment views and a timestamp.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from sluice.engine.catalog import CollectionMeta
+from sluice.engine.channel import Channel, PendingDelete
+from sluice.engine.columns import SegmentView
+from sluice.engine.context import EngineContext
+from sluice.engine.deletes import DeleteLog, DeleteSnapshot
+from sluice.engine.manifest import Manifest
+from sluice.engine.records import RecordKind, encode_batch, encode_json, insert_header
+from sluice.engine.routing import shard_of
+from sluice.engine.segment import Segment, SegmentLevel, SegmentState
+from sluice.schema import CollectionSchema, DataType
+from sluice.storage.wal import Record
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What a read at ``read_ts`` may look at."""
+
+    read_ts: int
+    segments: tuple[SegmentView, ...]
+    deletes: DeleteSnapshot
+
+
+@dataclass(frozen=True)
+class SealResult:
+    """One collection's part of a flush barrier."""
+
+    sealed: list[int]
+    flushed: list[int]
+    checkpoints: dict[str, tuple[int, int]]
+
+
+class Collection:
+    def __init__(self, meta: CollectionMeta, ctx: EngineContext, channels: list[Channel]) -> None:
+        self.meta = meta
+        self.ctx = ctx
+        self.channels = channels
+        pk_dtype: type = np.int64 if meta.schema.primary.dtype == DataType.INT64 else object
+        self.deletes = DeleteLog(pk_dtype)
+        self.manifest_lock = threading.Lock()
+        #: Notified whenever a manifest (and so a persisted checkpoint) is committed.
+        self.persisted = threading.Condition()
+        self.dropped = False
+
+    @property
+    def id(self) -> int:
+        return self.meta.id
+
+    @property
+    def name(self) -> str:
+        return self.meta.name
+
+    @property
+    def schema(self) -> CollectionSchema:
+        return self.meta.schema
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.ctx.collection_dir(self.id) / "manifest.json"
+
+    # --- segments -----------------------------------------------------------
+
+    def segments(self) -> Iterator[Segment]:
+        for channel in self.channels:
+            yield from list(channel.segments.values())
+
+    def find_segment(self, segment_id: int) -> Segment | None:
+        for channel in self.channels:
+            segment = channel.segments.get(segment_id)
+            if segment is not None:
+                return segment
+        return None
+
+    def _growing(self, channel: Channel, partition_id: int, ts: int) -> Segment:
+        segment = channel.growing.get(partition_id)
+        if segment is None:
+            segment = Segment(
+                self.ctx.ids.allocate(),
+                collection_id=self.id,
+                partition_id=partition_id,
+                channel=channel.name,
+                schema=self.schema,
+                created_ts=ts,
+            )
+            channel.add_segment(segment)
+        return segment
+
+    # --- writes -------------------------------------------------------------
+
+    def _split(self, keys: np.ndarray) -> list[tuple[Channel, np.ndarray | None]]:
+        """Rows per channel, in shard order (``None``: every row)."""
+        if len(self.channels) == 1:
+            return [(self.channels[0], None)]
+        shards = shard_of(keys, len(self.channels))
+        parts = []
+        for channel in self.channels:
+            rows = np.flatnonzero(shards == channel.shard)
+            if len(rows):
+                parts.append((channel, rows))
+        return parts
+
+    def insert(self, rows: pa.Table, pks: np.ndarray, partition_id: int) -> int:
+        """Append ``rows`` durably; return the insert timestamp."""
+        parts = []
+        for channel, idx in self._split(pks):
+            sub = rows if idx is None else rows.take(pa.array(idx))
+            parts.append((channel, sub, encode_batch(sub)))
+        settings = self.ctx.settings.segments
+        written: list[tuple[Channel, Record]] = []
+        to_persist: list[Channel] = []
+        with ExitStack() as stack:
+            for channel, _, _ in parts:
+                stack.enter_context(channel.lock)
+            ts = self.ctx.tso.allocate()
+            for channel, sub, payload in parts:
+                segment = self._growing(channel, partition_id, ts)
+                header = insert_header(segment.id, partition_id, sub.num_rows)
+                record = channel.wal.append(RecordKind.INSERT, ts, header, payload)
+                segment.append(sub, ts, record.offset, record.end)
+                channel.advance_tick(record.end, ts)
+                written.append((channel, record))
+                if segment.nbytes >= settings.max_bytes:
+                    self._seal_locked(channel, [segment])
+                    to_persist.append(channel)
+                elif _unsynced_bytes(segment) >= settings.sync_buffer_bytes:
+                    to_persist.append(channel)
+        for channel, record in written:
+            channel.wal.sync(record.end)
+        for channel in to_persist:
+            self.ctx.request_persist(self, channel, False)
+        return ts
+
+    def delete(self, pks: np.ndarray) -> int:
+        """Write tombstones for ``pks`` durably; return the delete timestamp."""
+        parts = []
+        for channel, idx in self._split(pks):
+            keys = pks if idx is None else pks[idx]
+            parts.append((channel, keys, encode_batch(pa.table({"pk": pa.array(keys)}))))
+        written: list[tuple[Channel, Record]] = []
+        with ExitStack() as stack:
+            for channel, _, _ in parts:
+                stack.enter_context(channel.lock)
+            ts = self.ctx.tso.allocate()
+            for channel, keys, payload in parts:
+                record = channel.wal.append(RecordKind.DELETE, ts, payload)
+                channel.add_pending_delete(PendingDelete(record.offset, record.end, ts, keys))
+                self.deletes.add(keys, ts)
+                channel.advance_tick(record.end, ts)
+                written.append((channel, record))
+        for channel, record in written:
+            channel.wal.sync(record.end)
+        return ts
+
+    def _seal_locked(self, channel: Channel, segments: Iterable[Segment]) -> list[int]:
+        """Seal ``segments`` and log it (caller holds ``channel.lock``)."""
+        sealed = [s.id for s in segments if s.state == SegmentState.GROWING]
+        if not sealed:
+            return []
+        for segment in list(segments):
+            channel.seal(segment)
+        ts = self.ctx.tso.allocate()
+        record = channel.wal.append(RecordKind.SEAL, ts, encode_json({"segments": sealed}))
+        channel.advance_tick(record.end, ts)
+        return sealed
+
+    def seal_idle(self, idle_seconds: float, min_bytes: int, now: float) -> None:
+        """Seal growing segments nobody wrote to for ``idle_seconds`` (the idle policy)."""
+        for channel in self.channels:
+            with channel.lock:
+                idle = [
+                    s
+                    for s in channel.growing.values()
+                    if now - s.last_write >= idle_seconds and s.nbytes >= min_bytes
+                ]
+                if idle:
+                    self._seal_locked(channel, idle)
+            if idle:
+                channel.wal.sync(channel.wal.end_offset)
+                self.ctx.request_persist(self, channel, False)
+
+    def flush_barrier_locked(self, flush_ts: int) -> tuple[SealResult, list[tuple[Channel, int]]]:
+        """Seal every growing segment and log a flush at ``flush_ts``.
+
+        The caller holds every channel lock of this collection (and allocated
+        ``flush_ts`` while holding them).  Returns what the Flush response
+        needs, plus the WAL ends to sync before answering.
+        """
+        sealed: list[int] = []
+        checkpoints: dict[str, tuple[int, int]] = {}
+        ends: list[tuple[Channel, int]] = []
+        for channel in self.channels:
+            checkpoints[channel.name] = (channel.persisted.offset, channel.persisted.timestamp)
+            growing = list(channel.growing.values())
+            for segment in growing:
+                channel.seal(segment)
+            newly = [s.id for s in growing]
+            waiting = [
+                s.id
+                for s in channel.data_segments()
+                if s.state == SegmentState.SEALED and s.id not in newly
+            ]
+            payload = encode_json({"flush_ts": flush_ts, "segments": newly})
+            record = channel.wal.append(RecordKind.FLUSH, flush_ts, payload)
+            channel.advance_tick(record.end, flush_ts)
+            sealed.extend(newly + waiting)
+            ends.append((channel, record.end))
+        flushed = [
+            s.id
+            for s in self.segments()
+            if s.level != SegmentLevel.L0
+            and s.state in (SegmentState.FLUSHING, SegmentState.FLUSHED)
+            and s.id not in sealed
+        ]
+        return SealResult(sorted(sealed), sorted(flushed), checkpoints), ends
+
+    # --- reads --------------------------------------------------------------
+
+    def snapshot(self, read_ts: int) -> Snapshot:
+        views = tuple(
+            s.view()
+            for s in self.segments()
+            if s.level != SegmentLevel.L0 and s.state != SegmentState.DROPPED and s.num_rows
+        )
+        return Snapshot(read_ts, views, self.deletes.snapshot(read_ts))
+
+    def persisted_rows(self) -> int:
+        """Rows in segment files, as Milvus's ``row_count`` counts them (deletes included)."""
+        return sum(
+            s.synced_rows
+            for s in self.segments()
+            if s.level != SegmentLevel.L0 and s.state != SegmentState.DROPPED
+        )
+
+    # --- persistence bookkeeping ------------------------------------------------
+
+    def save_manifest(self) -> None:
+        """Commit segment state and checkpoints; then trim WALs and wake flush waiters."""
+        with self.manifest_lock:
+            if self.dropped:
+                return
+            manifest = Manifest()
+            positions = []
+            for channel in self.channels:
+                with channel.lock:
+                    checkpoint = channel.current_checkpoint()
+                    manifest.segments.extend(
+                        s.to_dict()
+                        for s in channel.segments.values()
+                        if s.binlogs or s.state not in (SegmentState.GROWING, SegmentState.DROPPED)
+                    )
+                    manifest.channels[channel.name] = channel.state(checkpoint)
+                # A checkpoint must never point past the durable end of its WAL.
+                channel.wal.sync(checkpoint.offset)
+                positions.append((channel, checkpoint))
+            manifest.save(self.manifest_path)
+            for channel, checkpoint in positions:
+                channel.persisted = checkpoint
+                channel.wal.truncate_before(checkpoint.offset)
+        with self.persisted:
+            self.persisted.notify_all()
+
+    def flushed(self, segment_ids: Sequence[int], flush_ts: int) -> bool:
+        """Milvus's GetFlushState test: listed segments persisted, every checkpoint past ``flush_ts``."""
+        for segment_id in segment_ids:
+            segment = self.find_segment(segment_id)
+            if segment is not None and segment.state in (
+                SegmentState.GROWING,
+                SegmentState.SEALED,
+                SegmentState.IMPORTING,
+            ):
+                return False
+        return all(channel.persisted.timestamp >= flush_ts for channel in self.channels)
+
+
+def _unsynced_bytes(segment: Segment) -> int:
+    rows = segment.num_rows
+    return 0 if rows == 0 else segment.nbytes * segment.unsynced_rows // rows
+

@@ -1,0 +1,50 @@
+"""Services every collection shares: settings, clocks, IDs, storage, the persister."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sluice.config import Settings, WalSync
+from sluice.engine.ids import IdAllocator
+from sluice.engine.tso import TimestampOracle
+from sluice.storage.segment_files import SegmentFiles
+from sluice.storage.wal import WriteAheadLog
+
+if TYPE_CHECKING:
+    from sluice.engine.channel import Channel
+    from sluice.engine.collection import Collection
+
+
+def _no_persister(collection: Collection, channel: Channel, urgent: bool) -> None:
+    """Placeholder until the engine wires its persister in."""
+
+
+@dataclass
+class EngineContext:
+    settings: Settings
+    tso: TimestampOracle
+    ids: IdAllocator
+    files: SegmentFiles
+    #: ``request_persist(collection, channel, urgent)``: ask the background
+    #: persister to look at a channel (``urgent`` after a flush barrier).
+    request_persist: Callable[[Collection, Channel, bool], None] = field(default=_no_persister)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.settings.data_dir
+
+    def collection_dir(self, collection_id: int) -> Path:
+        return self.data_dir / "collections" / str(collection_id)
+
+    def wal_dir(self, vchannel: str) -> Path:
+        return self.data_dir / "wal" / vchannel
+
+    def open_wal(self, vchannel: str) -> WriteAheadLog:
+        return WriteAheadLog(
+            self.wal_dir(vchannel),
+            fsync=self.settings.wal_sync == WalSync.FSYNC,
+            file_bytes=self.settings.wal_file_bytes,
+        )

@@ -1,0 +1,456 @@
+"""The engine: one data folder, its catalog and every live collection.
+
+Layout of a data folder::
+
+    LOCK                 flock held while an engine has the folder open
+    tso.json             timestamp window (sluice.engine.tso)
+    ids.json             ID allocator block (sluice.engine.ids)
+    catalog.json         databases and collections (sluice.engine.catalog)
+    collections/<id>/manifest.json   segments and checkpoints (sluice.engine.manifest)
+    wal/<vchannel>/      one write-ahead log per shard (sluice.storage.wal)
+    segments/insert_log/<coll>/<part>/<seg>/<log>.parquet   row binlogs
+    segments/delta_log/<coll>/<part>/<seg>/<log>.parquet    delete logs
+
+Both the gRPC server and the embedded client drive this class; it speaks in
+Sluice types and raises :mod:`sluice.errors`, never protobuf.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sluice.config import Settings
+from sluice.engine import data, indexes
+from sluice.engine import flush as flush_ops
+from sluice.engine.catalog import DEFAULT_DB, Catalog, CollectionMeta
+from sluice.engine.channel import pchannel_name, vchannel_name
+from sluice.engine.collection import Collection
+from sluice.engine.context import EngineContext
+from sluice.engine.ids import IdAllocator
+from sluice.engine.ingest import Column
+from sluice.engine.output import OutputSpec
+from sluice.engine.persist import Persister, Ticker, persist_channel
+from sluice.engine.ratelimit import FlushRateLimiter
+from sluice.engine.reader import SearchHits
+from sluice.engine.recovery import open_collection
+from sluice.engine.schema_rules import validate_collection_name, validate_schema, validate_shards
+from sluice.engine.segment import SegmentLevel, SegmentState
+from sluice.engine.tso import TimestampOracle, now_ms
+from sluice.errors import (
+    CollectionNotFound,
+    DatabaseNotFound,
+    ParameterInvalid,
+    RequestError,
+    ServiceNotReady,
+)
+from sluice.schema import (
+    DEFAULT_PARTITION,
+    CollectionSchema,
+    ConsistencyLevel,
+    dynamic_meta_field,
+    with_field_ids,
+)
+from sluice.storage.lock import DataDirLock
+from sluice.storage.segment_files import SegmentFiles
+
+log = logging.getLogger(__name__)
+
+
+class LoadState(enum.IntEnum):
+    """``common.LoadState``."""
+
+    NOT_EXIST = 0
+    NOT_LOAD = 1
+    LOADING = 2
+    LOADED = 3
+
+
+@dataclass(frozen=True)
+class SegmentInfo:
+    segment_id: int
+    collection_id: int
+    partition_id: int
+    num_rows: int
+    state: SegmentState
+    level: SegmentLevel
+    channel: str
+
+
+@dataclass(frozen=True)
+class FlushAllResult:
+    flush_all_ts: int
+    pchannels: list[str]
+
+
+class Engine:
+    """A data folder opened for reading and writing (one per process)."""
+
+    def __init__(self, settings: Settings, *, storage_write_delay: float = 0.0) -> None:
+        self.settings = settings
+        data = settings.data_dir
+        data.mkdir(parents=True, exist_ok=True)
+        self._lock = DataDirLock(data)
+        self._lock.acquire()
+        self._closed = False
+        try:
+            tso = TimestampOracle(data / "tso.json")
+            ids = IdAllocator(data / "ids.json", first_id=tso.allocate())
+            files = SegmentFiles.for_uri(
+                str(data / "segments"), write_delay_seconds=storage_write_delay
+            )
+            self.ctx = EngineContext(settings, tso, ids, files)
+            self.catalog = Catalog(data / "catalog.json")
+            if DEFAULT_DB not in self.catalog.databases:
+                self.catalog.databases[DEFAULT_DB] = {"id": 1, "created_ts": tso.allocate()}
+                self.catalog.save()
+            self.flush_limiter = FlushRateLimiter(settings.flush.collection_rate)
+            self.collections: dict[int, Collection] = {}
+            self._remove_orphans()
+            for meta in list(self.catalog.collections.values()):
+                self.collections[meta.id] = open_collection(meta, self.ctx)
+            self._persister = Persister(self.ctx, settings.flusher_threads)
+            self.ctx.request_persist = self._persister.request
+            for collection in self.collections.values():
+                for channel in collection.channels:
+                    self._persister.request(collection, channel, False)
+            self._ticker = Ticker(self.ctx, self.collections)
+        except BaseException:
+            self._lock.release()
+            raise
+        log.info("engine open at %s with %d collection(s)", data, len(self.collections))
+
+    # --- lifecycle ------------------------------------------------------------
+
+    def close(self) -> None:
+        """Persist everything buffered, so the next start replays nothing, then release the folder."""
+        if self._closed:
+            return
+        self._closed = True
+        self._ticker.stop()
+        self._persister.stop()
+        for collection in list(self.collections.values()):
+            for channel in collection.channels:
+                persist_channel(self.ctx, collection, channel, force_deletes=True, force_growing=True)
+            collection.save_manifest()
+            for channel in collection.channels:
+                channel.wal.close()
+        self._lock.release()
+        log.info("engine closed")
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ServiceNotReady.with_fields(state="Stopping")
+
+    def _remove_orphans(self) -> None:
+        """Delete what a crash left between catalog commits and file cleanup."""
+        known = {str(m.id) for m in self.catalog.collections.values()}
+        channels = {ch for m in self.catalog.collections.values() for ch in m.vchannels}
+        for sub in ("collections",):
+            root = self.settings.data_dir / sub
+            if root.exists():
+                for child in root.iterdir():
+                    if child.name not in known:
+                        shutil.rmtree(child, ignore_errors=True)
+        wal_root = self.settings.data_dir / "wal"
+        if wal_root.exists():
+            for child in wal_root.iterdir():
+                if child.name not in channels:
+                    shutil.rmtree(child, ignore_errors=True)
+        for kind in ("insert_log", "delta_log"):
+            for name in self.ctx.files.list_dirs(kind):
+                if name not in known:
+                    self.ctx.files.delete_dir(f"{kind}/{name}")
+
+    # --- databases --------------------------------------------------------------
+
+    def _check_db(self, db: str) -> None:
+        if db not in self.catalog.databases:
+            raise DatabaseNotFound.named(db)
+
+    def list_databases(self) -> list[str]:
+        return list(self.catalog.databases)
+
+    # --- collections ------------------------------------------------------------
+
+    def get(self, db: str, name: str) -> Collection:
+        """The live collection ``name`` in ``db`` or Milvus's not-found error."""
+        self._check_open()
+        self._check_db(db)
+        meta = self.catalog.find(db, name)
+        collection = self.collections.get(meta.id) if meta is not None else None
+        if collection is None:
+            raise CollectionNotFound.named(db, name)
+        return collection
+
+    def create_collection(
+        self,
+        db: str,
+        schema: CollectionSchema,
+        *,
+        shards_num: int = 1,
+        consistency: ConsistencyLevel = ConsistencyLevel.BOUNDED,
+        properties: Mapping[str, str] | None = None,
+    ) -> CollectionMeta:
+        self._check_open()
+        with self.catalog.lock:
+            if db not in self.catalog.databases:
+                raise DatabaseNotFound.wrap("failed to create collection", database=db)
+            shards = validate_shards(shards_num)
+            validate_collection_name(schema.name)
+            validate_schema(schema)
+            fields = with_field_ids(schema.user_fields)
+            if schema.enable_dynamic_field:
+                fields = (*fields, replace(dynamic_meta_field(), field_id=100 + len(fields)))
+            schema = replace(schema, fields=fields)
+            existing = self.catalog.find(db, schema.name)
+            props = dict(properties or {})
+            if existing is not None:
+                same = (
+                    existing.schema == schema
+                    and existing.shards_num == shards
+                    and existing.consistency_level == consistency
+                    and existing.properties == props
+                )
+                if same:
+                    return existing
+                raise RequestError(
+                    "create duplicate collection with different parameters, "
+                    f"collection: {schema.name}"
+                )
+            ids = self.ctx.ids
+            collection_id = ids.allocate()
+            pchannels = [
+                pchannel_name(self.settings.cluster_prefix, (collection_id + i) % self.settings.dml_channels)
+                for i in range(shards)
+            ]
+            vchannels = [
+                vchannel_name(
+                    self.settings.cluster_prefix,
+                    (collection_id + i) % self.settings.dml_channels,
+                    collection_id,
+                    i,
+                )
+                for i in range(shards)
+            ]
+            ts = self.ctx.tso.allocate()
+            meta = CollectionMeta(
+                id=collection_id,
+                db=db,
+                name=schema.name,
+                schema=schema,
+                shards_num=shards,
+                vchannels=vchannels,
+                pchannels=pchannels,
+                partitions={DEFAULT_PARTITION: ids.allocate()},
+                consistency_level=consistency,
+                created_ts=ts,
+                created_utc_ms=now_ms(),
+                properties=props,
+            )
+            self.ctx.collection_dir(collection_id).mkdir(parents=True, exist_ok=True)
+            collection = open_collection(meta, self.ctx)
+            self.catalog.collections[collection_id] = meta
+            self.catalog.save()
+            self.collections[collection_id] = collection
+            log.info("created collection %s.%s (id %d, %d shard(s))", db, schema.name, collection_id, shards)
+            return meta
+
+    def drop_collection(self, db: str, name: str) -> None:
+        """Milvus drops idempotently: a missing collection (or database) is a success."""
+        self._check_open()
+        with self.catalog.lock:
+            meta = self.catalog.find(db, name) if db in self.catalog.databases else None
+            if meta is None:
+                return
+            collection = self.collections.pop(meta.id)
+            with collection.manifest_lock:
+                for channel in collection.channels:
+                    with channel.lock:
+                        collection.dropped = True
+            del self.catalog.collections[meta.id]
+            self.catalog.save()
+        for channel in collection.channels:
+            with channel.persist_lock:
+                channel.wal.close()
+            shutil.rmtree(self.ctx.wal_dir(channel.name), ignore_errors=True)
+        shutil.rmtree(self.ctx.collection_dir(meta.id), ignore_errors=True)
+        for kind in ("insert_log", "delta_log"):
+            self.ctx.files.delete_dir(f"{kind}/{meta.id}")
+        log.info("dropped collection %s.%s (id %d)", db, name, meta.id)
+
+    def has_collection(self, db: str, name: str) -> bool:
+        self._check_open()
+        self._check_db(db)
+        return self.catalog.find(db, name) is not None
+
+    def list_collections(self, db: str) -> list[CollectionMeta]:
+        self._check_open()
+        self._check_db(db)
+        return self.catalog.in_db(db)
+
+    def collection_stats(self, db: str, name: str) -> dict[str, str]:
+        return {"row_count": str(self.get(db, name).persisted_rows())}
+
+    def set_loaded(self, db: str, name: str, loaded: bool) -> None:
+        collection = self.get(db, name)
+        with self.catalog.lock:
+            if collection.meta.loaded != loaded:
+                collection.meta.loaded = loaded
+                self.catalog.save()
+
+    def save_catalog(self) -> None:
+        self.catalog.save()
+
+    # --- time ------------------------------------------------------------------
+
+    def alloc_timestamp(self, count: int = 1) -> int:
+        """Reserve ``count`` timestamps; return the first."""
+        self._check_open()
+        if count <= 0:
+            raise ParameterInvalid.msg(f"invalid count {count} for timestamp allocation")
+        last = self.ctx.tso.allocate(count)
+        return last - count + 1
+
+    # --- flush --------------------------------------------------------------------
+
+    def flush(self, db: str, names: Sequence[str]) -> flush_ops.FlushResult:
+        self._check_open()
+        self._check_db(db)
+        named = [(name, self.get(db, name)) for name in names]
+        for _, collection in named:
+            self.flush_limiter.admit(collection.id)
+        return flush_ops.flush_collections(db, named, self.ctx.tso.allocate)
+
+    def flush_state(
+        self, db: str, name: str, segment_ids: Sequence[int], flush_ts: int, wait_seconds: float
+    ) -> bool:
+        collection = self.get(db, name)
+        return flush_ops.wait_until(
+            [collection], lambda: collection.flushed(segment_ids, flush_ts), wait_seconds
+        )
+
+    def flush_all(self) -> FlushAllResult:
+        """Flush every collection of every database with one timestamp (Milvus 2.6 semantics)."""
+        self._check_open()
+        named = [(c.name, c) for c in self.collections.values()]
+        if named:
+            result = flush_ops.flush_collections("", named, self.ctx.tso.allocate)
+            flush_ts = next(iter(result.collections.values())).flush_ts
+        else:
+            flush_ts = self.ctx.tso.allocate()
+        pchannels = sorted({p for c in self.collections.values() for p in c.meta.pchannels})
+        return FlushAllResult(flush_ts, pchannels)
+
+    def flush_all_state(
+        self, flush_all_ts: int, per_pchannel: Mapping[str, int], wait_seconds: float
+    ) -> bool:
+        self._check_open()
+        collections = list(self.collections.values())
+        if per_pchannel:
+            missing = {p for c in collections for p in c.meta.pchannels} - set(per_pchannel)
+            if missing:
+                raise ParameterInvalid.msg(
+                    f"flush_all_tss is missing pchannel {sorted(missing)[0]}"
+                )
+        elif flush_all_ts == 0:
+            raise ParameterInvalid.msg("flush_all_ts or flush_all_tss is required")
+        return flush_ops.wait_until(
+            collections,
+            lambda: flush_ops.flush_all_reached(collections, flush_all_ts, dict(per_pchannel)),
+            wait_seconds,
+        )
+
+    def persistent_segments(self, db: str, name: str) -> list[SegmentInfo]:
+        """Sealed, Flushing and Flushed segments (L0 included), as GetPersistentSegmentInfo lists them."""
+        collection = self.get(db, name)
+        shown = (SegmentState.SEALED, SegmentState.FLUSHING, SegmentState.FLUSHED)
+        return [
+            SegmentInfo(
+                segment_id=s.id,
+                collection_id=collection.id,
+                partition_id=s.partition_id,
+                num_rows=0 if s.level == SegmentLevel.L0 else s.num_rows,
+                state=s.state,
+                level=s.level,
+                channel=s.channel,
+            )
+            for s in sorted(collection.segments(), key=lambda s: s.id)
+            if s.state in shown
+        ]
+
+
+    # --- data -----------------------------------------------------------------------
+
+    def insert(
+        self, db: str, name: str, partition: str | None, columns: Sequence[Column], num_rows: int
+    ) -> data.InsertResult:
+        return data.insert(self.get(db, name), partition, columns, num_rows)
+
+    def delete(
+        self, db: str, name: str, partition: str | None, expr: str, params: Mapping[str, Any] | None
+    ) -> data.DeleteResult:
+        return data.delete(self.get(db, name), partition, expr, params)
+
+    def query(
+        self,
+        db: str,
+        name: str,
+        expr: str,
+        output_fields: Sequence[str],
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        params: Mapping[str, Any] | None = None,
+    ) -> data.QueryResult:
+        return data.query(self.get(db, name), expr, params, output_fields, limit, offset)
+
+    def search(
+        self, db: str, name: str, request: data.SearchRequest
+    ) -> tuple[SearchHits, OutputSpec]:
+        return data.search(self.get(db, name), request)
+
+    # --- indexes and load state ------------------------------------------------------
+
+    def create_index(
+        self, db: str, name: str, field_name: str, index_name: str, params: Mapping[str, str]
+    ) -> None:
+        collection = self.get(db, name)
+        indexes.create_index(
+            self.catalog,
+            collection,
+            field_name,
+            index_name,
+            params,
+            self.ctx.ids.allocate(),
+            self.ctx.tso.allocate(),
+        )
+
+    def describe_indexes(
+        self, db: str, name: str, index_name: str = "", field_name: str = ""
+    ) -> list[indexes.IndexInfo]:
+        return indexes.describe_indexes(self.get(db, name), index_name, field_name)
+
+    def drop_index(self, db: str, name: str, field_name: str, index_name: str) -> None:
+        indexes.drop_index(self.catalog, self.get(db, name), field_name, index_name)
+
+    def load(self, db: str, name: str) -> None:
+        collection = self.get(db, name)
+        indexes.check_loadable(collection)
+        self.set_loaded(db, name, True)
+
+    def release(self, db: str, name: str) -> None:
+        self.set_loaded(db, name, False)
+
+    def load_state(self, db: str, name: str) -> LoadState:
+        """Milvus answers GetLoadState for a missing collection with ``NotExist``, not an error."""
+        self._check_open()
+        self._check_db(db)
+        meta = self.catalog.find(db, name)
+        if meta is None:
+            return LoadState.NOT_EXIST
+        return LoadState.LOADED if meta.loaded else LoadState.NOT_LOAD

@@ -1,0 +1,101 @@
+"""Which columns a query or search returns, resolved the way Milvus's proxy does.
+
+``translateOutputFields``: ``*`` means every field (vectors included) plus
+the dynamic field; a schema field name means that field; ``$meta`` means the
+whole dynamic field; any other name is a key inside the dynamic field when
+the collection has one, and an error (``field <name> not exist``) when it
+does not.  Query results always carry the primary key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import orjson
+import pyarrow as pa
+
+from sluice.errors import RequestError
+from sluice.schema import DYNAMIC_FIELD, CollectionSchema
+
+COUNT_STAR = "count(*)"
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """Static fields to return (schema order) and what of ``$meta`` to return."""
+
+    fields: tuple[str, ...]
+    #: ``None``: no dynamic data; ``()``: the whole ``$meta``; else only these keys.
+    dynamic_keys: tuple[str, ...] | None
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Stored columns that must be read to produce the output."""
+        if self.dynamic_keys is None:
+            return self.fields
+        return (*self.fields, DYNAMIC_FIELD)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """What the response's ``output_fields`` lists."""
+        if self.dynamic_keys is None:
+            return self.fields
+        if not self.dynamic_keys:
+            return (*self.fields, DYNAMIC_FIELD)
+        return (*self.fields, *self.dynamic_keys)
+
+
+def is_count(output_fields: Sequence[str]) -> bool:
+    return len(output_fields) == 1 and output_fields[0].strip().lower() == COUNT_STAR
+
+
+def resolve_output(
+    schema: CollectionSchema, output_fields: Sequence[str], *, with_primary: bool
+) -> OutputSpec:
+    wanted: set[str] = set()
+    dynamic_keys: list[str] = []
+    whole_meta = False
+    has_dynamic = schema.dynamic_field is not None
+    for raw in output_fields:
+        name = raw.strip()
+        if not name:
+            continue
+        if name == "*":
+            wanted.update(f.name for f in schema.user_fields)
+            whole_meta = whole_meta or has_dynamic
+        elif name == DYNAMIC_FIELD and has_dynamic:
+            whole_meta = True
+        elif schema.get(name) is not None and not name.startswith("$"):
+            wanted.add(name)
+        elif has_dynamic and name.lower() != "count(*)":
+            if name not in dynamic_keys:
+                dynamic_keys.append(name)
+        else:
+            raise RequestError(f"field {name} not exist")
+    if with_primary:
+        wanted.add(schema.primary.name)
+    fields = tuple(f.name for f in schema.user_fields if f.name in wanted)
+    if whole_meta:
+        return OutputSpec(fields, ())
+    if dynamic_keys:
+        return OutputSpec(fields, tuple(dynamic_keys))
+    return OutputSpec(fields, None)
+
+
+def project_dynamic(column: pa.ChunkedArray | pa.Array, keys: tuple[str, ...]) -> pa.Array:
+    """Keep only ``keys`` of each ``$meta`` object (rows of a result, so few)."""
+    values = column.to_pylist()
+    out: list[bytes | None] = []
+    for raw in values:
+        if raw is None:
+            out.append(None)
+            continue
+        obj = orjson.loads(raw)
+        out.append(orjson.dumps({k: obj[k] for k in keys if k in obj}))
+    return pa.array(out, type=pa.binary())
+
+
+def round_scores(scores: np.ndarray, decimals: int) -> np.ndarray:
+    return scores if decimals < 0 else np.round(scores, decimals)

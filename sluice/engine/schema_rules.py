@@ -1,0 +1,156 @@
+"""What makes a collection schema acceptable, with Milvus's limits and wording.
+
+Checked at CreateCollection, before anything is written.  The limits are
+Milvus's defaults (``proxy.maxFieldNum`` 64, ``proxy.maxShardNum`` 16,
+``proxy.maxDimension`` 32768, VARCHAR up to 65535 bytes, at most 4 vector
+fields).  Messages and codes follow ``internal/proxy/util.go`` and
+``task.go`` (see docs/reference/milvus-behaviour.md §1): several of Milvus's
+checks are plain errors (code 65535), others carry ``invalid parameter``
+(1100) or ``field name invalid`` (1701), and clients match on both.
+"""
+
+from __future__ import annotations
+
+from sluice.errors import FieldNameInvalid, ParameterInvalid, RequestError
+from sluice.schema import SUPPORTED_TYPES, CollectionSchema, DataType, FieldSchema
+
+MAX_NAME_LENGTH = 255
+MAX_FIELDS = 64
+MAX_VECTOR_FIELDS = 4
+MAX_SHARDS = 16
+MIN_DIM = 2
+MAX_DIM = 32768
+MAX_VARCHAR = 65535
+
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+
+
+def validate_collection_name(name: str) -> None:
+    """``validateCollectionNameOrAlias``."""
+    if not name.strip():
+        raise ParameterInvalid.msg("collection name should not be empty")
+    reason: str | None = None
+    if len(name) > MAX_NAME_LENGTH:
+        reason = f"the length of a collection name must be less than {MAX_NAME_LENGTH} characters"
+    elif not (name[0] == "_" or (name[0].isascii() and name[0].isalpha())):
+        reason = "the first character of a collection name must be an underscore or letter"
+    elif not set(name) <= _NAME_CHARS:
+        reason = "collection name can only contain numbers, letters and underscores"
+    if reason is not None:
+        raise ParameterInvalid.msg(f"Invalid collection name: {name}. {reason}")
+
+
+def validate_field_name(name: str) -> None:
+    """``validateFieldName``: code 1701."""
+    if not name.strip():
+        raise FieldNameInvalid.named(name, "field name should not be empty")
+    reason: str | None = None
+    if len(name) > MAX_NAME_LENGTH:
+        reason = f"The length of a field name must be less than {MAX_NAME_LENGTH} characters."
+    elif not (name[0] == "_" or (name[0].isascii() and name[0].isalpha())):
+        reason = "The first character of a field name must be an underscore or letter."
+    elif not set(name) <= _NAME_CHARS:
+        reason = "Field name can only contain numbers, letters, and underscores."
+    if reason is not None:
+        raise FieldNameInvalid.named(name, f"Invalid field name: {name}. {reason}")
+
+
+def validate_shards(shards_num: int) -> int:
+    """Milvus treats 0 or less (unset) as the default of one shard."""
+    if shards_num > MAX_SHARDS:
+        raise RequestError(f"maximum shards's number should be limited to {MAX_SHARDS}")
+    return max(shards_num, 1)
+
+
+def validate_schema(schema: CollectionSchema) -> None:
+    fields = schema.user_fields
+    if len(fields) > MAX_FIELDS:
+        raise RequestError(f"maximum field's number should be limited to {MAX_FIELDS}")
+    vectors = [f for f in fields if f.dtype.is_vector]
+    if len(vectors) > MAX_VECTOR_FIELDS:
+        raise RequestError(
+            f"maximum vector field's number should be limited to {MAX_VECTOR_FIELDS}"
+        )
+    if not vectors:
+        raise ParameterInvalid.msg("schema does not contain vector field")
+    _validate_primary(fields)
+    _validate_auto_id(fields)
+    for fld in fields:
+        _validate_type(fld)
+    for fld in fields:
+        validate_field_name(fld.name)
+        if fld.dtype == DataType.FLOAT_VECTOR:
+            _validate_dim(fld)
+        if fld.dtype == DataType.VARCHAR:
+            _validate_max_length(fld, schema.name)
+        if fld.dtype.is_vector and fld.nullable:
+            raise RequestError(f"vector type not support null, type:FloatVector, fieldName:{fld.name}")
+    seen: set[str] = set()
+    for fld in fields:
+        if fld.name in seen:
+            raise RequestError(f"duplicated field name {fld.name} found")
+        seen.add(fld.name)
+
+
+def _validate_primary(fields: tuple[FieldSchema, ...]) -> None:
+    primaries = [f for f in fields if f.is_primary]
+    if not primaries:
+        raise RequestError("primary key is not specified")
+    if len(primaries) > 1:
+        names = ", ".join(f.name for f in primaries)
+        raise RequestError(f"there are more than one primary key, field name = {names}")
+    pk = primaries[0]
+    if pk.dtype not in (DataType.INT64, DataType.VARCHAR):
+        raise RequestError("the data type of primary key should be Int64 or VarChar")
+    if pk.nullable:
+        raise ParameterInvalid.msg("primary field not support null")
+
+
+def _validate_auto_id(fields: tuple[FieldSchema, ...]) -> None:
+    flagged = [f for f in fields if f.auto_id]
+    if len(flagged) > 1:
+        names = ", ".join(f.name for f in flagged)
+        raise RequestError(f"only one field can speficy AutoID with true, field name = {names}")
+    if flagged and not flagged[0].is_primary:
+        raise RequestError(
+            f"only primary field can speficy AutoID with true, field name = {flagged[0].name}"
+        )
+
+
+def _validate_type(fld: FieldSchema) -> None:
+    if fld.dtype == DataType.NONE:
+        raise RequestError("data type None is not valid")
+    if fld.dtype == DataType.STRING:
+        raise RequestError("string data type not supported yet, please use VarChar type instead")
+    if fld.dtype not in SUPPORTED_TYPES:
+        raise ParameterInvalid.msg(
+            f"field {fld.name}: data type {fld.dtype.milvus_name} is not supported by Sluice"
+        )
+
+
+def _validate_dim(fld: FieldSchema) -> None:
+    if fld.dim is None:
+        raise RequestError(
+            f"dimension is not defined in field type params of field {fld.name}, check type "
+            "param `dim` for vector field"
+        )
+    if fld.dim < MIN_DIM:
+        raise RequestError(f"invalid dimension: {fld.dim}. should be in range {MIN_DIM} ~ {MAX_DIM}")
+    if fld.dim > MAX_DIM:
+        raise RequestError(
+            f"invalid dimension: {fld.dim} of field {fld.name}. float vector dimension should be "
+            f"in range {MIN_DIM} ~ {MAX_DIM}"
+        )
+
+
+def _validate_max_length(fld: FieldSchema, collection: str) -> None:
+    if fld.max_length is None:
+        raise RequestError(
+            f"type param(max_length) should be specified for varChar field({fld.name}) of "
+            f"collection {collection}"
+        )
+    if not 0 < fld.max_length <= MAX_VARCHAR:
+        raise ParameterInvalid.msg(
+            f"the maximum length specified for a VarChar field({fld.name}) should be in "
+            f"(0, {MAX_VARCHAR}], but got {fld.max_length} instead"
+        )

@@ -1,0 +1,214 @@
+"""Segments: the unit of storage, sealing and persistence.
+
+A segment holds the rows of one (partition, vchannel) pair.  Its life, with
+Milvus's ``common.SegmentState`` numbers:
+
+    Growing(2) --seal--> Sealed(3) --final sync starts--> Flushing(5) --> Flushed(4)
+                                                                      \\-> Dropped(6) if empty
+
+While Growing, rows buffered in memory are also persisted in pieces
+("binlogs") whenever the buffer passes ``sync_buffer_bytes`` or goes stale,
+so a Flush only has the tail left to write.  ``synced_rows`` rows are in
+binlogs; ``synced_end`` is the WAL offset after the last record those rows
+came from, so recovery skips records already persisted.  ``pending`` lists
+the WAL records whose rows are not yet persisted, oldest first; the oldest
+one bounds the channel checkpoint.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from sluice.engine.columns import GrowableArray, SegmentView, vectors_of
+from sluice.schema import TS_COLUMN, CollectionSchema, DataType
+
+
+class SegmentState(enum.IntEnum):
+    NONE = 0
+    NOT_EXIST = 1
+    GROWING = 2
+    SEALED = 3
+    FLUSHED = 4
+    FLUSHING = 5
+    DROPPED = 6
+    IMPORTING = 7
+
+
+class SegmentLevel(enum.IntEnum):
+    LEGACY = 0
+    L0 = 1
+    L1 = 2
+    L2 = 3
+
+
+@dataclass(frozen=True)
+class Binlog:
+    """One persisted file of a segment: insert rows, or deletes for L0 segments."""
+
+    path: str
+    rows: int
+    bytes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "rows": self.rows, "bytes": self.bytes}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Binlog:
+        return cls(str(raw["path"]), int(raw["rows"]), int(raw["bytes"]))
+
+
+@dataclass(frozen=True)
+class PendingRecord:
+    """A WAL record whose rows are in memory but not yet in a binlog."""
+
+    row_end: int
+    offset: int
+    end: int
+    timestamp: int
+
+
+class Segment:
+    """A segment's metadata and in-memory rows.
+
+    Mutations happen under the owning channel's lock (appends, seals) or the
+    segment's ``sync_lock`` (persistence); readers use :meth:`view`.
+    """
+
+    def __init__(
+        self,
+        segment_id: int,
+        *,
+        collection_id: int,
+        partition_id: int,
+        channel: str,
+        schema: CollectionSchema,
+        level: SegmentLevel = SegmentLevel.L1,
+        state: SegmentState = SegmentState.GROWING,
+        created_ts: int = 0,
+    ) -> None:
+        self.id = segment_id
+        self.collection_id = collection_id
+        self.partition_id = partition_id
+        self.channel = channel
+        self.level = level
+        self.state = state
+        self.created_ts = created_ts
+        self.binlogs: list[Binlog] = []
+        self.synced_rows = 0
+        self.synced_end = 0
+        self.pending: deque[PendingRecord] = deque()
+        self.sync_lock = threading.Lock()
+        self.last_write = time.monotonic()
+        #: When the oldest row not yet in a binlog arrived (``None``: all persisted).
+        self.unsynced_since: float | None = None
+        self.nbytes = 0
+        self._schema = schema
+        pk = schema.primary
+        self._scalar_schema = pa.schema(
+            [f.arrow_field() for f in schema.fields if not f.dtype.is_vector]
+        )
+        self._vector_dims = {f.name: int(f.dim or 0) for f in schema.vector_fields}
+        pk_dtype: type = np.int64 if pk.dtype == DataType.INT64 else object
+        self._pk = GrowableArray(pk_dtype)
+        self._ts = GrowableArray(np.uint64)
+        self._vectors = {
+            name: GrowableArray(np.float32, width=dim) for name, dim in self._vector_dims.items()
+        }
+        self._view = self._make_view(())
+
+    # --- reading ----------------------------------------------------------
+
+    @property
+    def num_rows(self) -> int:
+        return self._view.num_rows
+
+    def view(self) -> SegmentView:
+        return self._view
+
+    @property
+    def unsynced_rows(self) -> int:
+        return self.num_rows - self.synced_rows
+
+    @property
+    def is_growing(self) -> bool:
+        return self.state == SegmentState.GROWING
+
+    @property
+    def first_pending(self) -> PendingRecord | None:
+        return self.pending[0] if self.pending else None
+
+    # --- writing (caller holds the channel lock) ----------------------------
+
+    def append(self, rows: pa.Table, timestamp: int, offset: int, end: int) -> None:
+        """Add rows that a WAL record at ``offset`` carries (all stamped ``timestamp``)."""
+        n = rows.num_rows
+        self._append_columns(rows, np.full(n, timestamp, dtype=np.uint64))
+        self.pending.append(PendingRecord(self.num_rows, offset, end, timestamp))
+        self.last_write = time.monotonic()
+        if self.unsynced_since is None:
+            self.unsynced_since = self.last_write
+
+    def load(self, table: pa.Table) -> None:
+        """Add already-persisted rows (a binlog read at start-up); ``$ts`` comes with them."""
+        ts = table.column(TS_COLUMN).to_numpy().astype(np.uint64, copy=False)
+        self._append_columns(table.drop_columns([TS_COLUMN]), ts)
+
+    def _append_columns(self, rows: pa.Table, ts: np.ndarray) -> None:
+        pk_name = self._schema.primary.name
+        pk = rows.column(pk_name).to_numpy(zero_copy_only=False)
+        self._pk.append(pk)
+        self._ts.append(ts)
+        added = int(ts.nbytes + pk.nbytes)
+        for name, dim in self._vector_dims.items():
+            vecs = vectors_of(rows.column(name), dim)
+            self._vectors[name].append(vecs)
+            added += vecs.nbytes
+        scalars = rows.select(self._scalar_schema.names).cast(self._scalar_schema)
+        batches = tuple(scalars.combine_chunks().to_batches())
+        added += sum(b.nbytes for b in batches)
+        self.nbytes += added
+        self._view = self._make_view(self._view.scalars + batches)
+
+    def _make_view(self, scalars: tuple[pa.RecordBatch, ...]) -> SegmentView:
+        return SegmentView(
+            segment_id=self.id,
+            num_rows=len(self._ts),
+            scalars=scalars,
+            scalar_schema=self._scalar_schema,
+            pk=self._pk.view(),
+            ts=self._ts.view(),
+            vectors={name: buf.view() for name, buf in self._vectors.items()},
+        )
+
+    # --- persistence bookkeeping ----------------------------------------------
+
+    def mark_synced(self, rows: int, wal_end: int, binlog: Binlog | None) -> None:
+        """Record that the first ``rows`` rows are persisted (caller holds the channel lock)."""
+        if binlog is not None:
+            self.binlogs.append(binlog)
+        self.synced_rows = rows
+        self.synced_end = max(self.synced_end, wal_end)
+        while self.pending and self.pending[0].row_end <= rows:
+            self.pending.popleft()
+        self.unsynced_since = time.monotonic() if self.pending else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "partition": self.partition_id,
+            "channel": self.channel,
+            "level": int(self.level),
+            "state": int(self.state),
+            "created_ts": self.created_ts,
+            "binlogs": [b.to_dict() for b in self.binlogs],
+            "synced_rows": self.synced_rows,
+            "synced_end": self.synced_end,
+        }

@@ -1,0 +1,68 @@
+"""Hybrid timestamps (``physical_ms << 18 | logical``) that never go backwards.
+
+Milvus orders every write and read with these.  The oracle persists a
+*window end*: a physical time not yet handed out.  On start it resumes from
+``max(now, saved window end)``, so timestamps stay strictly increasing across
+restarts even if the wall clock stepped back.  The window is renewed
+``WINDOW_MS`` ahead of use, so the file is rewritten about every three
+seconds of activity, not per timestamp.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from sluice.storage.atomic import read_json, write_json_atomic
+
+LOGICAL_BITS = 18
+LOGICAL_MASK = (1 << LOGICAL_BITS) - 1
+WINDOW_MS = 3000
+
+
+def compose(physical_ms: int, logical: int = 0) -> int:
+    return (physical_ms << LOGICAL_BITS) | logical
+
+
+def physical_ms(ts: int) -> int:
+    return ts >> LOGICAL_BITS
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class TimestampOracle:
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+        saved = int(read_json(path)["window_end_ms"]) if path.exists() else 0
+        self._physical = max(now_ms(), saved)
+        self._logical = 0
+        self._window_end = 0
+        self._renew(self._physical)
+
+    def allocate(self, count: int = 1) -> int:
+        """Reserve ``count`` consecutive timestamps; return the last one."""
+        with self._lock:
+            now = now_ms()
+            if now > self._physical:
+                self._physical = now
+                self._logical = 0
+            if self._logical + count > LOGICAL_MASK:
+                self._physical += 1
+                self._logical = 0
+            self._logical += count
+            if self._physical >= self._window_end:
+                self._renew(self._physical)
+            return compose(self._physical, self._logical)
+
+    def last(self) -> int:
+        """The most recent timestamp handed out (without allocating)."""
+        with self._lock:
+            return compose(self._physical, self._logical)
+
+    def _renew(self, physical: int) -> None:
+        self._window_end = physical + WINDOW_MS
+        write_json_atomic(self._path, {"window_end_ms": self._window_end})

@@ -1,0 +1,120 @@
+"""Reading a batch's columns once per evaluation, in the shapes the kernels want.
+
+Numeric and bool columns become NumPy arrays with nulls filled (their
+validity is kept separately); strings stay Arrow arrays so ``pyarrow.compute``
+can compare and ``LIKE``-match them without conversion.  JSON columns are
+decoded with orjson exactly once per evaluation, however many paths the
+filter reads from them: this per-row decode is the one step that is not
+vectorised, and costs roughly 0.3-1 µs per row depending on document size.
+A null ``$meta`` cell reads as an empty object; a null user JSON cell is null.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sluice.errors import ExpressionError
+from sluice.query.numeric import BoolArray
+
+Batch: TypeAlias = pa.Table | pa.RecordBatch
+ArrowColumn: TypeAlias = pa.Array | pa.ChunkedArray
+
+
+def _decode(raw: bytes | None) -> Any:
+    if raw is None:
+        return None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+
+
+class Columns:
+    """Column access for one ``evaluate`` call, memoised by column name."""
+
+    def __init__(self, batch: Batch, text: str) -> None:
+        self.batch = batch
+        self.text = text
+        self.num_rows = batch.num_rows
+        self._numpy: dict[str, npt.NDArray[Any]] = {}
+        self._valid: dict[str, BoolArray] = {}
+        self._docs: dict[str, list[Any]] = {}
+        self._paths: dict[tuple[str, tuple[str | int, ...]], Any] = {}
+        self._all_valid: BoolArray | None = None
+
+    def all_valid(self) -> BoolArray:
+        if self._all_valid is None:
+            self._all_valid = np.ones(self.num_rows, dtype=np.bool_)
+        return self._all_valid
+
+    def arrow(self, name: str) -> ArrowColumn:
+        index = self.batch.schema.get_field_index(name)
+        if index < 0:
+            why = f"field {name} is not present in the data being filtered"
+            raise ExpressionError.for_expr(self.text, why)
+        return self.batch.column(index)
+
+    def has(self, name: str) -> bool:
+        return self.batch.schema.get_field_index(name) >= 0
+
+    def valid(self, name: str) -> BoolArray:
+        cached = self._valid.get(name)
+        if cached is None:
+            column = self.arrow(name)
+            if column.null_count == 0:
+                cached = self.all_valid()
+            else:
+                cached = np.asarray(
+                    column.is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_
+                )
+            self._valid[name] = cached
+        return cached
+
+    def numeric(self, name: str, widen: bool = True) -> npt.NDArray[Any]:
+        """Values with nulls filled by zero; integer types widened to int64."""
+        cached = self._numpy.get(name)
+        if cached is None:
+            column = self.arrow(name)
+            if column.null_count:
+                fill = False if pa.types.is_boolean(column.type) else 0
+                column = pc.fill_null(column, fill)
+            cached = np.asarray(column.to_numpy(zero_copy_only=False))
+            if widen and cached.dtype.kind in "iu":
+                cached = cached.astype(np.int64, copy=False)
+            self._numpy[name] = cached
+        return cached
+
+    def docs(self, name: str, is_meta: bool) -> list[Any]:
+        """Every row's decoded JSON document (``None`` for a null cell)."""
+        cached = self._docs.get(name)
+        if cached is None:
+            if is_meta and not self.has(name):
+                cached = [{}] * self.num_rows
+            else:
+                raw = self.arrow(name).to_pylist()
+                loads = orjson.loads
+                try:
+                    cached = [None if value is None else loads(value) for value in raw]
+                except orjson.JSONDecodeError:
+                    cached = [_decode(value) for value in raw]
+                if is_meta:
+                    cached = [{} if doc is None else doc for doc in cached]
+            self._docs[name] = cached
+        return cached
+
+    def json_valid(self, name: str, is_meta: bool) -> BoolArray:
+        if is_meta or not self.has(name):
+            return self.all_valid()
+        return self.valid(name)
+
+    def memo(self, key: tuple[str, tuple[str | int, ...]]) -> Any:
+        return self._paths.get(key)
+
+    def remember(self, key: tuple[str, tuple[str | int, ...]], value: Any) -> None:
+        self._paths[key] = value

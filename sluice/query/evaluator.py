@@ -1,0 +1,270 @@
+"""Evaluating a bound filter over a batch: whole-column NumPy and pyarrow.compute work.
+
+Each predicate yields ``(value, valid)``, two boolean arrays with ``value``
+false wherever ``valid`` is, mirroring segcore's result/validity bitmaps (see
+:mod:`sluice.query.bound` for the null rules).  Values yield a
+:class:`_Num` (NumPy values plus validity), a :class:`_Str` (an Arrow string
+column plus validity) or a :class:`~sluice.query.jsonvalues.JsonValues`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sluice.query.bound import (
+    AndPred,
+    ArrayLength,
+    BoundExpr,
+    Cmp,
+    ColumnRef,
+    Const,
+    InList,
+    JsonArith,
+    JsonContains,
+    JsonExists,
+    JsonRef,
+    LikeMatch,
+    Negate,
+    NotPred,
+    NullTest,
+    NumArith,
+    OrPred,
+    Predicate,
+    Value,
+)
+from sluice.query.columns import ArrowColumn, Batch, Columns
+from sluice.query.jsonvalues import JsonValues, extract
+from sluice.query.numeric import (
+    BoolArray,
+    compare,
+    compare_float32_column,
+    compare_int_column,
+    float_arith,
+    int_arith,
+)
+from sluice.schema import DataType
+
+_ARROW_OPS = {
+    "==": pc.equal,
+    "!=": pc.not_equal,
+    "<": pc.less,
+    "<=": pc.less_equal,
+    ">": pc.greater,
+    ">=": pc.greater_equal,
+}
+
+Result = tuple[BoolArray, BoolArray]
+
+
+@dataclass(frozen=True, slots=True)
+class _Num:
+    values: npt.NDArray[Any]
+    valid: BoolArray
+
+
+@dataclass(frozen=True, slots=True)
+class _Str:
+    values: ArrowColumn
+    valid: BoolArray
+
+
+@dataclass(frozen=True, slots=True)
+class _Json:
+    values: JsonValues
+    valid: BoolArray
+
+
+def _bool_numpy(array: ArrowColumn) -> BoolArray:
+    filled = pc.fill_null(array, False)
+    return np.asarray(filled.to_numpy(zero_copy_only=False), dtype=np.bool_)
+
+
+class _Evaluator:
+    def __init__(self, columns: Columns) -> None:
+        self.columns = columns
+        self.n = columns.num_rows
+
+    # --- values ----------------------------------------------------------------------
+
+    def json(self, ref: JsonRef) -> _Json:
+        key = (ref.column, ref.path)
+        cached = self.columns.memo(key)
+        if cached is None:
+            docs = self.columns.docs(ref.column, ref.is_meta)
+            cached = JsonValues(extract(docs, ref.path))
+            self.columns.remember(key, cached)
+        assert isinstance(cached, JsonValues)
+        return _Json(cached, self.columns.json_valid(ref.column, ref.is_meta))
+
+    def value(self, node: Value) -> _Num | _Str | _Json:
+        if isinstance(node, ColumnRef):
+            valid = self.columns.valid(node.name)
+            if node.dtype == DataType.VARCHAR:
+                return _Str(self.columns.arrow(node.name), valid)
+            return _Num(self.columns.numeric(node.name), valid)
+        if isinstance(node, JsonRef):
+            return self.json(node)
+        if isinstance(node, NumArith):
+            return self.arith(node)
+        if isinstance(node, Negate):
+            operand = self.num(node.operand)
+            with np.errstate(over="ignore"):
+                return _Num(np.negative(operand.values), operand.valid)
+        if isinstance(node, ArrayLength):
+            values = self.json(node.ref)
+            return _Num(values.values.array_lengths(), values.valid & values.values.is_array)
+        if isinstance(node, JsonArith):
+            return self.json_arith(node)
+        raise AssertionError(f"constant {node} has no per-row value")
+
+    def num(self, node: Value) -> _Num:
+        if isinstance(node, Const):
+            return _Num(np.asarray(node.value), self.columns.all_valid())
+        result = self.value(node)
+        assert isinstance(result, _Num)
+        return result
+
+    def arith(self, node: NumArith) -> _Num:
+        left, right = self.num(node.left), self.num(node.right)
+        valid = left.valid & right.valid
+        if node.dtype == DataType.INT64:
+            a = left.values.astype(np.int64, copy=False)
+            b = right.values.astype(np.int64, copy=False)
+            values, zero = int_arith(node.op, np.broadcast_to(a, (self.n,)), b)
+            if zero is not None:
+                valid = valid & ~zero
+            return _Num(values, valid)
+        return _Num(float_arith(node.op, left.values, right.values), valid)
+
+    def json_arith(self, node: JsonArith) -> _Json:
+        source = self.json(node.ref)
+        values, operand, op = source.values, node.operand, node.op
+        if isinstance(operand, int):
+            ints, _zero = int_arith(op, values.ints, operand)
+            is_int = values.is_int
+        else:
+            ints, is_int = values.ints, np.zeros(self.n, dtype=np.bool_)
+        floats = float_arith(op, values.floats, operand)
+        is_number = values.is_number if op != "%" else is_int
+        return _Json(JsonValues.numbers(ints, floats, is_int, is_number), source.valid)
+
+    # --- predicates ------------------------------------------------------------------
+
+    def predicate(self, node: Predicate) -> Result:
+        if isinstance(node, Cmp):
+            return self.compare(node)
+        if isinstance(node, AndPred):
+            value, valid = self.predicate(node.children[0])
+            for child in node.children[1:]:
+                child_value, child_valid = self.predicate(child)
+                value, valid = value & child_value, valid | child_valid
+            return value, valid
+        if isinstance(node, OrPred):
+            value, valid = self.predicate(node.children[0])
+            for child in node.children[1:]:
+                child_value, child_valid = self.predicate(child)
+                value, valid = value | child_value, valid | child_valid
+            return value, valid
+        if isinstance(node, NotPred):
+            value, valid = self.predicate(node.child)
+            return ~value & valid, valid
+        if isinstance(node, InList):
+            return self.membership(node)
+        if isinstance(node, LikeMatch):
+            return self.like(node)
+        if isinstance(node, NullTest):
+            return self.null_test(node)
+        if isinstance(node, JsonExists):
+            source = self.json(node.ref)
+            return source.values.present & source.valid, self.columns.all_valid()
+        return self.contains(node)
+
+    def compare(self, node: Cmp) -> Result:
+        left = self.value(node.left)
+        if isinstance(node.right, Const):
+            return self.compare_const(node, left, node.right.value)
+        right = self.value(node.right)
+        valid = left.valid & right.valid
+        if isinstance(left, _Str) and isinstance(right, _Str):
+            hits = _bool_numpy(_ARROW_OPS[node.op](left.values, right.values))
+        else:
+            assert isinstance(left, _Num) and isinstance(right, _Num)
+            a, b = left.values, right.values
+            if {a.dtype.kind, b.dtype.kind} == {"i", "f"}:
+                a, b = a.astype(np.float64), b.astype(np.float64)
+            hits = compare(node.op, a, b)
+        return hits & valid, valid
+
+    def compare_const(self, node: Cmp, left: _Num | _Str | _Json, const: Any) -> Result:
+        if isinstance(left, _Json):
+            return left.values.compare(node.op, const) & left.valid, left.valid
+        if isinstance(left, _Str):
+            return _bool_numpy(_ARROW_OPS[node.op](left.values, const)) & left.valid, left.valid
+        values = left.values
+        if values.dtype.kind == "i":
+            hits = compare_int_column(values, node.op, const)
+        elif values.dtype == np.float32:
+            hits = compare_float32_column(values, node.op, float(const))
+        else:
+            hits = compare(node.op, values, const)
+        return hits & left.valid, left.valid
+
+    def membership(self, node: InList) -> Result:
+        operand = node.operand
+        if isinstance(operand, JsonRef):
+            source = self.json(operand)
+            return source.values.isin(node.values) & source.valid, source.valid
+        valid = self.columns.valid(operand.name)
+        if not node.values:
+            return np.zeros(self.n, dtype=np.bool_), valid
+        if operand.dtype == DataType.VARCHAR:
+            value_set = pa.array(list(node.values), type=pa.string())
+            hits = _bool_numpy(pc.is_in(self.columns.arrow(operand.name), value_set=value_set))
+            return hits & valid, valid
+        values = self.columns.numeric(operand.name)
+        if values.dtype.kind == "i":
+            members = np.array(node.values, dtype=np.int64)
+        elif values.dtype == np.float32:
+            members = np.array(node.values, dtype=np.float64).astype(np.float32)
+        else:
+            members = np.array(node.values, dtype=values.dtype)
+        return np.isin(values, members) & valid, valid
+
+    def like(self, node: LikeMatch) -> Result:
+        operand = node.operand
+        if isinstance(operand, JsonRef):
+            source = self.json(operand)
+            return source.values.like(node.pattern) & source.valid, source.valid
+        valid = self.columns.valid(operand.name)
+        hits = _bool_numpy(pc.match_like(self.columns.arrow(operand.name), node.pattern))
+        return hits & valid, valid
+
+    def null_test(self, node: NullTest) -> Result:
+        operand = node.operand
+        if isinstance(operand, JsonRef):
+            valid = self.columns.json_valid(operand.column, operand.is_meta)
+        else:
+            valid = self.columns.valid(operand.name)
+        return (~valid if node.is_null else valid.copy()), self.columns.all_valid()
+
+    def contains(self, node: JsonContains) -> Result:
+        source = self.json(node.ref)
+        hits = source.values.contains(node.mode, node.values)
+        return hits & source.valid, source.valid
+
+
+def evaluate(bound: BoundExpr, batch: Batch) -> BoolArray:
+    """The rows of ``batch`` that satisfy ``bound``, as a boolean mask of ``num_rows``.
+
+    The batch may hold extra columns; it must hold every column in
+    ``bound.fields`` (a missing ``$meta`` reads as rows without dynamic keys).
+    """
+    columns = Columns(batch, bound.text)
+    value, _valid = _Evaluator(columns).predicate(bound.root)
+    return np.ascontiguousarray(value, dtype=np.bool_)

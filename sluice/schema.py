@@ -1,0 +1,230 @@
+"""Collection schemas: the typed description every layer shares.
+
+A schema is immutable once a collection exists, so fields and schemas are
+frozen dataclasses.  Field IDs follow Milvus: user fields start at 100 in
+schema order.  Each field has one Arrow type; segments, WAL payloads and
+query results all use it, so a column never changes representation between
+the write path and the read path.
+
+System columns live beside user columns in every batch under names a user
+field cannot take (Milvus field names match ``[A-Za-z_][A-Za-z0-9_]*``):
+``$ts`` holds each row's hybrid timestamp.  The dynamic field is ``$meta``,
+as in Milvus.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import pyarrow as pa
+
+TS_COLUMN = "$ts"
+DYNAMIC_FIELD = "$meta"
+FIRST_FIELD_ID = 100
+DEFAULT_PARTITION = "_default"
+
+
+class DataType(enum.IntEnum):
+    """``schema.DataType`` values, as they travel on the wire."""
+
+    NONE = 0
+    BOOL = 1
+    INT8 = 2
+    INT16 = 3
+    INT32 = 4
+    INT64 = 5
+    FLOAT = 10
+    DOUBLE = 11
+    STRING = 20
+    VARCHAR = 21
+    ARRAY = 22
+    JSON = 23
+    GEOMETRY = 24
+    TEXT = 25
+    TIMESTAMPTZ = 26
+    BINARY_VECTOR = 100
+    FLOAT_VECTOR = 101
+    FLOAT16_VECTOR = 102
+    BFLOAT16_VECTOR = 103
+    SPARSE_FLOAT_VECTOR = 104
+    INT8_VECTOR = 105
+
+    @property
+    def milvus_name(self) -> str:
+        """The enum name Milvus prints in messages (``FloatVector``, ``VarChar``)."""
+        return _MILVUS_NAMES.get(self, self.name.title())
+
+    @property
+    def is_vector(self) -> bool:
+        return 100 <= self.value < 200
+
+    @property
+    def is_integer(self) -> bool:
+        return self in _INTEGER_TYPES
+
+    @property
+    def is_numeric(self) -> bool:
+        return self in _INTEGER_TYPES or self in (DataType.FLOAT, DataType.DOUBLE)
+
+
+_MILVUS_NAMES = {
+    DataType.NONE: "None",
+    DataType.BOOL: "Bool",
+    DataType.INT8: "Int8",
+    DataType.INT16: "Int16",
+    DataType.INT32: "Int32",
+    DataType.INT64: "Int64",
+    DataType.FLOAT: "Float",
+    DataType.DOUBLE: "Double",
+    DataType.STRING: "String",
+    DataType.VARCHAR: "VarChar",
+    DataType.ARRAY: "Array",
+    DataType.JSON: "JSON",
+    DataType.GEOMETRY: "Geometry",
+    DataType.TEXT: "Text",
+    DataType.TIMESTAMPTZ: "Timestamptz",
+    DataType.BINARY_VECTOR: "BinaryVector",
+    DataType.FLOAT_VECTOR: "FloatVector",
+    DataType.FLOAT16_VECTOR: "Float16Vector",
+    DataType.BFLOAT16_VECTOR: "BFloat16Vector",
+    DataType.SPARSE_FLOAT_VECTOR: "SparseFloatVector",
+    DataType.INT8_VECTOR: "Int8Vector",
+}
+
+_INTEGER_TYPES = frozenset({DataType.INT8, DataType.INT16, DataType.INT32, DataType.INT64})
+
+#: Types Sluice stores.  Anything else is rejected at CreateCollection.
+SUPPORTED_TYPES = frozenset(
+    {
+        DataType.BOOL,
+        DataType.INT8,
+        DataType.INT16,
+        DataType.INT32,
+        DataType.INT64,
+        DataType.FLOAT,
+        DataType.DOUBLE,
+        DataType.VARCHAR,
+        DataType.JSON,
+        DataType.FLOAT_VECTOR,
+    }
+)
+
+_ARROW_SCALARS: dict[DataType, pa.DataType] = {
+    DataType.BOOL: pa.bool_(),
+    DataType.INT8: pa.int8(),
+    DataType.INT16: pa.int16(),
+    DataType.INT32: pa.int32(),
+    DataType.INT64: pa.int64(),
+    DataType.FLOAT: pa.float32(),
+    DataType.DOUBLE: pa.float64(),
+    DataType.VARCHAR: pa.string(),
+    # JSON values are kept as their UTF-8 encoded text, exactly as received.
+    DataType.JSON: pa.binary(),
+}
+
+
+class ConsistencyLevel(enum.IntEnum):
+    """``common.ConsistencyLevel``."""
+
+    STRONG = 0
+    SESSION = 1
+    BOUNDED = 2
+    EVENTUALLY = 3
+    CUSTOMIZED = 4
+
+
+@dataclass(frozen=True)
+class FieldSchema:
+    """One column of a collection."""
+
+    name: str
+    dtype: DataType
+    field_id: int = 0
+    description: str = ""
+    is_primary: bool = False
+    auto_id: bool = False
+    dim: int | None = None
+    max_length: int | None = None
+    nullable: bool = False
+    default_value: Any = None
+    is_dynamic: bool = False
+    is_partition_key: bool = False
+    #: Type parameters exactly as the client sent them (echoed by DescribeCollection).
+    type_params: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def arrow_type(self) -> pa.DataType:
+        if self.dtype == DataType.FLOAT_VECTOR:
+            assert self.dim is not None
+            return pa.list_(pa.float32(), self.dim)
+        return _ARROW_SCALARS[self.dtype]
+
+    def arrow_field(self) -> pa.Field:
+        return pa.field(self.name, self.arrow_type, nullable=self.nullable or self.is_dynamic)
+
+
+@dataclass(frozen=True)
+class CollectionSchema:
+    """A collection's fields in schema order, plus collection-wide switches."""
+
+    name: str
+    fields: tuple[FieldSchema, ...]
+    description: str = ""
+    enable_dynamic_field: bool = False
+
+    @property
+    def primary(self) -> FieldSchema:
+        for f in self.fields:
+            if f.is_primary:
+                return f
+        raise LookupError("schema has no primary key")
+
+    @property
+    def auto_id(self) -> bool:
+        return self.primary.auto_id
+
+    @property
+    def vector_fields(self) -> tuple[FieldSchema, ...]:
+        return tuple(f for f in self.fields if f.dtype.is_vector)
+
+    @property
+    def dynamic_field(self) -> FieldSchema | None:
+        for f in self.fields:
+            if f.is_dynamic:
+                return f
+        return None
+
+    @property
+    def user_fields(self) -> tuple[FieldSchema, ...]:
+        """Fields a user names in data and output (everything but ``$meta``)."""
+        return tuple(f for f in self.fields if not f.is_dynamic)
+
+    def get(self, name: str) -> FieldSchema | None:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        return None
+
+    def by_id(self, field_id: int) -> FieldSchema | None:
+        for f in self.fields:
+            if f.field_id == field_id:
+                return f
+        return None
+
+    def arrow_schema(self) -> pa.Schema:
+        """Columns of a stored batch: every field, then the row timestamp."""
+        cols = [f.arrow_field() for f in self.fields]
+        cols.append(pa.field(TS_COLUMN, pa.uint64(), nullable=False))
+        return pa.schema(cols)
+
+
+def with_field_ids(fields: Iterable[FieldSchema]) -> tuple[FieldSchema, ...]:
+    """Number fields from 100 in order, as Milvus's root coordinator does."""
+    return tuple(replace(f, field_id=FIRST_FIELD_ID + i) for i, f in enumerate(fields))
+
+
+def dynamic_meta_field() -> FieldSchema:
+    return FieldSchema(name=DYNAMIC_FIELD, dtype=DataType.JSON, is_dynamic=True)
