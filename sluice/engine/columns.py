@@ -1,45 +1,101 @@
-"""Growable numpy columns and immutable segment snapshots for readers.
+"""Append-only numpy columns and the segment snapshots readers work on.
 
-Writers append under their channel's lock; readers never take it.  A
-:class:`GrowableArray` publishes ``(buffer, length)`` as one tuple, so a reader
-always gets a buffer that holds at least ``length`` valid rows, even while a
-writer reallocates.  Rows below a published length are never rewritten.
+Writers append under their channel's lock; readers never take it.
+
+A :class:`ChunkedColumn` keeps arrays as they arrived (an insert's arrays are
+adopted, not copied, which keeps the write path free of large memcpys and
+page faults) and concatenates them only when a reader needs one contiguous
+array.  The concatenation replaces the chunks it merged, so repeated reads
+of an unchanged column cost nothing, and rows below any published length are
+never rewritten.  :class:`SegmentView` snapshots a segment at one row count
+and consolidates lazily, on first use.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pyarrow as pa
 
 from sluice.schema import TS_COLUMN
 
+#: Consolidate eagerly once a column holds this many chunks (tiny inserts).
+MAX_CHUNKS = 256
 
-class GrowableArray:
-    """An append-only numpy array with amortised doubling."""
 
-    def __init__(self, dtype: np.dtype | type, width: int | None = None, capacity: int = 1024):
-        shape: tuple[int, ...] = (capacity,) if width is None else (capacity, width)
-        self._state: tuple[np.ndarray, int] = (np.empty(shape, dtype=dtype), 0)
+class ChunkedColumn:
+    """An append-only column of one dtype (rows may be vectors of fixed width)."""
+
+    def __init__(self, dtype: np.dtype | type, width: int | None = None) -> None:
+        self._dtype = np.dtype(dtype)
+        self._shape = () if width is None else (width,)
+        self._lock = threading.Lock()
+        self._chunks: list[np.ndarray] = []
+        #: ``_ends[i]``: rows in chunks ``0..i`` together.
+        self._ends: list[int] = []
 
     def __len__(self) -> int:
-        return self._state[1]
+        return self._ends[-1] if self._ends else 0
 
     def append(self, values: np.ndarray) -> None:
-        data, n = self._state
-        need = n + len(values)
-        if need > len(data):
-            grown = np.empty((max(need, 2 * len(data)), *data.shape[1:]), dtype=data.dtype)
-            grown[:n] = data[:n]
-            data = grown
-        data[n:need] = values
-        self._state = (data, need)
+        if len(values) == 0:
+            return
+        values = np.asarray(values, dtype=self._dtype)
+        with self._lock:
+            self._chunks.append(values)
+            self._ends.append(len(self) + len(values))
+            if len(self._chunks) > MAX_CHUNKS:
+                self._merge_prefix(len(self._chunks))
 
-    def view(self) -> np.ndarray:
-        data, n = self._state
-        return data[:n]
+    def read(self, rows: int) -> np.ndarray:
+        """The first ``rows`` rows as one array (``rows`` must be a published length).
+
+        The copy happens outside the lock, so a writer never waits for a
+        reader's concatenation; the merged array then replaces the chunks it
+        came from unless another reader got there first.
+        """
+        if rows == 0:
+            return self._empty()
+        with self._lock:
+            count = self._ends.index(rows) + 1
+            if count == 1:
+                return self._chunks[0]
+            chunks = self._chunks[:count]
+        merged = np.concatenate(chunks)
+        with self._lock:
+            current = self._chunks[:count]
+            if len(current) == count and all(a is b for a, b in zip(current, chunks, strict=True)):
+                self._chunks[:count] = [merged]
+                self._ends[:count] = [rows]
+        return merged
+
+    def read_range(self, start: int, stop: int) -> np.ndarray:
+        """Rows ``start:stop`` (within a published length), copying only the chunks involved."""
+        if stop <= start:
+            return self._empty()
+        with self._lock:
+            chunks = list(self._chunks)
+            ends = list(self._ends)
+        pieces = []
+        begin = 0
+        for chunk, end in zip(chunks, ends, strict=True):
+            if end > start and begin < stop:
+                pieces.append(chunk[max(start, begin) - begin : min(stop, end) - begin])
+            begin = end
+            if begin >= stop:
+                break
+        return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+
+    def _empty(self) -> np.ndarray:
+        return np.empty((0, *self._shape), dtype=self._dtype)
+
+    def _merge_prefix(self, count: int) -> None:
+        """Merge the first ``count`` chunks (caller holds the lock; only for tiny chunks)."""
+        self._chunks[:count] = [np.concatenate(self._chunks[:count])]
+        self._ends[:count] = [self._ends[count - 1]]
 
 
 def vector_column(values: np.ndarray) -> pa.FixedSizeListArray:
@@ -59,47 +115,77 @@ def vectors_of(column: pa.ChunkedArray | pa.Array, dim: int) -> np.ndarray:
     return flat.reshape(len(column), dim)
 
 
-@dataclass(frozen=True)
 class SegmentView:
     """The rows of one segment as a reader sees them at one moment.
 
     ``scalars`` holds every non-vector column (primary key and ``$meta``
-    included) in record batches; vectors, primary keys and timestamps are also
-    kept as numpy arrays because search and MVCC work on them directly.
+    included) in record batches; primary keys, timestamps and vectors are
+    also available as numpy arrays, because MVCC and search work on them.
     """
 
-    segment_id: int
-    num_rows: int
-    scalars: tuple[pa.RecordBatch, ...]
-    scalar_schema: pa.Schema
-    pk: np.ndarray
-    ts: np.ndarray
-    vectors: Mapping[str, np.ndarray] = field(default_factory=dict)
+    def __init__(
+        self,
+        segment_id: int,
+        num_rows: int,
+        scalars: tuple[pa.RecordBatch, ...],
+        scalar_schema: pa.Schema,
+        pk: ChunkedColumn,
+        ts: ChunkedColumn,
+        vectors: Mapping[str, ChunkedColumn],
+    ) -> None:
+        self.segment_id = segment_id
+        self.num_rows = num_rows
+        self.scalars = scalars
+        self.scalar_schema = scalar_schema
+        self._pk = pk
+        self._ts = ts
+        self._vectors = vectors
+
+    @cached_property
+    def pk(self) -> np.ndarray:
+        return self._pk.read(self.num_rows)
+
+    @cached_property
+    def ts(self) -> np.ndarray:
+        return self._ts.read(self.num_rows)
+
+    @cached_property
+    def vectors(self) -> dict[str, np.ndarray]:
+        return {name: col.read(self.num_rows) for name, col in self._vectors.items()}
+
+    def vector(self, name: str) -> np.ndarray:
+        return self.vectors[name]
 
     def table(self, columns: Sequence[str] | None = None) -> pa.Table:
         """The rows as one Arrow table (vectors as fixed-size lists, ``$ts`` included)."""
+        wanted = set(columns) if columns is not None else None
         base = pa.Table.from_batches(list(self.scalars), schema=self.scalar_schema)
-        wanted = list(columns) if columns is not None else None
         names: list[str] = []
         arrays: list[pa.ChunkedArray | pa.Array] = []
         for name in base.column_names:
             if wanted is None or name in wanted:
                 names.append(name)
                 arrays.append(base.column(name))
-        for name, vectors in self.vectors.items():
+        for name in self._vectors:
             if wanted is None or name in wanted:
                 names.append(name)
-                arrays.append(vector_column(vectors))
+                arrays.append(vector_column(self.vectors[name]))
         if wanted is None or TS_COLUMN in wanted:
             names.append(TS_COLUMN)
             arrays.append(pa.array(self.ts, type=pa.uint64()))
-        table = pa.Table.from_arrays(arrays, names=names) if names else base.select([])
-        if table.num_rows != self.num_rows and names:
-            table = table.slice(0, self.num_rows)
-        return table
+        if not names:
+            return pa.table({"__rows": pa.nulls(self.num_rows)}).select([])
+        return pa.Table.from_arrays(arrays, names=names)
 
-    def slice_table(self, start: int, stop: int) -> pa.Table:
-        return self.table().slice(start, stop - start)
+    def table_range(self, start: int, stop: int) -> pa.Table:
+        """Rows ``start:stop`` with every column, reading only the chunks that hold them."""
+        base = pa.Table.from_batches(list(self.scalars), schema=self.scalar_schema)
+        table = base.slice(start, stop - start)
+        for name, col in self._vectors.items():
+            table = table.append_column(name, vector_column(col.read_range(start, stop)))
+        return table.append_column(
+            TS_COLUMN, pa.array(self._ts.read_range(start, stop), type=pa.uint64())
+        )
 
     @property
     def nbytes(self) -> int:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sluice.engine.columns import GrowableArray
+from sluice.engine.columns import ChunkedColumn
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,8 @@ _EMPTY = DeleteSnapshot(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.uint64
 
 class DeleteLog:
     def __init__(self, pk_dtype: type) -> None:
-        self._pk = GrowableArray(pk_dtype)
-        self._ts = GrowableArray(np.uint64)
+        self._pk = ChunkedColumn(pk_dtype)
+        self._ts = ChunkedColumn(np.uint64)
         self._lock = threading.Lock()
         self._max_ts = 0
         self._cache: tuple[int, DeleteSnapshot] | None = None
@@ -75,8 +75,8 @@ class DeleteLog:
             covers_all = read_ts >= self._max_ts
             if covers_all and self._cache is not None and self._cache[0] == count:
                 return self._cache[1]
-            pk = self._pk.view()[:count]
-            ts = self._ts.view()[:count]
+            pk = self._pk.read(count)
+            ts = self._ts.read(count)
         if not covers_all:
             keep = ts <= np.uint64(read_ts)
             pk, ts = pk[keep], ts[keep]

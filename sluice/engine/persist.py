@@ -168,7 +168,7 @@ def sync_segment(
         binlog = None
         if rows > start:
             channel.wal.sync(wal_end)
-            table = view.table().slice(start, rows - start)
+            table = view.table_range(start, rows)
             rel = insert_log_path(
                 collection.id, segment.partition_id, segment.id, ctx.ids.allocate()
             )

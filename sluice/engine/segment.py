@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from sluice.engine.columns import GrowableArray, SegmentView, vectors_of
+from sluice.engine.columns import ChunkedColumn, SegmentView, vectors_of
 from sluice.schema import TS_COLUMN, CollectionSchema, DataType
 
 
@@ -117,10 +117,10 @@ class Segment:
         )
         self._vector_dims = {f.name: int(f.dim or 0) for f in schema.vector_fields}
         pk_dtype: type = np.int64 if pk.dtype == DataType.INT64 else object
-        self._pk = GrowableArray(pk_dtype)
-        self._ts = GrowableArray(np.uint64)
+        self._pk = ChunkedColumn(pk_dtype)
+        self._ts = ChunkedColumn(np.uint64)
         self._vectors = {
-            name: GrowableArray(np.float32, width=dim) for name, dim in self._vector_dims.items()
+            name: ChunkedColumn(np.float32, width=dim) for name, dim in self._vector_dims.items()
         }
         self._view = self._make_view(())
 
@@ -183,9 +183,9 @@ class Segment:
             num_rows=len(self._ts),
             scalars=scalars,
             scalar_schema=self._scalar_schema,
-            pk=self._pk.view(),
-            ts=self._ts.view(),
-            vectors={name: buf.view() for name, buf in self._vectors.items()},
+            pk=self._pk,
+            ts=self._ts,
+            vectors=self._vectors,
         )
 
     # --- persistence bookkeeping ----------------------------------------------

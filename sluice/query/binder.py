@@ -310,15 +310,16 @@ class Binder:
     def membership(self, node: ast.In) -> Predicate:
         operand = self.single_field(node.operand, "term")
         dtype = DataType.JSON if isinstance(operand, JsonRef) else operand.dtype
-        values: list[ConstValue] = []
+        values: dict[tuple[type, ConstValue], ConstValue] = {}
         for item in self.list_values(node.values, "in"):
             try:
                 usable, cast = cast_member(dtype, item)
             except CastError as exc:
                 self.fail(f"{exc} ({_label(operand)})")
-            if usable and cast not in values:
-                values.append(cast)
-        result: Predicate = InList(operand, tuple(values))
+            if usable:
+                # Keyed by type too: True == 1 in Python but not in JSON.
+                values.setdefault((type(cast), cast), cast)
+        result: Predicate = InList(operand, tuple(values.values()))
         return NotPred(result) if node.negated else result
 
     def like(self, node: ast.Like) -> Predicate:

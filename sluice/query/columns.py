@@ -11,6 +11,9 @@ A null ``$meta`` cell reads as an empty object; a null user JSON cell is null.
 
 from __future__ import annotations
 
+import contextlib
+import gc
+from collections.abc import Iterator
 from typing import Any, TypeAlias
 
 import numpy as np
@@ -24,6 +27,23 @@ from sluice.query.numeric import BoolArray
 
 Batch: TypeAlias = pa.Table | pa.RecordBatch
 ArrowColumn: TypeAlias = pa.Array | pa.ChunkedArray
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Suspend the cyclic GC while building many small containers.
+
+    Decoding a JSON column allocates one dict or list per row; with the
+    collector running, its generation-0 passes rescan the growing heap and
+    more than double the decode time.  Nothing built here is cyclic.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _decode(raw: bytes | None) -> Any:
@@ -99,10 +119,11 @@ class Columns:
             else:
                 raw = self.arrow(name).to_pylist()
                 loads = orjson.loads
-                try:
-                    cached = [None if value is None else loads(value) for value in raw]
-                except orjson.JSONDecodeError:
-                    cached = [_decode(value) for value in raw]
+                with gc_paused():
+                    try:
+                        cached = [None if value is None else loads(value) for value in raw]
+                    except orjson.JSONDecodeError:
+                        cached = [_decode(value) for value in raw]
                 if is_meta:
                     cached = [{} if doc is None else doc for doc in cached]
             self._docs[name] = cached

@@ -38,7 +38,7 @@ from sluice.query.bound import (
     Predicate,
     Value,
 )
-from sluice.query.columns import ArrowColumn, Batch, Columns
+from sluice.query.columns import ArrowColumn, Batch, Columns, gc_paused
 from sluice.query.jsonvalues import JsonValues, extract
 from sluice.query.numeric import (
     BoolArray,
@@ -97,7 +97,8 @@ class _Evaluator:
         cached = self.columns.memo(key)
         if cached is None:
             docs = self.columns.docs(ref.column, ref.is_meta)
-            cached = JsonValues(extract(docs, ref.path))
+            with gc_paused():
+                cached = JsonValues(extract(docs, ref.path))
             self.columns.remember(key, cached)
         assert isinstance(cached, JsonValues)
         return _Json(cached, self.columns.json_valid(ref.column, ref.is_meta))

@@ -109,13 +109,22 @@ def make_table(n: int = 400, seed: int = 1234) -> pa.Table:
     f = (rng.integers(-40, 41, size=n) / 4 + rng.choice([0.0, 0.1], size=n)).astype(np.float32)
     f[rng.choice(n, 2, replace=False)] = np.nan
     g = rng.integers(-200, 201, size=n) / 2
-    d = np.where(rng.random(n) < 0.5, rng.integers(-20, 21, size=n), rng.integers(-(10**12), 10**12, size=n))
+    d = np.where(
+        rng.random(n) < 0.5, rng.integers(-20, 21, size=n), rng.integers(-(10**12), 10**12, size=n)
+    )
     info: list[bytes | None] = []
     for i in range(n):
         if i % 7 == 3:
             info.append(None)
         else:
-            info.append(orjson.dumps({"x": _json_scalar_no_missing(rng), "arr": [int(x) for x in rng.integers(0, 3, 3)]}))
+            info.append(
+                orjson.dumps(
+                    {
+                        "x": _json_scalar_no_missing(rng),
+                        "arr": [int(x) for x in rng.integers(0, 3, 3)],
+                    }
+                )
+            )
     columns = {
         "id": pa.array(np.arange(n, dtype=np.int64) * 3 - 100),
         "a": pa.array(a, mask=nulls(0.15)),
@@ -125,7 +134,9 @@ def make_table(n: int = 400, seed: int = 1234) -> pa.Table:
         "f": pa.array(f, type=pa.float32()),
         "g": pa.array(g, type=pa.float64(), mask=nulls(0.1)),
         "s": pa.array([str(w) for w in rng.choice(WORDS, size=n)], type=pa.string()),
-        "t": pa.array([str(w) for w in rng.choice(WORDS, size=n)], type=pa.string(), mask=nulls(0.2)),
+        "t": pa.array(
+            [str(w) for w in rng.choice(WORDS, size=n)], type=pa.string(), mask=nulls(0.2)
+        ),
         "flag": pa.array(rng.random(n) < 0.5),
         "info": pa.array(info, type=pa.binary()),
         "vec": pa.array([[0.0, 1.0]] * n, type=pa.list_(pa.float32(), 2)),
@@ -208,7 +219,10 @@ class Reference:
             {name: pd.Series(self.table.column(name).to_pylist(), dtype=object) for name in scalars}
         )
         self.meta = [orjson.loads(raw) for raw in self.table.column("$meta").to_pylist()]
-        self.info = [None if raw is None else orjson.loads(raw) for raw in self.table.column("info").to_pylist()]
+        self.info = [
+            None if raw is None else orjson.loads(raw)
+            for raw in self.table.column("info").to_pylist()
+        ]
 
     def column(self, name: str) -> list[Any]:
         return list(self.frame[name])
@@ -228,11 +242,12 @@ class Reference:
         lv, rv = self.column(left), self.column(right)
         valid = np.array([x is not None and y is not None for x, y in zip(lv, rv, strict=True)])
         value = np.array(
-            [ok and bool(PYOPS[op](x, y)) for ok, x, y in zip(valid, lv, rv, strict=True)], dtype=bool
+            [ok and bool(PYOPS[op](x, y)) for ok, x, y in zip(valid, lv, rv, strict=True)],
+            dtype=bool,
         )
         return value, valid
 
-    def arith(self, name: str, arith_op: str, k: int, op: str, literal: int) -> Pair:
+    def arith(self, name: str, arith_op: str, k: int, op: str, literal: float) -> Pair:
         def apply(v: int) -> int:
             if arith_op == "+":
                 return v + k
@@ -297,10 +312,15 @@ class Reference:
 
     def json_exists(self, column: str, path: Sequence[str | int]) -> Pair:
         docs = self._docs(column)
-        value = [doc is not None and json_type(json_get(doc, path)) not in ("missing", "null") for doc in docs]
+        value = [
+            doc is not None and json_type(json_get(doc, path)) not in ("missing", "null")
+            for doc in docs
+        ]
         return np.array(value, dtype=bool), np.ones(self.n, dtype=bool)
 
-    def json_contains(self, column: str, path: Sequence[str | int], mode: str, targets: Sequence[Any]) -> Pair:
+    def json_contains(
+        self, column: str, path: Sequence[str | int], mode: str, targets: Sequence[Any]
+    ) -> Pair:
         docs = self._docs(column)
         value = []
         for doc in docs:
@@ -317,7 +337,9 @@ class Reference:
         docs = self._docs(column)
         lengths = [json_get(doc, path) if doc is not None else MISSING for doc in docs]
         valid = np.array([isinstance(x, list) for x in lengths], dtype=bool)
-        value = np.array([isinstance(x, list) and PYOPS[op](len(x), literal) for x in lengths], dtype=bool)
+        value = np.array(
+            [isinstance(x, list) and PYOPS[op](len(x), literal) for x in lengths], dtype=bool
+        )
         return value, valid
 
 

@@ -97,8 +97,14 @@ CORPUS: list[tuple[str, RefFn]] = [
     ("info is null", lambda r: (np.array([d is None for d in r.info]), np.ones(r.n, bool))),
     ("not (a > 5)", lambda r: negate(r.compare("a", ">", 5))),
     ("not a > 5", lambda r: negate(r.compare("a", ">", 5))),
-    ("!(a > 5 and g > 0)", lambda r: negate(conjoin([r.compare("a", ">", 5), r.compare("g", ">", 0)]))),
-    ("not (a > 5 or t == 'bob')", lambda r: negate(disjoin([r.compare("a", ">", 5), r.compare("t", "==", "bob")]))),
+    (
+        "!(a > 5 and g > 0)",
+        lambda r: negate(conjoin([r.compare("a", ">", 5), r.compare("g", ">", 0)])),
+    ),
+    (
+        "not (a > 5 or t == 'bob')",
+        lambda r: negate(disjoin([r.compare("a", ">", 5), r.compare("t", "==", "bob")])),
+    ),
     ("-10 < a <= 10", lambda r: conjoin([r.compare("a", ">", -10), r.compare("a", "<=", 10)])),
     ("10 >= b > -10", lambda r: conjoin([r.compare("b", "<=", 10), r.compare("b", ">", -10)])),
     ('"ab" <= s < "b"', lambda r: conjoin([r.compare("s", ">=", "ab"), r.compare("s", "<", "b")])),
@@ -127,7 +133,7 @@ CORPUS: list[tuple[str, RefFn]] = [
     ('info["x"] != "bob"', lambda r: r.json_compare("info", ["x"], "!=", "bob")),
     ('info["arr"][0] == 1', lambda r: r.json_compare("info", ["arr", 0], "==", 1)),
     ('k in [1, "bob", 2.5, true]', lambda r: r.json_in("$meta", ["k"], [1, "bob", 2.5, True])),
-    ('k not in [1, 2]', lambda r: negate(r.json_in("$meta", ["k"], [1, 2]))),
+    ("k not in [1, 2]", lambda r: negate(r.json_in("$meta", ["k"], [1, 2]))),
     ('name like "a%"', lambda r: r.json_like("$meta", ["name"], "a%")),
     ('k like "%b"', lambda r: r.json_like("$meta", ["k"], "%b")),
     ("exists k", lambda r: r.json_exists("$meta", ["k"])),
@@ -136,8 +142,14 @@ CORPUS: list[tuple[str, RefFn]] = [
     ('info["x"] is null', lambda r: negate(r.json_exists("info", ["x"]))),
     ("json_contains(tags, 2)", lambda r: r.json_contains("$meta", ["tags"], "all", [2])),
     ('json_contains(tags, "red")', lambda r: r.json_contains("$meta", ["tags"], "all", ["red"])),
-    ("JSON_CONTAINS_ALL(tags, [1, 2])", lambda r: r.json_contains("$meta", ["tags"], "all", [1, 2])),
-    ('json_contains_any(tags, [5, "blue"])', lambda r: r.json_contains("$meta", ["tags"], "any", [5, "blue"])),
+    (
+        "JSON_CONTAINS_ALL(tags, [1, 2])",
+        lambda r: r.json_contains("$meta", ["tags"], "all", [1, 2]),
+    ),
+    (
+        'json_contains_any(tags, [5, "blue"])',
+        lambda r: r.json_contains("$meta", ["tags"], "any", [5, "blue"]),
+    ),
     ('array_contains(info["arr"], 0)', lambda r: r.json_contains("info", ["arr"], "all", [0])),
     ("array_length(tags) == 2", lambda r: r.array_length("$meta", ["tags"], "==", 2)),
     ("array_length(tags) >= 3", lambda r: r.array_length("$meta", ["tags"], ">=", 3)),
@@ -182,7 +194,9 @@ OPS = ["==", "!=", "<", "<=", ">", ">="]
 FLIP = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
 
 int_literals = st.one_of(
-    st.integers(-130, 130), st.integers(-(2**40), 2**40), st.sampled_from([0, 127, 128, -128, 10**13])
+    st.integers(-130, 130),
+    st.integers(-(2**40), 2**40),
+    st.sampled_from([0, 127, 128, -128, 10**13]),
 )
 float_literals = st.sampled_from([-0.5, 2.5, 0.1, 1e20, -1e20, 0.0, 127.0, 128.5, 2.25, -7.75])
 
@@ -199,10 +213,8 @@ def numeric_compare(draw: st.DrawFn) -> Gen:
     op = draw(st.sampled_from(OPS))
     value: int | float = draw(st.one_of(int_literals, float_literals))
     literal = render_number(value, draw(st.booleans()))
-    if draw(st.booleans()):
-        text = f"{literal} {FLIP[op]} {name}"
-    else:
-        text = f"{name} {op} {literal}"
+    reverse = draw(st.booleans())
+    text = f"{literal} {FLIP[op]} {name}" if reverse else f"{name} {op} {literal}"
     return Gen(text, lambda r: r.compare(name, op, value), LEAF)
 
 
@@ -237,7 +249,9 @@ def membership(draw: st.DrawFn) -> Gen:
 @st.composite
 def like(draw: st.DrawFn) -> Gen:
     name = draw(st.sampled_from(["s", "t"]))
-    pattern = draw(st.sampled_from(["a%", "%b", "a_b", "a\\_b", "%", "_", "", "%c%", "Ü%", "x\\\\y", "_o_"]))
+    pattern = draw(
+        st.sampled_from(["a%", "%b", "a_b", "a\\_b", "%", "_", "", "%c%", "Ü%", "x\\\\y", "_o_"])
+    )
     keyword = draw(st.sampled_from(["like", "LIKE", "Like"]))
     return Gen(f"{name} {keyword} {q(pattern)}", lambda r: r.like(name, pattern), LEAF)
 
@@ -246,7 +260,8 @@ def like(draw: st.DrawFn) -> Gen:
 def null_test(draw: st.DrawFn) -> Gen:
     name = draw(st.sampled_from(["a", "g", "t", "b"]))
     negated = draw(st.booleans())
-    text = f"{name} {draw(st.sampled_from(['is not null', 'IS NOT NULL']) if negated else 'is null')}"
+    keyword = draw(st.sampled_from(["is not null", "IS NOT NULL"])) if negated else "is null"
+    text = f"{name} {keyword}"
 
     def ref(r: Reference) -> Pair:
         pair = r.is_null(name)
@@ -300,20 +315,19 @@ def render_json(value: object) -> str:
     return repr(value)
 
 
+JSON_PATHS: list[tuple[str, list[str | int], str]] = [
+    ("$meta", ["k"], "k"),
+    ("$meta", ["k"], '$meta["k"]'),
+    ("$meta", ["n", "x"], 'n["x"]'),
+    ("$meta", ["name"], "name"),
+    ("info", ["x"], 'info["x"]'),
+    ("info", ["arr", 1], 'info["arr"][1]'),
+]
+
+
 @st.composite
 def json_compare(draw: st.DrawFn) -> Gen:
-    column, path, text_path = draw(
-        st.sampled_from(
-            [
-                ("$meta", ["k"], "k"),
-                ("$meta", ["k"], '$meta["k"]'),
-                ("$meta", ["n", "x"], 'n["x"]'),
-                ("$meta", ["name"], "name"),
-                ("info", ["x"], 'info["x"]'),
-                ("info", ["arr", 1], 'info["arr"][1]'),
-            ]
-        )
-    )
+    column, path, text_path = draw(st.sampled_from(JSON_PATHS))
     value = draw(json_literals)
     op = draw(st.sampled_from(["==", "!="] if isinstance(value, bool) else OPS))
     text = f"{text_path} {op} {render_json(value)}"
@@ -334,12 +348,16 @@ def json_other(draw: st.DrawFn) -> Gen:
             return Gen(text, lambda r: negate(r.json_exists("$meta", ["k"])), 3)
         return Gen(
             text,
-            lambda r: r.json_exists("$meta", ["k"]) if negated else negate(r.json_exists("$meta", ["k"])),
+            lambda r: (
+                r.json_exists("$meta", ["k"]) if negated else negate(r.json_exists("$meta", ["k"]))
+            ),
             LEAF,
         )
     if choice == 2:
         mode = draw(st.sampled_from(["all", "any"]))
-        targets = draw(st.lists(st.one_of(st.integers(0, 6), st.sampled_from(["red", "blue"])), max_size=3))
+        targets = draw(
+            st.lists(st.one_of(st.integers(0, 6), st.sampled_from(["red", "blue"])), max_size=3)
+        )
         text = f"json_contains_{mode}(tags, [{', '.join(render_json(t) for t in targets)}])"
         return Gen(text, lambda r: r.json_contains("$meta", ["tags"], mode, targets), LEAF)
     if choice == 3:

@@ -1,0 +1,53 @@
+# The two commands the README starts with:
+#   make serve   set up .venv and serve the Milvus API on 127.0.0.1:19530, data in ./data
+#   make test    set up .venv (with test tools) and run lint, types and the whole test suite
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 19530
+DATA   ?= ./data
+
+.PHONY: serve test lint typecheck unit bench lock clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.runtime: $(BIN)/python requirements.txt pyproject.toml
+	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e . || $(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+serve: $(VENV)/.runtime
+	$(BIN)/python -m sluice serve --data $(DATA) --host $(HOST) --port $(PORT)
+
+test: $(VENV)/.dev
+	$(BIN)/ruff check sluice tests bench
+	$(BIN)/ruff format --check sluice tests bench
+	$(BIN)/mypy
+	$(BIN)/python -m pytest -q
+
+unit: $(VENV)/.dev
+	$(BIN)/python -m pytest -q --ignore=tests/e2e
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check sluice tests bench
+	$(BIN)/ruff format --check sluice tests bench
+
+typecheck: $(VENV)/.dev
+	$(BIN)/mypy
+
+bench: $(VENV)/.dev
+	$(BIN)/python bench/run.py
+
+lock: $(BIN)/python
+	@echo "Pin the closure: install pyproject's dependencies in a fresh venv and pip freeze."
+
+clean:
+	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

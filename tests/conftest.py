@@ -1,0 +1,133 @@
+"""Shared fixtures: real Sluice server processes on free loopback ports.
+
+``SluiceProcess`` runs ``python -m sluice serve`` exactly as a user would and
+exposes what the durability tests need: a clean stop (SIGTERM), a crash
+(SIGKILL) and a restart on the same data folder.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class SluiceProcess:
+    """A Sluice server subprocess bound to one data folder."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        env: dict[str, str] | None = None,
+        config: Path | None = None,
+        log_level: str = "INFO",
+    ) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.env = {**os.environ, **(env or {})}
+        self.config = config
+        self.log_level = log_level
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir.parent / f"{data_dir.name}.server.log"
+
+    @property
+    def uri(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> SluiceProcess:
+        ready = self.data_dir.parent / f"{self.data_dir.name}.ready"
+        ready.unlink(missing_ok=True)
+        args = [
+            sys.executable,
+            "-m",
+            "sluice",
+            "serve",
+            "--data",
+            str(self.data_dir),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--ready-file",
+            str(ready),
+            "--log-level",
+            self.log_level,
+        ]
+        if self.config is not None:
+            args += ["--config", str(self.config)]
+        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child process
+        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=ROOT)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if ready.exists() and ready.read_text().strip():
+                return self
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"sluice exited with {self.proc.returncode}:\n{self.log()}")
+            time.sleep(0.02)
+        self.kill()
+        raise RuntimeError(f"sluice did not become ready in {timeout}s:\n{self.log()}")
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """SIGTERM and wait: the clean shutdown path."""
+        if self.proc is None:
+            return 0
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
+        self.proc = None
+        return code
+
+    def kill(self) -> None:
+        """SIGKILL: a crash with no chance to clean up."""
+        if self.proc is None:
+            return
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        self.proc = None
+
+    def restart(self) -> SluiceProcess:
+        self.stop()
+        return self.start()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@pytest.fixture
+def sluice_server(tmp_path: Path) -> Iterator[SluiceProcess]:
+    server = SluiceProcess(tmp_path / "data").start()
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+@pytest.fixture
+def milvus(sluice_server: SluiceProcess) -> Iterator[object]:
+    from pymilvus import MilvusClient
+
+    client = MilvusClient(sluice_server.uri)
+    try:
+        yield client
+    finally:
+        client.close()
