@@ -19,6 +19,9 @@ Scalar: TypeAlias = bool | int | float | str
 PathStep: TypeAlias = str | int
 
 NO_SPAN: Span = (0, 0)
+#: Why a filter is rejected when its nesting exhausts Python's recursion limit
+#: (a few hundred levels; Milvus also caps expression depth).
+TOO_DEEP = "expression is nested too deeply"
 
 
 @dataclass(frozen=True, slots=True)

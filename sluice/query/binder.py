@@ -19,6 +19,7 @@ from typing import NoReturn
 
 from sluice.errors import ExpressionError
 from sluice.query import ast
+from sluice.query.ast import TOO_DEEP
 from sluice.query.bound import (
     AndPred,
     ArrayLength,
@@ -226,11 +227,8 @@ class Binder:
             self.fail(f"{_label(left)} is a whole JSON document; compare one of its keys instead")
         if ltype.is_vector or rtype.is_vector or rtype == DataType.ARRAY:
             self.fail(mismatch)
-        if not isinstance(right, Const):
-            if _is_json(left) or _is_json(right):
-                self.fail("two column comparison with JSON type is not supported")
-            if isinstance(right, JsonRef | JsonArith):
-                self.fail(mismatch)
+        if not isinstance(right, Const) and (_is_json(left) or _is_json(right)):
+            self.fail("two column comparison with JSON type is not supported")
         if isinstance(left, JsonArith):
             if not (isinstance(right, Const) and is_number(right)):
                 self.fail(mismatch)
@@ -510,4 +508,7 @@ def bind(expr: ast.Expr, schema: CollectionSchema) -> BoundExpr:
     Raises :class:`~sluice.errors.ExpressionError` naming the field and types
     involved when the expression does not fit the schema.
     """
-    return Binder(schema, expr.text).bind(expr.root)
+    try:
+        return Binder(schema, expr.text).bind(expr.root)
+    except RecursionError:
+        raise ExpressionError.for_expr(expr.text, TOO_DEEP) from None

@@ -5,7 +5,9 @@ validity is kept separately); strings stay Arrow arrays so ``pyarrow.compute``
 can compare and ``LIKE``-match them without conversion.  JSON columns are
 decoded with orjson exactly once per evaluation, however many paths the
 filter reads from them: this per-row decode is the one step that is not
-vectorised, and costs roughly 0.3-1 µs per row depending on document size.
+vectorised.  It costs roughly 0.5-1.5 µs per row for small documents (about
+100-200 ms per 100k rows, against ~0.3 ms for a scalar comparison), growing
+with document size; extracting each path adds ~0.1 µs per row.
 A null ``$meta`` cell reads as an empty object; a null user JSON cell is null.
 """
 

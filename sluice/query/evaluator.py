@@ -17,6 +17,8 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sluice.errors import ExpressionError
+from sluice.query.ast import TOO_DEEP
 from sluice.query.bound import (
     AndPred,
     ArrayLength,
@@ -98,7 +100,7 @@ class _Evaluator:
         if cached is None:
             docs = self.columns.docs(ref.column, ref.is_meta)
             with gc_paused():
-                cached = JsonValues(extract(docs, ref.path))
+                cached = JsonValues.of(extract(docs, ref.path))
             self.columns.remember(key, cached)
         assert isinstance(cached, JsonValues)
         return _Json(cached, self.columns.json_valid(ref.column, ref.is_meta))
@@ -146,12 +148,14 @@ class _Evaluator:
     def json_arith(self, node: JsonArith) -> _Json:
         source = self.json(node.ref)
         values, operand, op = source.values, node.operand, node.op
+        floats = float_arith(op, values.floats, operand)
         if isinstance(operand, int):
+            # JSON integers stay integers (C division), so both views must agree.
             ints, _zero = int_arith(op, values.ints, operand)
             is_int = values.is_int
+            floats = np.where(is_int, ints.astype(np.float64), floats)
         else:
             ints, is_int = values.ints, np.zeros(self.n, dtype=np.bool_)
-        floats = float_arith(op, values.floats, operand)
         is_number = values.is_number if op != "%" else is_int
         return _Json(JsonValues.numbers(ints, floats, is_int, is_number), source.valid)
 
@@ -267,5 +271,8 @@ def evaluate(bound: BoundExpr, batch: Batch) -> BoolArray:
     ``bound.fields`` (a missing ``$meta`` reads as rows without dynamic keys).
     """
     columns = Columns(batch, bound.text)
-    value, _valid = _Evaluator(columns).predicate(bound.root)
+    try:
+        value, _valid = _Evaluator(columns).predicate(bound.root)
+    except RecursionError:
+        raise ExpressionError.for_expr(bound.text, TOO_DEEP) from None
     return np.ascontiguousarray(value, dtype=np.bool_)

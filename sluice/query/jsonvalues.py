@@ -89,32 +89,44 @@ def extract(docs: Sequence[Any], path: tuple[str | int, ...]) -> list[Any]:
 class JsonValues:
     """One JSON value per row, split by type into vectorisable arrays."""
 
-    def __init__(self, values: Sequence[Any]) -> None:
-        n = len(values)
-        self.size = n
-        self.objects: npt.NDArray[np.object_] = np.fromiter(values, dtype=object, count=n)
-        kinds = np.fromiter((_KIND_OF_TYPE.get(type(v), OBJECT) for v in values), np.int8, n)
-        self.kind = kinds
-        self.is_int: BoolArray = kinds == INT
-        self.is_number: BoolArray = self.is_int | (kinds == FLOAT)
-        self.ints: Int64Array = np.zeros(n, dtype=np.int64)
-        self.floats: npt.NDArray[np.float64] = np.full(n, np.nan)
-        if self.is_number.any():
-            self._fill_numbers()
+    def __init__(
+        self,
+        objects: npt.NDArray[np.object_],
+        kind: npt.NDArray[np.int8],
+        ints: Int64Array,
+        floats: npt.NDArray[np.float64],
+    ) -> None:
+        self.size = len(kind)
+        self.objects = objects
+        self.kind = kind
+        self.is_int: BoolArray = kind == INT
+        self.is_number: BoolArray = self.is_int | (kind == FLOAT)
+        self.ints = ints
+        self.floats = floats
         self._strings: pa.Array | None = None
 
-    def _fill_numbers(self) -> None:
-        numbers = self.objects[self.is_number]
-        self.floats[self.is_number] = numbers.astype(np.float64)
-        ints = self.objects[self.is_int]
-        try:
-            self.ints[self.is_int] = ints.astype(np.int64)
-        except OverflowError:
-            # Integers past int64 (orjson keeps them exact) compare as floats.
-            fits = np.fromiter((INT64_MIN <= v <= INT64_MAX for v in ints), np.bool_, len(ints))
-            rows = np.flatnonzero(self.is_int)
-            self.is_int[rows[~fits]] = False
-            self.ints[rows[fits]] = ints[fits].astype(np.int64)
+    @classmethod
+    def of(cls, values: Sequence[Any]) -> JsonValues:
+        """Classify decoded JSON values (one Python pass), then split numbers out."""
+        n = len(values)
+        objects = np.fromiter(values, dtype=object, count=n)
+        kind = np.fromiter((_KIND_OF_TYPE.get(type(v), OBJECT) for v in values), np.int8, n)
+        is_int, is_number = kind == INT, (kind == INT) | (kind == FLOAT)
+        ints = np.zeros(n, dtype=np.int64)
+        floats = np.full(n, np.nan)
+        if is_number.any():
+            floats[is_number] = objects[is_number].astype(np.float64)
+            try:
+                ints[is_int] = objects[is_int].astype(np.int64)
+            except OverflowError:
+                # Integers past int64 (orjson keeps them exact) compare as floats.
+                rows = np.flatnonzero(is_int)
+                big = np.fromiter(
+                    (not INT64_MIN <= v <= INT64_MAX for v in objects[rows]), np.bool_, len(rows)
+                )
+                kind[rows[big]] = FLOAT
+                ints[rows[~big]] = objects[rows[~big]].astype(np.int64)
+        return cls(objects, kind, ints, floats)
 
     @classmethod
     def numbers(
@@ -125,13 +137,8 @@ class JsonValues:
         is_number: BoolArray,
     ) -> JsonValues:
         """Numbers only (the result of JSON arithmetic); other rows are missing."""
-        self = cls.__new__(cls)
-        self.size = len(ints)
-        self.objects = np.empty(self.size, dtype=object)
-        self.kind = np.where(is_int, INT, np.where(is_number, FLOAT, MISSING)).astype(np.int8)
-        self.is_int, self.is_number, self.ints, self.floats = is_int, is_number, ints, floats
-        self._strings = None
-        return self
+        kind = np.where(is_int, INT, np.where(is_number, FLOAT, MISSING)).astype(np.int8)
+        return cls(np.empty(len(kind), dtype=object), kind, ints, floats)
 
     @property
     def is_float(self) -> BoolArray:
@@ -250,7 +257,7 @@ class JsonValues:
         rows = np.flatnonzero(self.is_array)
         arrays = self.objects[rows]
         lengths = np.fromiter((len(a) for a in arrays), np.int64, len(arrays))
-        elements = JsonValues(list(itertools.chain.from_iterable(arrays)))
+        elements = JsonValues.of(list(itertools.chain.from_iterable(arrays)))
         owner = np.repeat(rows, lengths)
         per_target = []
         for target in targets:

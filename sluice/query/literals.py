@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from sluice.query.ast import ListLiteral, Literal, Node, Scalar, Span
+from sluice.query.ast import ListLiteral, Literal, Node, Span
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
@@ -129,13 +129,3 @@ def lookup_param(params: Mapping[str, Any] | None, name: str) -> Any:
             f"the value of expression template variable name {{{name}}} is not found"
         )
     return params[name]
-
-
-def python_value(node: Node) -> Scalar | list[Any] | None:
-    """A constant node as a Python value (lists as lists); ``None`` if not constant."""
-    if isinstance(node, Literal):
-        return node.value
-    if isinstance(node, ListLiteral):
-        items = [python_value(item) for item in node.items]
-        return None if any(item is None for item in items) else items
-    return None

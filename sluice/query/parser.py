@@ -21,16 +21,15 @@ from lark.exceptions import UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from sluice.errors import ExpressionError
 from sluice.query import ast
-from sluice.query.ast import Node, Span
+from sluice.query.ast import TOO_DEEP, Node, Span
 from sluice.query.literals import (
     LiteralError,
     float_value,
     int_value,
-    lookup_param,
     raw_string_value,
     string_value,
-    template_node,
 )
+from sluice.query.templates import fill_templates, has_templates
 
 _CACHE_SIZE = 4096
 
@@ -247,75 +246,11 @@ def _parse_text(text: str) -> ast.Expr:
         raise ExpressionError.for_expr(text, f"unsupported expression: {exc.orig_exc}") from None
     except lark.exceptions.LarkError as exc:
         raise ExpressionError.for_expr(text, f"unsupported expression: {exc}") from None
-    return ast.Expr(root, text, has_templates="{" in text and _has_template(root))
-
-
-def _has_template(node: Node) -> bool:
-    if isinstance(node, ast.Template):
-        return True
-    return any(_has_template(child) for child in _children(node))
-
-
-def _children(node: Node) -> tuple[Node, ...]:
-    if isinstance(node, ast.Literal | ast.Template | ast.Identifier):
-        return ()
-    if isinstance(node, ast.ListLiteral):
-        return node.items
-    if isinstance(node, ast.Unary | ast.Not):
-        return (node.operand,)
-    if isinstance(node, ast.Arith | ast.Compare):
-        return (node.left, node.right)
-    if isinstance(node, ast.Chain):
-        return node.operands
-    if isinstance(node, ast.In):
-        return (node.operand, node.values)
-    if isinstance(node, ast.Like):
-        return (node.operand, node.pattern)
-    if isinstance(node, ast.IsNull):
-        return (node.operand,)
-    if isinstance(node, ast.Exists):
-        return (node.operand,)
-    if isinstance(node, ast.Call):
-        return node.args
-    return node.operands
-
-
-def _fill(node: Node, params: Mapping[str, Any] | None) -> Node:
-    """``node`` with every ``{name}`` replaced by its parameter value."""
-    if isinstance(node, ast.Template):
-        return template_node(node.name, lookup_param(params, node.name), node.span)
-    if isinstance(node, ast.Literal | ast.Identifier):
-        return node
-    if isinstance(node, ast.ListLiteral):
-        return ast.ListLiteral(tuple(_fill(i, params) for i in node.items), span=node.span)
-    if isinstance(node, ast.Unary):
-        return ast.Unary(node.op, _fill(node.operand, params), span=node.span)
-    if isinstance(node, ast.Not):
-        return ast.Not(_fill(node.operand, params), span=node.span)
-    if isinstance(node, ast.Arith):
-        left, right = _fill(node.left, params), _fill(node.right, params)
-        return ast.Arith(node.op, left, right, span=node.span)
-    if isinstance(node, ast.Compare):
-        left, right = _fill(node.left, params), _fill(node.right, params)
-        return ast.Compare(node.op, left, right, span=node.span)
-    if isinstance(node, ast.Chain):
-        a, b, c = (_fill(o, params) for o in node.operands)
-        return ast.Chain(node.ops, (a, b, c), span=node.span)
-    if isinstance(node, ast.In):
-        operand, values = _fill(node.operand, params), _fill(node.values, params)
-        return ast.In(operand, values, node.negated, span=node.span)
-    if isinstance(node, ast.Like):
-        operand, pattern = _fill(node.operand, params), _fill(node.pattern, params)
-        return ast.Like(operand, pattern, node.negated, span=node.span)
-    if isinstance(node, ast.IsNull):
-        return ast.IsNull(_fill(node.operand, params), node.negated, span=node.span)
-    if isinstance(node, ast.Exists):
-        return node
-    if isinstance(node, ast.Call):
-        return ast.Call(node.name, tuple(_fill(a, params) for a in node.args), span=node.span)
-    if isinstance(node, ast.And):
-        return ast.And(tuple(_fill(o, params) for o in node.operands), span=node.span)
-    return ast.Or(tuple(_fill(o, params) for o in node.operands), span=node.span)
+    try:
+        templated = "{" in text and has_templates(root)
+    except RecursionError:
+        raise ExpressionError.for_expr(text, TOO_DEEP) from None
+    return ast.Expr(root, text, has_templates=templated)
 
 
 def parse(text: str, params: Mapping[str, Any] | None = None) -> ast.Expr:
@@ -330,7 +265,9 @@ def parse(text: str, params: Mapping[str, Any] | None = None) -> ast.Expr:
     if not expr.has_templates:
         return expr
     try:
-        root = _fill(expr.root, params)
+        root = fill_templates(expr.root, params)
     except LiteralError as exc:
         raise ExpressionError.for_expr(text, str(exc)) from None
+    except RecursionError:
+        raise ExpressionError.for_expr(text, TOO_DEEP) from None
     return ast.Expr(root, text, has_templates=False)

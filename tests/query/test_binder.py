@@ -305,3 +305,8 @@ def test_pk_terms_varchar() -> None:
     sch = schema(pk=DataType.VARCHAR)
     bound = bind(parse('id in ["a", "b"] or id == "c" or id == "a"'), sch)
     assert pk_terms(bound, sch) == ["a", "b", "c"]
+
+
+def test_deep_nesting_is_an_expression_error() -> None:
+    assert why("not " * 5000 + "n > 1") == "expression is nested too deeply"
+    assert why("n > " + "(" * 2000 + "1" + " + 1)" * 2000) == "expression is nested too deeply"

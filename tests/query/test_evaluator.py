@@ -225,6 +225,9 @@ def test_json_arithmetic() -> None:
     assert rows("k + 1 == 2") == [0, 1]
     assert rows("k * 2 > 1.5") == [0, 1]
     assert rows("k % 2 == 1") == [0]
+    # An integer JSON value divided by an integer truncates, whatever it is compared with.
+    assert rows("k / 2 == 0") == [0]
+    assert rows("k / 2 == 0.5") == [1]
 
 
 def test_json_in() -> None:

@@ -373,3 +373,17 @@ def test_bad_literals(text: str, fragment: str) -> None:
 def test_non_string_input_is_rejected() -> None:
     with pytest.raises(ExpressionError):
         parse(123)  # type: ignore[arg-type]
+
+
+def test_deep_nesting_is_an_expression_error() -> None:
+    assert why("not " * 5000 + "a > {x}", {"x": 1}) == "expression is nested too deeply"
+
+
+def test_redundant_parentheses_and_long_disjunctions_are_fine() -> None:
+    assert root("(" * 2000 + "a > 1" + ")" * 2000) == cmp("a", ">", 1)
+    wide = root(" or ".join(f"a == {i}" for i in range(5000)))
+    assert isinstance(wide, Or) and len(wide.operands) == 5000
+
+
+def test_only_ascii_digits_are_numbers() -> None:
+    assert why("a == 1\u0663") == 'syntax error at column 7 near "\u0663"'

@@ -15,7 +15,12 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 import pytest
-from filter_reference import (
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sluice.query import bind, evaluate, parse
+
+from .filter_reference import (
     WORDS,
     Pair,
     Reference,
@@ -25,10 +30,6 @@ from filter_reference import (
     make_table,
     negate,
 )
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
-from sluice.query import bind, evaluate, parse
 
 SCHEMA = make_schema()
 TABLE = make_table()

@@ -1,0 +1,1 @@
+"""Tests for sluice.query, mirroring its modules."""
