@@ -14,7 +14,7 @@ raises them directly.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 
 class LegacyCode:
@@ -55,12 +55,12 @@ class SluiceError(Exception):
         super().__init__(self.message)
 
     @classmethod
-    def wrap(cls, context: str, **fields: Any) -> SluiceError:
+    def wrap(cls, context: str, **fields: Any) -> Self:
         """``context: base[k=v]...``: the shape of ``errors.Wrap(merr.WrapErrX(...), context)``."""
         return cls(f"{context}: {cls.base_message}{_fields(**fields)}")
 
     @classmethod
-    def with_fields(cls, **fields: Any) -> SluiceError:
+    def with_fields(cls, **fields: Any) -> Self:
         """``base[k=v]...``: the shape of ``merr.WrapErrX(...)`` without extra context."""
         return cls(f"{cls.base_message}{_fields(**fields)}")
 
@@ -106,7 +106,7 @@ class RateLimited(SluiceError):
     retriable = True
 
     @classmethod
-    def for_rate(cls, rate: float) -> RateLimited:
+    def for_rate(cls, rate: float) -> Self:
         err = cls(
             "request is rejected by grpc RateLimiter middleware, please retry later: "
             f"{cls.base_message}{_fields(rate=rate)}"
@@ -126,7 +126,7 @@ class Unimplemented(SluiceError):
     base_message = "service unimplemented"
 
     @classmethod
-    def for_rpc(cls, rpc: str) -> Unimplemented:
+    def for_rpc(cls, rpc: str) -> Self:
         return cls(f"{cls.base_message}: {rpc} is not supported by Sluice")
 
 
@@ -139,7 +139,7 @@ class CollectionNotFound(SluiceError):
     input_error = True
 
     @classmethod
-    def named(cls, db: str, collection: str | int) -> CollectionNotFound:
+    def named(cls, db: str, collection: str | int) -> Self:
         return cls(f"{cls.base_message}{_fields(database=db, collection=collection)}")
 
 
@@ -148,7 +148,7 @@ class CollectionNotLoaded(SluiceError):
     base_message = "collection not loaded"
 
     @classmethod
-    def named(cls, collection: str | int) -> CollectionNotLoaded:
+    def named(cls, collection: str | int) -> Self:
         return cls(f"{cls.base_message}{_fields(collection=collection)}")
 
 
@@ -169,7 +169,7 @@ class PartitionNotFound(SluiceError):
     input_error = True
 
     @classmethod
-    def named(cls, partition: str) -> PartitionNotFound:
+    def named(cls, partition: str) -> Self:
         return cls(f"{cls.base_message}{_fields(partition=partition)}")
 
 
@@ -178,7 +178,7 @@ class IndexNotFound(SluiceError):
     base_message = "index not found"
 
     @classmethod
-    def named(cls, index_name: str) -> IndexNotFound:
+    def named(cls, index_name: str) -> Self:
         return cls(f"{cls.base_message}{_fields(indexName=index_name)}")
 
 
@@ -200,7 +200,7 @@ class DatabaseNotFound(SluiceError):
     input_error = True
 
     @classmethod
-    def named(cls, db: str) -> DatabaseNotFound:
+    def named(cls, db: str) -> Self:
         return cls(f"{cls.base_message}{_fields(database=db)}")
 
 
@@ -219,12 +219,12 @@ class ParameterInvalid(SluiceError):
     input_error = True
 
     @classmethod
-    def msg(cls, text: str) -> ParameterInvalid:
+    def msg(cls, text: str) -> Self:
         """``merr.WrapErrParameterInvalidMsg``: ``<text>: invalid parameter``."""
         return cls(f"{text}: {cls.base_message}")
 
     @classmethod
-    def expected(cls, expected: Any, actual: Any, context: str | None = None) -> ParameterInvalid:
+    def expected(cls, expected: Any, actual: Any, context: str | None = None) -> Self:
         """``merr.WrapErrParameterInvalid(expected, actual, context)``."""
         body = f"{cls.base_message}{_fields(expected=expected, actual=actual)}"
         return cls(f"{context}: {body}" if context else body)
@@ -254,7 +254,7 @@ class FieldNameInvalid(SluiceError):
     input_error = True
 
     @classmethod
-    def named(cls, field_name: str, why: str) -> FieldNameInvalid:
+    def named(cls, field_name: str, why: str) -> Self:
         return cls(f"{why}: {cls.base_message}{_fields(field=field_name)}")
 
 
@@ -281,7 +281,7 @@ class ExpressionError(ParameterInvalid):
     """
 
     @classmethod
-    def for_expr(cls, expr: str, why: str) -> ExpressionError:
+    def for_expr(cls, expr: str, why: str) -> Self:
         return cls(f"cannot parse expression: {expr}, error: {why}")
 
 

@@ -46,12 +46,10 @@ class CollectionRpcs:
             if request.collection_name:
                 meta = self.engine.get(db, request.collection_name).meta
             else:
-                meta = next(
-                    (m for m in self.engine.list_collections(db) if m.id == request.collectionID),
-                    None,
-                )
-                if meta is None:
+                found = [m for m in self.engine.list_collections(db) if m.id == request.collectionID]
+                if not found:
                     raise CollectionNotFound.named(db, request.collectionID)
+                meta = found[0]
         except CollectionNotFound as err:
             # Milvus rewrites this one "for compatibility with PyMilvus": code 100,
             # legacy UnexpectedError, "can't find collection[...]".

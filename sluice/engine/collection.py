@@ -121,7 +121,7 @@ class Collection:
         if len(self.channels) == 1:
             return [(self.channels[0], None)]
         shards = shard_of(keys, len(self.channels))
-        parts = []
+        parts: list[tuple[Channel, np.ndarray | None]] = []
         for channel in self.channels:
             rows = np.flatnonzero(shards == channel.shard)
             if len(rows):

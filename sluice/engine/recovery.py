@@ -36,8 +36,10 @@ log = logging.getLogger(__name__)
 
 def open_collection(meta: CollectionMeta, ctx: EngineContext) -> Collection:
     manifest = Manifest.load(ctx.collection_dir(meta.id) / "manifest.json")
+    # A channel that never persisted anything is checkpointed at its creation.
+    initial = ChannelState(checkpoint_ts=meta.created_ts)
     channels = [
-        Channel(name, shard, ctx.open_wal(name), manifest.channels.get(name, ChannelState()))
+        Channel(name, shard, ctx.open_wal(name), manifest.channels.get(name, initial))
         for shard, name in enumerate(meta.vchannels)
     ]
     collection = Collection(meta, ctx, channels)

@@ -1,0 +1,80 @@
+"""The package layout is the architecture: lower layers never import upper ones or gRPC."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "sluice"
+
+#: Layer -> imports it must never make.
+FORBIDDEN = {
+    "storage": (
+        "grpc",
+        "google.protobuf",
+        "pymilvus",
+        "sluice.api",
+        "sluice.engine",
+        "sluice.client",
+        "sluice.index",
+        "sluice.query",
+    ),
+    "index": (
+        "grpc",
+        "google.protobuf",
+        "pymilvus",
+        "sluice.api",
+        "sluice.engine",
+        "sluice.client",
+        "sluice.storage",
+        "sluice.query",
+    ),
+    "query": (
+        "grpc",
+        "google.protobuf",
+        "pymilvus",
+        "sluice.api",
+        "sluice.engine",
+        "sluice.client",
+        "sluice.storage",
+        "sluice.index",
+    ),
+    "engine": ("grpc", "google.protobuf", "pymilvus", "sluice.api", "sluice.client"),
+}
+
+
+def _imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("layer", sorted(FORBIDDEN))
+def test_layer_imports_only_downwards(layer: str) -> None:
+    offenders = []
+    for path in sorted((PACKAGE / layer).rglob("*.py")):
+        for name in _imports(path):
+            if any(name == bad or name.startswith(bad + ".") for bad in FORBIDDEN[layer]):
+                offenders.append(f"{path.relative_to(PACKAGE.parent)} imports {name}")
+    assert not offenders, "\n".join(offenders)
+
+
+def test_shared_modules_import_no_layer() -> None:
+    for name in ("errors.py", "schema.py", "config.py"):
+        imported = _imports(PACKAGE / name)
+        assert not any(i.startswith(("sluice.", "grpc", "pymilvus")) for i in imported), name
+
+
+def test_no_module_is_huge() -> None:
+    big = {
+        str(p.relative_to(PACKAGE.parent)): n
+        for p in PACKAGE.rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > 600
+    }
+    assert not big, f"modules past 600 lines: {big}"
