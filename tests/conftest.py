@@ -72,7 +72,9 @@ class SluiceProcess:
         if self.config is not None:
             args += ["--config", str(self.config)]
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child process
-        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=ROOT)
+        self.proc = subprocess.Popen(
+            args, stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=ROOT
+        )
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -46,7 +46,9 @@ class CollectionRpcs:
             if request.collection_name:
                 meta = self.engine.get(db, request.collection_name).meta
             else:
-                found = [m for m in self.engine.list_collections(db) if m.id == request.collectionID]
+                found = [
+                    m for m in self.engine.list_collections(db) if m.id == request.collectionID
+                ]
                 if not found:
                     raise CollectionNotFound.named(db, request.collectionID)
                 meta = found[0]

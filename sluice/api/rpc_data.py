@@ -40,7 +40,6 @@ class DataRpcs:
         self, request: milvus_pb2.DeleteRequest, context: grpc.ServicerContext
     ) -> milvus_pb2.MutationResult:
         db = db_name(request.db_name, context)
-        collection = self.engine.get(db, request.collection_name)
         result = self.engine.delete(
             db,
             request.collection_name,
@@ -48,9 +47,7 @@ class DataRpcs:
             request.expr,
             template_values(request.expr_template_values),
         )
+        # Milvus (since 2.3.2) reports only the count; pymilvus turns filled IDs into a key list.
         return milvus_pb2.MutationResult(
-            status=SUCCESS,
-            IDs=ids_message(result.keys, collection.schema.primary.dtype),
-            delete_cnt=result.count,
-            timestamp=result.timestamp,
+            status=SUCCESS, delete_cnt=result.count, timestamp=result.timestamp
         )

@@ -9,7 +9,8 @@ from sluice.api.base import db_name, remaining_seconds, rpc
 from sluice.api.status import SUCCESS
 from sluice.engine.engine import Engine
 
-_L1 = 2
+#: Milvus reports every loaded segment as Sealed, whatever its data-side state.
+_SEALED = 3
 
 
 class FlushRpcs:
@@ -69,6 +70,30 @@ class FlushRpcs:
             request.flush_all_ts, dict(request.flush_all_tss), wait
         )
         return milvus_pb2.GetFlushAllStateResponse(status=SUCCESS, flushed=flushed)
+
+    @rpc
+    def GetQuerySegmentInfo(
+        self, request: milvus_pb2.GetQuerySegmentInfoRequest, context: grpc.ServicerContext
+    ) -> milvus_pb2.GetQuerySegmentInfoResponse:
+        db = db_name(request.dbName, context)
+        response = milvus_pb2.GetQuerySegmentInfoResponse(status=SUCCESS)
+        for info in self.engine.loaded_segments(db, request.collectionName):
+            response.infos.append(
+                milvus_pb2.QuerySegmentInfo(
+                    segmentID=info.segment_id,
+                    collectionID=info.collection_id,
+                    partitionID=info.partition_id,
+                    mem_size=info.mem_size,
+                    num_rows=info.num_rows,
+                    index_name=info.index_name,
+                    indexID=info.index_id,
+                    nodeID=1,
+                    state=_SEALED,
+                    nodeIds=[1],
+                    level=int(info.level),
+                )
+            )
+        return response
 
     @rpc
     def GetPersistentSegmentInfo(

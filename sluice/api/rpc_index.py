@@ -47,7 +47,9 @@ class IndexRpcs:
                     index_name=info.index_name,
                     indexID=info.index_id,
                     field_name=info.field_name,
-                    params=[common_pb2.KeyValuePair(key=k, value=v) for k, v in info.params.items()],
+                    params=[
+                        common_pb2.KeyValuePair(key=k, value=v) for k, v in info.params.items()
+                    ],
                     indexed_rows=info.indexed_rows,
                     total_rows=info.total_rows,
                     pending_index_rows=info.pending_rows,

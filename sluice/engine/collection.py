@@ -304,4 +304,3 @@ class Collection:
 def _unsynced_bytes(segment: Segment) -> int:
     rows = segment.num_rows
     return 0 if rows == 0 else segment.nbytes * segment.unsynced_rows // rows
-

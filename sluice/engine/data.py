@@ -157,8 +157,7 @@ def check_result_window(limit: int | None, offset: int) -> None:
         )
     if limit <= 0:
         raise RequestError(
-            f"invalid max query result window, limit [{limit}] is invalid, should be greater "
-            "than 0"
+            f"invalid max query result window, limit [{limit}] is invalid, should be greater than 0"
         )
     if offset + limit > MAX_RESULT_WINDOW:
         raise RequestError(

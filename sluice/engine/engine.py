@@ -43,6 +43,7 @@ from sluice.engine.segment import SegmentLevel, SegmentState
 from sluice.engine.tso import TimestampOracle, now_ms
 from sluice.errors import (
     CollectionNotFound,
+    CollectionNotLoaded,
     DatabaseNotFound,
     ParameterInvalid,
     RequestError,
@@ -79,6 +80,20 @@ class SegmentInfo:
     state: SegmentState
     level: SegmentLevel
     channel: str
+
+
+@dataclass(frozen=True)
+class LoadedSegment:
+    """A sealed segment serving reads, as GetQuerySegmentInfo reports it."""
+
+    segment_id: int
+    collection_id: int
+    partition_id: int
+    num_rows: int
+    mem_size: int
+    index_name: str
+    index_id: int
+    level: SegmentLevel
 
 
 @dataclass(frozen=True)
@@ -135,7 +150,9 @@ class Engine:
         self._persister.stop()
         for collection in list(self.collections.values()):
             for channel in collection.channels:
-                persist_channel(self.ctx, collection, channel, force_deletes=True, force_growing=True)
+                persist_channel(
+                    self.ctx, collection, channel, force_deletes=True, force_growing=True
+                )
             collection.save_manifest()
             for channel in collection.channels:
                 channel.wal.close()
@@ -225,7 +242,9 @@ class Engine:
             ids = self.ctx.ids
             collection_id = ids.allocate()
             pchannels = [
-                pchannel_name(self.settings.cluster_prefix, (collection_id + i) % self.settings.dml_channels)
+                pchannel_name(
+                    self.settings.cluster_prefix, (collection_id + i) % self.settings.dml_channels
+                )
                 for i in range(shards)
             ]
             vchannels = [
@@ -257,7 +276,13 @@ class Engine:
             self.catalog.collections[collection_id] = meta
             self.catalog.save()
             self.collections[collection_id] = collection
-            log.info("created collection %s.%s (id %d, %d shard(s))", db, schema.name, collection_id, shards)
+            log.info(
+                "created collection %s.%s (id %d, %d shard(s))",
+                db,
+                schema.name,
+                collection_id,
+                shards,
+            )
             return meta
 
     def drop_collection(self, db: str, name: str) -> None:
@@ -321,7 +346,8 @@ class Engine:
     def flush(self, db: str, names: Sequence[str]) -> flush_ops.FlushResult:
         self._check_open()
         self._check_db(db)
-        named = [(name, self.get(db, name)) for name in names]
+        # Milvus loops over the names; naming a collection twice flushes it once.
+        named = [(name, self.get(db, name)) for name in dict.fromkeys(names)]
         for _, collection in named:
             self.flush_limiter.admit(collection.id)
         return flush_ops.flush_collections(db, named, self.ctx.tso.allocate)
@@ -365,6 +391,27 @@ class Engine:
             wait_seconds,
         )
 
+    def loaded_segments(self, db: str, name: str) -> list[LoadedSegment]:
+        """Flushed segments of a loaded collection (growing data is not listed, as in Milvus)."""
+        collection = self.get(db, name)
+        if not collection.meta.loaded:
+            raise CollectionNotLoaded.named(name)
+        index = collection.meta.indexes[0] if collection.meta.indexes else None
+        return [
+            LoadedSegment(
+                segment_id=s.id,
+                collection_id=collection.id,
+                partition_id=s.partition_id,
+                num_rows=s.num_rows,
+                mem_size=s.nbytes,
+                index_name=index.index_name if index and index.index_id in s.indexes else "",
+                index_id=index.index_id if index and index.index_id in s.indexes else 0,
+                level=s.level,
+            )
+            for s in sorted(collection.segments(), key=lambda s: s.id)
+            if s.state == SegmentState.FLUSHED and s.level != SegmentLevel.L0 and s.num_rows
+        ]
+
     def persistent_segments(self, db: str, name: str) -> list[SegmentInfo]:
         """Sealed, Flushing and Flushed segments (L0 included), as GetPersistentSegmentInfo lists them."""
         collection = self.get(db, name)
@@ -382,7 +429,6 @@ class Engine:
             for s in sorted(collection.segments(), key=lambda s: s.id)
             if s.state in shown
         ]
-
 
     # --- data -----------------------------------------------------------------------
 

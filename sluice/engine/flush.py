@@ -79,7 +79,9 @@ def flush_collections(
     return FlushResult(db, results, checkpoints)
 
 
-def wait_until(collections: Sequence[Collection], check: Callable[[], bool], seconds: float) -> bool:
+def wait_until(
+    collections: Sequence[Collection], check: Callable[[], bool], seconds: float
+) -> bool:
     """``check()``, re-evaluated after each manifest commit for up to ``seconds``."""
     deadline = time.monotonic() + max(0.0, seconds)
     if check():

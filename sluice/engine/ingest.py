@@ -55,7 +55,9 @@ def prepare_rows(
             raise DataMismatch.msg(f"duplicated field {col.name} found")
         by_name[name] = col
     if num_rows <= 0:
-        raise DataMismatch.expected("invalid num_rows", num_rows, "num_rows should be greater than 0")
+        raise DataMismatch.expected(
+            "invalid num_rows", num_rows, "num_rows should be greater than 0"
+        )
 
     passable = [f for f in schema.fields if not f.is_dynamic and not (f.is_primary and f.auto_id)]
     sent = [name for name in by_name if name != DYNAMIC_FIELD]
@@ -67,8 +69,12 @@ def prepare_rows(
         raise DataMismatch.msg("dynamic field is not enabled in this collection")
 
     arrays = [
-        _column_for(fld, by_name.get(fld.name if not fld.is_dynamic else DYNAMIC_FIELD), num_rows,
-                    allocate_ids)
+        _column_for(
+            fld,
+            by_name.get(fld.name if not fld.is_dynamic else DYNAMIC_FIELD),
+            num_rows,
+            allocate_ids,
+        )
         for fld in schema.fields
     ]
     return pa.Table.from_arrays(arrays, schema=pa.schema([f.arrow_field() for f in schema.fields]))
@@ -96,6 +102,8 @@ def _column_for(
             return _fill_missing(fld, num_rows)
         raise DataMismatch.msg(f"fieldSchema({fld.name}) has no corresponding fieldData pass in")
     if col.dtype != fld.dtype and not _compatible(col.dtype, fld.dtype):
+        raise _type_mismatch(fld)
+    if not _payload_fits(fld.dtype, col.values.type):
         raise _type_mismatch(fld)
     values = _check_length(fld, col, num_rows)
     if fld.dtype == DataType.FLOAT_VECTOR:
@@ -139,6 +147,25 @@ def _type_mismatch(fld: FieldSchema) -> DataMismatch:
     return DataMismatch.expected(
         expected, "got nil", f"{kind}field '{fld.name}' is illegal, array type mismatch"
     )
+
+
+def _payload_fits(dtype: DataType, arrow_type: pa.DataType) -> bool:
+    """Whether the values' storage suits the field, whatever type label the client put on it."""
+    if pa.types.is_null(arrow_type):
+        return True
+    if dtype.is_integer:
+        return pa.types.is_integer(arrow_type)
+    if dtype in (DataType.FLOAT, DataType.DOUBLE):
+        return pa.types.is_floating(arrow_type) or pa.types.is_integer(arrow_type)
+    if dtype == DataType.BOOL:
+        return pa.types.is_boolean(arrow_type)
+    if dtype == DataType.VARCHAR:
+        return pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
+    if dtype == DataType.JSON:
+        return pa.types.is_binary(arrow_type) or pa.types.is_string(arrow_type)
+    if dtype == DataType.FLOAT_VECTOR:
+        return pa.types.is_fixed_size_list(arrow_type)
+    return True
 
 
 def _compatible(sent: DataType, declared: DataType) -> bool:

@@ -128,7 +128,9 @@ def persist_channel(
             sync_segment(ctx, collection, channel, segment, final=True)
         now = time.monotonic()
         for segment in growing:
-            due = _needs_sync(segment, now, settings.sync_buffer_bytes, settings.sync_period_seconds)
+            due = _needs_sync(
+                segment, now, settings.sync_buffer_bytes, settings.sync_period_seconds
+            )
             if due or (force_growing and segment.unsynced_rows):
                 sync_segment(ctx, collection, channel, segment, final=False)
         stale_deletes = has_deletes and _deletes_stale(channel, now, settings.sync_period_seconds)

@@ -191,7 +191,9 @@ def search(
         encoded = np.where(idx >= 0, (np.int64(no) << 40) | idx, -1)
         per_segment.append((scores, encoded))
     if not per_segment:
-        return SearchHits([0] * nq, _empty_pk(schema), np.empty(0, np.float32), _empty(schema, output))
+        return SearchHits(
+            [0] * nq, _empty_pk(schema), np.empty(0, np.float32), _empty(schema, output)
+        )
     scores, ids = merge_topk(per_segment, k, metric)
     topks: list[int] = []
     all_seg: list[np.ndarray] = []
@@ -211,7 +213,11 @@ def search(
     seg_cat = np.concatenate(all_seg) if all_seg else np.empty(0, np.int64)
     row_cat = np.concatenate(all_row) if all_row else np.empty(0, np.int64)
     pks = _pks_of(snapshot.segments, seg_cat, row_cat, schema)
-    fields = gather(snapshot.segments, seg_cat, row_cat, output, schema) if output.columns else pa.table({})
+    fields = (
+        gather(snapshot.segments, seg_cat, row_cat, output, schema)
+        if output.columns
+        else pa.table({})
+    )
     score_cat = round_scores(np.concatenate(all_scores).astype(np.float32), round_decimal)
     return SearchHits(topks, pks, score_cat, fields)
 

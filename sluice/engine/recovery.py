@@ -51,7 +51,9 @@ def open_collection(meta: CollectionMeta, ctx: EngineContext) -> Collection:
     for channel in channels:
         replayed = _replay(collection, channel)
         if replayed:
-            log.info("collection %s: replayed %d WAL records on %s", meta.name, replayed, channel.name)
+            log.info(
+                "collection %s: replayed %d WAL records on %s", meta.name, replayed, channel.name
+            )
     return collection
 
 

@@ -37,7 +37,8 @@ def validate_collection_name(name: str) -> None:
     elif not set(name) <= _NAME_CHARS:
         reason = "collection name can only contain numbers, letters and underscores"
     if reason is not None:
-        raise ParameterInvalid.msg(f"Invalid collection name: {name}. {reason}")
+        # Milvus's prefix ends in ". " and its format adds another space.
+        raise ParameterInvalid.msg(f"Invalid collection name: {name}.  {reason}")
 
 
 def validate_field_name(name: str) -> None:
@@ -84,7 +85,9 @@ def validate_schema(schema: CollectionSchema) -> None:
         if fld.dtype == DataType.VARCHAR:
             _validate_max_length(fld, schema.name)
         if fld.dtype.is_vector and fld.nullable:
-            raise RequestError(f"vector type not support null, type:FloatVector, fieldName:{fld.name}")
+            raise RequestError(
+                f"vector type not support null, type:FloatVector, fieldName:{fld.name}"
+            )
     seen: set[str] = set()
     for fld in fields:
         if fld.name in seen:
@@ -135,7 +138,9 @@ def _validate_dim(fld: FieldSchema) -> None:
             "param `dim` for vector field"
         )
     if fld.dim < MIN_DIM:
-        raise RequestError(f"invalid dimension: {fld.dim}. should be in range {MIN_DIM} ~ {MAX_DIM}")
+        raise RequestError(
+            f"invalid dimension: {fld.dim}. should be in range {MIN_DIM} ~ {MAX_DIM}"
+        )
     if fld.dim > MAX_DIM:
         raise RequestError(
             f"invalid dimension: {fld.dim} of field {fld.name}. float vector dimension should be "

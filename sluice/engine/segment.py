@@ -106,6 +106,8 @@ class Segment:
         self.synced_end = 0
         self.pending: deque[PendingRecord] = deque()
         self.sync_lock = threading.Lock()
+        #: Built vector indexes by index ID (sealed segments only); replaced, never mutated.
+        self.indexes: dict[int, object] = {}
         self.last_write = time.monotonic()
         #: When the oldest row not yet in a binlog arrived (``None``: all persisted).
         self.unsynced_since: float | None = None

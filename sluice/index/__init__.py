@@ -10,8 +10,9 @@ Modules, one job each:
 * :mod:`~sluice.index.topk`: top-k selection and :func:`merge_topk` across segments;
 * :mod:`~sluice.index.exact`: :func:`exact_search` and :func:`exact_range_search`;
 * :mod:`~sluice.index.base`: the :class:`VectorIndex` protocol;
-* :mod:`~sluice.index.faiss_index`: :func:`build`, :func:`load_index` and the
-  FAISS implementation;
+* :mod:`~sluice.index.building`: :func:`build` and :func:`load_index`;
+* :mod:`~sluice.index.faiss_index`: :class:`FaissIndex`, search over FAISS;
+* :mod:`~sluice.index.format`: the serialised form;
 * :mod:`~sluice.index.filtering`: how row masks reach FAISS, and when to scan;
 * :mod:`~sluice.index.threads`: OpenMP thread policy;
 * :mod:`~sluice.index.coerce` and :mod:`~sluice.index.errors`: knowhere's
@@ -19,12 +20,21 @@ Modules, one job each:
 
 This package imports nothing from the API, engine, storage or client layers,
 nor gRPC, protobuf or pymilvus.
+
+Importing it sets ``OMP_WAIT_POLICY=PASSIVE`` unless the environment already
+chooses, before FAISS loads its OpenMP runtime; :mod:`~sluice.index.threads`
+explains why.
 """
 
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from sluice.index.base import VectorIndex
+from sluice.index.building import build, load_index
 from sluice.index.errors import ParamRejected
 from sluice.index.exact import exact_range_search, exact_search
-from sluice.index.faiss_index import FaissIndex, build, load_index
+from sluice.index.faiss_index import FaissIndex
 from sluice.index.metrics import (
     COSINE,
     DEFAULT_METRIC,

@@ -105,3 +105,24 @@ def int_param(key: str, value: Any, low: int, high: int) -> int:
             f"Out of range in json: param '{key}' ({number}) should be in range [{low}, {high}]"
         )
     return number
+
+
+def float_param(key: str, value: Any, low: float, high: float) -> float:
+    """A float parameter from a string or a typed JSON number, range-checked like knowhere."""
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError as err:
+            raise ParamText(f"invalid float value, key: '{key}', value: '{value}'") from err
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+    else:
+        raise ParamText(
+            f"Type conflict in json: param '{key}' ({json_text(value)}) should be a number"
+        )
+    if not low <= number <= high:
+        raise ParamText(
+            f"Out of range in json: param '{key}' ({json_text(value)}) should be in range "
+            f"[{low:f}, {high:f}]"
+        )
+    return number

@@ -43,7 +43,8 @@ def exact_search(
 
     Returns ``(scores (nq, k) float32, idx (nq, k) int64)``, best first, padded
     with ``-1``.  ``allowed`` is a boolean mask over rows; ``norms`` are the
-    rows' L2 norms, passed by callers that cache them to save COSINE a pass.
+    rows' L2 norms (``(n,)``), passed by callers that cache them to save L2 and
+    COSINE a pass over the rows.
     """
     return _scan(vectors, queries, k, metric, allowed, norms, None, None)
 
@@ -72,6 +73,30 @@ def exact_range_search(
         low = -np.inf if range_filter is None else -range_filter
         high = -radius
     return _scan(vectors, queries, k, name, allowed, norms, float(low), float(high))
+
+
+def rescore_pairs(
+    vectors: np.ndarray, queries: np.ndarray, qid: np.ndarray, ids: np.ndarray, metric: str
+) -> np.ndarray:
+    """Exact scores of (query ``qid[i]``, row ``ids[i]``) pairs, in the metric's convention.
+
+    Used to re-rank candidates an approximate index proposed.  Reads one row
+    of ``vectors`` per pair (random access: cheap in RAM, one page per pair
+    when memory-mapped) and holds ``len(ids) * dim`` floats at once.
+    """
+    name = _metric(metric)
+    q = normalize_rows(queries) if name == COSINE else queries
+    rows = np.take(vectors, ids, axis=0)
+    picked = np.take(q, qid, axis=0)
+    dots = np.einsum("ij,ij->i", rows, picked)
+    if name == L2:
+        dist = np.einsum("ij,ij->i", rows, rows) + np.einsum("ij,ij->i", picked, picked)
+        dist -= 2.0 * dots
+        return np.maximum(dist, 0.0).astype(np.float32, copy=False)
+    if name == COSINE:
+        norms = np.sqrt(np.einsum("ij,ij->i", rows, rows))
+        dots /= np.where(norms == 0, np.float32(1.0), norms)
+    return dots.astype(np.float32, copy=False)
 
 
 def as_matrix(data: np.ndarray, dim: int | None = None) -> np.ndarray:
@@ -151,7 +176,8 @@ def _block_keys(
     dots = q @ block.T
     if metric == L2:
         assert q_sq is not None
-        keys = q_sq + np.einsum("ij,ij->i", block, block)[None, :]
+        row_sq = np.einsum("ij,ij->i", block, block) if norms is None else norms * norms
+        keys = q_sq + row_sq.astype(np.float32, copy=False)[None, :]
         keys -= 2.0 * dots
         np.maximum(keys, 0.0, out=keys)
         return keys

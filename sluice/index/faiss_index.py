@@ -1,36 +1,29 @@
-"""FAISS-backed indexes for every supported type, with Milvus's search semantics.
-
-========  ==========================================  ==============================
-Type      FAISS structure                             Notes
-========  ==========================================  ==============================
-FLAT      ``IndexFlat``                               exact
-HNSW      ``IndexHNSWFlat(M)``, ``efConstruction``    AUTOINDEX builds this too
-IVF_FLAT  ``IndexIVFFlat`` over a flat quantizer
-IVF_SQ8   ``IndexIVFScalarQuantizer(QT_8bit)``
-IVF_PQ    ``IndexIVFPQ(m, nbits)``
-========  ==========================================  ==============================
+"""Search over one segment's FAISS index, with Milvus's semantics.
 
 L2 indexes use ``METRIC_L2`` (FAISS returns squared distances, Milvus's
 convention).  IP uses ``METRIC_INNER_PRODUCT``; COSINE stores unit vectors in
 an inner-product index and normalises each query, so inner products are
 cosine similarities.  Rows are added in order, so FAISS ids are row offsets.
+HNSW over IP is built in L2 space instead (see :mod:`sluice.index.building`):
+this class turns those distances back into inner products.  How indexes are
+built, trained and serialised is in :mod:`sluice.index.building`.
 
-Small segments: IVF types train k-means on the segment itself, and FAISS wants
-at least 39 rows per list, so ``nlist`` is reduced to ``max(1, n // 39)`` when
-the segment is smaller than ``39 * nlist`` rows (Milvus avoids the question by
-not indexing segments under 1024 rows).  IVF_PQ needs ``2 ** nbits`` rows to
-train its codebooks; a smaller segment, and any empty segment, is stored as a
-FLAT index instead: exact, and tiny at that size.  The spec still says what
-was asked for.
+Re-ranking: IVF_SQ8 and IVF_PQ keep only quantised codes, so their
+distances are approximate and PQ's recall@10 is often 0.5-0.9.  When the
+caller passes the segment's vectors as ``rerank_vectors`` (no copy is made;
+a memory-mapped column works, at one page read per candidate), a search asks
+the index for ``refine_k * k`` candidates (default 2 for IVF_SQ8, 4 for
+IVF_PQ), re-scores them exactly and returns the best ``k`` with exact scores,
+FAISS's "IVF,PQ,Refine" scheme; filtered searches that would scan every list
+anyway scan the allowed rows' vectors exactly instead.  Without them the
+index answers from its codes alone, as knowhere does.  Re-rank vectors are
+not part of the serialised index.
 
 Every search returns ``k`` results when ``k`` allowed rows exist: a query the
 ANN walk leaves short (HNSW on a tiny or heavily filtered segment, IVF whose
 probed lists hold too few rows) is re-run exhaustively, as knowhere's HNSW
 falls back to brute force.  Filtered search is described in
 :mod:`sluice.index.filtering`; threads in :mod:`sluice.index.threads`.
-
-Serialised form: ``b"SLIX"``, a format version byte, then
-``faiss.serialize_index`` output.
 """
 
 from __future__ import annotations
@@ -41,28 +34,25 @@ import faiss as _faiss_typed
 import numpy as np
 
 from sluice.errors import StorageError
-from sluice.index.exact import as_matrix, exact_range_search, exact_search
+from sluice.index.exact import as_matrix, exact_range_search, exact_search, rescore_pairs
 from sluice.index.filtering import RowFilter, prefer_exact_scan, row_filter
+from sluice.index.format import pack_index
 from sluice.index.metrics import COSINE, L2, internal_metric, normalize_rows
 from sluice.index.search_params import SearchParams
-from sluice.index.spec import (
-    FlatParams,
-    HnswParams,
-    IndexSpec,
-    IvfFlatParams,
-    IvfPqParams,
-    IvfSq8Params,
-)
-from sluice.index.threads import use_build_threads, use_threads_for_queries
-from sluice.index.topk import Result, empty_result, topk_from_ranges
+from sluice.index.spec import IndexSpec
+from sluice.index.threads import use_threads_for_queries
+from sluice.index.topk import Result, empty_result, merge_topk, topk_from_ranges
 
 #: FAISS's bundled stubs cover only part of its SWIG API (no ``search_c``,
 #: ``SearchParametersHNSW``, HNSW internals), so this module goes through an
 #: untyped handle; the public surface below is fully typed.
 faiss: Any = _faiss_typed
 
-MIN_ROWS_PER_LIST: Final = 39
-_HEADER: Final = b"SLIX\x01"
+#: Candidates re-scored per result when re-rank vectors are attached.
+DEFAULT_REFINE_K: Final = {"IVF_SQ8": 2.0, "IVF_PQ": 4.0}
+#: Re-rank at most this many floats (``queries * candidates * dim``) at once: 16 MiB.
+RERANK_BLOCK_ELEMENTS: Final = 1 << 22
+_PARAMS_CACHE_SIZE: Final = 64
 _FLAT, _HNSW, _IVF = "flat", "hnsw", "ivf"
 
 
@@ -77,24 +67,48 @@ class FaissIndex:
         "_kind",
         "_memory",
         "_metric",
+        "_mips",
         "_nlist",
         "_normalize",
+        "_norms",
         "_ntotal",
+        "_params_cache",
         "_raw",
+        "_refine",
+        "_rerank",
+        "_shift",
         "_spec",
     )
 
-    def __init__(self, spec: IndexSpec, index: Any) -> None:
+    def __init__(
+        self,
+        spec: IndexSpec,
+        index: Any,
+        rerank_vectors: np.ndarray | None = None,
+        *,
+        max_norm_sq: float | None = None,
+    ) -> None:
+        """Wrap a built or loaded FAISS index; use :func:`build` or :func:`load_index`.
+
+        ``max_norm_sq`` marks an IP HNSW index built in L2 space over rows
+        augmented to that squared norm.
+        """
         self._spec = spec
         self._index = index
         self._metric = spec.metric_type
         self._internal = internal_metric(spec.metric_type)
         self._normalize = spec.metric_type == COSINE
+        self._mips = max_norm_sq is not None
+        self._shift = float(max_norm_sq or 0.0)
         self._ntotal = int(index.ntotal)
-        self._dim = int(index.d)
+        self._dim = spec.dim
         self._nlist = 0
         self._degree = 0
         self._raw = np.empty((0, self._dim), dtype=np.float32)
+        self._rerank: np.ndarray | None = None
+        self._refine = 1.0
+        self._params_cache: dict[int, Any] = {}
+        self._norms: np.ndarray | None = None
         if isinstance(index, faiss.IndexHNSW):
             self._kind = _HNSW
             self._degree = int(index.hnsw.nb_neighbors(0))
@@ -102,6 +116,14 @@ class FaissIndex:
         elif isinstance(index, faiss.IndexIVF):
             self._kind = _IVF
             self._nlist = int(index.nlist)
+            quantised = isinstance(index, faiss.IndexIVFPQ | faiss.IndexIVFScalarQuantizer)
+            if quantised and rerank_vectors is not None:
+                self._rerank = as_matrix(rerank_vectors, self._dim)
+                if self._rerank.shape[0] != self._ntotal:
+                    raise ValueError(
+                        f"rerank_vectors has {self._rerank.shape[0]} rows, index has {self._ntotal}"
+                    )
+                self._refine = DEFAULT_REFINE_K.get(spec.engine_type, 2.0)
         elif isinstance(index, faiss.IndexFlat):
             self._kind = _FLAT
             self._raw = _flat_view(index)
@@ -120,6 +142,11 @@ class FaissIndex:
     @property
     def memory_bytes(self) -> int:
         return self._memory
+
+    @property
+    def reranks(self) -> bool:
+        """True when candidates are re-scored exactly against attached vectors."""
+        return self._rerank is not None
 
     @property
     def nlist(self) -> int:
@@ -142,17 +169,24 @@ class FaissIndex:
             return empty_result(nq, max(k, 0), self._metric)
         if self._kind == _FLAT:
             if rows is not None:
-                return exact_search(self._raw, q, k, self._internal, rows.mask)
-            return self._knn(q, k, None)
+                return self._exact(q, k, rows.mask)
+            return self._complete(q, k, rows, self._knn(q, k, None))
         if self._kind == _HNSW:
             ef = params.hnsw_ef(k)
             if rows is not None and prefer_exact_scan(rows, self._degree, ef):
-                return exact_search(self._raw, q, k, self._internal, rows.mask)
+                return self._exact(q, k, rows.mask)
             ef = ef if rows is None else rows.scale(ef)
             return self._complete(q, k, rows, self._run(q, k, rows, ef, 0))
         nprobe = min(params.nprobe, self._nlist)
         nprobe = nprobe if rows is None else min(self._nlist, rows.scale(nprobe))
-        return self._complete(q, k, rows, self._run(q, k, rows, 0, nprobe))
+        if self._rerank is None:
+            return self._complete(q, k, rows, self._run(q, k, rows, 0, nprobe))
+        if rows is not None and nprobe == self._nlist:
+            return exact_search(self._rerank, q, k, self._metric, rows.mask)
+        factor = params.refine_k if params.refine_k is not None else self._refine
+        wide = min(self._ntotal, max(k, int(np.ceil(k * factor))))
+        found = self._complete(q, wide, rows, self._run(q, wide, rows, 0, nprobe))
+        return self._rescore(q, k, found)
 
     def range_search(
         self,
@@ -175,23 +209,69 @@ class FaissIndex:
         if exact:
             mask = None if rows is None else rows.mask
             return exact_range_search(
-                self._raw, q, k, self._internal, params.radius, params.range_filter, mask
+                self._raw,
+                q,
+                k,
+                self._internal,
+                params.radius,
+                params.range_filter,
+                mask,
+                norms=self._row_norms(),
             )
         nprobe = min(params.nprobe, self._nlist)
         if rows is not None:
             ef, nprobe = rows.scale(ef), min(self._nlist, rows.scale(nprobe))
         fparams, keep = self._faiss_params(rows, ef, nprobe)
         use_threads_for_queries(nq)
-        lims, dist, ids = self._index.range_search(q, params.radius, params=fparams)
+        radius = params.radius
+        if self._mips:
+            # IP > r  <=>  d < |q|^2 + max|x|^2 - 2r, a per-query bound: search with the
+            # loosest one, then keep each query's own window.
+            q_sq = np.einsum("ij,ij->i", q, q)
+            radius = float(np.max(q_sq) + self._shift - 2.0 * params.radius)
+        lims, dist, ids = self._index.range_search(q, radius, params=fparams)
         del keep
+        lims = lims.astype(np.int64)
+        if self._mips:
+            qid = np.repeat(np.arange(nq, dtype=np.int64), np.diff(lims))
+            dist = self._inner_products(q, dist, qid)
+            lims, dist, ids = _keep_ranges(lims, dist, ids, dist > params.radius)
+        if self._rerank is not None:
+            lims, dist, ids = self._rescore_ranges(q, lims, ids, params.radius)
         return topk_from_ranges(lims, dist, ids, k, self._metric, params.range_filter)
 
+    @property
+    def max_norm_sq(self) -> float | None:
+        """The augmentation norm of an IP HNSW index built in L2 space, else None."""
+        return self._shift if self._mips else None
+
     def serialize(self) -> bytes:
-        return _HEADER + faiss.serialize_index(self._index).tobytes()
+        return pack_index(self._index, self.max_norm_sq)
 
     def _queries(self, queries: np.ndarray) -> np.ndarray:
+        """Queries as the FAISS index sees them: unit length for COSINE, one 0 more for MIPS."""
         q = as_matrix(queries, self._dim)
-        return normalize_rows(q) if self._normalize else q
+        if self._normalize:
+            return normalize_rows(q)
+        if self._mips:
+            padded = np.zeros((q.shape[0], self._dim + 1), dtype=np.float32)
+            padded[:, : self._dim] = q
+            return padded
+        return q
+
+    def _exact(self, q: np.ndarray, k: int, mask: np.ndarray | None) -> Result:
+        """Exact top-k over the vectors a FLAT or HNSW index stores."""
+        return exact_search(self._raw, q, k, self._internal, mask, norms=self._row_norms())
+
+    def _row_norms(self) -> np.ndarray | None:
+        """Norms of the stored rows for L2 scans (``n * 4`` bytes), computed on first use.
+
+        COSINE rows are stored unit-length and IP needs no norms.  Two threads
+        racing here only compute the same array twice.
+        """
+        if self._internal == L2 and self._norms is None:
+            self._norms = np.sqrt(np.einsum("ij,ij->i", self._raw, self._raw))
+        return self._norms
 
     def _knn(self, q: np.ndarray, k: int, fparams: Any) -> Result:
         nq = q.shape[0]
@@ -201,10 +281,20 @@ class FaissIndex:
         self._index.search_c(
             nq, faiss.swig_ptr(q), k, faiss.swig_ptr(scores), faiss.swig_ptr(ids), fparams
         )
-        missing = ids < 0
-        if missing.any():
-            scores[missing] = np.inf if self._internal == L2 else -np.inf
+        if self._mips:
+            scores = self._inner_products(q, scores)
         return scores, ids
+
+    def _inner_products(
+        self, q: np.ndarray, dist: np.ndarray, qid: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Augmented L2 distances back to inner products: ``(|q|^2 + max|x|^2 - d) / 2``.
+
+        Exact up to float32 rounding of ``d`` (about 1e-7 of ``|q|^2 + max|x|^2``).
+        """
+        q_sq = np.einsum("ij,ij->i", q, q).astype(np.float64)
+        q_sq = q_sq[:, None] if qid is None else q_sq[qid]
+        return ((q_sq + self._shift - dist) * 0.5).astype(np.float32)
 
     def _run(self, q: np.ndarray, k: int, rows: RowFilter | None, ef: int, nprobe: int) -> Result:
         """An ANN search with the given effort, restricted to ``rows`` when filtered."""
@@ -218,8 +308,15 @@ class FaissIndex:
     ) -> tuple[Any, tuple[object, ...]]:
         """SearchParameters for one call, and the objects that must outlive that call.
 
-        A fresh object per call keeps concurrent searches from sharing state.
+        Unfiltered parameters are cached per effort value: FAISS only reads
+        them, so concurrent searches can share one.  Filtered calls get a fresh
+        object because the selector differs per call.
         """
+        if rows is None:
+            effort = ef if self._kind == _HNSW else nprobe
+            cached = self._params_cache.get(effort)
+            if cached is not None:
+                return cached, ()
         if self._kind == _HNSW:
             fparams = faiss.SearchParametersHNSW()
             fparams.efSearch = ef
@@ -227,90 +324,83 @@ class FaissIndex:
             fparams = faiss.SearchParametersIVF()
             fparams.nprobe = nprobe
         if rows is None:
+            if len(self._params_cache) < _PARAMS_CACHE_SIZE:
+                self._params_cache[effort] = fparams
             return fparams, ()
         selector, bits = rows.selector()
         fparams.sel = selector
         return fparams, (selector, bits)
 
+    def _rescore(self, q: np.ndarray, k: int, found: Result) -> Result:
+        """Exact scores for the candidates in ``found``, then the best ``k`` of them."""
+        assert self._rerank is not None
+        _, ids = found
+        width = max(1, ids.shape[1])
+        step = max(1, RERANK_BLOCK_ELEMENTS // (width * self._dim))
+        scores, out_ids = empty_result(q.shape[0], k, self._metric)
+        for start in range(0, q.shape[0], step):
+            block = ids[start : start + step]
+            valid = block >= 0
+            qid = np.nonzero(valid)[0]
+            exact = np.full(block.shape, np.nan, dtype=np.float32)
+            exact[valid] = rescore_pairs(
+                self._rerank, q[start : start + step], qid, block[valid], self._metric
+            )
+            picked = merge_topk([(exact, block)], k, self._metric)
+            scores[start : start + step], out_ids[start : start + step] = picked
+        return scores, out_ids
+
+    def _rescore_ranges(
+        self, q: np.ndarray, lims: np.ndarray, ids: np.ndarray, radius: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Range results re-scored exactly and re-checked against ``radius``."""
+        assert self._rerank is not None
+        nq = q.shape[0]
+        qid = np.repeat(np.arange(nq, dtype=np.int64), np.diff(lims))
+        exact = rescore_pairs(self._rerank, q, qid, ids, self._metric)
+        keep = exact > radius if self._internal != L2 else exact < radius
+        return _keep_ranges(lims, exact, ids, keep)
+
     def _complete(self, q: np.ndarray, k: int, rows: RowFilter | None, found: Result) -> Result:
-        """Re-run exhaustively the queries the ANN walk left short of results."""
+        """Pad FAISS's short rows our way and re-run exhaustively those the walk left short.
+
+        FAISS puts missing entries at the end of a row as id -1 with +-FLT_MAX;
+        checking one column is enough to know whether anything is missing.
+        """
         scores, ids = found
         available = min(k, self._ntotal if rows is None else rows.allowed)
-        short = np.flatnonzero(ids[:, available - 1] < 0)
-        if short.size == 0:
+        last = ids[:, available - 1]
+        if available == k and _all_non_negative(last):
+            return found
+        scores[ids < 0] = np.inf if self._internal == L2 else -np.inf
+        short = np.flatnonzero(last < 0)
+        if short.size == 0 or self._kind == _FLAT:
             return found
         if self._kind == _HNSW:
             mask = None if rows is None else rows.mask
-            redo = exact_search(self._raw, q[short], k, self._internal, mask)
+            redo = self._exact(q[short], k, mask)
         else:
             redo = self._run(q[short], k, rows, 0, self._nlist)
         scores[short], ids[short] = redo
         return scores, ids
 
 
-def build(spec: IndexSpec, vectors: np.ndarray) -> FaissIndex:
-    """Train (IVF types) and fill an index over ``vectors`` (``(n, spec.dim)``)."""
-    data = np.asarray(vectors, dtype=np.float32)
-    x = np.empty((0, spec.dim), dtype=np.float32) if data.size == 0 else as_matrix(data, spec.dim)
-    if spec.metric_type == COSINE:
-        x = normalize_rows(x)
-    use_build_threads()
-    index = _new_index(spec, x.shape[0])
-    if not index.is_trained:
-        index.train(x)
-    if x.shape[0]:
-        index.add(x)
-    return FaissIndex(spec, index)
+def _keep_ranges(
+    lims: np.ndarray, scores: np.ndarray, ids: np.ndarray, keep: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Range results (FAISS's flat layout) with only the ``keep`` entries left."""
+    nq = lims.shape[0] - 1
+    qid = np.repeat(np.arange(nq, dtype=np.int64), np.diff(lims))
+    counts = np.bincount(qid[keep], minlength=nq)
+    new_lims = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return new_lims, scores[keep], ids[keep]
 
 
-def load_index(spec: IndexSpec, data: bytes) -> FaissIndex:
-    """Rebuild an index from :meth:`FaissIndex.serialize` output."""
-    view = memoryview(data)
-    if bytes(view[: len(_HEADER)]) != _HEADER:
-        raise StorageError("index data does not start with the Sluice index header")
-    try:
-        index = faiss.deserialize_index(np.frombuffer(view[len(_HEADER) :], dtype=np.uint8))
-    except RuntimeError as err:
-        raise StorageError(f"index data is corrupt: {err}") from err
-    expected_metric = (
-        faiss.METRIC_L2 if internal_metric(spec.metric_type) == L2 else (faiss.METRIC_INNER_PRODUCT)
-    )
-    if int(index.d) != spec.dim or int(index.metric_type) != expected_metric:
-        raise StorageError(
-            f"index data (dim {index.d}, FAISS metric {index.metric_type}) does not match "
-            f"its spec (dim {spec.dim}, {spec.metric_type})"
-        )
-    return FaissIndex(spec, index)
-
-
-def effective_nlist(nlist: int, rows: int) -> int:
-    """The list count an IVF index trains on ``rows`` rows (see module docstring)."""
-    return max(1, min(nlist, rows // MIN_ROWS_PER_LIST))
-
-
-def _new_index(spec: IndexSpec, rows: int) -> Any:
-    d = spec.dim
-    metric = (
-        faiss.METRIC_L2 if internal_metric(spec.metric_type) == L2 else (faiss.METRIC_INNER_PRODUCT)
-    )
-    params = spec.build
-    if isinstance(params, HnswParams):
-        hnsw = faiss.IndexHNSWFlat(d, params.M, metric)
-        hnsw.hnsw.efConstruction = params.ef_construction
-        return hnsw
-    if isinstance(params, FlatParams) or rows == 0:
-        return faiss.IndexFlat(d, metric)
-    if isinstance(params, IvfPqParams) and rows < (1 << params.nbits):
-        return faiss.IndexFlat(d, metric)
-    nlist = effective_nlist(params.nlist, rows)
-    quantizer = faiss.IndexFlat(d, metric)
-    if isinstance(params, IvfFlatParams):
-        return faiss.IndexIVFFlat(quantizer, d, nlist, metric)
-    if isinstance(params, IvfSq8Params):
-        return faiss.IndexIVFScalarQuantizer(
-            quantizer, d, nlist, faiss.ScalarQuantizer.QT_8bit, metric
-        )
-    return faiss.IndexIVFPQ(quantizer, d, nlist, params.m, params.nbits, metric)
+def _all_non_negative(column: np.ndarray) -> bool:
+    """``(column >= 0).all()``, minus NumPy's per-call overhead for the usual tiny column."""
+    if column.size <= 32:
+        return min(column.tolist(), default=0) >= 0
+    return bool((column >= 0).all())
 
 
 def _flat_view(flat: Any) -> np.ndarray:

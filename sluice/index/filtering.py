@@ -11,7 +11,9 @@ ANN index work harder for the same recall, so the effort knob is scaled:
   visit about ``ef / s`` nodes.
 * IVF: ``nprobe`` becomes ``min(nlist, ceil(nprobe / s))``, so the probed lists
   still hold about as many allowed rows as an unfiltered search would see.
-  At ``nprobe == nlist`` the search is exhaustive over the index's codes.
+  At ``nprobe == nlist`` the search is exhaustive over the index's codes;
+  IVF_SQ8/IVF_PQ with re-rank vectors attached then score the allowed rows'
+  own vectors exactly instead.
 
 When the mask is very selective, walking the graph costs more than scoring
 the allowed rows directly, so HNSW (and FLAT) fall back to an exact scan of

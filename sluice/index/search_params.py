@@ -11,6 +11,10 @@ knowhere ignores the rest:
   ``max(k, 16)``; for range search, 512.
 * ``nprobe`` (IVF types): in ``[1, 65536]``, default 8.  A value above the
   segment's ``nlist`` is clamped at search time, as FAISS does under knowhere.
+* ``refine_k`` (IVF_SQ8, IVF_PQ with re-rank vectors attached): how many
+  times ``k`` candidates to re-score exactly, a float of at least 1 (knowhere's
+  name and range for its refining indexes).  Defaults are per index type, see
+  :mod:`sluice.index.faiss_index`.
 * ``radius`` / ``range_filter`` turn a search into a range search.  For L2 the
   window is ``range_filter <= distance < radius`` so ``radius`` must exceed
   ``range_filter``; for IP/COSINE it is ``radius < similarity <= range_filter``
@@ -33,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from sluice.errors import ParameterInvalid
-from sluice.index.coerce import INT32_MAX, ParamText, int_param
+from sluice.index.coerce import INT32_MAX, ParamText, float_param, int_param
 from sluice.index.errors import ParamRejected
 from sluice.index.metrics import DEFAULT_METRIC, FLOAT_METRICS, canonical_metric, larger_is_better
 from sluice.index.spec import (
@@ -53,8 +57,10 @@ RANGE_SEARCH_EF: Final = 512
 NPROBE_DEFAULT: Final = 8
 NPROBE_RANGE: Final = (1, 65536)
 EF_RANGE: Final = (1, INT32_MAX)
+REFINE_K_RANGE: Final = (1.0, 3.4028234663852886e38)
 
 _IVF_TYPES: Final = frozenset({IVF_FLAT, IVF_SQ8, IVF_PQ})
+_QUANTISED_TYPES: Final = frozenset({IVF_SQ8, IVF_PQ})
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,7 @@ class SearchParams:
     nprobe: int = NPROBE_DEFAULT
     radius: float | None = None
     range_filter: float | None = None
+    refine_k: float | None = None
 
     @property
     def is_range(self) -> bool:
@@ -113,9 +120,12 @@ def parse_search_params(
                 raise ParamText(f"ef({ef}) should be larger than k({k})")
         if engine in _IVF_TYPES and "nprobe" in merged:
             nprobe = int_param("nprobe", merged["nprobe"], *NPROBE_RANGE)
+        refine_k = None
+        if engine in _QUANTISED_TYPES and "refine_k" in merged:
+            refine_k = float_param("refine_k", merged["refine_k"], *REFINE_K_RANGE)
     except ParamText as err:
         raise ParamRejected(str(err)) from err
-    return SearchParams(metric, k, ef, nprobe, radius, range_filter)
+    return SearchParams(metric, k, ef, nprobe, radius, range_filter, refine_k)
 
 
 def _merge(params: Mapping[str, Any]) -> dict[str, Any]:

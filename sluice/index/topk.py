@@ -106,6 +106,7 @@ def topk_from_ranges(
     ``lims[i]:lims[i+1]``).  ``range_filter`` drops results that are *too*
     close: for L2 distances below it, for IP/COSINE similarities above it.
     """
+    lims = np.asarray(lims, dtype=np.int64)  # FAISS hands back uint64
     nq = lims.shape[0] - 1
     out_scores, out_ids = empty_result(nq, k, metric)
     if k <= 0 or scores.size == 0:

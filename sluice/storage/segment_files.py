@@ -110,9 +110,7 @@ def _flatten_vectors(table: pa.Table) -> pa.Table:
                 values = chunk.values.slice(chunk.offset * dim, len(chunk) * dim)
                 flat = pa.concat_arrays([values]) if values.offset else values
                 chunks.append(
-                    pa.Array.from_buffers(
-                        pa.binary(dim * 4), len(chunk), [None, flat.buffers()[1]]
-                    )
+                    pa.Array.from_buffers(pa.binary(dim * 4), len(chunk), [None, flat.buffers()[1]])
                 )
             fields.append(
                 pa.field(fld.name, pa.binary(dim * 4), metadata={_VECTOR_DIM: str(dim).encode()})

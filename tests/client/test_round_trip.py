@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import sluice
-from sluice.client import Client, IndexParam, RemoteClient
+from sluice.client import Client, IndexParam
 from sluice.errors import (
     CollectionNotFound,
     CollectionNotLoaded,

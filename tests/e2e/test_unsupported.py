@@ -1,0 +1,85 @@
+"""RPCs Sluice does not serve: a clear "not supported" error, never a silent success.
+
+Milvus's code for this is 10 (``service unimplemented``); pymilvus does not
+retry it, so the caller hears about it at once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+from helpers import count, quick_collection, rows
+from pymilvus import MilvusClient, MilvusException
+
+DIM = 8
+
+
+@pytest.fixture(scope="module")
+def base(client: MilvusClient) -> str:
+    quick_collection(client, "base", DIM, shards=2)
+    client.insert("base", rows(10, DIM))
+    return "base"
+
+
+def _expect_unsupported(call: Callable[[], object], rpc: str) -> MilvusException:
+    started = time.monotonic()
+    with pytest.raises(MilvusException) as info:
+        call()
+    assert time.monotonic() - started < 2.0, "an unsupported RPC must not be retried"
+    err = info.value
+    assert err.code == 10
+    assert "not supported" in err.message
+    assert rpc in err.message
+    return err
+
+
+def test_create_partition(base: str, client: MilvusClient) -> None:
+    _expect_unsupported(lambda: client.create_partition(base, "p1"), "CreatePartition")
+
+
+def test_partition_listing(base: str, client: MilvusClient) -> None:
+    _expect_unsupported(lambda: client.has_partition(base, "p1"), "HasPartition")
+
+
+def test_create_alias(base: str, client: MilvusClient) -> None:
+    _expect_unsupported(lambda: client.create_alias(base, "base_alias"), "CreateAlias")
+    # Nothing answers to the alias afterwards.
+    assert client.has_collection("base_alias") is False
+
+
+def test_rename_collection(base: str, client: MilvusClient) -> None:
+    _expect_unsupported(lambda: client.rename_collection(base, "renamed"), "RenameCollection")
+    assert client.has_collection(base) is True
+    assert client.has_collection("renamed") is False
+
+
+def test_upsert(base: str, client: MilvusClient) -> None:
+    data = rows(3, DIM, start=5, seed=42)
+    _expect_unsupported(lambda: client.upsert(base, data), "Upsert")
+    assert count(client, base) == 10
+    # The original rows are untouched.
+    got = client.get(base, ids=[5], output_fields=["vector"], consistency_level="Strong")
+    assert got[0]["vector"] != pytest.approx(data[0]["vector"])
+
+
+def test_create_database(client: MilvusClient) -> None:
+    _expect_unsupported(lambda: client.create_database("other"), "CreateDatabase")
+    assert "other" not in client.list_databases()
+
+
+def test_hybrid_search(base: str, client: MilvusClient) -> None:
+    from pymilvus import AnnSearchRequest, RRFRanker
+
+    request = AnnSearchRequest(
+        data=[[0.1] * DIM], anns_field="vector", param={"metric_type": "COSINE"}, limit=3
+    )
+    _expect_unsupported(
+        lambda: client.hybrid_search(base, [request, request], RRFRanker(), limit=3),
+        "HybridSearch",
+    )
+
+
+def test_compact(base: str, client: MilvusClient) -> None:
+    _expect_unsupported(lambda: client.compact(base), "ManualCompaction")

@@ -1,0 +1,96 @@
+"""The ID allocator never hands out an ID twice, across threads and re-opens."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from pathlib import Path
+
+import pytest
+
+from sluice.engine import ids as ids_module
+from sluice.engine.ids import BLOCK, IdAllocator
+from sluice.storage.atomic import read_json
+
+FIRST = 450_000_000_000_000_000
+
+
+def test_first_id_and_consecutive_ranges(tmp_path: Path) -> None:
+    alloc = IdAllocator(tmp_path / "ids.json", FIRST)
+    assert alloc.allocate() == FIRST
+    assert alloc.allocate(10) == FIRST + 1
+    assert alloc.allocate() == FIRST + 11
+    # The block is persisted before any ID in it is handed out.
+    assert read_json(tmp_path / "ids.json")["reserved_end"] >= FIRST + 12
+
+
+def test_unique_under_threads(tmp_path: Path) -> None:
+    alloc = IdAllocator(tmp_path / "ids.json", FIRST)
+    got: list[list[tuple[int, int]]] = [[] for _ in range(8)]
+    barrier = threading.Barrier(8)
+
+    def run(i: int) -> None:
+        barrier.wait()
+        for n in range(2000):
+            count = 1 + (n * 7919 + i) % 700
+            got[i].append((alloc.allocate(count), count))
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ranges = sorted(r for per in got for r in per)
+    for (a, n), (b, _) in itertools.pairwise(ranges):
+        assert a + n <= b, "ranges overlap"
+
+
+def test_never_reused_after_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "ids.json"
+    seen_end = 0
+    for round_no in range(6):
+        # The first_id argument only matters for a fresh folder.
+        alloc = IdAllocator(path, FIRST)
+        first = alloc.allocate()
+        assert first >= seen_end, f"round {round_no}: reused IDs"
+        big = alloc.allocate(BLOCK + 5)  # larger than a block
+        last = alloc.allocate(3)
+        assert first < big < last
+        seen_end = last + 3
+        # Crash: no close, whatever was left of the block is skipped.
+
+
+def test_reopen_skips_rest_of_block_only(tmp_path: Path) -> None:
+    path = tmp_path / "ids.json"
+    alloc = IdAllocator(path, FIRST)
+    alloc.allocate(5)
+    again = IdAllocator(path, FIRST)
+    assert again.allocate() == FIRST + BLOCK
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: IdAllocator._reserve raises _reserved_end before ids.json is written; after a "
+    "failed write, IDs past the persisted block are handed out and reused after a restart",
+)
+def test_failed_block_write_never_leads_to_reuse(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "ids.json"
+    alloc = IdAllocator(path, FIRST)
+    alloc.allocate(BLOCK)  # the first block is used up exactly
+    real = ids_module.write_json_atomic
+    failing = {"on": True}
+
+    def flaky(p: Path, value: object) -> None:
+        if failing["on"]:
+            failing["on"] = False
+            raise OSError(28, "No space left on device")
+        real(p, value)
+
+    monkeypatch.setattr(ids_module, "write_json_atomic", flaky)
+    with pytest.raises(OSError):
+        alloc.allocate()
+    handed_out = [alloc.allocate() for _ in range(10)]
+    reopened = IdAllocator(path, FIRST)
+    assert reopened.allocate() > max(handed_out)

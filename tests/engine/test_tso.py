@@ -1,0 +1,160 @@
+"""The timestamp oracle: strictly increasing, across threads and across re-opens.
+
+The wall clock is replaced by a controllable one (``sluice.engine.tso.now_ms``)
+so the tests can step it backwards, freeze it, or jump it forwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import threading
+from pathlib import Path
+
+import pytest
+
+from sluice.engine import tso as tso_module
+from sluice.engine.tso import LOGICAL_MASK, WINDOW_MS, TimestampOracle, compose, physical_ms
+
+
+class Clock:
+    def __init__(self, ms: int) -> None:
+        self.ms = ms
+
+    def __call__(self) -> int:
+        return self.ms
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    c = Clock(1_700_000_000_000)
+    monkeypatch.setattr(tso_module, "now_ms", c)
+    return c
+
+
+def test_compose_round_trip() -> None:
+    assert physical_ms(compose(123_456, 789)) == 123_456
+    assert compose(1, 0) == 1 << 18
+
+
+def test_strictly_increasing_under_threads(tmp_path: Path) -> None:
+    oracle = TimestampOracle(tmp_path / "tso.json")
+    per_thread = [[] for _ in range(8)]
+    barrier = threading.Barrier(8)
+
+    def run(i: int) -> None:
+        barrier.wait()
+        out = per_thread[i]
+        for n in range(3000):
+            out.append(oracle.allocate(1 + n % 3))
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for values in per_thread:
+        assert all(a < b for a, b in itertools.pairwise(values))
+    everything = [v for values in per_thread for v in values]
+    assert len(set(everything)) == len(everything)
+    assert oracle.last() == max(everything)
+
+
+def test_allocate_count_reserves_a_range(tmp_path: Path, clock: Clock) -> None:
+    oracle = TimestampOracle(tmp_path / "tso.json")
+    last = oracle.allocate(100)
+    first_of_range = last - 99
+    nxt = oracle.allocate()
+    assert nxt > last
+    assert physical_ms(first_of_range) == physical_ms(last)
+
+
+def test_frozen_clock_and_logical_overflow(tmp_path: Path, clock: Clock) -> None:
+    oracle = TimestampOracle(tmp_path / "tso.json")
+    values = [oracle.allocate(LOGICAL_MASK // 3) for _ in range(20)]
+    assert all(a < b for a, b in itertools.pairwise(values))
+    assert physical_ms(values[-1]) > clock.ms, (
+        "overflowing the logical part borrows from the future"
+    )
+
+
+def test_clock_going_back_while_running(tmp_path: Path, clock: Clock) -> None:
+    oracle = TimestampOracle(tmp_path / "tso.json")
+    before = oracle.allocate()
+    clock.ms -= 60_000
+    after = [oracle.allocate() for _ in range(100)]
+    assert before < after[0]
+    assert all(a < b for a, b in itertools.pairwise(after))
+
+
+@pytest.mark.parametrize("step_back_ms", [0, 1, WINDOW_MS - 1, 3_600_000])
+def test_never_backwards_across_reopen(tmp_path: Path, clock: Clock, step_back_ms: int) -> None:
+    path = tmp_path / "tso.json"
+    highest = 0
+    for round_no in range(5):
+        oracle = TimestampOracle(path)
+        values = []
+        for n in range(500):
+            # Time moves forwards (sometimes a lot) while the process runs...
+            clock.ms += n % 7 * 13
+            values.append(oracle.allocate(1 + n % 5))
+        assert values[0] > highest, f"round {round_no}: went backwards after re-open"
+        assert all(a < b for a, b in itertools.pairwise(values))
+        highest = max(highest, oracle.last())
+        # ...then the process dies (no close exists to call) and the clock steps back.
+        clock.ms -= step_back_ms
+
+
+def test_window_is_not_written_per_timestamp(
+    tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writes: list[object] = []
+    real = tso_module.write_json_atomic
+
+    def counting(path: Path, value: object) -> None:
+        writes.append(value)
+        real(path, value)
+
+    monkeypatch.setattr(tso_module, "write_json_atomic", counting)
+    oracle = TimestampOracle(tmp_path / "tso.json")
+    for _ in range(10_000):
+        clock.ms += 1
+        oracle.allocate()
+    # 10 s of activity renews a 3 s window a handful of times.
+    assert len(writes) <= 10_000 // WINDOW_MS + 2
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: TimestampOracle._renew sets _window_end before the write succeeds; after one "
+    "failed tso.json write, timestamps past the persisted window are handed out and a re-open "
+    "with the clock stepped back goes backwards",
+)
+def test_failed_window_write_never_lets_timestamps_go_backwards(
+    tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "tso.json"
+    oracle = TimestampOracle(path)
+    start = clock.ms
+    real = tso_module.write_json_atomic
+    failing = {"on": True}
+
+    def flaky(p: Path, value: object) -> None:
+        if failing["on"]:
+            failing["on"] = False
+            raise OSError(28, "No space left on device")
+        real(p, value)
+
+    monkeypatch.setattr(tso_module, "write_json_atomic", flaky)
+    clock.ms += WINDOW_MS  # the next allocation must renew the window
+    with pytest.raises(OSError):
+        oracle.allocate()
+    handed_out = []
+    for _ in range(100):
+        clock.ms += 20
+        with contextlib.suppress(OSError):
+            handed_out.append(oracle.allocate())
+    # The process dies; the clock is back where it started.
+    clock.ms = start
+    reopened = TimestampOracle(path)
+    assert reopened.allocate() > max(handed_out)
