@@ -36,6 +36,26 @@ class DataRpcs:
         )
 
     @rpc
+    def Upsert(
+        self, request: milvus_pb2.UpsertRequest, context: grpc.ServicerContext
+    ) -> milvus_pb2.MutationResult:
+        db = db_name(request.db_name, context)
+        collection = self.engine.get(db, request.collection_name)
+        num_rows = request.num_rows
+        columns = [column_from_field_data(fd, num_rows) for fd in request.fields_data]
+        result = self.engine.upsert(
+            db, request.collection_name, request.partition_name, columns, num_rows
+        )
+        n = len(result.ids)
+        return milvus_pb2.MutationResult(
+            status=SUCCESS,
+            IDs=ids_message(result.ids, collection.schema.primary.dtype),
+            succ_index=range(n),
+            upsert_cnt=n,
+            timestamp=result.timestamp,
+        )
+
+    @rpc
     def Delete(
         self, request: milvus_pb2.DeleteRequest, context: grpc.ServicerContext
     ) -> milvus_pb2.MutationResult:

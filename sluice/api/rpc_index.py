@@ -9,6 +9,7 @@ from sluice.api.base import db_name, rpc
 from sluice.api.convert_request import key_values
 from sluice.api.status import SUCCESS
 from sluice.engine.engine import Engine
+from sluice.engine.indexes import IndexInfo
 
 _FINISHED = 3
 _IN_PROGRESS = 2
@@ -40,23 +41,51 @@ class IndexRpcs:
             request.index_name,
             request.field_name,
         )
-        response = milvus_pb2.DescribeIndexResponse(status=SUCCESS)
-        for info in infos:
-            response.index_descriptions.append(
-                milvus_pb2.IndexDescription(
-                    index_name=info.index_name,
-                    indexID=info.index_id,
-                    field_name=info.field_name,
-                    params=[
-                        common_pb2.KeyValuePair(key=k, value=v) for k, v in info.params.items()
-                    ],
-                    indexed_rows=info.indexed_rows,
-                    total_rows=info.total_rows,
-                    pending_index_rows=info.pending_rows,
-                    state=_FINISHED if info.finished else _IN_PROGRESS,
-                )
-            )
-        return response
+        return milvus_pb2.DescribeIndexResponse(
+            status=SUCCESS, index_descriptions=[_description(i) for i in infos]
+        )
+
+    @rpc
+    def GetIndexStatistics(
+        self, request: milvus_pb2.GetIndexStatisticsRequest, context: grpc.ServicerContext
+    ) -> milvus_pb2.GetIndexStatisticsResponse:
+        infos = self.engine.describe_indexes(
+            db_name(request.db_name, context), request.collection_name, request.index_name
+        )
+        return milvus_pb2.GetIndexStatisticsResponse(
+            status=SUCCESS, index_descriptions=[_description(i) for i in infos]
+        )
+
+    @rpc
+    def GetIndexState(
+        self, request: milvus_pb2.GetIndexStateRequest, context: grpc.ServicerContext
+    ) -> milvus_pb2.GetIndexStateResponse:
+        infos = self.engine.describe_indexes(
+            db_name(request.db_name, context),
+            request.collection_name,
+            request.index_name,
+            request.field_name,
+        )
+        done = all(i.finished for i in infos)
+        return milvus_pb2.GetIndexStateResponse(
+            status=SUCCESS, state=_FINISHED if done else _IN_PROGRESS
+        )
+
+    @rpc
+    def GetIndexBuildProgress(
+        self, request: milvus_pb2.GetIndexBuildProgressRequest, context: grpc.ServicerContext
+    ) -> milvus_pb2.GetIndexBuildProgressResponse:
+        infos = self.engine.describe_indexes(
+            db_name(request.db_name, context),
+            request.collection_name,
+            request.index_name,
+            request.field_name,
+        )
+        return milvus_pb2.GetIndexBuildProgressResponse(
+            status=SUCCESS,
+            indexed_rows=sum(i.indexed_rows for i in infos),
+            total_rows=sum(i.total_rows for i in infos),
+        )
 
     @rpc
     def DropIndex(
@@ -69,3 +98,16 @@ class IndexRpcs:
             request.index_name,
         )
         return SUCCESS
+
+
+def _description(info: IndexInfo) -> milvus_pb2.IndexDescription:
+    return milvus_pb2.IndexDescription(
+        index_name=info.index_name,
+        indexID=info.index_id,
+        field_name=info.field_name,
+        params=[common_pb2.KeyValuePair(key=k, value=v) for k, v in info.params.items()],
+        indexed_rows=info.indexed_rows,
+        total_rows=info.total_rows,
+        pending_index_rows=info.pending_rows,
+        state=_FINISHED if info.finished else _IN_PROGRESS,
+    )

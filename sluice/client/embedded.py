@@ -306,7 +306,7 @@ class EmbeddedClient(Client):
             params=dict(filter_params or {}),
             output_fields=list(output_fields or ()),
         )
-        hits, _ = self._engine.search(self.db_name, name, request)
+        hits = self._engine.search(self.db_name, name, request).hits
         schema = self._engine.get(self.db_name, name).schema
         return columns.search_rows(schema, hits)
 

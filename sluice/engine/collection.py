@@ -35,6 +35,7 @@ from sluice.engine.manifest import Manifest
 from sluice.engine.records import RecordKind, encode_batch, encode_json, insert_header
 from sluice.engine.routing import shard_of
 from sluice.engine.segment import Segment, SegmentLevel, SegmentState
+from sluice.errors import CollectionNotFound
 from sluice.schema import CollectionSchema, DataType
 from sluice.storage.wal import Record
 
@@ -128,20 +129,31 @@ class Collection:
                 parts.append((channel, rows))
         return parts
 
-    def insert(self, rows: pa.Table, pks: np.ndarray, partition_id: int) -> int:
-        """Append ``rows`` durably; return the insert timestamp."""
+    def insert(
+        self, rows: pa.Table, pks: np.ndarray, partition_id: int, *, replace: bool = False
+    ) -> int:
+        """Append ``rows`` durably; return the insert timestamp.
+
+        With ``replace`` (upsert), each channel first logs a delete of the same
+        keys at the same timestamp: the tombstone hides every older row of the
+        key, and the new rows, stamped with that timestamp, stay visible.
+        """
         parts = []
         for channel, idx in self._split(pks):
             sub = rows if idx is None else rows.take(pa.array(idx))
-            parts.append((channel, sub, encode_batch(sub)))
+            keys = pks if idx is None else pks[idx]
+            parts.append((channel, sub, keys, encode_batch(sub)))
         settings = self.ctx.settings.segments
         written: list[tuple[Channel, Record]] = []
         to_persist: list[Channel] = []
         with ExitStack() as stack:
-            for channel, _, _ in parts:
+            for channel, *_ in parts:
                 stack.enter_context(channel.lock)
+            self._check_live()
             ts = self.ctx.tso.allocate()
-            for channel, sub, payload in parts:
+            for channel, sub, keys, payload in parts:
+                if replace:
+                    self._delete_locked(channel, keys, ts)
                 segment = self._growing(channel, partition_id, ts)
                 header = insert_header(segment.id, partition_id, sub.num_rows)
                 record = channel.wal.append(RecordKind.INSERT, ts, header, payload)
@@ -161,24 +173,31 @@ class Collection:
 
     def delete(self, pks: np.ndarray) -> int:
         """Write tombstones for ``pks`` durably; return the delete timestamp."""
-        parts = []
-        for channel, idx in self._split(pks):
-            keys = pks if idx is None else pks[idx]
-            parts.append((channel, keys, encode_batch(pa.table({"pk": pa.array(keys)}))))
+        parts = [(channel, pks if idx is None else pks[idx]) for channel, idx in self._split(pks)]
         written: list[tuple[Channel, Record]] = []
         with ExitStack() as stack:
-            for channel, _, _ in parts:
+            for channel, _ in parts:
                 stack.enter_context(channel.lock)
+            self._check_live()
             ts = self.ctx.tso.allocate()
-            for channel, keys, payload in parts:
-                record = channel.wal.append(RecordKind.DELETE, ts, payload)
-                channel.add_pending_delete(PendingDelete(record.offset, record.end, ts, keys))
-                self.deletes.add(keys, ts)
-                channel.advance_tick(record.end, ts)
-                written.append((channel, record))
+            for channel, keys in parts:
+                written.append((channel, self._delete_locked(channel, keys, ts)))
         for channel, record in written:
             channel.wal.sync(record.end)
         return ts
+
+    def _delete_locked(self, channel: Channel, keys: np.ndarray, ts: int) -> Record:
+        payload = encode_batch(pa.table({"pk": pa.array(keys)}))
+        record = channel.wal.append(RecordKind.DELETE, ts, payload)
+        channel.add_pending_delete(PendingDelete(record.offset, record.end, ts, keys))
+        self.deletes.add(keys, ts)
+        channel.advance_tick(record.end, ts)
+        return record
+
+    def _check_live(self) -> None:
+        """Raise if the collection was dropped while the caller waited for its locks."""
+        if self.dropped:
+            raise CollectionNotFound.named(self.meta.db, self.meta.name)
 
     def _seal_locked(self, channel: Channel, segments: Iterable[Segment]) -> list[int]:
         """Seal ``segments`` and log it (caller holds ``channel.lock``)."""

@@ -13,6 +13,7 @@ and consolidates lazily, on first use.
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Mapping, Sequence
 from functools import cached_property
@@ -20,6 +21,7 @@ from functools import cached_property
 import numpy as np
 import pyarrow as pa
 
+from sluice.index import VectorIndex
 from sluice.schema import TS_COLUMN
 
 #: Consolidate eagerly once a column holds this many chunks (tiny inserts).
@@ -132,14 +134,23 @@ class SegmentView:
         pk: ChunkedColumn,
         ts: ChunkedColumn,
         vectors: Mapping[str, ChunkedColumn],
+        indexes: Mapping[int, VectorIndex] | None = None,
     ) -> None:
         self.segment_id = segment_id
+        #: Vector indexes built for this segment, by index ID (sealed segments only).
+        self.indexes: Mapping[int, VectorIndex] = indexes if indexes is not None else {}
         self.num_rows = num_rows
         self.scalars = scalars
         self.scalar_schema = scalar_schema
         self._pk = pk
         self._ts = ts
         self._vectors = vectors
+
+    def with_indexes(self, indexes: Mapping[int, VectorIndex]) -> SegmentView:
+        """The same rows with a newer set of built indexes (cached columns carry over)."""
+        view = copy.copy(self)
+        view.indexes = indexes
+        return view
 
     @cached_property
     def pk(self) -> np.ndarray:

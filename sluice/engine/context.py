@@ -16,10 +16,15 @@ from sluice.storage.wal import WriteAheadLog
 if TYPE_CHECKING:
     from sluice.engine.channel import Channel
     from sluice.engine.collection import Collection
+    from sluice.engine.segment import Segment
 
 
 def _no_persister(collection: Collection, channel: Channel, urgent: bool) -> None:
     """Placeholder until the engine wires its persister in."""
+
+
+def _no_index_builder(collection: Collection, segment: Segment) -> None:
+    """Placeholder until the engine wires its index builder in."""
 
 
 @dataclass
@@ -31,6 +36,8 @@ class EngineContext:
     #: ``request_persist(collection, channel, urgent)``: ask the background
     #: persister to look at a channel (``urgent`` after a flush barrier).
     request_persist: Callable[[Collection, Channel, bool], None] = field(default=_no_persister)
+    #: ``request_index(collection, segment)``: a segment was flushed; build its indexes.
+    request_index: Callable[[Collection, Segment], None] = field(default=_no_index_builder)
 
     @property
     def data_dir(self) -> Path:

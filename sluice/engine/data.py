@@ -16,19 +16,23 @@ import numpy as np
 import pyarrow as pa
 
 from sluice.engine import reader
+from sluice.engine import search as search_ops
 from sluice.engine.collection import Collection
+from sluice.engine.indexes import spec_of
 from sluice.engine.ingest import Column, prepare_rows, primary_keys
 from sluice.engine.output import OutputSpec, is_count, resolve_output
 from sluice.errors import (
     CollectionNotLoaded,
     ExpressionError,
+    FieldNotFound,
     ParameterInvalid,
     PartitionNotFound,
     RequestError,
     SegcoreError,
 )
+from sluice.index import parse_search_params
 from sluice.query import BoundExpr, compile_filter, pk_terms
-from sluice.schema import DEFAULT_PARTITION, DataType
+from sluice.schema import DEFAULT_PARTITION, DataType, FieldSchema
 
 MAX_TOPK = 16384
 MAX_RESULT_WINDOW = 16384
@@ -55,6 +59,8 @@ class QueryResult:
     output: OutputSpec
     #: Set instead of ``table`` for ``count(*)``.
     count: int | None = None
+    #: The timestamp the query read at (query iterators pin it for later pages).
+    read_ts: int = 0
 
 
 def _partition_id(collection: Collection, partition: str | None) -> int:
@@ -66,12 +72,20 @@ def _partition_id(collection: Collection, partition: str | None) -> int:
 
 
 def insert(
-    collection: Collection, partition: str | None, columns: Sequence[Column], num_rows: int
+    collection: Collection,
+    partition: str | None,
+    columns: Sequence[Column],
+    num_rows: int,
+    *,
+    upsert: bool = False,
 ) -> InsertResult:
+    """Insert rows; with ``upsert``, each row replaces any earlier row with its key."""
     partition_id = _partition_id(collection, partition)
-    rows = prepare_rows(collection.schema, columns, num_rows, collection.ctx.ids.allocate)
+    rows = prepare_rows(
+        collection.schema, columns, num_rows, collection.ctx.ids.allocate, upsert=upsert
+    )
     pks = primary_keys(rows, collection.schema)
-    ts = collection.insert(rows, pks, partition_id)
+    ts = collection.insert(rows, pks, partition_id, replace=upsert)
     return InsertResult(pks, ts)
 
 
@@ -130,6 +144,7 @@ def query(
     output_fields: Sequence[str],
     limit: int | None,
     offset: int,
+    read_ts: int | None = None,
 ) -> QueryResult:
     _require_loaded(collection, "query")
     counting = is_count(output_fields)
@@ -139,13 +154,14 @@ def query(
         raise ParameterInvalid.msg("empty expression should be used with limit")
     check_result_window(limit, offset)
     flt = compile_rows_filter(collection, expr, params, "query")
-    snapshot = collection.snapshot(collection.ctx.tso.allocate())
+    ts = _read_ts(collection, read_ts)
+    snapshot = collection.snapshot(ts)
     if counting:
         output = OutputSpec((), None)
-        return QueryResult(pa.table({}), output, reader.count(snapshot, flt))
+        return QueryResult(pa.table({}), output, reader.count(snapshot, flt), ts)
     output = resolve_output(collection.schema, output_fields or ["*"], with_primary=True)
     table = reader.query(snapshot, collection.schema, flt, output, limit, offset)
-    return QueryResult(table, output)
+    return QueryResult(table, output, None, ts)
 
 
 def check_result_window(limit: int | None, offset: int) -> None:
@@ -177,12 +193,81 @@ class SearchRequest:
     output_fields: Sequence[str] = ()
     offset: int = 0
     round_decimal: int = -1
+    #: Index search parameters (``ef``, ``nprobe``, ``radius``...), as sent.
     search_params: Mapping[str, Any] | None = None
+    group_by_field: str | None = None
+    group_size: int = 1
+    strict_group_size: bool = False
+    #: Search iterator v2: page after this score (``None``: first page).
+    iterator: bool = False
+    iterator_last_bound: float | None = None
+    #: Read at this timestamp instead of now (iterators pin their first page's).
+    read_ts: int | None = None
 
 
-def search(collection: Collection, req: SearchRequest) -> tuple[reader.SearchHits, OutputSpec]:
+@dataclass(frozen=True)
+class SearchResult:
+    hits: search_ops.SearchHits
+    output: OutputSpec
+    read_ts: int
+
+
+def search(collection: Collection, req: SearchRequest) -> SearchResult:
     _require_loaded(collection, "search")
     schema = collection.schema
+    _check_search_window(req)
+    field = _anns_field(collection, req.anns_field)
+    assert field.dim is not None
+    if req.vectors.ndim != 2 or req.vectors.shape[1] != field.dim:
+        got = req.vectors.shape[1] if req.vectors.ndim == 2 else req.vectors.size
+        raise SegcoreError(
+            f"vector dimension mismatch, expected vector size(byte) {field.dim * 4}, actual "
+            f"{got * 4}.: {SegcoreError.base_message}"
+        )
+    index = next((i for i in collection.meta.indexes if i.field_name == field.name), None)
+    spec = spec_of(collection, index) if index is not None else None
+    k = req.limit + req.offset
+    if spec is not None and req.metric and req.metric.upper() != spec.metric_type:
+        # Observed from Milvus 2.4.4+ (code 1100); the proxy wraps the query node's check.
+        raise ParameterInvalid(
+            f"fail to search: metric type not match: invalid [expected={spec.metric_type}]"
+            f"[actual={req.metric.upper()}]: invalid parameter"
+        )
+    params = parse_search_params(spec, req.metric, req.search_params or {}, k)
+    group_by = _group_by(collection, req)
+    if group_by is not None and params.is_range:
+        raise ParameterInvalid.expected(
+            "", "", "Not allowed to do range-search when doing search-group-by"
+        )
+    if group_by is not None and req.iterator:
+        raise ParameterInvalid.expected("", "", "Not allowed to do groupBy when doing iteration")
+    flt = compile_rows_filter(collection, req.expr, req.params, "query")
+    output = resolve_output(schema, req.output_fields, with_primary=False)
+    read_ts = _read_ts(collection, req.read_ts)
+    plan = search_ops.SearchPlan(
+        field=field.name,
+        params=params,
+        limit=req.limit,
+        offset=req.offset,
+        index_id=index.index_id if index is not None else None,
+        round_decimal=req.round_decimal,
+        after=req.iterator_last_bound if req.iterator else None,
+        group_by=group_by,
+    )
+    queries = np.ascontiguousarray(req.vectors, dtype=np.float32)
+    snapshot = collection.snapshot(read_ts)
+    hits = search_ops.search(snapshot, schema, queries, plan, flt, output)
+    return SearchResult(hits, output, read_ts)
+
+
+def _read_ts(collection: Collection, pinned: int | None) -> int:
+    now = collection.ctx.tso.allocate()
+    if pinned is None or pinned <= 0:
+        return now
+    return min(pinned, now)
+
+
+def _check_search_window(req: SearchRequest) -> None:
     if not 1 <= req.limit <= MAX_TOPK:
         raise RequestError(
             f"topk [{req.limit}] is invalid, it should be in range [1, {MAX_TOPK}], "
@@ -204,40 +289,36 @@ def search(collection: Collection, req: SearchRequest) -> tuple[reader.SearchHit
             "nq (number of search vector per search request) should be in range "
             f"[1, {MAX_NQ}], but got {nq}"
         )
-    field = _anns_field(collection, req.anns_field)
-    assert field.dim is not None
-    if req.vectors.ndim != 2 or req.vectors.shape[1] != field.dim:
-        got = req.vectors.shape[1] if req.vectors.ndim == 2 else req.vectors.size
-        raise SegcoreError(
-            f"vector dimension mismatch, expected vector size(byte) {field.dim * 4}, actual "
-            f"{got * 4}.: {SegcoreError.base_message}"
-        )
-    index_metric = _index_metric(collection, field.name)
-    metric = (req.metric or index_metric or "COSINE").upper()
-    if index_metric is not None and metric != index_metric:
-        raise ParameterInvalid(
-            f"fail to search: metric type not match: invalid [expected={index_metric}]"
-            f"[actual={metric}]: invalid parameter"
-        )
-    flt = compile_rows_filter(collection, req.expr, req.params, "query")
-    output = resolve_output(schema, req.output_fields, with_primary=False)
-    snapshot = collection.snapshot(collection.ctx.tso.allocate())
-    hits = reader.search(
-        snapshot,
-        schema,
-        field.name,
-        np.ascontiguousarray(req.vectors, dtype=np.float32),
-        req.limit,
-        metric,
-        flt,
-        output,
-        offset=req.offset,
-        round_decimal=req.round_decimal,
-    )
-    return hits, output
 
 
-def _anns_field(collection: Collection, name: str | None):  # type: ignore[no-untyped-def]
+def _group_by(collection: Collection, req: SearchRequest) -> search_ops.GroupBy | None:
+    if not req.group_by_field:
+        return None
+    field = collection.schema.get(req.group_by_field)
+    if field is None or field.is_dynamic:
+        raise FieldNotFound.wrap("groupBy field not found in schema", field=req.group_by_field)
+    if field.dtype not in _GROUPABLE:
+        raise ParameterInvalid.msg(
+            f"group by field {field.name} has unsupported data type {field.dtype.milvus_name}"
+        )
+    if req.group_size <= 0:
+        raise ParameterInvalid.msg(
+            f"input group size:{req.group_size} is negative, failed to do search_groupby"
+        )
+    if req.group_size > MAX_GROUP_SIZE:
+        raise ParameterInvalid.msg(
+            f"input group size:{req.group_size} exceeds configured max group size:{MAX_GROUP_SIZE}"
+        )
+    return search_ops.GroupBy(field.name, req.group_size, req.strict_group_size)
+
+
+_GROUPABLE = frozenset(
+    {DataType.INT8, DataType.INT16, DataType.INT32, DataType.INT64, DataType.VARCHAR, DataType.BOOL}
+)
+MAX_GROUP_SIZE = 1024
+
+
+def _anns_field(collection: Collection, name: str | None) -> FieldSchema:
     schema = collection.schema
     vectors = schema.vector_fields
     if not name:
@@ -257,11 +338,3 @@ def _anns_field(collection: Collection, name: str | None):  # type: ignore[no-un
             f"failed to create query plan: field ({name}) to search is not of vector data type"
         )
     return field
-
-
-def _index_metric(collection: Collection, field_name: str) -> str | None:
-    for index in collection.meta.indexes:
-        if index.field_name == field_name:
-            metric = index.params.get("metric_type")
-            return metric.upper() if metric else None
-    return None

@@ -32,11 +32,10 @@ from sluice.engine.channel import pchannel_name, vchannel_name
 from sluice.engine.collection import Collection
 from sluice.engine.context import EngineContext
 from sluice.engine.ids import IdAllocator
+from sluice.engine.index_builds import IndexBuilder, drop_segment_indexes
 from sluice.engine.ingest import Column
-from sluice.engine.output import OutputSpec
 from sluice.engine.persist import Persister, Ticker, persist_channel
 from sluice.engine.ratelimit import FlushRateLimiter
-from sluice.engine.reader import SearchHits
 from sluice.engine.recovery import open_collection
 from sluice.engine.schema_rules import validate_collection_name, validate_schema, validate_shards
 from sluice.engine.segment import SegmentLevel, SegmentState
@@ -130,9 +129,14 @@ class Engine:
                 self.collections[meta.id] = open_collection(meta, self.ctx)
             self._persister = Persister(self.ctx, settings.flusher_threads)
             self.ctx.request_persist = self._persister.request
+            self.index_builder = IndexBuilder(self.ctx)
+            self.ctx.request_index = self.index_builder.request
+            for collection in self.collections.values():
+                self.index_builder.request_all(collection)
             for collection in self.collections.values():
                 for channel in collection.channels:
-                    self._persister.request(collection, channel, False)
+                    # Urgent: a replayed flush may be waiting on deletes it covered.
+                    self._persister.request(collection, channel, True)
             self._ticker = Ticker(self.ctx, self.collections)
         except BaseException:
             self._lock.release()
@@ -146,6 +150,7 @@ class Engine:
         if self._closed:
             return
         self._closed = True
+        self.index_builder.stop()
         self._ticker.stop()
         self._persister.stop()
         for collection in list(self.collections.values()):
@@ -178,7 +183,7 @@ class Engine:
             for child in wal_root.iterdir():
                 if child.name not in channels:
                     shutil.rmtree(child, ignore_errors=True)
-        for kind in ("insert_log", "delta_log"):
+        for kind in ("insert_log", "delta_log", "index_files"):
             for name in self.ctx.files.list_dirs(kind):
                 if name not in known:
                     self.ctx.files.delete_dir(f"{kind}/{name}")
@@ -304,7 +309,7 @@ class Engine:
                 channel.wal.close()
             shutil.rmtree(self.ctx.wal_dir(channel.name), ignore_errors=True)
         shutil.rmtree(self.ctx.collection_dir(meta.id), ignore_errors=True)
-        for kind in ("insert_log", "delta_log"):
+        for kind in ("insert_log", "delta_log", "index_files"):
             self.ctx.files.delete_dir(f"{kind}/{meta.id}")
         log.info("dropped collection %s.%s (id %d)", db, name, meta.id)
 
@@ -437,6 +442,11 @@ class Engine:
     ) -> data.InsertResult:
         return data.insert(self.get(db, name), partition, columns, num_rows)
 
+    def upsert(
+        self, db: str, name: str, partition: str | None, columns: Sequence[Column], num_rows: int
+    ) -> data.InsertResult:
+        return data.insert(self.get(db, name), partition, columns, num_rows, upsert=True)
+
     def delete(
         self, db: str, name: str, partition: str | None, expr: str, params: Mapping[str, Any] | None
     ) -> data.DeleteResult:
@@ -452,12 +462,11 @@ class Engine:
         limit: int | None = None,
         offset: int = 0,
         params: Mapping[str, Any] | None = None,
+        read_ts: int | None = None,
     ) -> data.QueryResult:
-        return data.query(self.get(db, name), expr, params, output_fields, limit, offset)
+        return data.query(self.get(db, name), expr, params, output_fields, limit, offset, read_ts)
 
-    def search(
-        self, db: str, name: str, request: data.SearchRequest
-    ) -> tuple[SearchHits, OutputSpec]:
+    def search(self, db: str, name: str, request: data.SearchRequest) -> data.SearchResult:
         return data.search(self.get(db, name), request)
 
     # --- indexes and load state ------------------------------------------------------
@@ -475,6 +484,7 @@ class Engine:
             self.ctx.ids.allocate(),
             self.ctx.tso.allocate(),
         )
+        self.index_builder.request_all(collection)
 
     def describe_indexes(
         self, db: str, name: str, index_name: str = "", field_name: str = ""
@@ -482,7 +492,9 @@ class Engine:
         return indexes.describe_indexes(self.get(db, name), index_name, field_name)
 
     def drop_index(self, db: str, name: str, field_name: str, index_name: str) -> None:
-        indexes.drop_index(self.catalog, self.get(db, name), field_name, index_name)
+        collection = self.get(db, name)
+        for index_id in indexes.drop_index(self.catalog, collection, field_name, index_name):
+            drop_segment_indexes(self.ctx, collection, index_id)
 
     def load(self, db: str, name: str) -> None:
         collection = self.get(db, name)

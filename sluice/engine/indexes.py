@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from sluice.engine.catalog import Catalog, IndexMeta
 from sluice.engine.collection import Collection
+from sluice.engine.segment import SegmentLevel, SegmentState
 from sluice.errors import IndexNotFound, RequestError
 from sluice.index import IndexSpec, parse_index_spec
 from sluice.index.spec import merge_client_params
@@ -35,10 +36,17 @@ class IndexInfo:
     finished: bool
 
 
+#: Parsed specs by index ID: an index definition never changes once declared.
+_SPECS: dict[int, IndexSpec] = {}
+
+
 def spec_of(collection: Collection, index: IndexMeta) -> IndexSpec:
-    field = collection.schema.get(index.field_name)
-    assert field is not None
-    return parse_index_spec(field, "", "", index.params)
+    spec = _SPECS.get(index.index_id)
+    if spec is None:
+        field = collection.schema.get(index.field_name)
+        assert field is not None
+        spec = _SPECS[index.index_id] = parse_index_spec(field, "", "", index.params)
+    return spec
 
 
 def create_index(
@@ -88,37 +96,48 @@ def describe_indexes(
         if index_name:
             raise IndexNotFound.named(index_name)
         raise IndexNotFound.with_fields(collection=collection.name)
-    total = collection.persisted_rows()
-    return [
-        IndexInfo(
-            index_name=i.index_name,
-            index_id=i.index_id,
-            field_name=i.field_name,
-            params=spec_of(collection, i).describe_params(),
-            total_rows=total,
-            indexed_rows=total,
-            pending_rows=0,
-            finished=True,
+    infos = []
+    for index in chosen:
+        # As Milvus: only flushed segments count; growing data is searched without an index.
+        segments = [
+            s
+            for s in collection.segments()
+            if s.state == SegmentState.FLUSHED and s.level != SegmentLevel.L0 and s.num_rows
+        ]
+        total = sum(s.num_rows for s in segments)
+        indexed = sum(s.num_rows for s in segments if index.index_id in s.indexes)
+        infos.append(
+            IndexInfo(
+                index_name=index.index_name,
+                index_id=index.index_id,
+                field_name=index.field_name,
+                params=spec_of(collection, index).describe_params(),
+                total_rows=total,
+                indexed_rows=indexed,
+                pending_rows=total - indexed,
+                finished=indexed == total,
+            )
         )
-        for i in chosen
-    ]
+    return infos
 
 
-def drop_index(catalog: Catalog, collection: Collection, field_name: str, index_name: str) -> None:
+def drop_index(
+    catalog: Catalog, collection: Collection, field_name: str, index_name: str
+) -> list[int]:
+    """Forget the matching index declarations; return their IDs (a missing index is no error)."""
     if collection.meta.loaded:
         raise RequestError("index cannot be dropped, collection is loaded, please release it first")
     with catalog.lock:
-        keep = [
+        dropped = [
             i
             for i in collection.meta.indexes
-            if not (
-                (not index_name or i.index_name == index_name)
-                and (not field_name or i.field_name == field_name)
-            )
+            if (not index_name or i.index_name == index_name)
+            and (not field_name or i.field_name == field_name)
         ]
-        if len(keep) != len(collection.meta.indexes):
-            collection.meta.indexes = keep
+        if dropped:
+            collection.meta.indexes = [i for i in collection.meta.indexes if i not in dropped]
             catalog.save()
+        return [i.index_id for i in dropped]
 
 
 def check_loadable(collection: Collection) -> None:

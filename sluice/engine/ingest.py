@@ -46,8 +46,14 @@ def prepare_rows(
     columns: Sequence[Column],
     num_rows: int,
     allocate_ids: Callable[[int], int],
+    *,
+    upsert: bool = False,
 ) -> pa.Table:
-    """Validate ``columns`` against ``schema`` and build the stored table (no ``$ts`` yet)."""
+    """Validate ``columns`` against ``schema`` and build the stored table (no ``$ts`` yet).
+
+    An upsert names the rows it replaces, so it must carry the primary key
+    even when the collection generates keys for inserts.
+    """
     by_name: dict[str, Column] = {}
     for col in columns:
         name = DYNAMIC_FIELD if col.is_dynamic else col.name
@@ -59,11 +65,12 @@ def prepare_rows(
             "invalid num_rows", num_rows, "num_rows should be greater than 0"
         )
 
-    passable = [f for f in schema.fields if not f.is_dynamic and not (f.is_primary and f.auto_id)]
+    pk = schema.primary
+    generated = pk.auto_id and not upsert
+    passable = [f for f in schema.fields if not f.is_dynamic and not (f.is_primary and generated)]
     sent = [name for name in by_name if name != DYNAMIC_FIELD]
     unknown = [name for name in sent if schema.get(name) is None]
-    pk = schema.primary
-    if unknown or (pk.auto_id and pk.name in by_name):
+    if unknown or (generated and pk.name in by_name):
         raise DataMismatch.expected(len(passable), len(sent), "more fieldData has pass in")
     if DYNAMIC_FIELD in by_name and schema.dynamic_field is None:
         raise DataMismatch.msg("dynamic field is not enabled in this collection")
@@ -74,6 +81,7 @@ def prepare_rows(
             by_name.get(fld.name if not fld.is_dynamic else DYNAMIC_FIELD),
             num_rows,
             allocate_ids,
+            generate=generated and fld.is_primary,
         )
         for fld in schema.fields
     ]
@@ -85,8 +93,9 @@ def _column_for(
     col: Column | None,
     num_rows: int,
     allocate_ids: Callable[[int], int],
+    generate: bool = False,
 ) -> pa.Array:
-    if fld.is_primary and fld.auto_id:
+    if generate:
         first = allocate_ids(num_rows)
         ids = np.arange(first, first + num_rows, dtype=np.int64)
         if fld.dtype == DataType.VARCHAR:

@@ -140,6 +140,8 @@ def persist_channel(
             moved = channel.current_checkpoint() != channel.persisted
         if sealed or moved:
             collection.save_manifest()
+        for segment in sealed:
+            ctx.request_index(collection, segment)
 
 
 def _needs_sync(segment: Segment, now: float, buffer_bytes: int, period: float) -> bool:

@@ -26,6 +26,7 @@ from sluice.engine.catalog import CollectionMeta
 from sluice.engine.channel import Channel, PendingDelete
 from sluice.engine.collection import Collection
 from sluice.engine.context import EngineContext
+from sluice.engine.index_builds import load_segment_indexes
 from sluice.engine.manifest import ChannelState, Manifest
 from sluice.engine.records import RecordKind, decode_insert, decode_json, decode_table
 from sluice.engine.segment import Binlog, Segment, SegmentLevel, SegmentState
@@ -48,6 +49,9 @@ def open_collection(meta: CollectionMeta, ctx: EngineContext) -> Collection:
         channel = by_name[str(raw["channel"])]
         segment = _restore_segment(ctx, collection, raw)
         channel.add_segment(segment)
+    for segment in collection.segments():
+        if segment.index_files:
+            load_segment_indexes(ctx, collection, segment)
     for channel in channels:
         replayed = _replay(collection, channel)
         if replayed:
@@ -73,6 +77,7 @@ def _restore_segment(ctx: EngineContext, collection: Collection, raw: dict[str, 
     )
     binlogs = [Binlog.from_dict(b) for b in raw["binlogs"]]
     segment.binlogs.extend(binlogs)
+    segment.index_files = {int(k): str(v) for k, v in raw.get("index_files", {}).items()}
     if segment.level == SegmentLevel.L0:
         for binlog in binlogs:
             table = ctx.files.read_table(binlog.path)

@@ -21,6 +21,7 @@ import enum
 import threading
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,7 @@ import numpy as np
 import pyarrow as pa
 
 from sluice.engine.columns import ChunkedColumn, SegmentView, vectors_of
+from sluice.index import VectorIndex
 from sluice.schema import TS_COLUMN, CollectionSchema, DataType
 
 
@@ -106,8 +108,11 @@ class Segment:
         self.synced_end = 0
         self.pending: deque[PendingRecord] = deque()
         self.sync_lock = threading.Lock()
-        #: Built vector indexes by index ID (sealed segments only); replaced, never mutated.
-        self.indexes: dict[int, object] = {}
+        #: Built vector indexes by index ID (flushed segments only). The dict is
+        #: replaced, never mutated, so readers holding the old one stay consistent.
+        self.indexes: Mapping[int, VectorIndex] = {}
+        #: Persisted index files by index ID.
+        self.index_files: dict[int, str] = {}
         self.last_write = time.monotonic()
         #: When the oldest row not yet in a binlog arrived (``None``: all persisted).
         self.unsynced_since: float | None = None
@@ -133,7 +138,11 @@ class Segment:
         return self._view.num_rows
 
     def view(self) -> SegmentView:
-        return self._view
+        view = self._view
+        if view.indexes is not self.indexes:
+            view = view.with_indexes(self.indexes)
+            self._view = view
+        return view
 
     @property
     def unsynced_rows(self) -> int:
@@ -181,6 +190,7 @@ class Segment:
 
     def _make_view(self, scalars: tuple[pa.RecordBatch, ...]) -> SegmentView:
         return SegmentView(
+            indexes=self.indexes,
             segment_id=self.id,
             num_rows=len(self._ts),
             scalars=scalars,
@@ -213,4 +223,5 @@ class Segment:
             "binlogs": [b.to_dict() for b in self.binlogs],
             "synced_rows": self.synced_rows,
             "synced_end": self.synced_end,
+            "index_files": {str(k): v for k, v in self.index_files.items()},
         }

@@ -82,6 +82,33 @@ class SegmentFiles:
         info = self._fs.get_file_info(full)
         return int(info.size or 0)
 
+    def write_bytes(self, rel: str, data: bytes) -> int:
+        """Write an opaque file (a serialised index) at ``rel``, durably; return its size."""
+        if self._write_delay:
+            time.sleep(self._write_delay)
+        full = self._full(rel)
+        parent = full.rsplit("/", 1)[0]
+        self._fs.create_dir(parent, recursive=True)
+        with self._fs.open_output_stream(full) as out:
+            out.write(data)
+        if self._local:
+            fd = os.open(full, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            fsync_dir(Path(parent))
+        return len(data)
+
+    def read_bytes(self, rel: str) -> bytes:
+        with self._fs.open_input_stream(self._full(rel)) as src:
+            return bytes(src.read())
+
+    def delete_file(self, rel: str) -> None:
+        full = self._full(rel)
+        if self._fs.get_file_info(full).type == pafs.FileType.File:
+            self._fs.delete_file(full)
+
     def read_table(self, rel: str) -> pa.Table:
         return _restore_vectors(pq.read_table(self._full(rel), filesystem=self._fs))
 
@@ -113,7 +140,12 @@ def _flatten_vectors(table: pa.Table) -> pa.Table:
                     pa.Array.from_buffers(pa.binary(dim * 4), len(chunk), [None, flat.buffers()[1]])
                 )
             fields.append(
-                pa.field(fld.name, pa.binary(dim * 4), metadata={_VECTOR_DIM: str(dim).encode()})
+                pa.field(
+                    fld.name,
+                    pa.binary(dim * 4),
+                    nullable=fld.nullable,
+                    metadata={_VECTOR_DIM: str(dim).encode()},
+                )
             )
             arrays.append(pa.chunked_array(chunks, type=pa.binary(dim * 4)))
         else:

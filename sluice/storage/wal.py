@@ -130,17 +130,30 @@ class WriteAheadLog:
                     self._sync_cond.wait()
                     continue
                 self._syncing = True
-                target = self._end
-                fd = os.dup(self._fd)
                 self._sync_cond.release()
                 try:
-                    os.fsync(fd)
+                    target = self._fsync_current()
                 finally:
-                    os.close(fd)
                     self._sync_cond.acquire()
                     self._syncing = False
                     self._sync_cond.notify_all()
                 self._durable = max(self._durable, target)
+
+    def _fsync_current(self) -> int:
+        """fsync the file being appended to; return the offset now durable.
+
+        The descriptor is duplicated under the append lock, so a concurrent
+        rotation cannot close it under us; rotation itself fsyncs the file it
+        leaves, so everything before the current file is already durable.
+        """
+        with self._append_lock:
+            target = self._end
+            fd = os.dup(self._fd)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return target
 
     def replay(self, start: int = 0) -> Iterator[Record]:
         """Yield every record at or after ``start`` (an offset this log produced)."""

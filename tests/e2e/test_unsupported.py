@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 
 import pytest
-from helpers import count, quick_collection, rows
+from helpers import quick_collection, rows
 from pymilvus import MilvusClient, MilvusException
 
 DIM = 8
@@ -53,15 +53,6 @@ def test_rename_collection(base: str, client: MilvusClient) -> None:
     _expect_unsupported(lambda: client.rename_collection(base, "renamed"), "RenameCollection")
     assert client.has_collection(base) is True
     assert client.has_collection("renamed") is False
-
-
-def test_upsert(base: str, client: MilvusClient) -> None:
-    data = rows(3, DIM, start=5, seed=42)
-    _expect_unsupported(lambda: client.upsert(base, data), "Upsert")
-    assert count(client, base) == 10
-    # The original rows are untouched.
-    got = client.get(base, ids=[5], output_fields=["vector"], consistency_level="Strong")
-    assert got[0]["vector"] != pytest.approx(data[0]["vector"])
 
 
 def test_create_database(client: MilvusClient) -> None:

@@ -229,8 +229,9 @@ def test_sync_concurrent_with_rotation(tmp_path: Path) -> None:
     for thread in threads:
         thread.start()
     deadline = time.monotonic() + 30
-    for thread in threads:
-        thread.join(max(0.0, deadline - time.monotonic()))
+    # Stop waiting at the first error: with the bug, the other threads never finish.
+    while any(t.is_alive() for t in threads) and not errors and time.monotonic() < deadline:
+        time.sleep(0.01)
     hung = sum(thread.is_alive() for thread in threads)
     assert not errors and not hung, f"{len(errors)} sync errors ({errors[:1]}), {hung} threads hung"
 
@@ -265,7 +266,7 @@ def test_failed_sync_does_not_block_later_syncs(
         done.set()
 
     threading.Thread(target=later_sync, daemon=True).start()
-    assert done.wait(5), "a sync after a failed one never returned"
+    assert done.wait(2), "a sync after a failed one never returned"
     wal.close()
 
 

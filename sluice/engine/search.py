@@ -1,0 +1,314 @@
+"""Vector search over a snapshot: per-segment top-k, merged across segments and shards.
+
+Each segment answers with its own best ``limit + offset`` rows: a Flushed
+segment through its FAISS index when one is built, any other segment by an
+exact scan (so rows inserted a moment ago are always findable).  Filters and
+MVCC visibility become one boolean mask per segment, which indexes take as a
+FAISS ID selector.  Per-segment lists merge into one global top-k; when a key
+appears more than once (a key inserted again), the newest row wins.
+
+Two variants reshape the same machinery:
+
+- **range search** (``radius``/``range_filter``): only rows inside the window;
+- **search iterators** (pymilvus ``search_iterator``, "v2"): each page is the
+  best ``batch`` rows strictly beyond the previous page's last score, read at
+  a pinned timestamp, computed exactly so pages never overlap or skip.
+
+Group-by returns up to ``limit`` groups (distinct values of a scalar field),
+best group first, each with up to ``group_size`` hits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pyarrow as pa
+
+from sluice.engine.collection import Snapshot
+from sluice.engine.columns import SegmentView
+from sluice.engine.output import OutputSpec, round_scores
+from sluice.engine.reader import RowFilter, combined_mask, empty_table, gather
+from sluice.index import SearchParams, exact_range_search, exact_search, larger_is_better
+from sluice.index import merge_topk as merge_parts
+from sluice.schema import CollectionSchema
+
+_ROW_BITS = 40
+_ROW_MASK = (1 << _ROW_BITS) - 1
+_FAR = 3.0e38
+
+
+@dataclass(frozen=True)
+class GroupBy:
+    field: str
+    size: int = 1
+    strict: bool = False
+
+
+@dataclass(frozen=True)
+class SearchPlan:
+    """Everything a search needs besides the snapshot and the query vectors."""
+
+    field: str
+    params: SearchParams
+    limit: int
+    offset: int = 0
+    index_id: int | None = None
+    round_decimal: int = -1
+    #: Search-iterator page: rows strictly beyond this score.
+    after: float | None = None
+    group_by: GroupBy | None = None
+
+
+@dataclass(frozen=True)
+class SearchHits:
+    """Per query: hit count; for all hits in order: keys, scores, output rows, group values."""
+
+    topks: list[int]
+    pks: np.ndarray
+    scores: np.ndarray
+    fields: pa.Table
+    group_values: pa.Array | None = None
+    #: The last score of each query's page (search iterators).
+    last_scores: list[float] = field(default_factory=list)
+
+
+def search(
+    snapshot: Snapshot,
+    schema: CollectionSchema,
+    queries: np.ndarray,
+    plan: SearchPlan,
+    flt: RowFilter,
+    output: OutputSpec,
+) -> SearchHits:
+    metric = plan.params.metric_type
+    nq = len(queries)
+    k = plan.limit + plan.offset
+    if plan.group_by is not None:
+        # Enough candidates that ``limit`` groups of ``size`` usually fill up.
+        k = max(k * plan.group_by.size * 4, 256)
+    parts = []
+    views = snapshot.segments
+    for no, view in enumerate(views):
+        allowed = combined_mask(view, snapshot, flt)
+        if allowed is not None and not allowed.any():
+            continue
+        scores, rows = _segment_topk(view, queries, k, plan, allowed)
+        parts.append((scores, np.where(rows >= 0, (no << _ROW_BITS) | rows, -1)))
+    if not parts:
+        return _no_hits(nq, schema, output)
+    scores, ids = parts[0] if len(parts) == 1 else merge_parts(parts, k, metric)
+    if plan.after is not None:
+        beyond = scores < plan.after if larger_is_better(metric) else scores > plan.after
+        ids = np.where(beyond, ids, -1)
+    ids, scores = _left_pack(ids, scores)
+    keys = _key_matrix(views, ids, schema)
+    if plan.group_by is None:
+        return _flat_hits(views, schema, output, plan, ids, scores, keys)
+    return _grouped_hits(views, schema, output, plan, ids, scores, keys)
+
+
+def _left_pack(ids: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Move each query's real hits (id >= 0) to the front, keeping their order."""
+    missing = ids < 0
+    if not missing.any():
+        return ids, scores
+    order = np.argsort(missing, axis=1, kind="stable")
+    return np.take_along_axis(ids, order, axis=1), np.take_along_axis(scores, order, axis=1)
+
+
+def _key_matrix(
+    views: Sequence[SegmentView], ids: np.ndarray, schema: CollectionSchema
+) -> np.ndarray:
+    """Primary keys of every hit (unused slots hold a placeholder)."""
+    valid = ids >= 0
+    if len(views) == 1:
+        # Unused slots read row 0: a placeholder nobody looks at.
+        return views[0].pk[np.where(valid, ids & _ROW_MASK, 0)]
+    dtype = np.int64 if schema.primary.dtype.is_integer else object
+    keys = np.zeros(ids.shape, dtype=dtype)
+    seg_no = np.where(valid, ids >> _ROW_BITS, -1)
+    row = ids & _ROW_MASK
+    for no in np.unique(seg_no[valid]):
+        where = seg_no == no
+        keys[where] = views[int(no)].pk[row[where]]
+    return keys
+
+
+def _dedup_rows(
+    views: Sequence[SegmentView], ids: np.ndarray, scores: np.ndarray, keys: np.ndarray
+) -> None:
+    """In place: per query, drop all but the newest row of a repeated key (rare)."""
+    for q in range(ids.shape[0]):
+        count = int(np.count_nonzero(ids[q] >= 0))
+        if count < 2 or len(set(keys[q, :count].tolist())) == count:
+            continue
+        keep = _newest_first_hit_per_key(
+            views, ids[q, :count] >> _ROW_BITS, ids[q, :count] & _ROW_MASK
+        )
+        kept = len(keep)
+        ids[q, :kept], scores[q, :kept], keys[q, :kept] = (
+            ids[q, keep],
+            scores[q, keep],
+            keys[q, keep],
+        )
+        ids[q, kept:] = -1
+
+
+def _flat_hits(
+    views: Sequence[SegmentView],
+    schema: CollectionSchema,
+    output: OutputSpec,
+    plan: SearchPlan,
+    ids: np.ndarray,
+    scores: np.ndarray,
+    keys: np.ndarray,
+) -> SearchHits:
+    _dedup_rows(views, ids, scores, keys)
+    stop = plan.offset + plan.limit
+    ids, scores, keys = (
+        ids[:, plan.offset : stop],
+        scores[:, plan.offset : stop],
+        keys[:, plan.offset : stop],
+    )
+    valid = ids >= 0
+    topks = valid.sum(axis=1)
+    flat_ids, flat_scores, flat_keys = ids[valid], scores[valid], keys[valid]
+    last_scores = [float(scores[q, n - 1]) if n else 0.0 for q, n in enumerate(topks.tolist())]
+    fields = (
+        gather(views, flat_ids >> _ROW_BITS, flat_ids & _ROW_MASK, output, schema)
+        if output.columns
+        else pa.table({})
+    )
+    all_scores = round_scores(flat_scores.astype(np.float32, copy=False), plan.round_decimal)
+    return SearchHits(topks.tolist(), flat_keys, all_scores, fields, None, last_scores)
+
+
+def _grouped_hits(
+    views: Sequence[SegmentView],
+    schema: CollectionSchema,
+    output: OutputSpec,
+    plan: SearchPlan,
+    ids: np.ndarray,
+    scores: np.ndarray,
+    keys: np.ndarray,
+) -> SearchHits:
+    _dedup_rows(views, ids, scores, keys)
+    topks: list[int] = []
+    picked_ids: list[np.ndarray] = []
+    picked_scores: list[np.ndarray] = []
+    group_parts: list[pa.Array] = []
+    for q in range(ids.shape[0]):
+        count = int(np.count_nonzero(ids[q] >= 0))
+        hit_ids, hit_scores = ids[q, :count], scores[q, :count]
+        chosen, values = _group(views, hit_ids, plan)
+        topks.append(len(chosen))
+        picked_ids.append(hit_ids[chosen])
+        picked_scores.append(hit_scores[chosen])
+        group_parts.append(values)
+    flat_ids = np.concatenate(picked_ids)
+    fields = (
+        gather(views, flat_ids >> _ROW_BITS, flat_ids & _ROW_MASK, output, schema)
+        if output.columns
+        else pa.table({})
+    )
+    flat_keys = _key_matrix(views, flat_ids[None, :], schema)[0]
+    all_scores = round_scores(np.concatenate(picked_scores).astype(np.float32), plan.round_decimal)
+    return SearchHits(topks, flat_keys, all_scores, fields, pa.concat_arrays(group_parts))
+
+
+def _segment_topk(
+    view: SegmentView,
+    queries: np.ndarray,
+    k: int,
+    plan: SearchPlan,
+    allowed: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    params = plan.params
+    if plan.after is not None:
+        # Iterator pages scan exactly, so consecutive pages neither overlap nor skip.
+        low_first = not larger_is_better(params.metric_type)
+        radius = _FAR if low_first else -_FAR
+        return exact_range_search(
+            view.vector(plan.field), queries, k, params.metric_type, radius, plan.after, allowed
+        )
+    index = view.indexes.get(plan.index_id) if plan.index_id is not None else None
+    if index is not None and index.ntotal == view.num_rows:
+        return index.search(queries, k, replace(params, k=k), allowed)
+    vectors = view.vector(plan.field)
+    if params.is_range:
+        assert params.radius is not None
+        return exact_range_search(
+            vectors, queries, k, params.metric_type, params.radius, params.range_filter, allowed
+        )
+    return exact_search(vectors, queries, k, params.metric_type, allowed)
+
+
+def _newest_first_hit_per_key(
+    views: Sequence[SegmentView], seg_no: np.ndarray, row: np.ndarray
+) -> np.ndarray:
+    """Positions to keep: each key once, at its best rank, but only the newest version.
+
+    A key inserted twice can match twice; the older row is invisible to a
+    reader that asks for the key, so it must not appear in search results
+    either, whatever its score.
+    """
+    n = len(row)
+    if n < 2:
+        return np.arange(n)
+    keys = np.array([views[int(s)].pk[int(r)] for s, r in zip(seg_no, row, strict=True)])
+    if len(np.unique(keys)) == n:
+        return np.arange(n)
+    stamps = np.array([int(views[int(s)].ts[int(r)]) for s, r in zip(seg_no, row, strict=True)])
+    newest: dict[object, int] = {}
+    for i, key in enumerate(keys.tolist()):
+        best = newest.get(key)
+        if best is None or stamps[i] > stamps[best]:
+            newest[key] = i
+    return np.array(sorted(newest.values()), dtype=np.int64)
+
+
+def _group(
+    views: Sequence[SegmentView], hit_ids: np.ndarray, plan: SearchPlan
+) -> tuple[np.ndarray, pa.Array]:
+    """Best-first hits regrouped: up to ``limit`` groups (after ``offset``), each ``size`` hits."""
+    group_by = plan.group_by
+    assert group_by is not None
+    values = _field_values(views, hit_ids >> _ROW_BITS, hit_ids & _ROW_MASK, group_by.field)
+    members: dict[object, list[int]] = {}
+    order: list[object] = []
+    for i, value in enumerate(values.to_pylist()):
+        if value not in members:
+            if len(order) >= plan.limit + plan.offset:
+                continue
+            members[value] = []
+            order.append(value)
+        if len(members[value]) < group_by.size:
+            members[value].append(i)
+    picked = np.asarray(
+        [i for value in order[plan.offset :] for i in members[value]], dtype=np.int64
+    )
+    return picked, values.take(pa.array(picked))
+
+
+def _field_values(
+    views: Sequence[SegmentView], seg_no: np.ndarray, row: np.ndarray, name: str
+) -> pa.Array:
+    table = gather(views, seg_no, row, OutputSpec((name,), None), schema=None)
+    return table.column(name).combine_chunks()
+
+
+def _empty_keys(schema: CollectionSchema) -> np.ndarray:
+    return np.empty(0, dtype=np.int64 if schema.primary.dtype.is_integer else object)
+
+
+def _no_hits(nq: int, schema: CollectionSchema, output: OutputSpec) -> SearchHits:
+    return SearchHits(
+        [0] * nq,
+        _empty_keys(schema),
+        np.empty(0, np.float32),
+        empty_table(schema, output) if output.columns else pa.table({}),
+        None,
+        [0.0] * nq,
+    )
