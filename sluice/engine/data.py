@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import orjson
 import pyarrow as pa
 
 from sluice.engine import reader
@@ -97,15 +98,26 @@ def compile_rows_filter(
         bound = compile_filter(expr, collection.schema, params)
     except ExpressionError as exc:
         raise ParameterInvalid.msg(f"failed to create {plan} plan: {exc.message}") from None
-    return _row_filter(collection, bound)
+    return _row_filter(collection, bound, _cache_key(expr, params))
 
 
-def _row_filter(collection: Collection, bound: BoundExpr | None) -> reader.RowFilter:
+def _cache_key(expr: str, params: Mapping[str, Any] | None) -> str:
+    if not params:
+        return expr
+    try:
+        return expr + "\x00" + orjson.dumps(params, option=orjson.OPT_SORT_KEYS).decode()
+    except TypeError:
+        return ""
+
+
+def _row_filter(
+    collection: Collection, bound: BoundExpr | None, cache_key: str
+) -> reader.RowFilter:
     if bound is None:
         return reader.RowFilter()
     keys = pk_terms(bound, collection.schema)
     if keys is None:
-        return reader.RowFilter(bound=bound)
+        return reader.RowFilter(bound=bound, cache_key=cache_key)
     dtype = np.int64 if collection.schema.primary.dtype == DataType.INT64 else object
     return reader.RowFilter(keys=np.asarray(list(keys), dtype=dtype))
 

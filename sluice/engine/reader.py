@@ -25,12 +25,18 @@ from sluice.query import BoundExpr, evaluate
 from sluice.schema import DYNAMIC_FIELD, CollectionSchema
 
 
+#: Filter masks remembered per segment view (oldest evicted first).
+_MASKS_PER_VIEW = 16
+
+
 @dataclass(frozen=True)
 class RowFilter:
     """A compiled filter; ``keys`` is set when it is a plain primary-key membership test."""
 
     bound: BoundExpr | None = None
     keys: np.ndarray | None = None
+    #: Identifies the filter with its parameter values (``""``: do not cache).
+    cache_key: str = ""
 
     def mask(self, view: SegmentView) -> np.ndarray | None:
         """Rows of ``view`` that pass (``None``: all of them)."""
@@ -38,8 +44,19 @@ class RowFilter:
             return np.isin(view.pk, self.keys)
         if self.bound is None:
             return None
+        # A view's rows never change, so a mask (or a decoded JSON path) computed
+        # for it stays valid: repeated filters cost a lookup.
+        masks: dict[str, np.ndarray] = view.__dict__.setdefault("_filter_masks", {})
+        if self.cache_key and self.cache_key in masks:
+            return masks[self.cache_key]
         table = view.table(sorted(self.bound.fields))
-        return np.asarray(evaluate(self.bound, table), dtype=bool)
+        json_cache = view.__dict__.setdefault("_json_paths", {})
+        mask = np.asarray(evaluate(self.bound, table, json_cache), dtype=bool)
+        if self.cache_key:
+            if len(masks) >= _MASKS_PER_VIEW:
+                masks.pop(next(iter(masks)))
+            masks[self.cache_key] = mask
+        return mask
 
 
 def _hidden(view: SegmentView, deletes: DeleteSnapshot) -> np.ndarray | None:

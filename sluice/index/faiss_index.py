@@ -56,6 +56,10 @@ _PARAMS_CACHE_SIZE: Final = 64
 _FLAT, _HNSW, _IVF = "flat", "hnsw", "ivf"
 
 
+#: Filter masks whose gathered rows a FLAT/HNSW index keeps for exact scans.
+_SUBSETS_KEPT = 4
+
+
 class FaissIndex:
     """A :class:`~sluice.index.base.VectorIndex` over one FAISS index."""
 
@@ -78,6 +82,7 @@ class FaissIndex:
         "_rerank",
         "_shift",
         "_spec",
+        "_subsets",
     )
 
     def __init__(
@@ -109,6 +114,8 @@ class FaissIndex:
         self._refine = 1.0
         self._params_cache: dict[int, Any] = {}
         self._norms: np.ndarray | None = None
+        #: Gathered rows of recently used filter masks (see :meth:`_exact`).
+        self._subsets: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]] = {}
         if isinstance(index, faiss.IndexHNSW):
             self._kind = _HNSW
             self._degree = int(index.hnsw.nb_neighbors(0))
@@ -260,8 +267,32 @@ class FaissIndex:
         return q
 
     def _exact(self, q: np.ndarray, k: int, mask: np.ndarray | None) -> Result:
-        """Exact top-k over the vectors a FLAT or HNSW index stores."""
-        return exact_search(self._raw, q, k, self._internal, mask, norms=self._row_norms())
+        """Exact top-k over the vectors a FLAT or HNSW index stores.
+
+        A filtered scan first gathers the allowed rows.  Callers that search
+        repeatedly with the same filter pass the very same mask object, so the
+        gathered rows (and their norms) are kept for the last few masks and the
+        scan becomes one matrix product over a contiguous block.
+        """
+        if mask is None:
+            return exact_search(self._raw, q, k, self._internal, None, norms=self._row_norms())
+        rows, block, norms = self._subset(mask)
+        scores, local = exact_search(block, q, k, self._internal, None, norms=norms)
+        return scores, np.where(local >= 0, rows[np.maximum(local, 0)], -1)
+
+    def _subset(self, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        cache = self._subsets
+        entry = cache.get(id(mask))
+        if entry is not None and entry[0] is mask:
+            return entry[1], entry[2], entry[3]
+        rows = np.flatnonzero(mask)
+        block = np.take(self._raw, rows, axis=0)
+        all_norms = self._row_norms()
+        norms = None if all_norms is None else all_norms[rows]
+        if len(cache) >= _SUBSETS_KEPT:
+            cache.pop(next(iter(cache)))
+        cache[id(mask)] = (mask, rows, block, norms)
+        return rows, block, norms
 
     def _row_norms(self) -> np.ndarray | None:
         """Norms of the stored rows for L2 scans (``n * 4`` bytes), computed on first use.

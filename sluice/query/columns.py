@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from typing import Any, TypeAlias
 
 import numpy as np
@@ -60,14 +60,24 @@ def _decode(raw: bytes | None) -> Any:
 class Columns:
     """Column access for one ``evaluate`` call, memoised by column name."""
 
-    def __init__(self, batch: Batch, text: str) -> None:
+    def __init__(
+        self,
+        batch: Batch,
+        text: str,
+        paths: MutableMapping[tuple[str, tuple[str | int, ...]], Any] | None = None,
+    ) -> None:
         self.batch = batch
         self.text = text
         self.num_rows = batch.num_rows
         self._numpy: dict[str, npt.NDArray[Any]] = {}
         self._valid: dict[str, BoolArray] = {}
         self._docs: dict[str, list[Any]] = {}
-        self._paths: dict[tuple[str, tuple[str | int, ...]], Any] = {}
+        #: Extracted JSON paths; a caller that evaluates many filters over the
+        #: same immutable rows may share this mapping between calls, so each
+        #: path is decoded once per segment rather than once per query.
+        self._paths: MutableMapping[tuple[str, tuple[str | int, ...]], Any] = (
+            {} if paths is None else paths
+        )
         self._all_valid: BoolArray | None = None
 
     def all_valid(self) -> BoolArray:

@@ -9,6 +9,8 @@ column plus validity) or a :class:`~sluice.query.jsonvalues.JsonValues`.
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
+
 from dataclasses import dataclass
 from typing import Any
 
@@ -264,13 +266,19 @@ class _Evaluator:
         return hits & source.valid, source.valid
 
 
-def evaluate(bound: BoundExpr, batch: Batch) -> BoolArray:
+def evaluate(
+    bound: BoundExpr,
+    batch: Batch,
+    json_cache: MutableMapping[tuple[str, tuple[str | int, ...]], Any] | None = None,
+) -> BoolArray:
     """The rows of ``batch`` that satisfy ``bound``, as a boolean mask of ``num_rows``.
 
     The batch may hold extra columns; it must hold every column in
     ``bound.fields`` (a missing ``$meta`` reads as rows without dynamic keys).
+    ``json_cache`` may be shared by calls over the same, unchanging rows: JSON
+    paths extracted once are then reused.
     """
-    columns = Columns(batch, bound.text)
+    columns = Columns(batch, bound.text, json_cache)
     try:
         value, _valid = _Evaluator(columns).predicate(bound.root)
     except RecursionError:

@@ -17,6 +17,7 @@ path's newest-version-per-key rule.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -30,6 +31,21 @@ from typing import Any
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+
+
+def _root_conftest() -> Any:
+    """``tests/conftest.py`` by path: ``import conftest`` finds whichever conftest was last loaded."""
+    spec = importlib.util.spec_from_file_location(
+        "_sluice_tests_conftest", HERE.parent / "conftest.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+#: The server-process helper of tests/conftest.py (a real ``sluice serve``; SIGKILL, SIGTERM).
+SluiceProcess = _root_conftest().SluiceProcess
 COLLECTION = "durable"
 DIM = 8
 BATCH_ROWS = 200

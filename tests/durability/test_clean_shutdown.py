@@ -12,11 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import SluiceProcess
 from crash_support import (
     Expectation,
     Ledger,
     LogTail,
+    SluiceProcess,
     create_collection,
     start_writer,
     stop_writer,

@@ -35,12 +35,13 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import SluiceProcess
 from crash_support import (
+    BATCH_ROWS,
     COLLECTION,
     Expectation,
     Ledger,
     LogTail,
+    SluiceProcess,
     create_collection,
     start_writer,
     stop_writer,
@@ -153,7 +154,9 @@ def test_acknowledged_writes_survive_repeated_sigkill(tmp_path: Path) -> None:
 
         # Some acknowledged writes after the last restart, then quiet writers.
         target = (tail.acks() + 5, other.acks() + 5)
+        deadline = time.monotonic() + 30
         while tail.acks() < target[0] or other.acks() < target[1]:
+            assert time.monotonic() < deadline, f"writers stalled:\n{server.log()[-3000:]}"
             time.sleep(0.01)
         for proc in writers:
             stop_writer(proc, stop)
@@ -200,6 +203,13 @@ def test_acknowledged_writes_survive_repeated_sigkill(tmp_path: Path) -> None:
             raw, live = stored_counts(engine)
         finally:
             engine.close()
+        # Not a requirement (an unacknowledged insert may land on one shard and not the
+        # other), but worth seeing: what became of the inserts nobody heard back from.
+        fates = {"absent": 0, "partial": 0, "whole": 0}
+        for batch in ledger.unacked_batches:
+            stored = sum(raw.get(i, 0) for i in ledger.ids([batch]))
+            fates["absent" if stored == 0 else "whole" if stored == BATCH_ROWS else "partial"] += 1
+        print(f"unacknowledged batches: {fates}")
         expect.check_raw(raw)
         expect.check_visible(live)
     finally:
