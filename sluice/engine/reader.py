@@ -24,7 +24,6 @@ from sluice.engine.output import OutputSpec, project_dynamic
 from sluice.query import BoundExpr, evaluate
 from sluice.schema import DYNAMIC_FIELD, CollectionSchema
 
-
 #: Filter masks remembered per segment view (oldest evicted first).
 _MASKS_PER_VIEW = 16
 

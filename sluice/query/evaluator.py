@@ -10,7 +10,6 @@ column plus validity) or a :class:`~sluice.query.jsonvalues.JsonValues`.
 from __future__ import annotations
 
 from collections.abc import MutableMapping
-
 from dataclasses import dataclass
 from typing import Any
 

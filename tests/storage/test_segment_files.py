@@ -76,9 +76,7 @@ def assert_same(got: pa.Table, want: pa.Table) -> None:
     for name in want.schema.names:
         want_field = want.schema.field(name)
         assert got.schema.field(name).type == want_field.type, name
-        if not pa.types.is_fixed_size_list(want_field.type):
-            # Vector nullability is covered (and currently broken) in its own test below.
-            assert got.schema.field(name).nullable == want_field.nullable, name
+        assert got.schema.field(name).nullable == want_field.nullable, name
         assert got.column(name).combine_chunks().equals(want.column(name).combine_chunks()), name
     assert got.num_rows == want.num_rows
 
@@ -110,11 +108,6 @@ def test_sliced_and_chunked_vectors(files: SegmentFiles, dim: int) -> None:
         assert_same(files.read_table(rel), piece)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _flatten_vectors builds the fixed_size_binary field without nullable=, so a "
-    "NOT NULL vector column comes back nullable",
-)
 def test_vector_not_null_survives(files: SegmentFiles) -> None:
     table = sample_table(4)
     assert not table.schema.field("vec").nullable

@@ -203,13 +203,6 @@ def test_group_commit_shares_fsyncs(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     reopened.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: WriteAheadLog.sync reads self._fd and os.dup()s it without the append lock; "
-    "a concurrent _rotate closes that fd first, so sync raises EBADF (an insert whose record "
-    "is in the log fails), and the raise skips the finally that clears _syncing, so every "
-    "later sync on that log waits for ever",
-)
 def test_sync_concurrent_with_rotation(tmp_path: Path) -> None:
     """Writers that rotate the log while others sync: no errors, no hang."""
     wal = WriteAheadLog(tmp_path / "wal", file_bytes=200)
@@ -224,23 +217,18 @@ def test_sync_concurrent_with_rotation(tmp_path: Path) -> None:
                 errors.append(exc)
                 return
 
-    # Daemon threads: with the bug some of them never return.
+    # Daemon threads: if a sync ever wedges the log, some of them never return.
     threads = [threading.Thread(target=writer, daemon=True) for _ in range(8)]
     for thread in threads:
         thread.start()
     deadline = time.monotonic() + 30
-    # Stop waiting at the first error: with the bug, the other threads never finish.
+    # Stop waiting at the first error: after one, the other threads may never finish.
     while any(t.is_alive() for t in threads) and not errors and time.monotonic() < deadline:
         time.sleep(0.01)
     hung = sum(thread.is_alive() for thread in threads)
     assert not errors and not hung, f"{len(errors)} sync errors ({errors[:1]}), {hung} threads hung"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an OSError from os.dup in WriteAheadLog.sync leaves _syncing set, so the next "
-    "sync blocks for ever",
-)
 def test_failed_sync_does_not_block_later_syncs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
