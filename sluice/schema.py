@@ -17,6 +17,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 import pyarrow as pa
@@ -175,7 +176,9 @@ class CollectionSchema:
     description: str = ""
     enable_dynamic_field: bool = False
 
-    @property
+    # Derived views are cached: a schema never changes, and reads consult them per request.
+
+    @cached_property
     def primary(self) -> FieldSchema:
         for f in self.fields:
             if f.is_primary:
@@ -186,27 +189,28 @@ class CollectionSchema:
     def auto_id(self) -> bool:
         return self.primary.auto_id
 
-    @property
+    @cached_property
     def vector_fields(self) -> tuple[FieldSchema, ...]:
         return tuple(f for f in self.fields if f.dtype.is_vector)
 
-    @property
+    @cached_property
     def dynamic_field(self) -> FieldSchema | None:
         for f in self.fields:
             if f.is_dynamic:
                 return f
         return None
 
-    @property
+    @cached_property
     def user_fields(self) -> tuple[FieldSchema, ...]:
         """Fields a user names in data and output (everything but ``$meta``)."""
         return tuple(f for f in self.fields if not f.is_dynamic)
 
+    @cached_property
+    def _by_name(self) -> dict[str, FieldSchema]:
+        return {f.name: f for f in self.fields}
+
     def get(self, name: str) -> FieldSchema | None:
-        for f in self.fields:
-            if f.name == name:
-                return f
-        return None
+        return self._by_name.get(name)
 
     def by_id(self, field_id: int) -> FieldSchema | None:
         for f in self.fields:

@@ -31,7 +31,7 @@ from sluice.errors import (
     RequestError,
     SegcoreError,
 )
-from sluice.index import parse_search_params
+from sluice.index import IndexSpec, SearchParams, parse_search_params
 from sluice.query import BoundExpr, compile_filter, pk_terms
 from sluice.schema import DEFAULT_PARTITION, DataType, FieldSchema
 
@@ -245,7 +245,7 @@ def search(collection: Collection, req: SearchRequest) -> SearchResult:
             f"fail to search: metric type not match: invalid [expected={spec.metric_type}]"
             f"[actual={req.metric.upper()}]: invalid parameter"
         )
-    params = parse_search_params(spec, req.metric, req.search_params or {}, k)
+    params = _search_params(spec, req.metric, req.search_params or {}, k)
     group_by = _group_by(collection, req)
     if group_by is not None and params.is_range:
         raise ParameterInvalid.expected(
@@ -270,6 +270,27 @@ def search(collection: Collection, req: SearchRequest) -> SearchResult:
     snapshot = collection.snapshot(read_ts)
     hits = search_ops.search(snapshot, schema, queries, plan, flt, output)
     return SearchResult(hits, output, read_ts)
+
+
+_PARAMS_CACHE: dict[tuple[object, ...], SearchParams] = {}
+
+
+def _search_params(
+    spec: IndexSpec | None, metric: str | None, raw: Mapping[str, Any], k: int
+) -> SearchParams:
+    """``parse_search_params``, remembered: clients repeat the same few parameter sets."""
+    try:
+        key: tuple[object, ...] = (spec, metric, k, tuple(sorted(raw.items())))
+        hash(key)
+    except TypeError:
+        return parse_search_params(spec, metric, raw, k)
+    params = _PARAMS_CACHE.get(key)
+    if params is None:
+        params = parse_search_params(spec, metric, raw, k)
+        if len(_PARAMS_CACHE) > 1024:
+            _PARAMS_CACHE.clear()
+        _PARAMS_CACHE[key] = params
+    return params
 
 
 def _read_ts(collection: Collection, pinned: int | None) -> int:

@@ -39,5 +39,7 @@ class IdAllocator:
             return first
 
     def _reserve(self, size: int) -> None:
-        self._reserved_end = self._next + size
-        write_json_atomic(self._path, {"reserved_end": self._reserved_end})
+        end = self._next + size
+        # Persist first: if the write fails, nothing in the new block was handed out.
+        write_json_atomic(self._path, {"reserved_end": end})
+        self._reserved_end = end

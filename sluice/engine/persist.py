@@ -118,7 +118,9 @@ def persist_channel(
         if collection.dropped:
             return
         with channel.lock:
-            sealed = [s for s in channel.data_segments() if s.state == SegmentState.SEALED]
+            # A segment still Flushing here is one whose last attempt failed.
+            unfinished = (SegmentState.SEALED, SegmentState.FLUSHING)
+            sealed = [s for s in channel.data_segments() if s.state in unfinished]
             for segment in sealed:
                 segment.state = SegmentState.FLUSHING
             growing = list(channel.growing.values())

@@ -52,6 +52,7 @@ def open_collection(meta: CollectionMeta, ctx: EngineContext) -> Collection:
     for segment in collection.segments():
         if segment.index_files:
             load_segment_indexes(ctx, collection, segment)
+    _remove_unreferenced_files(ctx, collection)
     for channel in channels:
         replayed = _replay(collection, channel)
         if replayed:
@@ -59,6 +60,19 @@ def open_collection(meta: CollectionMeta, ctx: EngineContext) -> Collection:
                 "collection %s: replayed %d WAL records on %s", meta.name, replayed, channel.name
             )
     return collection
+
+
+def _remove_unreferenced_files(ctx: EngineContext, collection: Collection) -> None:
+    """Delete files a crash left written but never named by a committed manifest."""
+    referenced: set[str] = set()
+    for segment in collection.segments():
+        referenced.update(b.path for b in segment.binlogs)
+        referenced.update(segment.index_files.values())
+    for kind in ("insert_log", "delta_log", "index_files"):
+        for rel in ctx.files.list_files(f"{kind}/{collection.id}"):
+            if rel not in referenced:
+                log.info("removing unreferenced file %s", rel)
+                ctx.files.delete_file(rel)
 
 
 def _restore_segment(ctx: EngineContext, collection: Collection, raw: dict[str, Any]) -> Segment:

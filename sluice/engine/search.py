@@ -167,6 +167,8 @@ def _flat_hits(
 ) -> SearchHits:
     _dedup_rows(views, ids, scores, keys)
     stop = plan.offset + plan.limit
+    if plan.offset == 0 and ids.shape[1] <= stop and (ids >= 0).all():
+        return _all_hits(views, schema, output, plan, ids, scores, keys)
     ids, scores, keys = (
         ids[:, plan.offset : stop],
         scores[:, plan.offset : stop],
@@ -183,6 +185,31 @@ def _flat_hits(
     )
     all_scores = round_scores(flat_scores.astype(np.float32, copy=False), plan.round_decimal)
     return SearchHits(topks.tolist(), flat_keys, all_scores, fields, None, last_scores)
+
+
+def _all_hits(
+    views: Sequence[SegmentView],
+    schema: CollectionSchema,
+    output: OutputSpec,
+    plan: SearchPlan,
+    ids: np.ndarray,
+    scores: np.ndarray,
+    keys: np.ndarray,
+) -> SearchHits:
+    """The common case: every slot of every query holds a hit, nothing to skip."""
+    nq, width = ids.shape
+    flat_ids = ids.reshape(-1)
+    fields = (
+        gather(views, flat_ids >> _ROW_BITS, flat_ids & _ROW_MASK, output, schema)
+        if output.columns
+        else pa.table({})
+    )
+    flat_scores = round_scores(
+        scores.reshape(-1).astype(np.float32, copy=False), plan.round_decimal
+    )
+    return SearchHits(
+        [width] * nq, keys.reshape(-1), flat_scores, fields, None, scores[:, -1].tolist()
+    )
 
 
 def _grouped_hits(
@@ -235,7 +262,7 @@ def _segment_topk(
         )
     index = view.indexes.get(plan.index_id) if plan.index_id is not None else None
     if index is not None and index.ntotal == view.num_rows:
-        return index.search(queries, k, replace(params, k=k), allowed)
+        return index.search(queries, k, params if params.k == k else replace(params, k=k), allowed)
     vectors = view.vector(plan.field)
     if params.is_range:
         assert params.radius is not None

@@ -64,5 +64,7 @@ class TimestampOracle:
             return compose(self._physical, self._logical)
 
     def _renew(self, physical: int) -> None:
-        self._window_end = physical + WINDOW_MS
-        write_json_atomic(self._path, {"window_end_ms": self._window_end})
+        end = physical + WINDOW_MS
+        # Persist first: a failed write must not let later timestamps pass the saved bound.
+        write_json_atomic(self._path, {"window_end_ms": end})
+        self._window_end = end

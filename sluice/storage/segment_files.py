@@ -117,6 +117,15 @@ class SegmentFiles:
         if self._fs.get_file_info(full).type != pafs.FileType.NotFound:
             self._fs.delete_dir(full)
 
+    def list_files(self, rel: str) -> list[str]:
+        """Every file below ``rel``, as paths relative to the store's root."""
+        full = self._full(rel)
+        if self._fs.get_file_info(full).type == pafs.FileType.NotFound:
+            return []
+        infos = self._fs.get_file_info(pafs.FileSelector(full, recursive=True))
+        prefix = len(self._root) + 1
+        return [i.path[prefix:] for i in infos if i.type == pafs.FileType.File]
+
     def list_dirs(self, rel: str) -> list[str]:
         full = self._full(rel)
         if self._fs.get_file_info(full).type == pafs.FileType.NotFound:

@@ -59,16 +59,13 @@ def vector_of(ids: np.ndarray) -> np.ndarray:
     return np.sin(base * (np.arange(DIM) + 1) * 0.001).astype(np.float32)
 
 
-def write_config(path: Path, *, max_bytes: int, sync_buffer_bytes: int) -> Path:
-    """Tiny segments, so seals and binlog syncs happen every few batches.
-
-    WAL files keep their default size: with small files, concurrent inserts
-    race WAL rotation (see ``test_sync_concurrent_with_rotation`` in
-    tests/storage/test_wal.py) and wedge a channel, which would hide everything
-    else this test looks for.  Rotation and trimming under crashes are covered
-    by ``test_fault_injection.py``, whose workload rotates its WAL files often.
-    """
+def write_config(
+    path: Path, *, max_bytes: int, sync_buffer_bytes: int, wal_file_bytes: int = 65536
+) -> Path:
+    """Tiny segments and WAL files: seals, binlog syncs, WAL rotation and trimming
+    all happen every few batches, so kills land in the middle of them."""
     path.write_text(
+        f"wal_file_bytes = {wal_file_bytes}\n"
         "tick_seconds = 0.2\n"
         "[segments]\n"
         f"max_bytes = {max_bytes}\n"

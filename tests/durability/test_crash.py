@@ -16,7 +16,8 @@ restarts it on the same folder, aiming each kill at a different moment:
   while the server persists what it has just replayed.
 
 Segments are tiny (64 KiB, 32 KiB sync buffer) so seals and binlog syncs are
-constant, and every other round stretches segment writes
+constant, WAL files are 64 KiB so they rotate and get trimmed all the time,
+and every other round stretches segment writes
 (``SLUICE_TEST_STORAGE_DELAY``) to widen the window between a binlog and its
 manifest.
 

@@ -315,3 +315,103 @@ def quick_collection(
     index = client.prepare_index_params()
     index.add_index("vector", index_type="AUTOINDEX", metric_type=metric)
     create_indexed(client, name, schema, index, shards=shards)
+
+
+# --- read path ----------------------------------------------------------------------
+
+
+def clustered(
+    n: int, dim: int, *, clusters: int = 60, spread: float = 0.15, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` float32 points from a mixture of ``clusters`` gaussians, and the cluster centres.
+
+    Real embeddings are clustered; uniform random data is not, and makes every
+    ANN index look worse (or better) than it is.
+    """
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((clusters, dim)).astype(np.float32)
+    members = rng.integers(0, clusters, n)
+    noise = rng.standard_normal((n, dim)).astype(np.float32) * spread
+    return (centres[members] + noise).astype(np.float32), centres
+
+
+def mixture_queries(centres: np.ndarray, n: int, *, spread: float = 0.15, seed: int = 1):
+    """``n`` query vectors drawn from the same mixture as :func:`clustered`."""
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(centres), n)
+    noise = rng.standard_normal((n, centres.shape[1])).astype(np.float32) * spread
+    return (centres[picks] + noise).astype(np.float32)
+
+
+def metric_scores(base: np.ndarray, queries: np.ndarray, metric: str) -> np.ndarray:
+    """``(nq, n)`` scores in Milvus's conventions, in float64.
+
+    L2 is the squared distance (smaller is better); IP and COSINE are
+    similarities (larger is better).
+    """
+    b = np.asarray(base, dtype=np.float64)
+    q = np.asarray(queries, dtype=np.float64)
+    if metric == "L2":
+        return (q * q).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2 * q @ b.T
+    if metric == "COSINE":
+        b = b / np.linalg.norm(b, axis=1, keepdims=True)
+        q = q / np.linalg.norm(q, axis=1, keepdims=True)
+    return q @ b.T
+
+
+def brute_force(
+    base: np.ndarray,
+    queries: np.ndarray,
+    metric: str,
+    k: int,
+    allowed: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-``k`` row positions and scores per query (only ``allowed`` rows count).
+
+    Rows are padded with ``-1`` when fewer than ``k`` rows are allowed.
+    """
+    scores = metric_scores(base, queries, metric)
+    keys = scores if metric == "L2" else -scores
+    if allowed is not None:
+        keys = np.where(allowed[None, :], keys, np.inf)
+    order = np.argsort(keys, axis=1, kind="stable")[:, :k]
+    picked = np.take_along_axis(scores, order, axis=1)
+    valid = np.isfinite(np.take_along_axis(keys, order, axis=1))
+    return np.where(valid, order, -1), picked
+
+
+def recall(found: Sequence[Sequence[Any]], truth: Sequence[Sequence[Any]]) -> float:
+    """Mean fraction of each query's true neighbours that were found."""
+    hits = sum(len(set(f) & set(t)) for f, t in zip(found, truth, strict=True))
+    return hits / max(1, sum(len(t) for t in truth))
+
+
+def hit_ids(result: Any) -> list[list[Any]]:
+    """Primary keys of every query's hits."""
+    return [[h["id"] for h in hits] for hits in result]
+
+
+def hit_scores(result: Any) -> list[list[float]]:
+    return [[float(h["distance"]) for h in hits] for hits in result]
+
+
+def wait_indexed(
+    client: MilvusClient,
+    name: str,
+    index_name: str,
+    *,
+    rows: int | None = None,
+    timeout: float = 60.0,
+) -> dict[str, Any]:
+    """Wait until DescribeIndex reports every flushed row indexed; return the description."""
+
+    def done() -> dict[str, Any] | None:
+        info = client.describe_index(name, index_name)
+        total = info["total_rows"]
+        if rows is not None and total != rows:
+            return None
+        if info["state"] == "Finished" and info["indexed_rows"] == total and total > 0:
+            return info
+        return None
+
+    return wait_for(done, timeout=timeout, what=f"index {index_name} of {name}")

@@ -68,11 +68,6 @@ def test_reopen_skips_rest_of_block_only(tmp_path: Path) -> None:
     assert again.allocate() == FIRST + BLOCK
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: IdAllocator._reserve raises _reserved_end before ids.json is written; after a "
-    "failed write, IDs past the persisted block are handed out and reused after a restart",
-)
 def test_failed_block_write_never_leads_to_reuse(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

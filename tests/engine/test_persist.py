@@ -101,12 +101,6 @@ def test_flush_completes_and_moves_checkpoints(engine: Engine) -> None:
         assert not channel.pending_deletes
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: persist_channel marks sealed segments FLUSHING before syncing them and only "
-    "ever picks up SEALED ones; when the final sync raises (an I/O error), the retry skips the "
-    "segment, which stays FLUSHING: the flush never completes and close() leaves it to replay",
-)
 def test_failed_final_sync_is_retried(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     real = SegmentFiles.write_table
     failures = {"left": 1}
