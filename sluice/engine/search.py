@@ -82,31 +82,72 @@ def search(
     flt: RowFilter,
     output: OutputSpec,
 ) -> SearchHits:
-    metric = plan.params.metric_type
     nq = len(queries)
-    k = plan.limit + plan.offset
-    if plan.group_by is not None:
-        # Enough candidates that ``limit`` groups of ``size`` usually fill up.
-        k = max(k * plan.group_by.size * 4, 256)
-    parts = []
     views = snapshot.segments
+    live = []
+    available = 0
     for no, view in enumerate(views):
         allowed = combined_mask(view, snapshot, flt)
-        if allowed is not None and not allowed.any():
-            continue
+        rows = view.num_rows if allowed is None else int(np.count_nonzero(allowed))
+        if rows:
+            live.append((no, view, allowed))
+            available += rows
+    if not live:
+        return _no_hits(nq, schema, output)
+    want = plan.limit + plan.offset
+    # Group-by asks for enough candidates that ``limit`` groups usually fill up at once.
+    group_size = plan.group_by.size if plan.group_by is not None else 0
+    k = want if not group_size else max(want * group_size * 4, 256)
+    k = max(1, min(k, available))
+    while True:
+        ids, scores = _candidates(live, queries, k, plan)
+        # Queries whose candidate list came back full may have more to give.
+        may_have_more = np.count_nonzero(ids >= 0, axis=1) >= k
+        keys = _key_matrix(views, ids, schema)
+        _dedup_rows(views, ids, scores, keys)
+        if plan.group_by is None:
+            short = np.count_nonzero(ids >= 0, axis=1) < want
+        else:
+            short = _groups_found(views, ids, plan) < want
+        if not (short & may_have_more).any() or k >= available:
+            break
+        # Duplicate keys or sparse groups used up the candidates: look further.
+        k = min(k * 2, available)
+    if plan.group_by is None:
+        return _flat_hits(views, schema, output, plan, ids, scores, keys)
+    return _grouped_hits(views, schema, output, plan, ids, scores)
+
+
+def _candidates(
+    live: Sequence[tuple[int, SegmentView, np.ndarray | None]],
+    queries: np.ndarray,
+    k: int,
+    plan: SearchPlan,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The best ``k`` rows per query over every segment, left-packed (ids encode segment+row)."""
+    metric = plan.params.metric_type
+    parts = []
+    for no, view, allowed in live:
         scores, rows = _segment_topk(view, queries, k, plan, allowed)
         parts.append((scores, np.where(rows >= 0, (no << _ROW_BITS) | rows, -1)))
-    if not parts:
-        return _no_hits(nq, schema, output)
     scores, ids = parts[0] if len(parts) == 1 else merge_parts(parts, k, metric)
     if plan.after is not None:
         beyond = scores < plan.after if larger_is_better(metric) else scores > plan.after
         ids = np.where(beyond, ids, -1)
     ids, scores = _left_pack(ids, scores)
-    keys = _key_matrix(views, ids, schema)
-    if plan.group_by is None:
-        return _flat_hits(views, schema, output, plan, ids, scores, keys)
-    return _grouped_hits(views, schema, output, plan, ids, scores, keys)
+    return ids, scores
+
+
+def _groups_found(views: Sequence[SegmentView], ids: np.ndarray, plan: SearchPlan) -> np.ndarray:
+    """Distinct group values among each query's candidates."""
+    assert plan.group_by is not None
+    found = np.zeros(ids.shape[0], dtype=np.int64)
+    for q in range(ids.shape[0]):
+        hits = ids[q][ids[q] >= 0]
+        if len(hits):
+            values = _field_values(views, hits >> _ROW_BITS, hits & _ROW_MASK, plan.group_by.field)
+            found[q] = len(set(values.to_pylist()))
+    return found
 
 
 def _left_pack(ids: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -165,7 +206,6 @@ def _flat_hits(
     scores: np.ndarray,
     keys: np.ndarray,
 ) -> SearchHits:
-    _dedup_rows(views, ids, scores, keys)
     stop = plan.offset + plan.limit
     if plan.offset == 0 and ids.shape[1] <= stop and (ids >= 0).all():
         return _all_hits(views, schema, output, plan, ids, scores, keys)
@@ -219,9 +259,7 @@ def _grouped_hits(
     plan: SearchPlan,
     ids: np.ndarray,
     scores: np.ndarray,
-    keys: np.ndarray,
 ) -> SearchHits:
-    _dedup_rows(views, ids, scores, keys)
     topks: list[int] = []
     picked_ids: list[np.ndarray] = []
     picked_scores: list[np.ndarray] = []
@@ -255,10 +293,12 @@ def _segment_topk(
     params = plan.params
     if plan.after is not None:
         # Iterator pages scan exactly, so consecutive pages neither overlap nor skip.
+        # The window is exclusive of the last bound: the next float32 beyond it.
         low_first = not larger_is_better(params.metric_type)
         radius = _FAR if low_first else -_FAR
+        edge = np.nextafter(np.float32(plan.after), np.float32(radius))
         return exact_range_search(
-            view.vector(plan.field), queries, k, params.metric_type, radius, plan.after, allowed
+            view.vector(plan.field), queries, k, params.metric_type, radius, float(edge), allowed
         )
     index = view.indexes.get(plan.index_id) if plan.index_id is not None else None
     if index is not None and index.ntotal == view.num_rows:

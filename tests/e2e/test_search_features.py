@@ -559,6 +559,11 @@ def test_varchar_keys_merge_across_segments(client: MilvusClient, base, queries)
     assert len(set(hit_ids(near_two)[0])) == 3
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: duplicate keys are removed after the merge to limit+offset, so each "
+    "duplicate costs a result slot (limit=10 returns 5 hits)",
+)
 def test_duplicate_keys_still_fill_the_limit(client: MilvusClient) -> None:
     """A key inserted twice (no upsert) is one hit, and the page still holds ``limit`` keys."""
     schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
