@@ -48,6 +48,7 @@ class ReadRpcs:
             offset=offset,
             params=template_values(request.expr_template_values),
             read_ts=pinned,
+            ignore_growing=_flag(params.get("ignore_growing")),
         )
         schema = collection.schema
         response = milvus_pb2.QueryResults(
@@ -127,6 +128,7 @@ def search_request(request: milvus_pb2.SearchRequest) -> SearchRequest:
         iterator=iterator,
         iterator_last_bound=float(last_bound) if iterator and last_bound else None,
         read_ts=request.guarantee_timestamp if iterator else None,
+        ignore_growing=_flag(params.get("ignore_growing")),
     )
 
 

@@ -263,11 +263,13 @@ class Collection:
 
     # --- reads --------------------------------------------------------------
 
-    def snapshot(self, read_ts: int) -> Snapshot:
+    def snapshot(self, read_ts: int, *, ignore_growing: bool = False) -> Snapshot:
+        """What a read at ``read_ts`` sees; ``ignore_growing`` leaves out growing segments."""
+        skipped = (SegmentState.DROPPED, SegmentState.GROWING if ignore_growing else None)
         views = tuple(
             s.view()
             for s in self.segments()
-            if s.level != SegmentLevel.L0 and s.state != SegmentState.DROPPED and s.num_rows
+            if s.level != SegmentLevel.L0 and s.state not in skipped and s.num_rows
         )
         return Snapshot(read_ts, views, self.deletes.snapshot(read_ts))
 

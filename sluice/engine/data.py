@@ -157,6 +157,8 @@ def query(
     limit: int | None,
     offset: int,
     read_ts: int | None = None,
+    *,
+    ignore_growing: bool = False,
 ) -> QueryResult:
     _require_loaded(collection, "query")
     counting = is_count(output_fields)
@@ -167,7 +169,7 @@ def query(
     check_result_window(limit, offset)
     flt = compile_rows_filter(collection, expr, params, "query")
     ts = _read_ts(collection, read_ts)
-    snapshot = collection.snapshot(ts)
+    snapshot = collection.snapshot(ts, ignore_growing=ignore_growing)
     if counting:
         output = OutputSpec((), None)
         return QueryResult(pa.table({}), output, reader.count(snapshot, flt), ts)
@@ -215,6 +217,8 @@ class SearchRequest:
     iterator_last_bound: float | None = None
     #: Read at this timestamp instead of now (iterators pin their first page's).
     read_ts: int | None = None
+    #: Search only sealed segments (Milvus's ``ignore_growing``).
+    ignore_growing: bool = False
 
 
 @dataclass(frozen=True)
@@ -267,7 +271,7 @@ def search(collection: Collection, req: SearchRequest) -> SearchResult:
         group_by=group_by,
     )
     queries = np.ascontiguousarray(req.vectors, dtype=np.float32)
-    snapshot = collection.snapshot(read_ts)
+    snapshot = collection.snapshot(read_ts, ignore_growing=req.ignore_growing)
     hits = search_ops.search(snapshot, schema, queries, plan, flt, output)
     return SearchResult(hits, output, read_ts)
 

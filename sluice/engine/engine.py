@@ -463,8 +463,18 @@ class Engine:
         offset: int = 0,
         params: Mapping[str, Any] | None = None,
         read_ts: int | None = None,
+        ignore_growing: bool = False,
     ) -> data.QueryResult:
-        return data.query(self.get(db, name), expr, params, output_fields, limit, offset, read_ts)
+        return data.query(
+            self.get(db, name),
+            expr,
+            params,
+            output_fields,
+            limit,
+            offset,
+            read_ts,
+            ignore_growing=ignore_growing,
+        )
 
     def search(self, db: str, name: str, request: data.SearchRequest) -> data.SearchResult:
         return data.search(self.get(db, name), request)

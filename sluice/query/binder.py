@@ -221,7 +221,6 @@ class Binder:
         ltype, rtype = _value_type(left), _value_type(right)
         mismatch = (
             f"comparisons between {type_name(ltype)} and {type_name(rtype)} are not supported"
-            f" ({_label(left)})"
         )
         if isinstance(left, JsonRef) and not left.path:
             self.fail(f"{_label(left)} is a whole JSON document; compare one of its keys instead")

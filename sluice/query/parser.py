@@ -267,7 +267,9 @@ def parse(text: str, params: Mapping[str, Any] | None = None) -> ast.Expr:
     try:
         root = fill_templates(expr.root, params)
     except LiteralError as exc:
-        raise ExpressionError.for_expr(text, str(exc)) from None
+        # Milvus reports template errors (FillExpressionValue) without the
+        # "cannot parse expression" wrapper its parser errors get.
+        raise ExpressionError(str(exc)) from None
     except RecursionError:
         raise ExpressionError.for_expr(text, TOO_DEEP) from None
     return ast.Expr(root, text, has_templates=False)

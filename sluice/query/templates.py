@@ -13,7 +13,7 @@ from typing import Any
 
 from sluice.query import ast
 from sluice.query.ast import Node
-from sluice.query.literals import lookup_param, template_node
+from sluice.query.literals import LiteralError, lookup_param, template_node
 
 
 def has_templates(node: Node) -> bool:
@@ -73,6 +73,13 @@ def fill_templates(node: Node, params: Mapping[str, Any] | None) -> Node:
         a, b, c = (fill_templates(o, params) for o in node.operands)
         return ast.Chain(node.ops, (a, b, c), span=node.span)
     if isinstance(node, ast.In):
+        if isinstance(node.values, ast.Template):
+            raw = lookup_param(params, node.values.name)
+            if not isinstance(raw, list | tuple) and not hasattr(raw, "tolist"):
+                raise LiteralError(
+                    f"the value of term expression template variable {{{node.values.name}}} "
+                    "is not array"
+                )
         operand, values = fill_templates(node.operand, params), fill_templates(node.values, params)
         return ast.In(operand, values, node.negated, span=node.span)
     if isinstance(node, ast.Like):

@@ -134,6 +134,38 @@ def test_several_query_vectors_in_one_call(client: MilvusClient, flat, base, que
     assert hit_ids(together) == want.tolist()
 
 
+def test_empty_collection_and_empty_filter(client: MilvusClient, flat, queries) -> None:
+    schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=DIM)
+    index = client.prepare_index_params()
+    index.add_index(
+        "vector", index_type="HNSW", metric_type="L2", params={"M": 8, "efConstruction": 32}
+    )
+    create_indexed(client, "feat_empty", schema, index)
+    # One (empty) result list per query vector.
+    assert hit_ids(client.search("feat_empty", queries[:3].tolist(), limit=5, **STRONG)) == [
+        [],
+        [],
+        [],
+    ]
+    nothing = client.search(flat["L2"], queries[:2].tolist(), limit=5, filter="grp > 100", **STRONG)
+    assert hit_ids(nothing) == [[], []]
+
+
+def test_ignore_growing(client: MilvusClient, flat, base, queries) -> None:
+    """``ignore_growing=True`` reads only sealed segments (rows 0..699 here, 700.. are growing)."""
+    name = flat["L2"]
+    result = client.search(name, queries.tolist(), limit=10, ignore_growing=True, **STRONG)
+    sealed = np.arange(N) < 700
+    want, _ = brute_force(base, queries, "L2", 10, sealed)
+    assert hit_ids(result) == want.tolist()
+    got = client.query(
+        name, filter="id >= 650 and id < 750", output_fields=["id"], ignore_growing=True, **STRONG
+    )
+    assert sorted(r["id"] for r in got) == list(range(650, 700))
+
+
 # --- output fields ----------------------------------------------------------------------------
 
 
@@ -365,11 +397,6 @@ def test_group_by(
         assert all(len({h["entity"]["tag"] for h in hits}) == len(TAGS) for hits in result)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: group-by only looks at the nearest max(limit*group_size*4, 256) rows per "
-    "segment, so groups further out are never found (Milvus iterates until limit groups fill)",
-)
 def test_group_by_finds_rare_groups(client: MilvusClient) -> None:
     """Groups beyond the nearest few hundred rows still count: Milvus iterates until it has them."""
     schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
@@ -452,11 +479,6 @@ def test_search_iterator_covers_exact_ranking_once(
     assert all(len(page) <= 40 for page in pages)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: every search-iterator page after the first holds batch_size-1 rows: the "
-    "last bound row is counted in each segment's top-k and then dropped",
-)
 def test_search_iterator_pages_are_full(client: MilvusClient, flat, queries) -> None:
     iterator = client.search_iterator(
         flat["L2"], queries[:1].tolist(), batch_size=40, filter="grp < 4", **STRONG
@@ -525,6 +547,12 @@ def test_upsert_newest_vector_wins(client: MilvusClient) -> None:
         assert len(got) == 1 and got[0]["n"] == gen
         np.testing.assert_allclose(got[0]["vector"], vec, rtol=1e-6)
         assert count(client, "ups") == 200
+        # The replaced row no longer matches filters on its old values.
+        assert 5 not in [r["id"] for r in client.query("ups", filter="n < 1", **STRONG)]
+        stale_hits = client.search(
+            "ups", [versions[0].tolist()], limit=10, filter=f"n != {gen}", **STRONG
+        )
+        assert 5 not in hit_ids(stale_hits)[0]
         if gen == 1:
             client.flush("ups")
 
@@ -559,11 +587,6 @@ def test_varchar_keys_merge_across_segments(client: MilvusClient, base, queries)
     assert len(set(hit_ids(near_two)[0])) == 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: duplicate keys are removed after the merge to limit+offset, so each "
-    "duplicate costs a result slot (limit=10 returns 5 hits)",
-)
 def test_duplicate_keys_still_fill_the_limit(client: MilvusClient) -> None:
     """A key inserted twice (no upsert) is one hit, and the page still holds ``limit`` keys."""
     schema = client.create_schema(auto_id=False, enable_dynamic_field=False)

@@ -312,14 +312,29 @@ def test_one_cached_parse_serves_many_parameter_sets() -> None:
     assert root("a > {x}", {"x": 2}) == cmp("a", ">", 2)
 
 
+def template_why(text: str, params: dict[str, object] | None = None) -> str:
+    """Template errors come unwrapped, as Milvus's FillExpressionValue reports them."""
+    with pytest.raises(ExpressionError) as info:
+        parse(text, params)
+    assert not info.value.message.startswith("cannot parse expression")
+    return info.value.message
+
+
 def test_missing_template_parameter_is_named() -> None:
-    assert "{lo}" in why("a > {lo}", {"hi": 1})
-    assert "{lo}" in why("a > {lo}")
+    expected = "the value of expression template variable name {lo} is not found"
+    assert template_why("a > {lo}", {"hi": 1}) == expected
+    assert template_why("a > {lo}") == expected
+
+
+def test_term_template_must_be_a_list() -> None:
+    assert template_why("a in {v}", {"v": 3}) == (
+        "the value of term expression template variable {v} is not array"
+    )
 
 
 def test_unsupported_template_value() -> None:
-    assert "{v}" in why("a == {v}", {"v": object()})
-    assert "{v}" in why("a == {v}", {"v": 2**70})
+    assert "{v}" in template_why("a == {v}", {"v": object()})
+    assert "{v}" in template_why("a == {v}", {"v": 2**70})
 
 
 # --- syntax errors ---------------------------------------------------------------------------
