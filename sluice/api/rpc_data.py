@@ -19,41 +19,39 @@ class DataRpcs:
     def Insert(
         self, request: milvus_pb2.InsertRequest, context: grpc.ServicerContext
     ) -> milvus_pb2.MutationResult:
-        db = db_name(request.db_name, context)
-        collection = self.engine.get(db, request.collection_name)
-        num_rows = request.num_rows
-        columns = [column_from_field_data(fd, num_rows) for fd in request.fields_data]
-        result = self.engine.insert(
-            db, request.collection_name, request.partition_name, columns, num_rows
-        )
-        n = len(result.ids)
-        return milvus_pb2.MutationResult(
-            status=SUCCESS,
-            IDs=ids_message(result.ids, collection.schema.primary.dtype),
-            succ_index=range(n),
-            insert_cnt=n,
-            timestamp=result.timestamp,
-        )
+        return self._write(request, context, upsert=False)
 
     @rpc
     def Upsert(
         self, request: milvus_pb2.UpsertRequest, context: grpc.ServicerContext
     ) -> milvus_pb2.MutationResult:
+        return self._write(request, context, upsert=True)
+
+    def _write(
+        self,
+        request: milvus_pb2.InsertRequest | milvus_pb2.UpsertRequest,
+        context: grpc.ServicerContext,
+        *,
+        upsert: bool,
+    ) -> milvus_pb2.MutationResult:
         db = db_name(request.db_name, context)
         collection = self.engine.get(db, request.collection_name)
         num_rows = request.num_rows
         columns = [column_from_field_data(fd, num_rows) for fd in request.fields_data]
-        result = self.engine.upsert(
-            db, request.collection_name, request.partition_name, columns, num_rows
-        )
+        write = self.engine.upsert if upsert else self.engine.insert
+        result = write(db, request.collection_name, request.partition_name, columns, num_rows)
         n = len(result.ids)
-        return milvus_pb2.MutationResult(
+        response = milvus_pb2.MutationResult(
             status=SUCCESS,
             IDs=ids_message(result.ids, collection.schema.primary.dtype),
             succ_index=range(n),
-            upsert_cnt=n,
             timestamp=result.timestamp,
         )
+        if upsert:
+            response.upsert_cnt = n
+        else:
+            response.insert_cnt = n
+        return response
 
     @rpc
     def Delete(

@@ -13,6 +13,7 @@ and consolidates lazily, on first use.
 
 from __future__ import annotations
 
+import bisect
 import copy
 import threading
 from collections.abc import Mapping, Sequence
@@ -57,22 +58,25 @@ class ChunkedColumn:
 
         The copy happens outside the lock, so a writer never waits for a
         reader's concatenation; the merged array then replaces the chunks it
-        came from unless another reader got there first.
+        came from unless another reader got there first.  A reader holding an
+        older snapshot may find its rows inside a chunk a newer reader merged:
+        it gets a view of that chunk's first ``rows`` rows.
         """
         if rows == 0:
             return self._empty()
         with self._lock:
-            count = self._ends.index(rows) + 1
+            count = bisect.bisect_left(self._ends, rows) + 1
+            end = self._ends[count - 1]
             if count == 1:
-                return self._chunks[0]
+                return self._chunks[0][:rows]
             chunks = self._chunks[:count]
         merged = np.concatenate(chunks)
         with self._lock:
             current = self._chunks[:count]
             if len(current) == count and all(a is b for a, b in zip(current, chunks, strict=True)):
                 self._chunks[:count] = [merged]
-                self._ends[:count] = [rows]
-        return merged
+                self._ends[:count] = [end]
+        return merged[:rows]
 
     def read_range(self, start: int, stop: int) -> np.ndarray:
         """Rows ``start:stop`` (within a published length), copying only the chunks involved."""

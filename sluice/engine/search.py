@@ -207,8 +207,6 @@ def _flat_hits(
     keys: np.ndarray,
 ) -> SearchHits:
     stop = plan.offset + plan.limit
-    if plan.offset == 0 and ids.shape[1] <= stop and (ids >= 0).all():
-        return _all_hits(views, schema, output, plan, ids, scores, keys)
     ids, scores, keys = (
         ids[:, plan.offset : stop],
         scores[:, plan.offset : stop],
@@ -216,40 +214,24 @@ def _flat_hits(
     )
     valid = ids >= 0
     topks = valid.sum(axis=1)
-    flat_ids, flat_scores, flat_keys = ids[valid], scores[valid], keys[valid]
-    last_scores = [float(scores[q, n - 1]) if n else 0.0 for q, n in enumerate(topks.tolist())]
-    fields = (
-        gather(views, flat_ids >> _ROW_BITS, flat_ids & _ROW_MASK, output, schema)
-        if output.columns
-        else pa.table({})
-    )
-    all_scores = round_scores(flat_scores.astype(np.float32, copy=False), plan.round_decimal)
-    return SearchHits(topks.tolist(), flat_keys, all_scores, fields, None, last_scores)
-
-
-def _all_hits(
-    views: Sequence[SegmentView],
-    schema: CollectionSchema,
-    output: OutputSpec,
-    plan: SearchPlan,
-    ids: np.ndarray,
-    scores: np.ndarray,
-    keys: np.ndarray,
-) -> SearchHits:
-    """The common case: every slot of every query holds a hit, nothing to skip."""
-    nq, width = ids.shape
-    flat_ids = ids.reshape(-1)
-    fields = (
-        gather(views, flat_ids >> _ROW_BITS, flat_ids & _ROW_MASK, output, schema)
-        if output.columns
-        else pa.table({})
-    )
-    flat_scores = round_scores(
-        scores.reshape(-1).astype(np.float32, copy=False), plan.round_decimal
-    )
+    last = scores[np.arange(len(topks)), np.maximum(topks - 1, 0)]
+    flat_ids = ids[valid]
     return SearchHits(
-        [width] * nq, keys.reshape(-1), flat_scores, fields, None, scores[:, -1].tolist()
+        topks.tolist(),
+        keys[valid],
+        round_scores(scores[valid].astype(np.float32, copy=False), plan.round_decimal),
+        _output_rows(views, flat_ids, output, schema),
+        None,
+        np.where(topks > 0, last, 0.0).tolist(),
     )
+
+
+def _output_rows(
+    views: Sequence[SegmentView], flat_ids: np.ndarray, output: OutputSpec, schema: CollectionSchema
+) -> pa.Table:
+    if not output.columns:
+        return pa.table({})
+    return gather(views, flat_ids >> _ROW_BITS, flat_ids & _ROW_MASK, output, schema)
 
 
 def _grouped_hits(
@@ -273,11 +255,7 @@ def _grouped_hits(
         picked_scores.append(hit_scores[chosen])
         group_parts.append(values)
     flat_ids = np.concatenate(picked_ids)
-    fields = (
-        gather(views, flat_ids >> _ROW_BITS, flat_ids & _ROW_MASK, output, schema)
-        if output.columns
-        else pa.table({})
-    )
+    fields = _output_rows(views, flat_ids, output, schema)
     flat_keys = _key_matrix(views, flat_ids[None, :], schema)[0]
     all_scores = round_scores(np.concatenate(picked_scores).astype(np.float32), plan.round_decimal)
     return SearchHits(topks, flat_keys, all_scores, fields, pa.concat_arrays(group_parts))

@@ -72,15 +72,20 @@ class SegmentFiles:
             use_dictionary=False,
             write_statistics=True,
         )
-        if self._local:
-            fd = os.open(full, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            fsync_dir(Path(parent))
+        self._make_durable(full, parent)
         info = self._fs.get_file_info(full)
         return int(info.size or 0)
+
+    def _make_durable(self, full: str, parent: str) -> None:
+        """fsync a new local file and its directory (object stores need nothing)."""
+        if not self._local:
+            return
+        fd = os.open(full, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        fsync_dir(Path(parent))
 
     def write_bytes(self, rel: str, data: bytes) -> int:
         """Write an opaque file (a serialised index) at ``rel``, durably; return its size."""
@@ -91,13 +96,7 @@ class SegmentFiles:
         self._fs.create_dir(parent, recursive=True)
         with self._fs.open_output_stream(full) as out:
             out.write(data)
-        if self._local:
-            fd = os.open(full, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            fsync_dir(Path(parent))
+        self._make_durable(full, parent)
         return len(data)
 
     def read_bytes(self, rel: str) -> bytes:
