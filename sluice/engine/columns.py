@@ -201,8 +201,3 @@ class SegmentView:
         return table.append_column(
             TS_COLUMN, pa.array(self._ts.read_range(start, stop), type=pa.uint64())
         )
-
-    @property
-    def nbytes(self) -> int:
-        total = sum(b.nbytes for b in self.scalars) + self.ts.nbytes
-        return total + sum(v.nbytes for v in self.vectors.values())

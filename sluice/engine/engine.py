@@ -333,9 +333,6 @@ class Engine:
                 collection.meta.loaded = loaded
                 self.catalog.save()
 
-    def save_catalog(self) -> None:
-        self.catalog.save()
-
     # --- time ------------------------------------------------------------------
 
     def alloc_timestamp(self, count: int = 1) -> int:

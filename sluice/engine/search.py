@@ -181,7 +181,7 @@ def _dedup_rows(
     views: Sequence[SegmentView], ids: np.ndarray, scores: np.ndarray, keys: np.ndarray
 ) -> None:
     """In place: per query, drop all but the newest row of a repeated key (rare)."""
-    for q in range(ids.shape[0]):
+    for q in _rows_with_repeats(ids, keys):
         count = int(np.count_nonzero(ids[q] >= 0))
         if count < 2 or len(set(keys[q, :count].tolist())) == count:
             continue
@@ -195,6 +195,16 @@ def _dedup_rows(
             keys[q, keep],
         )
         ids[q, kept:] = -1
+
+
+def _rows_with_repeats(ids: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Queries whose hits may repeat a key, found with one vectorised sort for integer keys."""
+    if keys.dtype == object or ids.shape[1] < 2:
+        return np.arange(ids.shape[0])
+    # Empty slots get distinct placeholders below every real key, so they never match.
+    filler = np.iinfo(np.int64).min + np.arange(ids.shape[1], dtype=np.int64)
+    ordered = np.sort(np.where(ids >= 0, keys, filler), axis=1)
+    return np.flatnonzero((ordered[:, 1:] == ordered[:, :-1]).any(axis=1))
 
 
 def _flat_hits(
