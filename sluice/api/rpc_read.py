@@ -71,11 +71,10 @@ class ReadRpcs:
         self, request: milvus_pb2.SearchRequest, context: grpc.ServicerContext
     ) -> milvus_pb2.SearchResults:
         db = db_name(request.db_name, context)
-        collection = self.engine.get(db, request.collection_name)
         search = search_request(request)
         result = self.engine.search(db, request.collection_name, search)
         hits = result.hits
-        schema = collection.schema
+        schema = result.schema
         data = schema_pb2.SearchResultData(
             num_queries=len(search.vectors),
             top_k=search.limit,
@@ -85,7 +84,8 @@ class ReadRpcs:
         )
         data.ids.CopyFrom(ids_message(hits.pks, schema.primary.dtype))
         data.scores.extend(hits.scores.tolist())
-        data.fields_data.extend(fields_data_from_table(schema, hits.fields))
+        if hits.fields.num_columns:
+            data.fields_data.extend(fields_data_from_table(schema, hits.fields))
         if hits.group_values is not None and search.group_by_field:
             group_field = schema.get(search.group_by_field)
             assert group_field is not None
@@ -96,7 +96,10 @@ class ReadRpcs:
             data.search_iterator_v2_results.token = _iterator_token(request)
             data.search_iterator_v2_results.last_bound = hits.last_scores[0]
         return milvus_pb2.SearchResults(
-            status=SUCCESS, results=data, collection_name=collection.name, session_ts=result.read_ts
+            status=SUCCESS,
+            results=data,
+            collection_name=request.collection_name,
+            session_ts=result.read_ts,
         )
 
 

@@ -33,7 +33,7 @@ from sluice.errors import (
 )
 from sluice.index import IndexSpec, SearchParams, parse_search_params
 from sluice.query import BoundExpr, compile_filter, pk_terms
-from sluice.schema import DEFAULT_PARTITION, DataType, FieldSchema
+from sluice.schema import DEFAULT_PARTITION, CollectionSchema, DataType, FieldSchema
 
 MAX_TOPK = 16384
 MAX_RESULT_WINDOW = 16384
@@ -226,6 +226,7 @@ class SearchResult:
     hits: search_ops.SearchHits
     output: OutputSpec
     read_ts: int
+    schema: CollectionSchema
 
 
 def search(collection: Collection, req: SearchRequest) -> SearchResult:
@@ -273,7 +274,7 @@ def search(collection: Collection, req: SearchRequest) -> SearchResult:
     queries = np.ascontiguousarray(req.vectors, dtype=np.float32)
     snapshot = collection.snapshot(read_ts, ignore_growing=req.ignore_growing)
     hits = search_ops.search(snapshot, schema, queries, plan, flt, output)
-    return SearchResult(hits, output, read_ts)
+    return SearchResult(hits, output, read_ts, schema)
 
 
 _PARAMS_CACHE: dict[tuple[object, ...], SearchParams] = {}
@@ -284,7 +285,8 @@ def _search_params(
 ) -> SearchParams:
     """``parse_search_params``, remembered: clients repeat the same few parameter sets."""
     try:
-        key: tuple[object, ...] = (spec, metric, k, tuple(sorted(raw.items())))
+        # ``id(spec)``: specs are cached per index and never change, so identity suffices.
+        key: tuple[object, ...] = (id(spec), metric, k, tuple(sorted(raw.items())))
         hash(key)
     except TypeError:
         return parse_search_params(spec, metric, raw, k)

@@ -34,6 +34,7 @@ from sluice.index import SearchParams, exact_range_search, exact_search, larger_
 from sluice.index import merge_topk as merge_parts
 from sluice.schema import CollectionSchema
 
+_INT64_MIN = np.iinfo(np.int64).min
 _ROW_BITS = 40
 _ROW_MASK = (1 << _ROW_BITS) - 1
 _FAR = 3.0e38
@@ -101,15 +102,17 @@ def search(
     k = max(1, min(k, available))
     while True:
         ids, scores = _candidates(live, queries, k, plan)
-        # Queries whose candidate list came back full may have more to give.
-        may_have_more = np.count_nonzero(ids >= 0, axis=1) >= k
         keys = _key_matrix(views, ids, schema)
-        _dedup_rows(views, ids, scores, keys)
+        found = np.count_nonzero(ids >= 0, axis=1)
+        removed = _dedup_rows(views, ids, scores, keys)
+        if k >= available or (plan.group_by is None and not removed):
+            break
+        # Queries whose candidate list came back full may have more to give.
         if plan.group_by is None:
             short = np.count_nonzero(ids >= 0, axis=1) < want
         else:
             short = _groups_found(views, ids, plan) < want
-        if not (short & may_have_more).any() or k >= available:
+        if not (short & (found >= k)).any():
             break
         # Duplicate keys or sparse groups used up the candidates: look further.
         k = min(k * 2, available)
@@ -179,8 +182,12 @@ def _key_matrix(
 
 def _dedup_rows(
     views: Sequence[SegmentView], ids: np.ndarray, scores: np.ndarray, keys: np.ndarray
-) -> None:
-    """In place: per query, drop all but the newest row of a repeated key (rare)."""
+) -> bool:
+    """In place: per query, drop all but the newest row of a repeated key (rare).
+
+    Returns whether anything was dropped.
+    """
+    removed = False
     for q in _rows_with_repeats(ids, keys):
         count = int(np.count_nonzero(ids[q] >= 0))
         if count < 2 or len(set(keys[q, :count].tolist())) == count:
@@ -195,14 +202,24 @@ def _dedup_rows(
             keys[q, keep],
         )
         ids[q, kept:] = -1
+        removed = True
+    return removed
 
 
 def _rows_with_repeats(ids: np.ndarray, keys: np.ndarray) -> np.ndarray:
     """Queries whose hits may repeat a key, found with one vectorised sort for integer keys."""
-    if keys.dtype == object or ids.shape[1] < 2:
-        return np.arange(ids.shape[0])
+    nq, width = ids.shape
+    if width < 2:
+        return np.empty(0, dtype=np.int64)
+    if keys.dtype == object or nq < 8:
+        # Few queries: a set per query is cheaper than setting up the sort.
+        valid = ids >= 0
+        return np.asarray(
+            [q for q in range(nq) if len(set(keys[q][valid[q]].tolist())) < valid[q].sum()],
+            dtype=np.int64,
+        )
     # Empty slots get distinct placeholders below every real key, so they never match.
-    filler = np.iinfo(np.int64).min + np.arange(ids.shape[1], dtype=np.int64)
+    filler = _INT64_MIN + np.arange(width, dtype=np.int64)
     ordered = np.sort(np.where(ids >= 0, keys, filler), axis=1)
     return np.flatnonzero((ordered[:, 1:] == ordered[:, :-1]).any(axis=1))
 
@@ -223,16 +240,25 @@ def _flat_hits(
         keys[:, plan.offset : stop],
     )
     valid = ids >= 0
-    topks = valid.sum(axis=1)
-    last = scores[np.arange(len(topks)), np.maximum(topks - 1, 0)]
-    flat_ids = ids[valid]
+    if valid.all():
+        # The usual case: every slot holds a hit, so the rows are the flattened matrix.
+        nq, width = ids.shape
+        flat_ids, flat_keys, flat_scores = ids.reshape(-1), keys.reshape(-1), scores.reshape(-1)
+        topks = [width] * nq
+        last_scores = scores[:, -1].tolist() if width else [0.0] * nq
+    else:
+        counts = valid.sum(axis=1)
+        last = scores[np.arange(len(counts)), np.maximum(counts - 1, 0)]
+        flat_ids, flat_keys, flat_scores = ids[valid], keys[valid], scores[valid]
+        topks = counts.tolist()
+        last_scores = np.where(counts > 0, last, 0.0).tolist()
     return SearchHits(
-        topks.tolist(),
-        keys[valid],
-        round_scores(scores[valid].astype(np.float32, copy=False), plan.round_decimal),
+        topks,
+        flat_keys,
+        round_scores(flat_scores.astype(np.float32, copy=False), plan.round_decimal),
         _output_rows(views, flat_ids, output, schema),
         None,
-        np.where(topks > 0, last, 0.0).tolist(),
+        last_scores,
     )
 
 
