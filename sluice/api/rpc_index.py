@@ -35,12 +35,7 @@ class IndexRpcs:
     def DescribeIndex(
         self, request: milvus_pb2.DescribeIndexRequest, context: grpc.ServicerContext
     ) -> milvus_pb2.DescribeIndexResponse:
-        infos = self.engine.describe_indexes(
-            db_name(request.db_name, context),
-            request.collection_name,
-            request.index_name,
-            request.field_name,
-        )
+        infos = self._indexes(request, context)
         return milvus_pb2.DescribeIndexResponse(
             status=SUCCESS, index_descriptions=[_description(i) for i in infos]
         )
@@ -60,12 +55,7 @@ class IndexRpcs:
     def GetIndexState(
         self, request: milvus_pb2.GetIndexStateRequest, context: grpc.ServicerContext
     ) -> milvus_pb2.GetIndexStateResponse:
-        infos = self.engine.describe_indexes(
-            db_name(request.db_name, context),
-            request.collection_name,
-            request.index_name,
-            request.field_name,
-        )
+        infos = self._indexes(request, context)
         done = all(i.finished for i in infos)
         return milvus_pb2.GetIndexStateResponse(
             status=SUCCESS, state=_FINISHED if done else _IN_PROGRESS
@@ -75,16 +65,26 @@ class IndexRpcs:
     def GetIndexBuildProgress(
         self, request: milvus_pb2.GetIndexBuildProgressRequest, context: grpc.ServicerContext
     ) -> milvus_pb2.GetIndexBuildProgressResponse:
-        infos = self.engine.describe_indexes(
-            db_name(request.db_name, context),
-            request.collection_name,
-            request.index_name,
-            request.field_name,
-        )
+        infos = self._indexes(request, context)
         return milvus_pb2.GetIndexBuildProgressResponse(
             status=SUCCESS,
             indexed_rows=sum(i.indexed_rows for i in infos),
             total_rows=sum(i.total_rows for i in infos),
+        )
+
+    def _indexes(
+        self,
+        request: milvus_pb2.DescribeIndexRequest
+        | milvus_pb2.GetIndexStateRequest
+        | milvus_pb2.GetIndexBuildProgressRequest,
+        context: grpc.ServicerContext,
+    ) -> list[IndexInfo]:
+        """The indexes a request names by index and/or field name (Milvus's matching rules)."""
+        return self.engine.describe_indexes(
+            db_name(request.db_name, context),
+            request.collection_name,
+            request.index_name,
+            request.field_name,
         )
 
     @rpc
