@@ -43,8 +43,8 @@ from sluice.client.convert import (
 from sluice.client.flush_task import Checkpoint, FlushAllTask, FlushTask
 from sluice.config import Settings
 from sluice.engine.catalog import DEFAULT_DB
-from sluice.engine.data import SearchRequest
 from sluice.engine.engine import Engine
+from sluice.engine.prepared_search import SearchRequest
 from sluice.errors import DatabaseNotFound, IndexNotFound, ParameterInvalid
 from sluice.schema import CollectionSchema, DataType, FieldSchema
 
@@ -299,14 +299,13 @@ class EmbeddedClient(Client):
         check_limit(limit)
         request = SearchRequest(
             anns_field=anns_field or None,
-            vectors=as_vectors(data),
             limit=limit,
             metric=metric_type or None,
             expr=filter,
             params=dict(filter_params or {}),
             output_fields=list(output_fields or ()),
         )
-        hits = self._engine.search(self.db_name, name, request).hits
+        hits = self._engine.search(self.db_name, name, request, as_vectors(data)).hits
         schema = self._engine.get(self.db_name, name).schema
         return columns.search_rows(schema, hits)
 

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -38,6 +39,9 @@ from sluice.engine.segment import Segment, SegmentLevel, SegmentState
 from sluice.errors import CollectionNotFound
 from sluice.schema import CollectionSchema, DataType
 from sluice.storage.wal import Record
+
+if TYPE_CHECKING:
+    from sluice.engine.prepared_search import PreparedSearch
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +75,11 @@ class Collection:
         #: Notified whenever a manifest (and so a persisted checkpoint) is committed.
         self.persisted = threading.Condition()
         self.dropped = False
+        #: Bumped when an index is declared or dropped: prepared searches planned
+        #: before then must be planned again.
+        self.index_epoch = 0
+        #: Prepared searches by the caller's key for a request shape (see prepared_search).
+        self.search_plans: dict[Hashable, PreparedSearch] = {}
 
     @property
     def id(self) -> int:

@@ -165,6 +165,21 @@ class SegmentView:
         return self._ts.read(self.num_rows)
 
     @cached_property
+    def keys_unique(self) -> bool:
+        """No primary key appears twice among these rows (so no row shadows another here).
+
+        One sort per view, remembered; searches over a single segment skip
+        their duplicate-key pass when this holds.
+        """
+        pk = self.pk
+        if len(pk) < 2:
+            return True
+        if pk.dtype == object:
+            return len(set(pk.tolist())) == len(pk)
+        ordered = np.sort(pk)
+        return not bool((ordered[1:] == ordered[:-1]).any())
+
+    @cached_property
     def vectors(self) -> dict[str, np.ndarray]:
         return {name: col.read(self.num_rows) for name, col in self._vectors.items()}
 

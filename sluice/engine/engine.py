@@ -20,12 +20,14 @@ from __future__ import annotations
 import enum
 import logging
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
+
 from sluice.config import Settings
-from sluice.engine import data, indexes
+from sluice.engine import data, indexes, prepared_search
 from sluice.engine import flush as flush_ops
 from sluice.engine.catalog import DEFAULT_DB, Catalog, CollectionMeta
 from sluice.engine.channel import pchannel_name, vchannel_name
@@ -473,8 +475,31 @@ class Engine:
             ignore_growing=ignore_growing,
         )
 
-    def search(self, db: str, name: str, request: data.SearchRequest) -> data.SearchResult:
-        return data.search(self.get(db, name), request)
+    def search(
+        self,
+        db: str,
+        name: str,
+        request: prepared_search.SearchRequest,
+        vectors: np.ndarray,
+        read_ts: int | None = None,
+    ) -> prepared_search.SearchResult:
+        return prepared_search.search(self.get(db, name), request, vectors, read_ts)
+
+    def search_by_key(
+        self,
+        db: str,
+        name: str,
+        key: Hashable,
+        request: Callable[[], prepared_search.SearchRequest],
+        vectors: np.ndarray,
+        read_ts: int | None = None,
+    ) -> prepared_search.SearchResult:
+        """``search``, planning the request once per ``key`` (a hashable form of its shape).
+
+        ``request`` is called only when there is no current plan for ``key``.
+        """
+        plan = prepared_search.cached_plan(self.get(db, name), key, request)
+        return prepared_search.run_search(plan, vectors, read_ts)
 
     # --- indexes and load state ------------------------------------------------------
 

@@ -80,6 +80,7 @@ def create_index(
         collection.meta.indexes.append(
             IndexMeta(index_id, index_name or field_name, field_name, merged, created_ts)
         )
+        collection.index_epoch += 1
         catalog.save()
 
 
@@ -136,6 +137,7 @@ def drop_index(
         ]
         if dropped:
             collection.meta.indexes = [i for i in collection.meta.indexes if i not in dropped]
+            collection.index_epoch += 1
             catalog.save()
         return [i.index_id for i in dropped]
 

@@ -38,6 +38,7 @@ _INT64_MIN = np.iinfo(np.int64).min
 _ROW_BITS = 40
 _ROW_MASK = (1 << _ROW_BITS) - 1
 _FAR = 3.0e38
+_NO_FIELDS = pa.table({})
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,12 @@ def search(
     if not live:
         return _no_hits(nq, schema, output)
     want = plan.limit + plan.offset
+    if len(live) == 1 and plan.group_by is None and plan.after is None:
+        _, view, allowed = live[0]
+        # An indexed segment is immutable, so whether its keys repeat is known once.
+        if view.indexes and view.keys_unique:
+            k = min(want, available)
+            return _one_segment_hits(view, schema, output, plan, queries, k, allowed)
     # Group-by asks for enough candidates that ``limit`` groups usually fill up at once.
     group_size = plan.group_by.size if plan.group_by is not None else 0
     k = want if not group_size else max(want * group_size * 4, 256)
@@ -139,6 +146,47 @@ def _candidates(
         ids = np.where(beyond, ids, -1)
     ids, scores = _left_pack(ids, scores)
     return ids, scores
+
+
+def _one_segment_hits(
+    view: SegmentView,
+    schema: CollectionSchema,
+    output: OutputSpec,
+    plan: SearchPlan,
+    queries: np.ndarray,
+    k: int,
+    allowed: np.ndarray | None,
+) -> SearchHits:
+    """The common search: one segment whose keys never repeat, so its top-k is the answer."""
+    scores, rows = _segment_topk(view, queries, k, plan, allowed)
+    if rows.size and rows.min() < 0:
+        rows, scores = _left_pack(rows, scores)
+    stop = plan.offset + plan.limit
+    if plan.offset or rows.shape[1] > stop:
+        rows, scores = rows[:, plan.offset : stop], scores[:, plan.offset : stop]
+    nq, width = rows.shape
+    if width and rows.min() >= 0:
+        flat_rows, flat_scores = rows.reshape(-1), scores.reshape(-1)
+        topks = [width] * nq
+        last_scores = scores[:, -1].tolist()
+    else:
+        valid = rows >= 0
+        counts = valid.sum(axis=1)
+        last = scores[np.arange(nq), np.maximum(counts - 1, 0)] if width else np.zeros(nq)
+        flat_rows, flat_scores = rows[valid], scores[valid]
+        topks = counts.tolist()
+        last_scores = np.where(counts > 0, last, 0.0).tolist()
+    fields = _NO_FIELDS
+    if output.columns:
+        fields = gather((view,), np.zeros(len(flat_rows), np.int64), flat_rows, output, schema)
+    return SearchHits(
+        topks,
+        view.pk[flat_rows],
+        round_scores(flat_scores.astype(np.float32, copy=False), plan.round_decimal),
+        fields,
+        None,
+        last_scores,
+    )
 
 
 def _groups_found(views: Sequence[SegmentView], ids: np.ndarray, plan: SearchPlan) -> np.ndarray:
@@ -266,7 +314,7 @@ def _output_rows(
     views: Sequence[SegmentView], flat_ids: np.ndarray, output: OutputSpec, schema: CollectionSchema
 ) -> pa.Table:
     if not output.columns:
-        return pa.table({})
+        return _NO_FIELDS
     return gather(views, flat_ids >> _ROW_BITS, flat_ids & _ROW_MASK, output, schema)
 
 
@@ -331,9 +379,11 @@ def _newest_first_hit_per_key(
 ) -> np.ndarray:
     """Positions to keep: each key once, at its best rank, but only the newest version.
 
-    A key inserted twice can match twice; the older row is invisible to a
-    reader that asks for the key, so it must not appear in search results
-    either, whatever its score.
+    A key inserted twice (without upsert, which deletes the old row) can match
+    twice.  A key appears once in a result; when both versions are among the
+    candidates, the newest one stays, as a get by key would return it.  An
+    older version that matched alone stays too: like Milvus, Sluice does not
+    look for other versions of a key outside the candidates.
     """
     n = len(row)
     if n < 2:

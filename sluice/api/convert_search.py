@@ -1,0 +1,156 @@
+"""Milvus's SearchRequest in, SearchResults out.
+
+The engine plans a request shape once and keeps the plan under a key (see
+:mod:`sluice.engine.prepared_search`).  The key is made here from the wire
+fields that shape a search (filter, key/value parameters, output fields), so
+a repeated request is recognised without decoding its parameters again.
+Requests whose shape is not repeatable are planned every time: search
+iterators (each page carries a new bound and token) and filters with
+template values.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Hashable
+from typing import Any
+
+import numpy as np
+import orjson
+from pymilvus.grpc_gen import common_pb2, milvus_pb2
+
+from sluice.api.convert_fields import field_data_from_column, fields_data_from_table
+from sluice.api.convert_request import int_param, key_values, template_values
+from sluice.api.status import SUCCESS
+from sluice.engine.prepared_search import SearchRequest, SearchResult
+from sluice.errors import ParameterInvalid, RequestError
+from sluice.schema import DataType
+
+_FLOAT_VECTOR_PLACEHOLDER = 101
+
+
+def plan_key(request: milvus_pb2.SearchRequest) -> Hashable | None:
+    """What identifies the request's shape, or ``None`` when it must be planned afresh."""
+    if request.expr_template_values:
+        return None
+    pairs = tuple((p.key, p.value) for p in request.search_params)
+    for key, value in pairs:
+        if key == "iterator" and flag(value):
+            return None
+    return request.dsl, pairs, tuple(request.output_fields)
+
+
+def search_request(request: milvus_pb2.SearchRequest) -> SearchRequest:
+    """Milvus's search request, key/value parameters and all, as the engine's request."""
+    params = key_values(request.search_params)
+    extra = _search_extra(params.get("params", ""))
+    limit = int_param(params, "topk", None)
+    if limit is None:
+        raise RequestError("topk is required")
+    iterator = flag(params.get("iterator")) and flag(params.get("search_iter_v2"))
+    if iterator:
+        limit = int_param(params, "search_iter_batch_size", limit) or limit
+    last_bound = params.get("search_iter_last_bound")
+    return SearchRequest(
+        anns_field=params.get("anns_field") or None,
+        limit=limit,
+        metric=params.get("metric_type") or None,
+        expr=request.dsl,
+        params=template_values(request.expr_template_values),
+        output_fields=list(request.output_fields),
+        offset=int_param(params, "offset", 0) or 0,
+        round_decimal=_round_decimal(params),
+        search_params=extra,
+        group_by_field=params.get("group_by_field") or None,
+        group_size=int_param(params, "group_size", 1) or 1,
+        strict_group_size=flag(params.get("strict_group_size")),
+        iterator=iterator,
+        iterator_last_bound=float(last_bound) if iterator and last_bound else None,
+        ignore_growing=flag(params.get("ignore_growing")),
+    )
+
+
+def query_vectors(raw: bytes) -> np.ndarray:
+    """The placeholder group's float vectors, one per row (no copy of the payload)."""
+    group = common_pb2.PlaceholderGroup()
+    try:
+        group.ParseFromString(raw)
+    except Exception:
+        raise ParameterInvalid.msg("failed to parse placeholder group") from None
+    if not group.placeholders:
+        raise ParameterInvalid.msg("placeholder group is empty")
+    holder = group.placeholders[0]
+    if holder.type != _FLOAT_VECTOR_PLACEHOLDER:
+        raise ParameterInvalid.msg(
+            f"Sluice searches FloatVector data only; got placeholder type {holder.type}"
+        )
+    values = holder.values
+    if len(values) == 1:
+        payload = values[0]
+    else:
+        if not values:
+            raise ParameterInvalid.msg("nq (number of search vector per search request) is 0")
+        if len({len(v) for v in values}) != 1:
+            raise ParameterInvalid.msg("query vectors have inconsistent sizes")
+        payload = b"".join(values)
+    if len(payload) % (4 * len(values)):
+        raise ParameterInvalid.msg("query vectors have inconsistent sizes")
+    return np.frombuffer(payload, dtype="<f4").reshape(len(values), -1)
+
+
+def search_results(
+    request: milvus_pb2.SearchRequest, result: SearchResult, nq: int
+) -> milvus_pb2.SearchResults:
+    """The engine's hits as Milvus's SearchResults, built in place (no sub-message copies)."""
+    search, hits, schema = result.request, result.hits, result.schema
+    response = milvus_pb2.SearchResults(
+        status=SUCCESS, collection_name=request.collection_name, session_ts=result.read_ts
+    )
+    data = response.results
+    data.num_queries = nq
+    data.top_k = search.limit
+    data.topks.extend(hits.topks)
+    data.output_fields.extend(result.output.names)
+    data.primary_field_name = schema.primary.name
+    if schema.primary.dtype == DataType.INT64:
+        data.ids.int_id.data.extend(np.asarray(hits.pks, dtype=np.int64).tolist())
+    else:
+        data.ids.str_id.data.extend([str(k) for k in hits.pks])
+    data.scores.extend(hits.scores.tolist())
+    if hits.fields.num_columns:
+        data.fields_data.extend(fields_data_from_table(schema, hits.fields))
+    if hits.group_values is not None and search.group_by_field:
+        group_field = schema.get(search.group_by_field)
+        assert group_field is not None
+        data.group_by_field_value.CopyFrom(field_data_from_column(group_field, hits.group_values))
+    if search.iterator:
+        data.search_iterator_v2_results.token = _iterator_token(request)
+        data.search_iterator_v2_results.last_bound = hits.last_scores[0]
+    return response
+
+
+def flag(value: str | None) -> bool:
+    return value is not None and value.strip().lower() in ("true", "1")
+
+
+def _round_decimal(params: dict[str, str]) -> int:
+    value = int_param(params, "round_decimal", -1)
+    return -1 if value is None else value
+
+
+def _iterator_token(request: milvus_pb2.SearchRequest) -> str:
+    """The iterator's ID: the client's once it has one, else a new one."""
+    params = key_values(request.search_params)
+    return params.get("search_iter_id") or uuid.uuid4().hex
+
+
+def _search_extra(raw: str) -> dict[str, Any]:
+    if not raw:
+        return {}
+    try:
+        decoded = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise ParameterInvalid.msg(f"search params must be a JSON object, got {raw}") from None
+    if not isinstance(decoded, dict):
+        raise ParameterInvalid.msg(f"search params must be a JSON object, got {raw}")
+    return decoded

@@ -1,0 +1,247 @@
+"""Search requests, checked and compiled once, run many times.
+
+A client searching in a loop sends one request shape over and over (same
+collection, vector field, metric, index parameters, filter, output fields)
+with only the query vectors changing.  Planning such a request (Milvus's
+request rules, the index spec and its search parameters, the filter, the
+output columns) cost about as much Python time as the rest of a search, so a
+search comes in two steps:
+
+* :func:`prepare_search` applies every rule that depends on the shape alone
+  and compiles it into a :class:`PreparedSearch`;
+* :func:`run_search` takes the vectors, reads at a timestamp and searches.
+
+:func:`cached_plan` keeps the last few prepared searches on their
+collection, under a key the caller derives from the request as it arrived
+(the API uses the wire fields), so a repeated shape is planned once.  A plan
+belongs to its collection object (a dropped or recreated collection starts
+with no plans) and to the collection's index epoch (creating or dropping an
+index plans again).  Load state is checked on every run, as the rows are.
+
+Limits are Milvus's defaults: ``quotaAndLimits.limits.topK`` and ``maxNQ``
+are both 16384.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sluice.engine import search as search_ops
+from sluice.engine.collection import Collection
+from sluice.engine.data import compile_rows_filter, read_timestamp, require_loaded
+from sluice.engine.indexes import spec_of
+from sluice.engine.output import OutputSpec, resolve_output
+from sluice.engine.reader import RowFilter
+from sluice.errors import FieldNotFound, ParameterInvalid, RequestError, SegcoreError
+from sluice.index import parse_search_params
+from sluice.schema import CollectionSchema, DataType, FieldSchema
+
+MAX_TOPK = 16384
+MAX_NQ = 16384
+MAX_GROUP_SIZE = 1024
+#: Prepared searches kept per collection (oldest dropped first).
+PLANS_KEPT = 64
+_GROUPABLE = frozenset(
+    {DataType.INT8, DataType.INT16, DataType.INT32, DataType.INT64, DataType.VARCHAR, DataType.BOOL}
+)
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """Everything about a search except its query vectors."""
+
+    anns_field: str | None
+    limit: int
+    metric: str | None
+    expr: str = ""
+    params: Mapping[str, Any] | None = None
+    output_fields: Sequence[str] = ()
+    offset: int = 0
+    round_decimal: int = -1
+    #: Index search parameters (``ef``, ``nprobe``, ``radius``...), as sent.
+    search_params: Mapping[str, Any] | None = None
+    group_by_field: str | None = None
+    group_size: int = 1
+    strict_group_size: bool = False
+    #: Search iterator v2: page after this score (``None``: first page).
+    iterator: bool = False
+    iterator_last_bound: float | None = None
+    #: Search only sealed segments (Milvus's ``ignore_growing``).
+    ignore_growing: bool = False
+
+
+@dataclass(frozen=True)
+class PreparedSearch:
+    collection: Collection
+    #: ``collection.index_epoch`` when this was prepared.
+    index_epoch: int
+    request: SearchRequest
+    field: FieldSchema
+    plan: search_ops.SearchPlan
+    flt: RowFilter
+    output: OutputSpec
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    request: SearchRequest
+    hits: search_ops.SearchHits
+    output: OutputSpec
+    read_ts: int
+    schema: CollectionSchema
+
+
+def prepare_search(collection: Collection, req: SearchRequest) -> PreparedSearch:
+    """Milvus's rules for the request's shape, and its compiled plan."""
+    require_loaded(collection, "search")
+    epoch = collection.index_epoch
+    _check_search_window(req)
+    field = _anns_field(collection, req.anns_field)
+    index = next((i for i in collection.meta.indexes if i.field_name == field.name), None)
+    spec = spec_of(collection, index) if index is not None else None
+    if spec is not None and req.metric and req.metric.upper() != spec.metric_type:
+        # Observed from Milvus 2.4.4+ (code 1100); the proxy wraps the query node's check.
+        raise ParameterInvalid(
+            f"fail to search: metric type not match: invalid [expected={spec.metric_type}]"
+            f"[actual={req.metric.upper()}]: invalid parameter"
+        )
+    params = parse_search_params(spec, req.metric, req.search_params or {}, req.limit + req.offset)
+    group_by = _group_by(collection, req)
+    if group_by is not None and params.is_range:
+        raise ParameterInvalid.expected(
+            "", "", "Not allowed to do range-search when doing search-group-by"
+        )
+    if group_by is not None and req.iterator:
+        raise ParameterInvalid.expected("", "", "Not allowed to do groupBy when doing iteration")
+    flt = compile_rows_filter(collection, req.expr, req.params, "query")
+    output = resolve_output(collection.schema, req.output_fields, with_primary=False)
+    plan = search_ops.SearchPlan(
+        field=field.name,
+        params=params,
+        limit=req.limit,
+        offset=req.offset,
+        index_id=index.index_id if index is not None else None,
+        round_decimal=req.round_decimal,
+        after=req.iterator_last_bound if req.iterator else None,
+        group_by=group_by,
+    )
+    return PreparedSearch(collection, epoch, req, field, plan, flt, output)
+
+
+def cached_plan(
+    collection: Collection, key: Hashable, request: Callable[[], SearchRequest]
+) -> PreparedSearch:
+    """The prepared search kept under ``key``; ``request`` is called only to plan afresh."""
+    plans = collection.search_plans
+    found = plans.get(key)
+    if found is not None and found.index_epoch == collection.index_epoch:
+        return found
+    fresh = prepare_search(collection, request())
+    if len(plans) >= PLANS_KEPT:
+        plans.pop(next(iter(plans), None), None)
+    plans[key] = fresh
+    return fresh
+
+
+def run_search(
+    prepared: PreparedSearch, vectors: np.ndarray, read_ts: int | None = None
+) -> SearchResult:
+    """Search ``vectors`` (one query per row) at ``read_ts`` (default: now)."""
+    collection = prepared.collection
+    require_loaded(collection, "search")
+    _check_vectors(prepared.field, vectors)
+    ts = read_timestamp(collection, read_ts)
+    snapshot = collection.snapshot(ts, ignore_growing=prepared.request.ignore_growing)
+    schema = collection.schema
+    queries = np.ascontiguousarray(vectors, dtype=np.float32)
+    hits = search_ops.search(
+        snapshot, schema, queries, prepared.plan, prepared.flt, prepared.output
+    )
+    return SearchResult(prepared.request, hits, prepared.output, ts, schema)
+
+
+def search(
+    collection: Collection, req: SearchRequest, vectors: np.ndarray, read_ts: int | None = None
+) -> SearchResult:
+    return run_search(prepare_search(collection, req), vectors, read_ts)
+
+
+def _check_vectors(field: FieldSchema, vectors: np.ndarray) -> None:
+    nq = len(vectors)
+    if not 1 <= nq <= MAX_NQ:
+        raise RequestError(
+            "nq (number of search vector per search request) should be in range "
+            f"[1, {MAX_NQ}], but got {nq}"
+        )
+    if vectors.ndim != 2 or vectors.shape[1] != field.dim:
+        got = vectors.shape[1] if vectors.ndim == 2 else vectors.size
+        dim = field.dim or 0
+        raise SegcoreError(
+            f"vector dimension mismatch, expected vector size(byte) {dim * 4}, actual "
+            f"{got * 4}.: {SegcoreError.base_message}"
+        )
+
+
+def _check_search_window(req: SearchRequest) -> None:
+    if not 1 <= req.limit <= MAX_TOPK:
+        raise RequestError(
+            f"topk [{req.limit}] is invalid, it should be in range [1, {MAX_TOPK}], "
+            f"but got {req.limit}"
+        )
+    if req.offset < 0 or req.offset + req.limit > MAX_TOPK:
+        raise RequestError(
+            f"offset+topk [{req.offset + req.limit}] is invalid, it should be in range "
+            f"[1, {MAX_TOPK}], but got {req.offset + req.limit}"
+        )
+    if req.round_decimal != -1 and not 0 <= req.round_decimal <= 6:
+        raise RequestError(
+            f"round_decimal [{req.round_decimal}] is invalid, should be -1 or an integer in "
+            "range [0, 6]"
+        )
+
+
+def _group_by(collection: Collection, req: SearchRequest) -> search_ops.GroupBy | None:
+    if not req.group_by_field:
+        return None
+    field = collection.schema.get(req.group_by_field)
+    if field is None or field.is_dynamic:
+        raise FieldNotFound.wrap("groupBy field not found in schema", field=req.group_by_field)
+    if field.dtype not in _GROUPABLE:
+        raise ParameterInvalid.msg(
+            f"group by field {field.name} has unsupported data type {field.dtype.milvus_name}"
+        )
+    if req.group_size <= 0:
+        raise ParameterInvalid.msg(
+            f"input group size:{req.group_size} is negative, failed to do search_groupby"
+        )
+    if req.group_size > MAX_GROUP_SIZE:
+        raise ParameterInvalid.msg(
+            f"input group size:{req.group_size} exceeds configured max group size:{MAX_GROUP_SIZE}"
+        )
+    return search_ops.GroupBy(field.name, req.group_size, req.strict_group_size)
+
+
+def _anns_field(collection: Collection, name: str | None) -> FieldSchema:
+    schema = collection.schema
+    vectors = schema.vector_fields
+    if not name:
+        if len(vectors) > 1:
+            raise RequestError(
+                "multiple anns_fields exist, please specify a anns_field in search_params"
+            )
+        return vectors[0]
+    field = schema.get(name)
+    if field is None:
+        raise ParameterInvalid.msg(
+            f"failed to create query plan: failed to get field schema by name: fieldName({name}) "
+            "not found"
+        )
+    if not field.dtype.is_vector:
+        raise ParameterInvalid.msg(
+            f"failed to create query plan: field ({name}) to search is not of vector data type"
+        )
+    return field
