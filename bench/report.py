@@ -71,10 +71,10 @@ def fmt(value: Any) -> str:
     return f"{value:.4g}"
 
 
-def paired_median(insert: Mapping[str, Any] | None, key: str) -> float | None:
+def paired_median(section: Mapping[str, Any] | None, key: str) -> float | None:
     """Median of the per-repeat ratios: each compares endpoints that ran seconds apart, so
     load that drifts between repeats cancels out, which a ratio of medians would not do."""
-    values = dig(insert, "paired", key)
+    values = dig(section, "paired", key)
     return float(statistics.median(values)) if values else None
 
 
@@ -117,6 +117,9 @@ def search_targets(search: Mapping[str, Any] | None) -> list[Target]:
     recall_gap = None if s_rec is None or f_rec is None else round(abs(s_rec - f_rec), 6)
     build, f_build = dig(s, "create_index_s"), dig(f, "build_s")
     batched, f_batched = dig(search, "sluice_batched", "search_qps"), dig(f, "search_qps_batched")
+    inter = dig(search, "interleaved")
+    i_sluice, i_null = dig(inter, "sluice", "search_qps"), dig(inter, "null", "search_qps")
+    i_floor = dig(inter, "floor", "search_qps")
     return [
         Target(
             "search QPS: Sluice / null ceiling",
@@ -124,6 +127,13 @@ def search_targets(search: Mapping[str, Any] | None) -> list[Target]:
             0.7,
             "min",
             f"{fmt(s_qps)} / {fmt(dig(null, 'search_qps'))} QPS",
+        ),
+        Target(
+            "search QPS, interleaved loops: Sluice / null",
+            paired_median(inter, "sluice_over_null"),
+            0.7,
+            "min",
+            f"medians {fmt(i_sluice)} / {fmt(i_null)} QPS; FAISS floor {fmt(i_floor)}",
         ),
         Target(
             "search QPS: Sluice / milvus-lite",
@@ -312,7 +322,24 @@ def search_section(search: Mapping[str, Any]) -> str:
         for name, part in search.items()
         if isinstance(part, Mapping) and "error" in part
     ]
-    return "\n".join([title, table(header, rows), *errors])
+    return "\n".join([title, table(header, rows), *interleaved_lines(search), *errors])
+
+
+def interleaved_lines(search: Mapping[str, Any]) -> list[str]:
+    """The interleaved single-query loops: QPS per endpoint and the per-round ratios."""
+    inter = dig(search, "interleaved")
+    if not isinstance(inter, Mapping) or "error" in inter:
+        return []
+    rows = [
+        [name, fmt(dig(inter, name, "search_qps")), ", ".join(map(fmt, part["search_qps_all"]))]
+        for name, part in inter.items()
+        if name != "paired"
+    ]
+    for key, values in (dig(inter, "paired") or {}).items():
+        median = float(statistics.median(values)) if values else None
+        rows.append([key.replace("_over_", " / "), fmt(median), ", ".join(map(fmt, values))])
+    title = "Single-query loops, interleaved (null, FAISS floor, Sluice in turns; medians)"
+    return ["", title, table(["endpoint or ratio", "median", "per round"], rows)]
 
 
 def targets_section(found: Sequence[Target]) -> str:

@@ -58,6 +58,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     ap.add_argument("--quick", action="store_true", help="smoke run: small sizes, one repeat")
     ap.add_argument("--skip-lite", action="store_true", help="do not start milvus-lite")
+    ap.add_argument(
+        "--skip-floor",
+        action="store_true",
+        help="do not run the FAISS floor server and the interleaved single-query loops",
+    )
     ap.add_argument("--out", type=Path, help="append the RESULT JSON line to this file")
     ap.add_argument("--batch", type=int, default=5000, help="rows per insert call")
     ap.add_argument("--search-batch", type=int, default=100, help="query vectors per batched call")
@@ -130,8 +135,9 @@ def machine_info() -> dict[str, Any]:
 
 
 def config(args: argparse.Namespace) -> dict[str, Any]:
-    keys = ("only", "n", "nq", "repeats", "quick", "skip_lite", "batch", "search_batch")
+    keys = ("only", "n", "nq", "repeats", "quick", "skip_lite", "skip_floor", "batch")
     out = {key: getattr(args, key) for key in keys}
+    out["search_batch"] = args.search_batch
     out["lite_search_repeats"] = args.lite_search_repeats
     out["sluice_args"] = args.sluice_arg
     out["shared_dir"] = str(args.shared_dir)
@@ -165,6 +171,29 @@ def measure(args: argparse.Namespace, result: dict[str, Any]) -> None:
                 timeout_s=args.script_timeout,
                 log=log,
             )
+            if not args.skip_floor and "error" not in result["search"].get("sluice", {}):
+                result["search"]["interleaved"] = interleaved(args, bm, workload, uris)
+
+
+def interleaved(
+    args: argparse.Namespace, bm: Any, workload: Any, uris: dict[str, str]
+) -> dict[str, Any]:
+    """Start the FAISS floor (after every other measurement: its build uses both cores), then
+    run the single-query loop on null, floor and Sluice in turns."""
+    floor_args = ["--n", str(args.n), "--nq", str(args.nq)]
+    try:
+        with servers.running(
+            ["floor"], args.shared_dir, [], args.startup_timeout, log, floor_args=floor_args
+        ) as floor:
+            three = {"null": uris["null"], "floor": floor["floor"].uri, "sluice": uris["sluice"]}
+            return search_bench.guarded(
+                "interleaved single-query loops",
+                lambda: search_bench.interleaved_loops(bm, three, workload, args.repeats),
+                log,
+            )
+    except servers.ServerStartError as exc:
+        log(f"the FAISS floor server did not start: {exc}")
+        return {"error": f"floor server did not start: {exc}"}
 
 
 def has_errors(result: dict[str, Any]) -> bool:

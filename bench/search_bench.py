@@ -17,6 +17,10 @@ Two measurements are made here, in this process:
 * batched search on Sluice: 100 query vectors per ``MilvusClient.search`` call against the
   index bench_milvus.py just built, compared with FAISS searching all queries in one call.
 
+Afterwards ``run.py`` starts the FAISS floor (``floor_server.py``: Search is one FAISS call)
+and :func:`interleaved_loops` drives null, floor and Sluice with the same loop in turns,
+so all three single-query figures come from the same minutes.
+
 A failing or timed-out step is recorded as ``{"error": ...}`` and the run goes on, so one
 broken endpoint still leaves the others' figures.
 """
@@ -109,6 +113,46 @@ def null_same_loop(bm: ModuleType, uri: str, w: Workload, repeats: int) -> dict[
         "search_p50_ms": round(float(np.percentile(lat, 50)) * 1000, 3),
         "search_p99_ms": round(float(np.percentile(lat, 99)) * 1000, 3),
     }
+
+
+INTERLEAVED_ORDER = ("null", "floor", "sluice")
+
+
+def interleaved_loops(
+    bm: ModuleType, uris: Mapping[str, str], w: Workload, repeats: int
+) -> dict[str, Any]:
+    """bench_milvus.py's single-query loop on each endpoint in turn, ``repeats`` rounds.
+
+    Each round runs every endpoint's loop back to back (seconds apart), so the per-round
+    ratios compare endpoints under the same machine load; their medians are reported.
+    """
+    names = [name for name in INTERLEAVED_ORDER if name in uris]
+    clients = {name: connect(uris[name]) for name in names}
+    qps: dict[str, list[float]] = {name: [] for name in names}
+    try:
+        for client in clients.values():
+            bm.timed_search_loop(client, COLLECTION, w.queries[:20], TOP_K, EF, 1)
+        for _ in range(repeats):
+            for name, client in clients.items():
+                loop_qps, _, _ = bm.timed_search_loop(client, COLLECTION, w.queries, TOP_K, EF, 1)
+                qps[name].append(loop_qps[0])
+    finally:
+        for client in clients.values():
+            client.close()
+    out: dict[str, Any] = {
+        name: {
+            "search_qps": round(statistics.median(values), 2),
+            "search_qps_all": [round(v, 2) for v in values],
+        }
+        for name, values in qps.items()
+    }
+    pairs = (("sluice", "null"), ("floor", "null"), ("sluice", "floor"))
+    out["paired"] = {
+        f"{a}_over_{b}": [round(x / y, 4) for x, y in zip(qps[a], qps[b], strict=True)]
+        for a, b in pairs
+        if a in qps and b in qps
+    }
+    return out
 
 
 def search_batch(client: MilvusClient, queries: npt.NDArray[np.float32]) -> list[list[int]]:

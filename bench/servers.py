@@ -1,4 +1,4 @@
-"""Sluice, milvus-lite and the null server as child processes on loopback ports.
+"""Sluice, milvus-lite, the null server and the FAISS floor as child processes on loopback ports.
 
 Each server gets its own temporary folder (data and log) that is removed after the run.
 Servers run in their own session, so a Ctrl-C in the terminal reaches only the harness,
@@ -28,6 +28,7 @@ from pathlib import Path
 import grpc
 from pymilvus import MilvusClient
 
+BENCH_DIR = Path(__file__).resolve().parent
 LOOPBACK = "127.0.0.1"
 STOP_GRACE_S = 30.0
 
@@ -81,6 +82,7 @@ def server_argv(
     port: int | None,
     shared_dir: Path,
     sluice_args: Sequence[str],
+    floor_args: Sequence[str] = (),
 ) -> list[str]:
     """The command line that serves ``name``; every server uses this very interpreter."""
     data = str(folder / "data")
@@ -93,15 +95,24 @@ def server_argv(
         return [*serve, "--host", LOOPBACK, "--port", str(port)]
     if name == "null":
         return [sys.executable, str(shared_dir / "null_server.py"), str(port)]
+    if name == "floor":
+        floor = [sys.executable, str(BENCH_DIR / "floor_server.py"), str(port)]
+        return [*floor, "--shared-dir", str(shared_dir), *floor_args]
     raise ValueError(f"unknown server {name!r}")
 
 
-def launch(name: str, workdir: Path, shared_dir: Path, sluice_args: Sequence[str]) -> Server:
+def launch(
+    name: str,
+    workdir: Path,
+    shared_dir: Path,
+    sluice_args: Sequence[str],
+    floor_args: Sequence[str] = (),
+) -> Server:
     """Start ``name`` in its own session with output going to its log file."""
     folder = workdir / name
     folder.mkdir(parents=True)
     port = None if name == "sluice" else free_port()
-    argv = server_argv(name, folder, port, shared_dir, sluice_args)
+    argv = server_argv(name, folder, port, shared_dir, sluice_args, floor_args)
     with open(folder / "server.log", "wb") as log:
         process = subprocess.Popen(
             argv,
@@ -191,6 +202,7 @@ def running(
     sluice_args: Sequence[str],
     startup_timeout_s: float,
     log: Log,
+    floor_args: Sequence[str] = (),
 ) -> Iterator[dict[str, Server]]:
     """Start every server in ``names``, wait until all answer, and stop them all on exit."""
     with contextlib.ExitStack() as stack:
@@ -198,7 +210,7 @@ def running(
         servers: dict[str, Server] = {}
         started = time.monotonic()
         for name in names:
-            server = launch(name, workdir, shared_dir, sluice_args)
+            server = launch(name, workdir, shared_dir, sluice_args, floor_args)
             stack.callback(stop, server, log)
             servers[name] = server
         deadline = started + startup_timeout_s

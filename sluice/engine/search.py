@@ -159,13 +159,14 @@ def _one_segment_hits(
 ) -> SearchHits:
     """The common search: one segment whose keys never repeat, so its top-k is the answer."""
     scores, rows = _segment_topk(view, queries, k, plan, allowed)
-    if rows.size and rows.min() < 0:
+    full = bool(rows.size) and int(rows.min()) >= 0
+    if not full:
         rows, scores = _left_pack(rows, scores)
     stop = plan.offset + plan.limit
     if plan.offset or rows.shape[1] > stop:
         rows, scores = rows[:, plan.offset : stop], scores[:, plan.offset : stop]
     nq, width = rows.shape
-    if width and rows.min() >= 0:
+    if full and width:
         flat_rows, flat_scores = rows.reshape(-1), scores.reshape(-1)
         topks = [width] * nq
         last_scores = scores[:, -1].tolist()
