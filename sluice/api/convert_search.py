@@ -2,7 +2,8 @@
 
 The engine plans a request shape once and keeps the plan under a key (see
 :mod:`sluice.engine.prepared_search`).  The key is made here from the wire
-fields that shape a search (filter, key/value parameters, output fields), so
+fields that shape a search (filter, key/value parameters, output fields,
+partitions), so
 a repeated request is recognised without decoding its parameters again.
 Requests whose shape is not repeatable are planned every time: search
 iterators (each page carries a new bound and token) and filters with
@@ -37,7 +38,7 @@ def plan_key(request: milvus_pb2.SearchRequest) -> Hashable | None:
     for key, value in pairs:
         if key == "iterator" and flag(value):
             return None
-    return request.dsl, pairs, tuple(request.output_fields)
+    return request.dsl, pairs, tuple(request.output_fields), tuple(request.partition_names)
 
 
 def search_request(request: milvus_pb2.SearchRequest) -> SearchRequest:
@@ -67,6 +68,7 @@ def search_request(request: milvus_pb2.SearchRequest) -> SearchRequest:
         iterator=iterator,
         iterator_last_bound=float(last_bound) if iterator and last_bound else None,
         ignore_growing=flag(params.get("ignore_growing")),
+        partition_names=tuple(request.partition_names),
     )
 
 

@@ -47,6 +47,7 @@ class ReadRpcs:
             params=template_values(request.expr_template_values),
             read_ts=pinned,
             ignore_growing=flag(params.get("ignore_growing")),
+            partition_names=list(request.partition_names),
         )
         schema = collection.schema
         response = milvus_pb2.QueryResults(

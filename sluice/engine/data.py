@@ -136,6 +136,13 @@ def delete(
     return DeleteResult(len(keys), ts, keys)
 
 
+def check_read_partitions(collection: Collection, names: Sequence[str]) -> None:
+    """Partitions a search or query names must exist (Milvus's proxy, ``getPartitionIDs``)."""
+    for name in names:
+        if name not in collection.meta.partitions:
+            raise ParameterInvalid.msg(f"partition name {name} not found")
+
+
 def require_loaded(collection: Collection, action: str) -> None:
     if not collection.meta.loaded:
         raise CollectionNotLoaded(
@@ -153,8 +160,10 @@ def query(
     read_ts: int | None = None,
     *,
     ignore_growing: bool = False,
+    partition_names: Sequence[str] = (),
 ) -> QueryResult:
     require_loaded(collection, "query")
+    check_read_partitions(collection, partition_names)
     counting = is_count(output_fields)
     if counting and limit is not None:
         raise ParameterInvalid.msg("count entities with pagination is not allowed")

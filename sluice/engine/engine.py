@@ -463,6 +463,7 @@ class Engine:
         params: Mapping[str, Any] | None = None,
         read_ts: int | None = None,
         ignore_growing: bool = False,
+        partition_names: Sequence[str] = (),
     ) -> data.QueryResult:
         return data.query(
             self.get(db, name),
@@ -473,6 +474,7 @@ class Engine:
             offset,
             read_ts,
             ignore_growing=ignore_growing,
+            partition_names=partition_names,
         )
 
     def search(

@@ -32,7 +32,12 @@ import numpy as np
 
 from sluice.engine import search as search_ops
 from sluice.engine.collection import Collection
-from sluice.engine.data import compile_rows_filter, read_timestamp, require_loaded
+from sluice.engine.data import (
+    check_read_partitions,
+    compile_rows_filter,
+    read_timestamp,
+    require_loaded,
+)
 from sluice.engine.indexes import spec_of
 from sluice.engine.output import OutputSpec, resolve_output
 from sluice.engine.reader import RowFilter
@@ -72,6 +77,8 @@ class SearchRequest:
     iterator_last_bound: float | None = None
     #: Search only sealed segments (Milvus's ``ignore_growing``).
     ignore_growing: bool = False
+    #: Partitions to search (empty: all); each must exist.
+    partition_names: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -99,6 +106,7 @@ def prepare_search(collection: Collection, req: SearchRequest) -> PreparedSearch
     """Milvus's rules for the request's shape, and its compiled plan."""
     require_loaded(collection, "search")
     epoch = collection.index_epoch
+    check_read_partitions(collection, req.partition_names)
     _check_search_window(req)
     field = _anns_field(collection, req.anns_field)
     index = next((i for i in collection.meta.indexes if i.field_name == field.name), None)

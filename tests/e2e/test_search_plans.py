@@ -127,3 +127,24 @@ def test_keys_repeated_inside_one_indexed_segment(client: MilvusClient) -> None:
     far = client.search(name, [[40.0, 0.0, 0.0, 0.0]], limit=3, output_fields=["n"], **STRONG)
     assert hit_ids(far) == [[7, 6, 5]]
     assert [h["entity"]["n"] for h in far[0]] == [107, 106, 105]
+
+
+def test_unknown_partitions_are_refused(client: MilvusClient) -> None:
+    """Milvus's proxy resolves ``partition_names`` first; Sluice has only ``_default``."""
+    name = "plan_partitions"
+    create_indexed(client, name, _schema(client, 4), _index(client, "FLAT", "L2"))
+    client.insert(name, _line(5, 4))
+    query = [[0.0] * 4]
+    message = "partition name nope not found: invalid parameter"
+    for _ in range(2):  # the second search reuses the plan without the partition
+        assert hit_ids(client.search(name, query, limit=1, **STRONG)) == [[0]]
+        with milvus_error(1100, message=message):
+            client.search(name, query, limit=1, partition_names=["nope"])
+    found = client.search(name, query, limit=1, partition_names=["_default"], **STRONG)
+    assert hit_ids(found) == [[0]]
+    with milvus_error(1100, message=message):
+        client.query(name, filter="id >= 0", partition_names=["nope"])
+    rows = client.query(name, filter="id < 2", partition_names=["_default"], **STRONG)
+    assert sorted(r["id"] for r in rows) == [0, 1]
+    with milvus_error(1100, message=message):
+        client.get(name, ids=[1], partition_names=["nope"])
