@@ -5,15 +5,13 @@ The engine plans a request shape once and keeps the plan under a key (see
 fields that shape a search (filter, key/value parameters, output fields,
 partitions), so
 a repeated request is recognised without decoding its parameters again.
-Requests whose shape is not repeatable are planned every time: search
-iterators (each page carries a new bound and token) and filters with
-template values.
+A filter's template values are part of the shape.  Search iterator pages are
+never kept (each page carries a new bound and token).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Hashable
 from typing import Any
 
 import numpy as np
@@ -30,15 +28,21 @@ from sluice.schema import DataType
 _FLOAT_VECTOR_PLACEHOLDER = 101
 
 
-def plan_key(request: milvus_pb2.SearchRequest) -> Hashable | None:
-    """What identifies the request's shape, or ``None`` when it must be planned afresh."""
-    if request.expr_template_values:
-        return None
-    pairs = tuple((p.key, p.value) for p in request.search_params)
-    for key, value in pairs:
-        if key == "iterator" and flag(value):
-            return None
-    return request.dsl, pairs, tuple(request.output_fields), tuple(request.partition_names)
+def plan_key(request: milvus_pb2.SearchRequest) -> bytes:
+    """The request's shape: the request without its vectors, serialised.
+
+    One copy and one serialisation in C, cheaper than collecting the parameters
+    in Python.  ``nq`` and ``guarantee_timestamp`` change from call to call
+    without changing the plan (only search iterators read the timestamp).
+    """
+    shape = milvus_pb2.SearchRequest()
+    shape.CopyFrom(request)
+    for name in _PER_CALL_FIELDS:
+        shape.ClearField(name)
+    return shape.SerializeToString(deterministic=True)
+
+
+_PER_CALL_FIELDS = ("placeholder_group", "nq", "guarantee_timestamp")
 
 
 def search_request(request: milvus_pb2.SearchRequest) -> SearchRequest:

@@ -71,14 +71,13 @@ class ReadRpcs:
     ) -> milvus_pb2.SearchResults:
         db = db_name(request.db_name, context)
         vectors = query_vectors(request.placeholder_group)
-        key = plan_key(request)
-        if key is not None:
-            result = self.engine.search_by_key(
-                db, request.collection_name, key, lambda: search_request(request), vectors
-            )
-        else:
-            search = search_request(request)
-            # Iterators pin their first page's timestamp for every later page.
-            pinned = request.guarantee_timestamp if search.iterator else None
-            result = self.engine.search(db, request.collection_name, search, vectors, pinned)
+        result = self.engine.search_by_key(
+            db,
+            request.collection_name,
+            plan_key(request),
+            lambda: search_request(request),
+            vectors,
+            # Search iterators pin their first page's timestamp for every later page.
+            iterator_ts=request.guarantee_timestamp,
+        )
         return search_results(request, result, len(vectors))

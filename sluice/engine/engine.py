@@ -494,13 +494,15 @@ class Engine:
         key: Hashable,
         request: Callable[[], prepared_search.SearchRequest],
         vectors: np.ndarray,
-        read_ts: int | None = None,
+        iterator_ts: int | None = None,
     ) -> prepared_search.SearchResult:
         """``search``, planning the request once per ``key`` (a hashable form of its shape).
 
         ``request`` is called only when there is no current plan for ``key``.
+        A search iterator's page reads at ``iterator_ts`` (its first page's).
         """
         plan = prepared_search.cached_plan(self.get(db, name), key, request)
+        read_ts = iterator_ts if plan.request.iterator else None
         return prepared_search.run_search(plan, vectors, read_ts)
 
     # --- indexes and load state ------------------------------------------------------

@@ -143,12 +143,17 @@ def prepare_search(collection: Collection, req: SearchRequest) -> PreparedSearch
 def cached_plan(
     collection: Collection, key: Hashable, request: Callable[[], SearchRequest]
 ) -> PreparedSearch:
-    """The prepared search kept under ``key``; ``request`` is called only to plan afresh."""
+    """The prepared search kept under ``key``; ``request`` is called only to plan afresh.
+
+    Search iterator pages are planned but not kept: each page has its own bound.
+    """
     plans = collection.search_plans
     found = plans.get(key)
     if found is not None and found.index_epoch == collection.index_epoch:
         return found
     fresh = prepare_search(collection, request())
+    if fresh.request.iterator:
+        return fresh
     if len(plans) >= PLANS_KEPT:
         plans.pop(next(iter(plans), None), None)
     plans[key] = fresh
