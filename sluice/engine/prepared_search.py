@@ -24,6 +24,7 @@ are both 16384.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -50,6 +51,7 @@ MAX_NQ = 16384
 MAX_GROUP_SIZE = 1024
 #: Prepared searches kept per collection (oldest dropped first).
 PLANS_KEPT = 64
+_PLANS_LOCK = threading.Lock()
 _GROUPABLE = frozenset(
     {DataType.INT8, DataType.INT16, DataType.INT32, DataType.INT64, DataType.VARCHAR, DataType.BOOL}
 )
@@ -154,9 +156,12 @@ def cached_plan(
     fresh = prepare_search(collection, request())
     if fresh.request.iterator:
         return fresh
-    if len(plans) >= PLANS_KEPT:
-        plans.pop(next(iter(plans), None), None)
-    plans[key] = fresh
+    # Lookups go without the lock; changes take it, so eviction never iterates a dict
+    # that another thread is growing.
+    with _PLANS_LOCK:
+        if len(plans) >= PLANS_KEPT:
+            plans.pop(next(iter(plans)), None)
+        plans[key] = fresh
     return fresh
 
 
