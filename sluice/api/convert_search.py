@@ -1,12 +1,12 @@
 """Milvus's SearchRequest in, SearchResults out.
 
 The engine plans a request shape once and keeps the plan under a key (see
-:mod:`sluice.engine.prepared_search`).  The key is made here from the wire
-fields that shape a search (filter, key/value parameters, output fields,
-partitions), so
-a repeated request is recognised without decoding its parameters again.
-A filter's template values are part of the shape.  Search iterator pages are
-never kept (each page carries a new bound and token).
+:mod:`sluice.engine.prepared_search`).  The key made here is the request
+itself without the fields that change from call to call (the vectors, ``nq``,
+``guarantee_timestamp``), serialised, so a repeated request is recognised
+without decoding its parameters again.  Filter template values are part of
+the shape.  Search-iterator pages are planned but never kept (each page
+carries a new bound and token).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ A client searching in a loop sends one request shape over and over (same
 collection, vector field, metric, index parameters, filter, output fields)
 with only the query vectors changing.  Planning such a request (Milvus's
 request rules, the index spec and its search parameters, the filter, the
-output columns) cost about as much Python time as the rest of a search, so a
+output columns) took about a third of the server's own time per search, so a
 search comes in two steps:
 
 * :func:`prepare_search` applies every rule that depends on the shape alone
@@ -13,7 +13,8 @@ search comes in two steps:
 
 :func:`cached_plan` keeps the last few prepared searches on their
 collection, under a key the caller derives from the request as it arrived
-(the API uses the wire fields), so a repeated shape is planned once.  A plan
+(the API serialises the request without its vectors), so a repeated shape is
+planned once.  A plan
 belongs to its collection object (a dropped or recreated collection starts
 with no plans) and to the collection's index epoch (creating or dropping an
 index plans again).  Load state is checked on every run, as the rows are.
