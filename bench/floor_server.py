@@ -17,33 +17,21 @@ It listens only once the index is built, so a harness waiting for the port waits
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 from concurrent import futures
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import faiss
 import grpc
 import numpy as np
 from pymilvus.grpc_gen import common_pb2, milvus_pb2, milvus_pb2_grpc, schema_pb2
-from workload import DIM, EF, load_bench_milvus, make_workload
+from workload import DIM, EF, load_bench_milvus, load_shared_script, make_workload
 
 M = 16
 EF_CONSTRUCTION = 200
 THREADS = faiss.omp_get_max_threads()
-
-
-def load_null_server(shared_dir: Path) -> ModuleType:
-    path = shared_dir / "null_server.py"
-    spec = importlib.util.spec_from_file_location("shared_null_server", path)
-    if spec is None or spec.loader is None:
-        raise FileNotFoundError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def build_index(vectors: np.ndarray) -> Any:
@@ -88,7 +76,7 @@ def main() -> None:
     args = ap.parse_args()
     workload = make_workload(load_bench_milvus(args.shared_dir), args.n, args.nq)
     index = build_index(workload.vectors)
-    base = load_null_server(args.shared_dir).NullMilvus
+    base = load_shared_script(args.shared_dir, "null_server.py").NullMilvus
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
     milvus_pb2_grpc.add_MilvusServiceServicer_to_server(
         make_servicer(base, index, workload.ids), server

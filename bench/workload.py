@@ -45,15 +45,19 @@ class Workload:
         return int(self.vectors.shape[1])
 
 
-def load_bench_milvus(shared_dir: Path) -> ModuleType:
-    """Import ``bench_milvus.py`` from the shared folder without putting it on ``sys.path``."""
-    path = shared_dir / "bench_milvus.py"
-    spec = importlib.util.spec_from_file_location("shared_bench_milvus", path)
+def load_shared_script(shared_dir: Path, filename: str) -> ModuleType:
+    """Import a script from the shared folder without putting that folder on ``sys.path``."""
+    path = shared_dir / filename
+    spec = importlib.util.spec_from_file_location(f"shared_{path.stem}", path)
     if spec is None or spec.loader is None:
         raise FileNotFoundError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def load_bench_milvus(shared_dir: Path) -> ModuleType:
+    return load_shared_script(shared_dir, "bench_milvus.py")
 
 
 def make_workload(bench_milvus: ModuleType, n: int, nq: int) -> Workload:

@@ -18,12 +18,15 @@ import numpy as np
 import orjson
 from pymilvus.grpc_gen import common_pb2, milvus_pb2
 
-from sluice.api.convert_fields import field_data_from_column, fields_data_from_table
+from sluice.api.convert_fields import (
+    field_data_from_column,
+    fields_data_from_table,
+    ids_message,
+)
 from sluice.api.convert_request import int_param, key_values, template_values
 from sluice.api.status import SUCCESS
 from sluice.engine.prepared_search import SearchRequest, SearchResult
 from sluice.errors import ParameterInvalid, RequestError
-from sluice.schema import DataType
 
 _FLOAT_VECTOR_PLACEHOLDER = 101
 
@@ -118,10 +121,7 @@ def search_results(
     data.topks.extend(hits.topks)
     data.output_fields.extend(result.output.names)
     data.primary_field_name = schema.primary.name
-    if schema.primary.dtype == DataType.INT64:
-        data.ids.int_id.data.extend(np.asarray(hits.pks, dtype=np.int64).tolist())
-    else:
-        data.ids.str_id.data.extend([str(k) for k in hits.pks])
+    data.ids.CopyFrom(ids_message(hits.pks, schema.primary.dtype))
     data.scores.extend(hits.scores.tolist())
     if hits.fields.num_columns:
         data.fields_data.extend(fields_data_from_table(schema, hits.fields))

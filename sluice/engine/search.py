@@ -157,37 +157,14 @@ def _one_segment_hits(
     k: int,
     allowed: np.ndarray | None,
 ) -> SearchHits:
-    """The common search: one segment whose keys never repeat, so its top-k is the answer."""
+    """The common search: one segment whose keys never repeat, so its top-k is the answer.
+
+    Its rows need no segment number: as the only view it is segment 0.
+    """
     scores, rows = _segment_topk(view, queries, k, plan, allowed)
-    full = bool(rows.size) and int(rows.min()) >= 0
-    if not full:
-        rows, scores = _left_pack(rows, scores)
-    stop = plan.offset + plan.limit
-    if plan.offset or rows.shape[1] > stop:
-        rows, scores = rows[:, plan.offset : stop], scores[:, plan.offset : stop]
-    nq, width = rows.shape
-    if full and width:
-        flat_rows, flat_scores = rows.reshape(-1), scores.reshape(-1)
-        topks = [width] * nq
-        last_scores = scores[:, -1].tolist()
-    else:
-        valid = rows >= 0
-        counts = valid.sum(axis=1)
-        last = scores[np.arange(nq), np.maximum(counts - 1, 0)] if width else np.zeros(nq)
-        flat_rows, flat_scores = rows[valid], scores[valid]
-        topks = counts.tolist()
-        last_scores = np.where(counts > 0, last, 0.0).tolist()
-    fields = _NO_FIELDS
-    if output.columns:
-        fields = gather((view,), np.zeros(len(flat_rows), np.int64), flat_rows, output, schema)
-    return SearchHits(
-        topks,
-        view.pk[flat_rows],
-        round_scores(flat_scores.astype(np.float32, copy=False), plan.round_decimal),
-        fields,
-        None,
-        last_scores,
-    )
+    rows, scores = _left_pack(rows, scores)
+    views = (view,)
+    return _flat_hits(views, schema, output, plan, rows, scores, _key_matrix(views, rows, schema))
 
 
 def _groups_found(views: Sequence[SegmentView], ids: np.ndarray, plan: SearchPlan) -> np.ndarray:
@@ -204,10 +181,9 @@ def _groups_found(views: Sequence[SegmentView], ids: np.ndarray, plan: SearchPla
 
 def _left_pack(ids: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Move each query's real hits (id >= 0) to the front, keeping their order."""
-    missing = ids < 0
-    if not missing.any():
+    if ids.size == 0 or ids.min() >= 0:
         return ids, scores
-    order = np.argsort(missing, axis=1, kind="stable")
+    order = np.argsort(ids < 0, axis=1, kind="stable")
     return np.take_along_axis(ids, order, axis=1), np.take_along_axis(scores, order, axis=1)
 
 
@@ -215,10 +191,10 @@ def _key_matrix(
     views: Sequence[SegmentView], ids: np.ndarray, schema: CollectionSchema
 ) -> np.ndarray:
     """Primary keys of every hit (unused slots hold a placeholder)."""
-    valid = ids >= 0
     if len(views) == 1:
-        # Unused slots read row 0: a placeholder nobody looks at.
-        return views[0].pk[np.where(valid, ids & _ROW_MASK, 0)]
+        # Every id is a row of segment 0; unused slots (-1) read row 0, a placeholder.
+        return views[0].pk[np.maximum(ids, 0)]
+    valid = ids >= 0
     dtype = np.int64 if schema.primary.dtype.is_integer else object
     keys = np.zeros(ids.shape, dtype=dtype)
     seg_no = np.where(valid, ids >> _ROW_BITS, -1)
@@ -283,19 +259,20 @@ def _flat_hits(
     keys: np.ndarray,
 ) -> SearchHits:
     stop = plan.offset + plan.limit
-    ids, scores, keys = (
-        ids[:, plan.offset : stop],
-        scores[:, plan.offset : stop],
-        keys[:, plan.offset : stop],
-    )
-    valid = ids >= 0
-    if valid.all():
+    if plan.offset or ids.shape[1] > stop:
+        ids, scores, keys = (
+            ids[:, plan.offset : stop],
+            scores[:, plan.offset : stop],
+            keys[:, plan.offset : stop],
+        )
+    nq, width = ids.shape
+    if width == 0 or ids.min() >= 0:
         # The usual case: every slot holds a hit, so the rows are the flattened matrix.
-        nq, width = ids.shape
         flat_ids, flat_keys, flat_scores = ids.reshape(-1), keys.reshape(-1), scores.reshape(-1)
         topks = [width] * nq
         last_scores = scores[:, -1].tolist() if width else [0.0] * nq
     else:
+        valid = ids >= 0
         counts = valid.sum(axis=1)
         last = scores[np.arange(len(counts)), np.maximum(counts - 1, 0)]
         flat_ids, flat_keys, flat_scores = ids[valid], keys[valid], scores[valid]
