@@ -297,6 +297,10 @@ class WALCorruptedError(StorageError):
     """A WAL record failed its checksum somewhere other than the tail."""
 
 
+class MetaCorruptedError(StorageError):
+    """The metadata store's snapshot or journal is damaged somewhere other than a torn tail."""
+
+
 class DataDirLockedError(SluiceError):
     """Another process holds the data folder."""
 
