@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -34,7 +35,7 @@ def test_append_sync_replay_round_trip(open_logs: Opener) -> None:
     log.sync(records[-1].end)
     offsets = [r.offset for r in records]
     assert offsets == sorted(offsets) and len(set(offsets)) == 20
-    assert all(a.end <= b.offset for a, b in zip(records, records[1:], strict=False))
+    assert all(a.end <= b.offset for a, b in itertools.pairwise(records))
     assert log.end_offset >= records[-1].end
     log.close()
     again = open_logs().open("ch-1")
