@@ -19,7 +19,7 @@ from google.protobuf.message import Message
 from pymilvus.grpc_gen import common_pb2, milvus_pb2
 
 from sluice.api.status import error_status
-from sluice.engine.catalog import DEFAULT_DB
+from sluice.engine import DEFAULT_DB
 from sluice.errors import SluiceError
 
 log = logging.getLogger("sluice.api")

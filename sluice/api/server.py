@@ -18,7 +18,7 @@ import grpc
 from pymilvus.grpc_gen import milvus_pb2_grpc
 
 from sluice.api.servicer import SluiceServicer
-from sluice.engine.engine import Engine
+from sluice.engine import Engine
 
 log = logging.getLogger(__name__)
 

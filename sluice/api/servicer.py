@@ -21,7 +21,7 @@ from sluice.api.rpc_data import DataRpcs
 from sluice.api.rpc_flush import FlushRpcs
 from sluice.api.rpc_index import IndexRpcs
 from sluice.api.rpc_read import ReadRpcs
-from sluice.engine.engine import Engine
+from sluice.engine import Engine
 from sluice.errors import Unimplemented
 
 

@@ -19,7 +19,6 @@ straight back onto the numpy buffer.  The field metadata key
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -32,35 +31,25 @@ _VECTOR_DIM = b"sluice.vector_dim"
 
 
 class SegmentFiles:
-    def __init__(
-        self,
-        filesystem: pafs.FileSystem,
-        root: str,
-        *,
-        write_delay_seconds: float = 0.0,
-    ) -> None:
+    def __init__(self, filesystem: pafs.FileSystem, root: str) -> None:
         self._fs = filesystem
         self._root = root.rstrip("/")
         self._local = isinstance(filesystem, pafs.LocalFileSystem)
-        #: Test-only: stretch every write so a persistence in flight can be observed.
-        self._write_delay = write_delay_seconds
 
     @classmethod
-    def for_uri(cls, uri: str, *, write_delay_seconds: float = 0.0) -> SegmentFiles:
+    def for_uri(cls, uri: str) -> SegmentFiles:
         """``/path``, ``file:///path``, ``s3://bucket/prefix``... as pyarrow understands them."""
         if "://" not in uri:
             Path(uri).mkdir(parents=True, exist_ok=True)
             uri = Path(uri).resolve().as_uri()
         filesystem, root = pafs.FileSystem.from_uri(uri)
-        return cls(filesystem, root, write_delay_seconds=write_delay_seconds)
+        return cls(filesystem, root)
 
     def _full(self, rel: str) -> str:
         return f"{self._root}/{rel}"
 
     def write_table(self, rel: str, table: pa.Table) -> int:
         """Write ``table`` as Parquet at ``rel``; return its size in bytes."""
-        if self._write_delay:
-            time.sleep(self._write_delay)
         full = self._full(rel)
         parent = full.rsplit("/", 1)[0]
         self._fs.create_dir(parent, recursive=True)
@@ -89,8 +78,6 @@ class SegmentFiles:
 
     def write_bytes(self, rel: str, data: bytes) -> int:
         """Write an opaque file (a serialised index) at ``rel``, durably; return its size."""
-        if self._write_delay:
-            time.sleep(self._write_delay)
         full = self._full(rel)
         parent = full.rsplit("/", 1)[0]
         self._fs.create_dir(parent, recursive=True)
