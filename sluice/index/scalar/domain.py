@@ -138,11 +138,14 @@ def comparison_interval(domain: str, op: str, const: Any) -> Interval:
     if domain in (FLOAT32, FLOAT64):
         if not _is_number(const):
             raise Unanswerable(const)
-        if domain == FLOAT32:
-            with np.errstate(over="ignore"):
-                key: Any = np.float32(const)
-        else:
-            key = float(const)
+        try:
+            if domain == FLOAT32:
+                with np.errstate(over="ignore"):
+                    key: Any = np.float32(const)
+            else:
+                key = float(const)
+        except OverflowError as err:
+            raise Unanswerable(const) from err
         if math.isnan(key):
             return EMPTY
         return _from_op(op, key)
@@ -157,12 +160,37 @@ def comparison_interval(domain: str, op: str, const: Any) -> Interval:
     raise ValueError(f"unknown domain {domain}")
 
 
-def member_keys(domain: str, values: Any) -> list[Any]:
+def _fast_members(domain: str, values: Any) -> Any:
+    """Whole-list conversion for the common lists (all ints, all floats, all strings)."""
+    kinds = set(map(type, values))
+    if domain == STR and kinds == {str}:
+        return list(values)
+    if domain == INT and kinds == {int}:
+        try:
+            return np.asarray(values, dtype=np.int64)
+        except OverflowError:
+            return None
+    if domain in (FLOAT32, FLOAT64) and kinds and kinds <= {int, float}:
+        try:
+            with np.errstate(over="ignore"):
+                keys = np.asarray(values, dtype=np.float64)
+                if domain == FLOAT32:
+                    keys = keys.astype(np.float32)
+        except OverflowError:
+            return None
+        return keys[~np.isnan(keys)]
+    return None
+
+
+def member_keys(domain: str, values: Any) -> Any:
     """The keys ``in [values]`` can equal: values that cannot match are dropped.
 
     Raises :class:`Unanswerable` for a member of a type the domain does not
     hold, because such a member could match rows the index never saw.
     """
+    fast = _fast_members(domain, values)
+    if fast is not None:
+        return fast
     keys: list[Any] = []
     for value in values:
         interval = comparison_interval(domain, "==", value)

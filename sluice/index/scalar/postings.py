@@ -30,10 +30,22 @@ def _key_array(domain: str, keys: Any) -> npt.NDArray[Any]:
     return np.asarray(keys)
 
 
+def _sorted_distinct(values: npt.NDArray[Any], dtype: np.dtype[Any]) -> npt.NDArray[Any]:
+    if dtype != object:
+        values = values.astype(dtype, copy=False)
+    values = np.sort(values)
+    if len(values) > 1:
+        keep = np.empty(len(values), dtype=np.bool_)
+        keep[0] = True
+        keep[1:] = values[1:] != values[:-1]
+        values = values[keep]
+    return values
+
+
 class SortedPostings:
     """Immutable sorted keys -> rows map; see the module docstring."""
 
-    __slots__ = ("domain", "keys", "offsets", "rows")
+    __slots__ = ("_directory", "domain", "keys", "offsets", "rows")
 
     def __init__(
         self,
@@ -46,6 +58,7 @@ class SortedPostings:
         self.keys = keys
         self.rows = rows
         self.offsets = offsets
+        self._directory: tuple[npt.NDArray[Any], Int64Array] | None = None
 
     @classmethod
     def build(
@@ -106,25 +119,35 @@ class SortedPostings:
         start, stop = self._span(*self.key_span(interval))
         return self.rows[start:stop]
 
-    def member_rows(self, members: list[Any]) -> Int64Array:
+    def member_rows(self, members: Any) -> Int64Array:
         """Rows whose key equals one of ``members``."""
-        if not members or len(self.keys) == 0:
+        if len(members) == 0 or len(self.keys) == 0:
             return np.empty(0, dtype=np.int64)
-        needles = _key_array(self.domain, members)
-        if self.domain != STR:
-            needles = needles.astype(self.keys.dtype, copy=False)
-        needles = np.unique(needles)
-        first = np.searchsorted(self.keys, needles, side="left")
-        if self.offsets is None:
-            last = np.searchsorted(self.keys, needles, side="right")
-            starts, stops = first, last
-        else:
-            inside = first < len(self.keys)
-            found = np.zeros(len(needles), dtype=np.bool_)
-            found[inside] = self.keys[first[inside]] == needles[inside]
-            first = first[found]
-            starts, stops = self.offsets[first], self.offsets[first + 1]
-        return gather(self.rows, np.asarray(starts), np.asarray(stops))
+        keys, offsets = self.directory()
+        needles = _sorted_distinct(_key_array(self.domain, members), keys.dtype)
+        first = np.searchsorted(keys, needles, side="left")
+        inside = first < len(keys)
+        first, needles = first[inside], needles[inside]
+        first = first[keys[first] == needles]
+        return gather(self.rows, offsets[first], offsets[first + 1])
+
+    def directory(self) -> tuple[npt.NDArray[Any], Int64Array]:
+        """Distinct keys and their row offsets (for the per-row form, derived once).
+
+        A long ``in`` list is one binary search per member; over distinct keys
+        the searched array is smaller and each member's rows are one slice, so
+        the per-row form builds this directory on first use (``~16`` bytes per
+        distinct key) instead of searching a million repeated keys.
+        """
+        if self.offsets is not None:
+            return self.keys, self.offsets
+        if self._directory is None:
+            change = np.empty(len(self.keys), dtype=np.bool_)
+            change[0] = True
+            change[1:] = self.keys[1:] != self.keys[:-1]
+            starts = np.flatnonzero(change)
+            self._directory = (self.keys[starts], np.append(starts, len(self.keys)).astype(np.int64))
+        return self._directory
 
     def key_rows(self, position: int) -> Int64Array:
         start, stop = self._span(position, position + 1)
