@@ -102,7 +102,7 @@ class _Reader:
         ends = np.frombuffer(self.raw(spec["ends"]), dtype=np.int64)
         if len(ends) and (ends[-1] != len(blob) or np.any(np.diff(ends) < 0)):
             raise CorruptIndex("blob offsets do not match the blob")
-        starts = np.concatenate([[0], ends[:-1]]).astype(np.int64)
+        starts = np.concatenate([[0], ends])[:-1].astype(np.int64)
         return [blob[s:e] for s, e in zip(starts.tolist(), ends.tolist(), strict=True)]
 
     def value(self, spec: Any) -> Any:
