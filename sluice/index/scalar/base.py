@@ -51,7 +51,9 @@ class ScalarIndex(ABC):
     def isin(self, values: Sequence[Any]) -> RowHits | None:
         return None
 
-    def like(self, pattern: str, column: pa.Array | pa.ChunkedArray | None = None) -> RowHits | None:
+    def like(
+        self, pattern: str, column: pa.Array | pa.ChunkedArray | None = None
+    ) -> RowHits | None:
         return None
 
     def contains(self, mode: str, values: Sequence[Any]) -> RowHits | None:

@@ -124,7 +124,9 @@ class BitmapIndex(ScalarIndex):
             return None
         return RowHits.of_bitmap(self.num_rows, self._members(keys))
 
-    def like(self, pattern: str, column: pa.Array | pa.ChunkedArray | None = None) -> RowHits | None:
+    def like(
+        self, pattern: str, column: pa.Array | pa.ChunkedArray | None = None
+    ) -> RowHits | None:
         if self.is_array or self.domain != STR:
             return None
         parsed = parse_like(pattern)

@@ -78,9 +78,7 @@ def build_scalar_index(spec: ScalarIndexSpec, column: ArrowColumn) -> ScalarInde
             dynamic=spec.is_dynamic,
             cast_function=spec.json_cast_function,
         )
-        inner = {
-            domain: _from_keys(spec, keys) for domain, keys in extracted.by_domain.items()
-        }
+        inner = {domain: _from_keys(spec, keys) for domain, keys in extracted.by_domain.items()}
         return JsonPathIndex(
             inner,
             spec.nested_path,

@@ -29,7 +29,15 @@ from sluice.index.scalar.sorted_index import InvertedIndex, SortIndex, TrieIndex
 MAGIC: Final = b"SLSCIDX1"
 _CLASSES: Final[dict[str, type[ScalarIndex]]] = {
     cls.__name__: cls
-    for cls in (SortIndex, InvertedIndex, TrieIndex, BitmapIndex, NgramIndex, RTreeIndex, JsonPathIndex)
+    for cls in (
+        SortIndex,
+        InvertedIndex,
+        TrieIndex,
+        BitmapIndex,
+        NgramIndex,
+        RTreeIndex,
+        JsonPathIndex,
+    )
 }
 
 
@@ -129,7 +137,8 @@ class _Reader:
         raise CorruptIndex(f"bad value {spec!r}")
 
     def index(self, spec: Any) -> ScalarIndex:
-        cls = _CLASSES.get(spec.get("class")) if isinstance(spec, dict) else None
+        name = spec.get("class") if isinstance(spec, dict) else None
+        cls = _CLASSES.get(name) if isinstance(name, str) else None
         if cls is None:
             raise CorruptIndex(f"unknown index class in {spec!r:.80}")
         try:

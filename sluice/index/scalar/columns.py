@@ -12,7 +12,7 @@ skipped.  Everything here is whole-column Arrow/NumPy work.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -23,7 +23,7 @@ from sluice.index.scalar.domain import BOOL, FLOAT32, FLOAT64, INT, STR
 from sluice.index.scalar.rows import BoolArray, Int64Array
 from sluice.schema import DataType
 
-ArrowColumn = pa.Array | pa.ChunkedArray
+ArrowColumn: TypeAlias = pa.Array | pa.ChunkedArray
 
 
 @dataclass(frozen=True)

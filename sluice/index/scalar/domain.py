@@ -74,7 +74,11 @@ class Interval:
             hi is None or other.hi < hi or (other.hi == hi and not other.hi_inclusive)
         ):
             hi, hi_inc = other.hi, other.hi_inclusive
-        if lo is not None and hi is not None and (lo > hi or (lo == hi and not (lo_inc and hi_inc))):
+        if (
+            lo is not None
+            and hi is not None
+            and (lo > hi or (lo == hi and not (lo_inc and hi_inc)))
+        ):
             return EMPTY
         return Interval(lo, lo_inc, hi, hi_inc)
 
@@ -109,7 +113,11 @@ def _int_interval(op: str, const: int | float) -> Interval:
             every_int_below = const > 0
             below = op in ("<", "<=")
             above = op in (">", ">=")
-            return EVERYTHING if (below and every_int_below) or (above and not every_int_below) else EMPTY
+            return (
+                EVERYTHING
+                if (below and every_int_below) or (above and not every_int_below)
+                else EMPTY
+            )
         if not const.is_integer():
             if op == "==":
                 return EMPTY

@@ -79,11 +79,14 @@ class JsonPathIndex(ScalarIndex):
             kind = _kind(value)
             if kind is None or kind not in self.inner:
                 return None
-            if kind == FLOAT64 and isinstance(value, int):
-                if self.has_inexact_ints or abs(value) > EXACT_FLOAT_INT:
-                    return None
+            if kind == FLOAT64 and isinstance(value, int) and self._inexact(value):
+                return None
             groups.setdefault(kind, []).append(value)
         return groups
+
+    def _inexact(self, value: int) -> bool:
+        """Whether float64 keys could order ``value`` differently from the scan."""
+        return self.has_inexact_ints or abs(value) > EXACT_FLOAT_INT
 
     def compare(self, op: str, const: Any) -> RowHits | None:
         groups = self._inner_for([const])
@@ -121,7 +124,9 @@ class JsonPathIndex(ScalarIndex):
             mask |= hits.to_mask()
         return RowHits.of_mask(self.num_rows, mask)
 
-    def like(self, pattern: str, column: pa.Array | pa.ChunkedArray | None = None) -> RowHits | None:
+    def like(
+        self, pattern: str, column: pa.Array | pa.ChunkedArray | None = None
+    ) -> RowHits | None:
         if self.cast_function is not None or STR not in self.inner:
             return None
         inner = self.inner[STR]

@@ -114,7 +114,9 @@ class NgramIndex(ScalarIndex):
         keep = np.asarray(matched.to_numpy(zero_copy_only=False), dtype=np.bool_)
         return RowHits.of_rows(self.num_rows, rows[keep])
 
-    def like(self, pattern: str, column: pa.Array | pa.ChunkedArray | None = None) -> RowHits | None:
+    def like(
+        self, pattern: str, column: pa.Array | pa.ChunkedArray | None = None
+    ) -> RowHits | None:
         if column is None:
             return self.like_with(pattern, None)
         array = combined(column)

@@ -15,7 +15,7 @@ which is the UTF-8 byte order Arrow's comparisons use.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -31,7 +31,7 @@ def _key_array(domain: str, keys: Any) -> npt.NDArray[Any]:
 
 
 def _sorted_distinct(values: npt.NDArray[Any], dtype: np.dtype[Any]) -> npt.NDArray[Any]:
-    if dtype != object:
+    if dtype != np.dtype(object):
         values = values.astype(dtype, copy=False)
     values = np.sort(values)
     if len(values) > 1:
@@ -106,12 +106,12 @@ class SortedPostings:
             return 0, 0
         first = 0
         if interval.lo is not None:
-            side = "left" if interval.lo_inclusive else "right"
-            first = int(np.searchsorted(self.keys, interval.lo, side=side))
+            lo_side: Literal["left", "right"] = "left" if interval.lo_inclusive else "right"
+            first = int(np.searchsorted(self.keys, interval.lo, side=lo_side))
         last = len(self.keys)
         if interval.hi is not None:
-            side = "right" if interval.hi_inclusive else "left"
-            last = int(np.searchsorted(self.keys, interval.hi, side=side))
+            hi_side: Literal["left", "right"] = "right" if interval.hi_inclusive else "left"
+            last = int(np.searchsorted(self.keys, interval.hi, side=hi_side))
         return first, max(first, last)
 
     def interval_rows(self, interval: Interval) -> Int64Array:
@@ -146,7 +146,10 @@ class SortedPostings:
             change[0] = True
             change[1:] = self.keys[1:] != self.keys[:-1]
             starts = np.flatnonzero(change)
-            self._directory = (self.keys[starts], np.append(starts, len(self.keys)).astype(np.int64))
+            self._directory = (
+                self.keys[starts],
+                np.append(starts, len(self.keys)).astype(np.int64),
+            )
         return self._directory
 
     def key_rows(self, position: int) -> Int64Array:

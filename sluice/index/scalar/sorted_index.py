@@ -124,7 +124,9 @@ class PostingsIndex(ScalarIndex):
             return None
         return self._hits(self.postings.member_rows(keys))
 
-    def like(self, pattern: str, column: pa.Array | pa.ChunkedArray | None = None) -> RowHits | None:
+    def like(
+        self, pattern: str, column: pa.Array | pa.ChunkedArray | None = None
+    ) -> RowHits | None:
         if self.is_array or self.domain != STR:
             return None
         parsed = parse_like(pattern)

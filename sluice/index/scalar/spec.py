@@ -306,15 +306,12 @@ def check_data_type(engine: str, field: FieldSchema) -> None:
             raise _checker(f"{what} index are only supported on bool, int, string and array field")
         if dtype == DataType.ARRAY and element not in kinds:
             raise _checker(f"{what} index are only supported on bool, int, string for array field")
-    elif engine == TRIE:
-        if dtype not in _STRINGS:
-            raise _checker("TRIE are only supported on varchar field")
-    elif engine == NGRAM:
-        if dtype not in _STRINGS and dtype != DataType.JSON:
-            raise _checker_invalid("ngram index can only be created on VARCHAR or JSON field")
-    elif engine == RTREE:
-        if dtype != DataType.GEOMETRY:
-            raise _checker(f"RTREE index can only be built on geometry field, got {name}")
+    elif engine == TRIE and dtype not in _STRINGS:
+        raise _checker("TRIE are only supported on varchar field")
+    elif engine == NGRAM and dtype not in _STRINGS and dtype != DataType.JSON:
+        raise _checker_invalid("ngram index can only be created on VARCHAR or JSON field")
+    elif engine == RTREE and dtype != DataType.GEOMETRY:
+        raise _checker(f"RTREE index can only be built on geometry field, got {name}")
 
 
 def _json_params(

@@ -73,7 +73,9 @@ def _docs(seed: int) -> tuple[list[Any], pa.Array]:
 
 def equal_rows(values: list[Any], const: Any) -> set[int]:
     return {
-        r for r, v in enumerate(values) if _kind(v) is not None and _kind(v) == _kind(const) and v == const
+        r
+        for r, v in enumerate(values)
+        if _kind(v) is not None and _kind(v) == _kind(const) and v == const
     }
 
 
@@ -94,7 +96,10 @@ def contains_rows(values: list[Any], mode: str, targets: list[Any]) -> set[int]:
     for r, v in enumerate(values):
         if type(v) is not list:
             continue
-        hits = [any(_kind(e) == _kind(t) and _kind(e) is not None and e == t for e in v) for t in targets]
+        hits = [
+            any(_kind(e) == _kind(t) and _kind(e) is not None and e == t for e in v)
+            for t in targets
+        ]
         if (mode == "all" and all(hits)) or (mode != "all" and any(hits)):
             rows.add(r)
     return rows
@@ -129,7 +134,12 @@ SCALAR_CASTS = [
     ("BITMAP", "VARCHAR"),
     ("AUTOINDEX", "DOUBLE"),
 ]
-COVERS = {"BOOL": {"bool"}, "DOUBLE": {"number"}, "VARCHAR": {"string"}, "JSON": {"bool", "number", "string"}}
+COVERS = {
+    "BOOL": {"bool"},
+    "DOUBLE": {"number"},
+    "VARCHAR": {"string"},
+    "JSON": {"bool", "number", "string"},
+}
 CONSTS: list[Any] = [True, False, 1, 2, 2.0, 2.5, -0.5, 100, "x", "xy", "", "z"]
 
 

@@ -130,7 +130,10 @@ def test_scalar_index_matches_reference(dtype: DataType, index_type: str, distin
     for const in _constants(dtype, values):
         ops = ["==", "!="] if dtype == DataType.BOOL else list(ref.OPS)
         for op in ops:
-            assert _rows(index.compare(op, const)) == ref.compare(values, op, const, f32), (op, const)
+            assert _rows(index.compare(op, const)) == ref.compare(values, op, const, f32), (
+                op,
+                const,
+            )
     if dtype != DataType.BOOL:
         consts = _constants(dtype, values)
         for lower, upper in zip(consts, reversed(consts), strict=True):
@@ -206,11 +209,13 @@ def test_hybrid_picks_bitmap_below_the_cardinality_limit() -> None:
 
 
 def test_chunked_and_sliced_columns() -> None:
-    values = list(range(50)) + [None] + list(range(49, -1, -1))
+    values = [*range(50), None, *range(49, -1, -1)]
     chunked = pa.chunked_array([pa.array(values[:30]), pa.array(values[30:])])
     sliced = pa.array([999, *values, 999]).slice(1, len(values))
     for column in (chunked, sliced):
-        index = build_scalar_index(parse_scalar_index_spec(_field(DataType.INT64), "INVERTED", {}), column)
+        index = build_scalar_index(
+            parse_scalar_index_spec(_field(DataType.INT64), "INVERTED", {}), column
+        )
         hits = index.compare("==", 7)
         assert hits is not None and hits.to_rows().tolist() == [7, 93]
 

@@ -39,7 +39,7 @@ def _ngram(column: pa.Array, low: int, high: int) -> object:
 @pytest.mark.parametrize(("low", "high"), [(1, 1), (2, 3), (3, 3)])
 def test_ngram_like_matches_arrow(low: int, high: int) -> None:
     rng = np.random.default_rng(low * 10 + high)
-    alphabet = list("abcé%_") + ["\U0001f600"]
+    alphabet = [*"abcé%_", "\U0001f600"]
     texts = ["".join(rng.choice(alphabet, rng.integers(0, 9))) for _ in range(500)]
     column = pa.array([None if i % 17 == 0 else t for i, t in enumerate(texts)], type=pa.string())
     index = _ngram(column, low, high)
@@ -149,7 +149,10 @@ def test_codec_round_trips_every_structure() -> None:
 
 
 def test_empty_column_round_trips() -> None:
-    for dtype, column in ((DataType.INT64, pa.array([], pa.int64())), (DataType.VARCHAR, pa.array([None], pa.string()))):
+    for dtype, column in (
+        (DataType.INT64, pa.array([], pa.int64())),
+        (DataType.VARCHAR, pa.array([None], pa.string())),
+    ):
         for index_type in ("INVERTED", "STL_SORT", "BITMAP"):
             spec = parse_scalar_index_spec(FieldSchema("x", dtype), index_type, {})
             index = from_bytes(to_bytes(build_scalar_index(spec, column)))

@@ -23,7 +23,9 @@ def resolve(text: str) -> tuple[str | int, ...]:
     return root.path
 
 
-def refused(f: FieldSchema, index_type: str, params: dict[str, object] | None = None) -> SluiceError:
+def refused(
+    f: FieldSchema, index_type: str, params: dict[str, object] | None = None
+) -> SluiceError:
     with pytest.raises(SluiceError) as info:
         parse_scalar_index_spec(f, index_type, params or {}, resolve_json_path=resolve)
     return info.value
@@ -134,7 +136,12 @@ REFUSED = [
         "ngram index can only be created on VARCHAR or JSON field" + INVALID_MSG,
     ),
     (DataType.INT64, None, "HNSW", "index HNSW only supports vector data type" + INVALID_MSG),
-    (DataType.VARCHAR, None, "IVF_FLAT", "index IVF_FLAT only supports vector data type" + INVALID_MSG),
+    (
+        DataType.VARCHAR,
+        None,
+        "IVF_FLAT",
+        "index IVF_FLAT only supports vector data type" + INVALID_MSG,
+    ),
 ]
 
 
@@ -156,7 +163,9 @@ def test_bitmap_on_primary_key_is_refused() -> None:
 def test_unknown_index_type(name: str) -> None:
     err = refused(field(DataType.INT64), name)
     assert err.code == 1100
-    assert err.message == f"invalid parameter[expected=valid index][actual=invalid index type: {name}]"
+    assert (
+        err.message == f"invalid parameter[expected=valid index][actual=invalid index type: {name}]"
+    )
 
 
 def test_scalar_type_on_vector_field_is_not_supported() -> None:
@@ -204,7 +213,9 @@ def test_json_index_without_path_covers_the_whole_field() -> None:
 )
 def test_json_path_index_accepted(index_type: str, cast: str) -> None:
     params = {"json_cast_type": cast, "json_path": "f['a'][0]", "mmap.enable": "true"}
-    spec = parse_scalar_index_spec(field(DataType.JSON), index_type, params, resolve_json_path=resolve)
+    spec = parse_scalar_index_spec(
+        field(DataType.JSON), index_type, params, resolve_json_path=resolve
+    )
     assert spec.nested_path == ("a", 0)
     assert spec.json_cast_type == cast.upper()
     described = spec.describe_params()
@@ -271,7 +282,9 @@ def test_json_path_errors_come_from_the_resolver() -> None:
 
 
 def test_ngram_parameters() -> None:
-    spec = parse_scalar_index_spec(field(DataType.VARCHAR), "NGRAM", {"min_gram": 2, "max_gram": "3"})
+    spec = parse_scalar_index_spec(
+        field(DataType.VARCHAR), "NGRAM", {"min_gram": 2, "max_gram": "3"}
+    )
     assert (spec.min_gram, spec.max_gram) == (2, 3)
     json_spec = parse_scalar_index_spec(
         field(DataType.JSON),
@@ -341,16 +354,22 @@ def test_cardinality_limit_is_checked_for_autoindex() -> None:
             "failed to check bitmap cardinality limit, should be larger than 0 and smaller"
             " than 1000" + WRAP
         )
-    spec = parse_scalar_index_spec(field(DataType.INT64), "AUTOINDEX", {"bitmap_cardinality_limit": 7})
+    spec = parse_scalar_index_spec(
+        field(DataType.INT64), "AUTOINDEX", {"bitmap_cardinality_limit": 7}
+    )
     assert spec.bitmap_cardinality_limit == 7
 
 
 def test_params_object_form_and_equality() -> None:
     flat = parse_scalar_index_spec(field(DataType.VARCHAR), "NGRAM", {"min_gram": 2, "max_gram": 3})
     nested = parse_scalar_index_spec(
-        field(DataType.VARCHAR), "", {"index_type": "NGRAM", "params": '{"min_gram": 2, "max_gram": 3}'}
+        field(DataType.VARCHAR),
+        "",
+        {"index_type": "NGRAM", "params": '{"min_gram": 2, "max_gram": 3}'},
     )
     assert isinstance(nested, ScalarIndexSpec)
     assert flat.same_as(nested)
-    other = parse_scalar_index_spec(field(DataType.VARCHAR), "NGRAM", {"min_gram": 2, "max_gram": 4})
+    other = parse_scalar_index_spec(
+        field(DataType.VARCHAR), "NGRAM", {"min_gram": 2, "max_gram": 4}
+    )
     assert not flat.same_as(other)
