@@ -6,8 +6,8 @@ this index cannot answer it *exactly* (wrong operator for the structure, a
 constant of a type the keys do not hold, a pattern it cannot narrow): the
 caller then scans, so ``None`` is always safe and a ``RowHits`` is always the
 scan's answer, row for row.  Rows whose value is null are never returned,
-except by nothing: ``!=`` too skips nulls, as Milvus's three-valued logic
-makes a null comparison false.
+not even by ``!=``: in Milvus's three-valued logic a comparison with null is
+false.
 
 Operators, as the filter evaluator names them:
 

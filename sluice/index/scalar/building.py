@@ -84,6 +84,7 @@ def build_scalar_index(spec: ScalarIndexSpec, column: ArrowColumn) -> ScalarInde
             spec.nested_path,
             spec.json_cast_type,
             extracted.num_rows,
+            extracted.present,
             extracted.array_rows,
             extracted.has_inexact_ints,
             spec.json_cast_function,

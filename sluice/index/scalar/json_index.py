@@ -8,8 +8,9 @@ only the values of its cast type, so the contract is:
 * a predicate whose constants all have a type the index holds is answered
   exactly: values of other types (not cast, not indexed) could never satisfy
   it;
-* ``!=`` is answered as the complement of ``==`` over all rows, because
-  every non-matching row satisfies it whatever its type;
+* ``!=`` is answered as the complement of ``==`` over the rows holding a
+  document, because every non-matching value satisfies it whatever its type
+  (a missing key too); a null document matches nothing;
 * anything else (a string constant against a DOUBLE index, mixed-type ``in``
   lists, paths below the indexed one) is declined, and the caller scans.
 
@@ -54,6 +55,7 @@ class JsonPathIndex(ScalarIndex):
         nested_path: tuple[PathStep, ...],
         cast_type: str,
         num_rows: int,
+        present: BoolArray,
         array_rows: BoolArray,
         has_inexact_ints: bool,
         cast_function: str | None = None,
@@ -62,6 +64,7 @@ class JsonPathIndex(ScalarIndex):
         self.nested_path = nested_path
         self.cast_type = cast_type
         self.num_rows = num_rows
+        self.present = present
         self.array_rows = array_rows
         self.has_inexact_ints = has_inexact_ints
         self.cast_function = cast_function
@@ -98,7 +101,7 @@ class JsonPathIndex(ScalarIndex):
         equal = self.inner[kind].compare("==", const)
         if equal is None:
             return None
-        return RowHits.of_mask(self.num_rows, ~equal.to_mask())
+        return RowHits.of_mask(self.num_rows, self.present & ~equal.to_mask())
 
     def range(
         self, lower: Any, lower_inclusive: bool, upper: Any, upper_inclusive: bool
@@ -170,6 +173,7 @@ class JsonPathIndex(ScalarIndex):
             "nested_path": list(self.nested_path),
             "cast_type": self.cast_type,
             "cast_function": self.cast_function,
+            "present": self.present,
             "array_rows": self.array_rows,
             "has_inexact_ints": self.has_inexact_ints,
             "inner": dict(self.inner),
@@ -182,6 +186,7 @@ class JsonPathIndex(ScalarIndex):
             tuple(state["nested_path"]),
             state["cast_type"],
             state["num_rows"],
+            state["present"],
             state["array_rows"],
             state["has_inexact_ints"],
             state["cast_function"],
@@ -189,4 +194,5 @@ class JsonPathIndex(ScalarIndex):
 
     @property
     def nbytes(self) -> int:
-        return int(sum(i.nbytes for i in self.inner.values()) + self.array_rows.nbytes)
+        inner = sum(i.nbytes for i in self.inner.values())
+        return int(inner + self.present.nbytes + self.array_rows.nbytes)

@@ -107,6 +107,8 @@ class JsonKeys:
 
     by_domain: dict[str, KeyColumn]
     num_rows: int
+    #: Rows with a document (every row of the dynamic field, whose null reads as ``{}``).
+    present: BoolArray
     #: Rows whose value is a JSON array (``contains_all([])`` holds for them).
     array_rows: BoolArray
     #: Some indexed integer is too large for float64 to hold exactly.
@@ -180,7 +182,7 @@ def json_keys(
     by_domain = {
         d: _as_key_column(d, keys[d], rows[d], num_rows, present, element_level) for d in domains
     }
-    return JsonKeys(by_domain, num_rows, array_rows, inexact)
+    return JsonKeys(by_domain, num_rows, present, array_rows, inexact)
 
 
 def strings_at(column: ArrowColumn, path: tuple[PathStep, ...], rows: Any) -> pa.Array:

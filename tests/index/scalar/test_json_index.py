@@ -18,6 +18,7 @@ from . import reference as ref
 
 ROWS = 300
 MISSING = object()
+NULL_DOC = object()
 _OPS = {"==": operator.eq, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 
 
@@ -60,7 +61,7 @@ def _docs(seed: int) -> tuple[list[Any], pa.Array]:
     for _ in range(ROWS):
         value = _scalar(rng)
         if rng.random() < 0.05:
-            values.append(MISSING)
+            values.append(NULL_DOC)
             cells.append(None)
             continue
         doc: dict[str, Any] = {"other": 1}
@@ -81,7 +82,8 @@ def equal_rows(values: list[Any], const: Any) -> set[int]:
 
 def compare_rows(values: list[Any], op: str, const: Any) -> set[int]:
     if op == "!=":
-        return set(range(len(values))) - equal_rows(values, const)
+        documents = {r for r, v in enumerate(values) if v is not NULL_DOC}
+        return documents - equal_rows(values, const)
     if op == "==":
         return equal_rows(values, const)
     return {
