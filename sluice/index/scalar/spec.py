@@ -61,7 +61,7 @@ from sluice.index.scalar.jsoncast import (
     STRING_TO_DOUBLE,
     PathStep,
 )
-from sluice.index.spec import INDEX_TYPE_KEY, METRIC_TYPE_KEY, merge_client_params
+from sluice.index.spec import INDEX_TYPE_KEY, merge_client_params
 from sluice.schema import DataType, FieldSchema
 
 INVERTED: Final = "INVERTED"
@@ -232,9 +232,7 @@ def parse_scalar_index_spec(
         raise _checker_invalid(f"index {requested} only supports vector data type")
     engine = auto_index_type(field) if requested == AUTOINDEX else requested
     check_data_type(engine, field)
-    user_params = tuple(
-        sorted((k, v) for k, v in merged.items() if k not in (INDEX_TYPE_KEY, METRIC_TYPE_KEY))
-    )
+    user_params = tuple(sorted((k, v) for k, v in merged.items() if k != INDEX_TYPE_KEY))
     spec = ScalarIndexSpec(
         index_type=requested,
         engine_type=engine,
