@@ -41,6 +41,17 @@ FORBIDDEN = {
         "sluice.storage",
         "sluice.index",
     ),
+    "index/scalar": (
+        "grpc",
+        "google.protobuf",
+        "pymilvus",
+        "faiss",
+        "sluice.api",
+        "sluice.engine",
+        "sluice.client",
+        "sluice.storage",
+        "sluice.query",
+    ),
     "engine": ("grpc", "google.protobuf", "pymilvus", "sluice.api", "sluice.client"),
     # The API and the clients reach the engine only through its public surface
     # (``sluice.engine`` itself) and never touch the layers below it.
