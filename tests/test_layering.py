@@ -79,7 +79,8 @@ def _matches(name: str, forbidden: str) -> bool:
 
 def test_every_package_is_covered() -> None:
     packages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
-    assert packages == set(FORBIDDEN), "add each package's import rules to FORBIDDEN"
+    top_level = {layer.split("/")[0] for layer in FORBIDDEN}
+    assert packages == top_level, "add each package's import rules to FORBIDDEN"
 
 
 @pytest.mark.parametrize("layer", sorted(FORBIDDEN))
