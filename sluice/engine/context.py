@@ -49,9 +49,12 @@ class EngineContext:
     def wal_dir(self, vchannel: str) -> Path:
         return self.data_dir / "wal" / vchannel
 
-    def open_wal(self, vchannel: str) -> WriteAheadLog:
+    def open_wal(self, vchannel: str, *, start_offset: int = 0) -> WriteAheadLog:
+        """Open a channel's log (``start_offset``: where it begins if it has no file yet)."""
         return WriteAheadLog(
             self.wal_dir(vchannel),
             fsync=self.settings.wal_sync == WalSync.FSYNC,
             file_bytes=self.settings.wal_file_bytes,
+            recovery=self.settings.wal_recovery,
+            start_offset=start_offset,
         )

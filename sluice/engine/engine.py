@@ -113,6 +113,9 @@ class Engine:
         self._lock = DataDirLock(data)
         self._lock.acquire()
         self._closed = False
+        #: Whether :meth:`close` joined every background thread (a native
+        #: call that outlives its timeout leaves one running).
+        self.threads_stopped = True
         try:
             tso = TimestampOracle(data / "tso.json")
             ids = IdAllocator(data / "ids.json", first_id=tso.allocate())
@@ -152,7 +155,7 @@ class Engine:
         if self._closed:
             return
         self._closed = True
-        self.index_builder.stop()
+        self.threads_stopped = self.index_builder.stop()
         self._ticker.stop()
         self._persister.stop()
         for collection in list(self.collections.values()):

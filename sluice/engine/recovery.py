@@ -10,6 +10,14 @@
    SEAL and FLUSH records re-seal what they sealed, so a flush that was
    acknowledged before the crash still completes after it.
 
+Before replaying, each channel's log must hold every record from its
+checkpoint on: a log that starts after the checkpoint (its oldest file was
+deleted) or ends before it (its newest files are gone) has lost acknowledged
+records, and start-up stops with :class:`~sluice.errors.WALCorruptedError`
+before any file is changed.  ``wal_recovery = "truncate"`` accepts the loss
+instead and logs it; so does ``wal_sync = "none"`` for a log that ends early,
+since that mode never promised the tail would survive a machine crash.
+
 Nothing persisted is replayed, and nothing acknowledged is lost: an
 acknowledged record was fsynced, and every checkpoint in a manifest points
 at or before the first record not yet in segment files.
@@ -18,10 +26,12 @@ at or before the first record not yet in segment files.
 from __future__ import annotations
 
 import logging
+import shutil
 from typing import Any
 
 import numpy as np
 
+from sluice.config import WalRecovery, WalSync
 from sluice.engine.catalog import CollectionMeta
 from sluice.engine.channel import Channel, PendingDelete
 from sluice.engine.collection import Collection
@@ -30,7 +40,9 @@ from sluice.engine.index_builds import load_segment_indexes
 from sluice.engine.manifest import ChannelState, Manifest
 from sluice.engine.records import RecordKind, decode_insert, decode_json, decode_table
 from sluice.engine.segment import Binlog, Segment, SegmentLevel, SegmentState
-from sluice.storage.wal import Record
+from sluice.errors import WALCorruptedError
+from sluice.storage.wal import Record, WriteAheadLog
+from sluice.storage.wal_scan import list_log_files
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +51,15 @@ def open_collection(meta: CollectionMeta, ctx: EngineContext) -> Collection:
     manifest = Manifest.load(ctx.collection_dir(meta.id) / "manifest.json")
     # A channel that never persisted anything is checkpointed at its creation.
     initial = ChannelState(checkpoint_ts=meta.created_ts)
-    channels = [
-        Channel(name, shard, ctx.open_wal(name), manifest.channels.get(name, initial))
-        for shard, name in enumerate(meta.vchannels)
-    ]
+    channels: list[Channel] = []
+    try:
+        for shard, name in enumerate(meta.vchannels):
+            state = manifest.channels.get(name, initial)
+            channels.append(Channel(name, shard, open_channel_log(ctx, name, state), state))
+    except BaseException:
+        for channel in channels:
+            channel.wal.close()
+        raise
     collection = Collection(meta, ctx, channels)
     by_name = {c.name: c for c in channels}
     for raw in manifest.segments:
@@ -60,6 +77,58 @@ def open_collection(meta: CollectionMeta, ctx: EngineContext) -> Collection:
                 "collection %s: replayed %d WAL records on %s", meta.name, replayed, channel.name
             )
     return collection
+
+
+def open_channel_log(ctx: EngineContext, name: str, state: ChannelState) -> WriteAheadLog:
+    """The channel's log, checked to hold every record from the checkpoint on."""
+    needed = state.checkpoint_offset
+    directory = ctx.wal_dir(name)
+    truncate = ctx.settings.wal_recovery == WalRecovery.TRUNCATE
+    tail_may_be_lost = truncate or ctx.settings.wal_sync == WalSync.NONE
+    files, _ = list_log_files(directory)
+    if files and files[0].start > needed:
+        if not truncate:
+            raise WALCorruptedError(
+                f"WAL {files[0].path}: the log starts at offset {files[0].start}, after channel "
+                f"{name}'s checkpoint at offset {needed}: the file holding offset {needed} is "
+                "missing. Nothing was changed: restore it, or start with --wal-recovery "
+                "truncate to skip the missing records"
+            )
+        log.warning(
+            "WAL %s: records from offset %d to %d are missing; --wal-recovery truncate skips them",
+            directory,
+            needed,
+            files[0].start,
+        )
+    ends_early = (files[-1].end if files else 0) < needed
+    if ends_early and not tail_may_be_lost:
+        where = files[-1].path if files else directory
+        end = files[-1].end if files else 0
+        raise WALCorruptedError(
+            f"WAL {where}: the log ends at offset {end}, before channel {name}'s checkpoint "
+            f"at offset {needed}: its newest file(s) are missing. Nothing was changed: restore "
+            "them, or start with --wal-recovery truncate to continue without them"
+        )
+    if ends_early:
+        # Every record left is older than the checkpoint, hence persisted: start the log afresh
+        # at the checkpoint so offsets keep growing.
+        log.warning(
+            "WAL %s ends at offset %d, before the checkpoint at %d; records after the "
+            "checkpoint are lost and the log restarts there",
+            directory,
+            files[-1].end if files else 0,
+            needed,
+        )
+        shutil.rmtree(directory, ignore_errors=True)
+        return ctx.open_wal(name, start_offset=needed)
+    wal = ctx.open_wal(name)
+    if wal.end_offset < needed:
+        wal.close()
+        raise WALCorruptedError(
+            f"WAL {directory}: after cutting an incomplete last record the log ends at offset "
+            f"{wal.end_offset}, before channel {name}'s checkpoint at offset {needed}"
+        )
+    return wal
 
 
 def _remove_unreferenced_files(ctx: EngineContext, collection: Collection) -> None:
