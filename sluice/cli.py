@@ -32,11 +32,13 @@ class UnusableInput(click.ClickException):
 class OneLineErrors(click.Group):
     """A group whose errors, usage errors included, print as one line without a traceback."""
 
-    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
-        if not standalone_mode:
-            return super().main(*args, standalone_mode=False, **kwargs)
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        # click types ``main`` with overloads on ``standalone_mode``; this override passes it on.
+        parent: Any = super()
+        if not kwargs.pop("standalone_mode", True):
+            return parent.main(*args, standalone_mode=False, **kwargs)
         try:
-            result = super().main(*args, standalone_mode=False, **kwargs)
+            result = parent.main(*args, standalone_mode=False, **kwargs)
         except click.ClickException as exc:
             click.echo(f"Error: {_one_line(exc.format_message())}", err=True)
             sys.exit(exc.exit_code)

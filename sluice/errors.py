@@ -276,6 +276,21 @@ class OperationNotSupported(SluiceError):
     base_message = "unsupported operation"
 
 
+class InvalidJSONData(SluiceError):
+    """A JSON value that does not parse, refused at insert (Milvus's ``WrapErrIoFailedReason``).
+
+    Milvus reports it with the IO-failed code, ``IO failed: <parser's reason>``.
+    """
+
+    code = 1001
+    base_message = "IO failed"
+    input_error = True
+
+    @classmethod
+    def because(cls, reason: str) -> Self:
+        return cls(f"{cls.base_message}: {reason}")
+
+
 # --- expressions ---------------------------------------------------------------
 
 

@@ -37,6 +37,6 @@ def _escape(match: re.Match[str]) -> str:
 class EscapingFormatter(logging.Formatter):
     """A formatter whose messages can never span lines (tracebacks excepted)."""
 
-    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+    def formatMessage(self, record: logging.LogRecord) -> str:
         record.message = escape_control(record.message)
         return super().formatMessage(record)

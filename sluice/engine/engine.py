@@ -36,7 +36,7 @@ from sluice.engine.context import EngineContext
 from sluice.engine.ids import IdAllocator
 from sluice.engine.index_builds import IndexBuilder, drop_segment_indexes
 from sluice.engine.ingest import Column
-from sluice.engine.persist import Persister, Ticker, persist_channel
+from sluice.engine.persist import Persister, Ticker, as_storage_error, persist_channel
 from sluice.engine.ratelimit import FlushRateLimiter
 from sluice.engine.recovery import open_collection
 from sluice.engine.schema_rules import validate_collection_name, validate_schema, validate_shards
@@ -49,6 +49,7 @@ from sluice.errors import (
     ParameterInvalid,
     RequestError,
     ServiceNotReady,
+    SluiceError,
 )
 from sluice.schema import (
     DEFAULT_PARTITION,
@@ -159,13 +160,24 @@ class Engine:
         self._ticker.stop()
         self._persister.stop()
         for collection in list(self.collections.values()):
-            for channel in collection.channels:
-                persist_channel(
-                    self.ctx, collection, channel, force_deletes=True, force_growing=True
+            try:
+                for channel in collection.channels:
+                    persist_channel(
+                        self.ctx, collection, channel, force_deletes=True, force_growing=True
+                    )
+                collection.save_manifest()
+            except (OSError, SluiceError) as exc:
+                # The WAL still holds every acknowledged row; the next start replays them.
+                log.error(
+                    "could not persist collection %s while closing (replayed at next start): %s",
+                    collection.name,
+                    as_storage_error(exc).message,
                 )
-            collection.save_manifest()
             for channel in collection.channels:
-                channel.wal.close()
+                try:
+                    channel.wal.close()
+                except OSError as exc:
+                    log.error("closing the WAL of %s failed: %s", channel.name, exc)
         self._lock.release()
         log.info("engine closed")
 
@@ -356,16 +368,37 @@ class Engine:
         # Milvus loops over the names; naming a collection twice flushes it once.
         named = [(name, self.get(db, name)) for name in dict.fromkeys(names)]
         for _, collection in named:
+            self._raise_persist_failure(collection)
             self.flush_limiter.admit(collection.id)
         return flush_ops.flush_collections(db, named, self.ctx.tso.allocate)
 
     def flush_state(
         self, db: str, name: str, segment_ids: Sequence[int], flush_ts: int, wait_seconds: float
     ) -> bool:
-        collection = self.get(db, name)
-        return flush_ops.wait_until(
-            [collection], lambda: collection.flushed(segment_ids, flush_ts), wait_seconds
-        )
+        """GetFlushState; without ``name`` (the Node SDK's flushSync) the segments' own collections."""
+        if name:
+            collections = [self.get(db, name)]
+        else:
+            self._check_open()
+            self._check_db(db)
+            collections = flush_ops.collections_holding(
+                [c for c in self.collections.values() if c.meta.db == db], segment_ids
+            )
+
+        def flushed() -> bool:
+            if all(c.flushed(segment_ids, flush_ts) for c in collections):
+                return True
+            for collection in collections:
+                self._raise_persist_failure(collection)
+            return False
+
+        return flush_ops.wait_until(collections, flushed, wait_seconds)
+
+    def _raise_persist_failure(self, collection: Collection) -> None:
+        """A flush cannot complete while persisting its collection fails: say why."""
+        failure = self._persister.failure(collection)
+        if failure is not None:
+            raise failure
 
     def flush_all(self) -> FlushAllResult:
         """Flush every collection of every database with one timestamp (Milvus 2.6 semantics)."""
@@ -392,11 +425,15 @@ class Engine:
                 )
         elif flush_all_ts == 0:
             raise ParameterInvalid.msg("flush_all_ts or flush_all_tss is required")
-        return flush_ops.wait_until(
-            collections,
-            lambda: flush_ops.flush_all_reached(collections, flush_all_ts, dict(per_pchannel)),
-            wait_seconds,
-        )
+
+        def flushed() -> bool:
+            if flush_ops.flush_all_reached(collections, flush_all_ts, dict(per_pchannel)):
+                return True
+            for collection in collections:
+                self._raise_persist_failure(collection)
+            return False
+
+        return flush_ops.wait_until(collections, flushed, wait_seconds)
 
     def loaded_segments(self, db: str, name: str) -> list[LoadedSegment]:
         """Flushed segments of a loaded collection (growing data is not listed, as in Milvus)."""
