@@ -31,7 +31,7 @@ from sluice.engine.collection import Collection
 from sluice.engine.context import EngineContext
 from sluice.engine.indexes import spec_of
 from sluice.engine.segment import Segment, SegmentLevel, SegmentState
-from sluice.errors import IndexBuildCancelled
+from sluice.errors import IndexBuildCancelled, StorageWriteError
 from sluice.index import build, load_index
 
 log = logging.getLogger(__name__)
@@ -103,6 +103,13 @@ class IndexBuilder:
                 for index in list(collection.meta.indexes):
                     if self._build_one(collection, segment, index):
                         self.builds += 1
+            except OSError as exc:
+                # A full or read-only disk: one line, no traceback; the next start rebuilds it.
+                log.error(
+                    "building an index for segment %d failed: %s",
+                    segment.id,
+                    StorageWriteError.from_os_error(exc).message,
+                )
             except Exception:
                 log.exception("building an index for segment %d failed", segment.id)
 
@@ -120,9 +127,7 @@ class IndexBuilder:
             segment.num_rows,
         )
         try:
-            built = build(
-                spec, vectors, rerank_vectors=vectors, cancelled=self._stopping.is_set
-            )
+            built = build(spec, vectors, rerank_vectors=vectors, cancelled=self._stopping.is_set)
         except IndexBuildCancelled:
             log.info("index build for segment %d cancelled: the engine is closing", segment.id)
             return False

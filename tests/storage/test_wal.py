@@ -412,9 +412,7 @@ def expect_corruption(directory: Path, offset: int, path: Path, file_bytes: int)
 
 
 @pytest.mark.parametrize("file_bytes", [1 << 20, 300], ids=["one-file", "rotated"])
-def test_flipped_byte_before_valid_records_stops_recovery(
-    tmp_path: Path, file_bytes: int
-) -> None:
+def test_flipped_byte_before_valid_records_stops_recovery(tmp_path: Path, file_bytes: int) -> None:
     """A bad record followed by valid ones is corruption, in the newest file or any other."""
     directory = tmp_path / "wal"
     records = build(directory, 40, file_bytes)
