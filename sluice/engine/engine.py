@@ -223,6 +223,8 @@ class Engine:
         meta = self.catalog.find(db, name)
         collection = self.collections.get(meta.id) if meta is not None else None
         if collection is None:
+            # Milvus checks every name it is given; an existing one passed at creation.
+            validate_collection_name(name)
             raise CollectionNotFound.named(db, name)
         return collection
 
@@ -313,6 +315,7 @@ class Engine:
         with self.catalog.lock:
             meta = self.catalog.find(db, name) if db in self.catalog.databases else None
             if meta is None:
+                validate_collection_name(name)
                 return
             collection = self.collections.pop(meta.id)
             with collection.manifest_lock:
@@ -333,7 +336,10 @@ class Engine:
     def has_collection(self, db: str, name: str) -> bool:
         self._check_open()
         self._check_db(db)
-        return self.catalog.find(db, name) is not None
+        if self.catalog.find(db, name) is not None:
+            return True
+        validate_collection_name(name)
+        return False
 
     def list_collections(self, db: str) -> list[CollectionMeta]:
         self._check_open()

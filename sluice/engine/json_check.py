@@ -49,15 +49,17 @@ def checked_json(fld: FieldSchema, values: pa.Array, static_names: Collection[st
         to_parse = data.filter(pc.invert(plain))
     else:
         to_parse = data.drop_null()
+    taken = frozenset(static_names) | {DYNAMIC_FIELD} if fld.is_dynamic else frozenset()
+    loads = orjson.loads
     for raw in to_parse.to_pylist():
         if raw is None:
             continue
         try:
-            doc = orjson.loads(raw)
+            doc = loads(raw)
         except orjson.JSONDecodeError as exc:
             raise InvalidJSONData.because(" ".join(str(exc).split())) from None
-        if fld.is_dynamic:
-            _check_dynamic(doc, static_names)
+        if fld.is_dynamic and (type(doc) is not dict or not taken.isdisjoint(doc)):
+            _refuse_dynamic(doc, static_names)
     return data
 
 
@@ -81,7 +83,8 @@ def _check_lengths(fld: FieldSchema, data: pa.Array) -> None:
     )
 
 
-def _check_dynamic(doc: object, static_names: Collection[str]) -> None:
+def _refuse_dynamic(doc: object, static_names: Collection[str]) -> None:
+    """Say why ``doc`` cannot be a row's dynamic field (it is not an object, or takes a name)."""
     if not isinstance(doc, dict):
         kind = "null" if doc is None else _GO_KINDS.get(type(doc), "value")
         raise InvalidJSONData.because(
