@@ -66,12 +66,12 @@ def test_double_sigint_during_index_build_exits_cleanly(folder: Path, run: int) 
     server = SluiceProcess(folder)
     offset = len(server.log())
     server.start()
-    assert server.proc is not None
-    wait_for_log(server, "building HNSW index")
-    server.proc.send_signal(signal.SIGINT)
-    time.sleep(0.05 * (run + 1))
-    server.proc.send_signal(signal.SIGINT)
     try:
+        assert server.proc is not None
+        wait_for_log(server, "building HNSW index")
+        server.proc.send_signal(signal.SIGINT)
+        time.sleep(0.05 * (run + 1))
+        server.proc.send_signal(signal.SIGINT)
         code = server.proc.wait(60)
     finally:
         server.kill()
