@@ -41,6 +41,7 @@ from sluice.engine.data import (
     require_loaded,
 )
 from sluice.engine.indexes import spec_of
+from sluice.engine.ingest import check_finite_floats
 from sluice.engine.output import OutputSpec, resolve_output
 from sluice.engine.reader import RowFilter
 from sluice.errors import FieldNotFound, ParameterInvalid, RequestError, SegcoreError
@@ -203,6 +204,8 @@ def _check_vectors(field: FieldSchema, vectors: np.ndarray) -> None:
             f"vector dimension mismatch, expected vector size(byte) {dim * 4}, actual "
             f"{got * 4}.: {SegcoreError.base_message}"
         )
+    # NaN or an infinity has no distance to anything; refuse it as Milvus refuses it in data.
+    check_finite_floats(vectors)
 
 
 def _check_search_window(req: SearchRequest) -> None:
@@ -211,7 +214,12 @@ def _check_search_window(req: SearchRequest) -> None:
             f"topk [{req.limit}] is invalid, it should be in range [1, {MAX_TOPK}], "
             f"but got {req.limit}"
         )
-    if req.offset < 0 or req.offset + req.limit > MAX_TOPK:
+    if req.offset != 0 and not 1 <= req.offset <= MAX_TOPK:
+        raise RequestError(
+            f"offset [{req.offset}] is invalid, it should be in range [1, {MAX_TOPK}], "
+            f"but got {req.offset}"
+        )
+    if req.offset + req.limit > MAX_TOPK:
         raise RequestError(
             f"offset+topk [{req.offset + req.limit}] is invalid, it should be in range "
             f"[1, {MAX_TOPK}], but got {req.offset + req.limit}"
