@@ -54,9 +54,9 @@ def serve(
     )
     overrides = {"data_dir": data_dir, "wal_sync": wal_sync}
     if config_file is not None:
-        settings = Settings.from_toml(config_file, **overrides)
+        settings = Settings.from_toml(config_file, environ=os.environ, **overrides)
     else:
-        settings = Settings.from_mapping({}, **overrides)
+        settings = Settings.from_mapping({}, environ=os.environ, **overrides)
     # Test-only: stretch segment writes so a flush can be observed in flight.
     delay = float(os.environ.get("SLUICE_TEST_STORAGE_DELAY", "0") or 0)
     engine = Engine(settings, storage_write_delay=delay)

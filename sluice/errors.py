@@ -130,6 +130,60 @@ class Unimplemented(SluiceError):
         return cls(f"{cls.base_message}: {rpc} is not supported by Sluice")
 
 
+# --- authentication and privileges ------------------------------------------
+
+
+class PrivilegeNotAuthenticated(SluiceError):
+    code = 1400
+    base_message = "not authenticated"
+    input_error = True
+
+
+class PrivilegeNotPermitted(SluiceError):
+    code = 1401
+    base_message = "privilege not permitted"
+    input_error = True
+
+
+class PrivilegeGroupNameInvalid(SluiceError):
+    code = 1402
+    base_message = "invalid privilege group name"
+    input_error = True
+
+    @classmethod
+    def wrap_text(cls, text: str) -> Self:
+        """``merr.WrapErrPrivilegeGroupNameInvalid``: ``<text>: invalid privilege group name``."""
+        return cls(f"{text}: {cls.base_message}")
+
+
+class TransportRefusal(SluiceError):
+    """A refusal Milvus sends as a gRPC status, not as a ``common.Status``.
+
+    Milvus's authentication and privilege interceptors answer before any
+    handler runs, with ``UNAUTHENTICATED`` or ``PERMISSION_DENIED``; SDKs do
+    not retry those codes (they retry the in-band ones), so Sluice keeps them
+    at the transport level too.  ``grpc_status`` names the
+    ``grpc.StatusCode`` member.
+    """
+
+    grpc_status: ClassVar[str] = "UNKNOWN"
+
+
+class AuthenticationFailed(TransportRefusal):
+    grpc_status = "UNAUTHENTICATED"
+    base_message = "auth check failure, please check username and password are correct"
+
+
+class PermissionDenied(TransportRefusal):
+    grpc_status = "PERMISSION_DENIED"
+    base_message = "permission deny"
+
+    @classmethod
+    def for_privilege(cls, privilege: str, user: str, db: str) -> Self:
+        """The proxy's denial, ``privilege`` in its enum spelling (``PrivilegeSearch``)."""
+        return cls(f"{privilege}: permission deny to {user} in the `{db}` database")
+
+
 # --- collections, partitions, databases -------------------------------------
 
 
