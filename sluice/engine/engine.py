@@ -6,6 +6,7 @@ Layout of a data folder::
     tso.json             timestamp window (sluice.engine.tso)
     ids.json             ID allocator block (sluice.engine.ids)
     catalog.json         databases and collections (sluice.engine.catalog)
+    access.json          users, roles, grants, privilege groups (sluice.engine.access)
     collections/<id>/manifest.json   segments and checkpoints (sluice.engine.manifest)
     wal/<vchannel>/      one write-ahead log per shard (sluice.storage.wal)
     segments/insert_log/<coll>/<part>/<seg>/<log>.parquet   row binlogs
@@ -20,6 +21,7 @@ from __future__ import annotations
 import enum
 import logging
 import shutil
+import threading
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -29,6 +31,7 @@ import numpy as np
 from sluice.config import Settings
 from sluice.engine import data, indexes, prepared_search
 from sluice.engine import flush as flush_ops
+from sluice.engine.access import AccessControl, JsonFileAccessStore
 from sluice.engine.catalog import DEFAULT_DB, Catalog, CollectionMeta
 from sluice.engine.channel import pchannel_name, vchannel_name
 from sluice.engine.collection import Collection
@@ -43,6 +46,7 @@ from sluice.engine.schema_rules import validate_collection_name, validate_schema
 from sluice.engine.segment import SegmentLevel, SegmentState
 from sluice.engine.tso import TimestampOracle, now_ms
 from sluice.errors import (
+    CollectionLimitExceeded,
     CollectionNotFound,
     CollectionNotLoaded,
     DatabaseNotFound,
@@ -113,6 +117,8 @@ class Engine:
         self._lock = DataDirLock(data)
         self._lock.acquire()
         self._closed = False
+        self._access: AccessControl | None = None
+        self._access_lock = threading.Lock()
         try:
             tso = TimestampOracle(data / "tso.json")
             ids = IdAllocator(data / "ids.json", first_id=tso.allocate())
@@ -190,6 +196,23 @@ class Engine:
                 if name not in known:
                     self.ctx.files.delete_dir(f"{kind}/{name}")
 
+    @property
+    def access(self) -> AccessControl:
+        """Users, roles and grants of this folder (``access.json``), created with root on first use.
+
+        Only the server asks for it: the embedded client has no logins.
+        """
+        with self._access_lock:
+            if self._access is None:
+                security, quota = self.settings.security, self.settings.quota
+                self._access = AccessControl(
+                    JsonFileAccessStore(self.settings.data_dir / "access.json"),
+                    root_password=security.default_root_password,
+                    max_users=quota.max_user_num,
+                    max_roles=quota.max_role_num,
+                )
+            return self._access
+
     # --- databases --------------------------------------------------------------
 
     def _check_db(self, db: str) -> None:
@@ -226,7 +249,7 @@ class Engine:
                 raise DatabaseNotFound.wrap("failed to create collection", database=db)
             shards = validate_shards(shards_num)
             validate_collection_name(schema.name)
-            validate_schema(schema)
+            validate_schema(schema, self.settings.quota.max_field_num)
             fields = with_field_ids(schema.user_fields)
             if schema.enable_dynamic_field:
                 fields = (*fields, replace(dynamic_meta_field(), field_id=100 + len(fields)))
@@ -246,6 +269,9 @@ class Engine:
                     "create duplicate collection with different parameters, "
                     f"collection: {schema.name}"
                 )
+            limit = self.settings.quota.max_collection_num
+            if len(self.catalog.collections) >= limit:
+                raise CollectionLimitExceeded.with_fields(dbName=db, limit=limit)
             ids = self.ctx.ids
             collection_id = ids.allocate()
             pchannels = [

@@ -129,6 +129,10 @@ class AccessControl(GrantOperations):
                 self._cache.remember(key, name)
         return name
 
+    def has_password(self, user: str, password: bytes) -> bool:
+        stored = self._state.passwords.get(user)
+        return stored is not None and verify_password(stored, password)
+
     # --- questions asked per request ---------------------------------------------
 
     def roles_of(self, user: str) -> frozenset[str]:
