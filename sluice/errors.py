@@ -36,6 +36,20 @@ def _fields(**values: Any) -> str:
     return "".join(f"[{key}={value}]" for key, value in values.items())
 
 
+def go_float(value: float) -> str:
+    """A float as Go's ``%v`` prints it (shortest digits; ``1.048576e+06`` from 1e6 up)."""
+    if value == 0:
+        return "0"
+    text = repr(float(value))
+    mantissa, _, exponent = f"{float(value):e}".partition("e")
+    exp = int(exponent)
+    if -4 <= exp < 6:
+        return text[:-2] if text.endswith(".0") else text
+    digits = repr(float(value) / 10**exp) if abs(exp) < 300 else mantissa
+    digits = digits[:-2] if digits.endswith(".0") else digits
+    return f"{digits}e{'+' if exp >= 0 else '-'}{abs(exp):02d}"
+
+
 class SluiceError(Exception):
     """Base of every error Sluice reports.
 
@@ -109,7 +123,7 @@ class RateLimited(SluiceError):
     def for_rate(cls, rate: float) -> Self:
         err = cls(
             "request is rejected by grpc RateLimiter middleware, please retry later: "
-            f"{cls.base_message}{_fields(rate=rate)}"
+            f"{cls.base_message}{_fields(rate=go_float(rate))}"
         )
         return err
 
