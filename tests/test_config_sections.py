@@ -70,7 +70,11 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
             {"SLUICE_SECURITY_AUTHORIZATION_ENABLED": "maybe"},
             "SLUICE_SECURITY_AUTHORIZATION_ENABLED: 'maybe' is not true or false",
         ),
-        ({}, {"SLUICE_QUOTA_MAX_USER_NUM": "lots"}, "SLUICE_QUOTA_MAX_USER_NUM: 'lots' is not a number"),
+        (
+            {},
+            {"SLUICE_QUOTA_MAX_USER_NUM": "lots"},
+            "SLUICE_QUOTA_MAX_USER_NUM: 'lots' is not a number",
+        ),
     ],
 )
 def test_bad_values_name_their_key(

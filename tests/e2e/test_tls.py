@@ -60,9 +60,7 @@ def _https(server: SluiceProcess) -> str:
 
 
 def test_one_way_tls_with_the_server_certificate(one_way: SluiceProcess, certs: CertSet) -> None:
-    client = MilvusClient(
-        _https(one_way), token=ROOT_TOKEN, server_pem_path=str(certs.server_cert)
-    )
+    client = MilvusClient(_https(one_way), token=ROOT_TOKEN, server_pem_path=str(certs.server_cert))
     client.create_collection("over_tls", dimension=4)
     client.insert("over_tls", [{"id": 1, "vector": [0.1, 0.2, 0.3, 0.4]}])
     assert client.query("over_tls", filter="id == 1", output_fields=["id"]) == [{"id": 1}]

@@ -10,7 +10,7 @@ import pytest
 
 from sluice.engine.access import AccessControl, Grant, JsonFileAccessStore
 from sluice.engine.access.checker import PolicyChecker, expand
-from sluice.errors import AuthenticationFailed, ParameterInvalid, RequestError
+from sluice.errors import AuthenticationFailed, MetaCorruptedError, ParameterInvalid, RequestError
 
 
 class MemoryStore:
@@ -89,21 +89,53 @@ def test_user_and_role_counts_are_limited() -> None:
 @pytest.mark.parametrize(
     ("grant", "request_", "allowed"),
     [
-        (("Collection", "c1", "default", "Search"), ("Collection", "c1", "default", "Search"), True),
-        (("Collection", "c1", "default", "Search"), ("Collection", "c2", "default", "Search"), False),
+        (
+            ("Collection", "c1", "default", "Search"),
+            ("Collection", "c1", "default", "Search"),
+            True,
+        ),
+        (
+            ("Collection", "c1", "default", "Search"),
+            ("Collection", "c2", "default", "Search"),
+            False,
+        ),
         (("Collection", "c1", "default", "Search"), ("Collection", "c1", "db2", "Search"), False),
         (("Collection", "*", "default", "Search"), ("Collection", "c9", "default", "Search"), True),
         (("Collection", "*", "*", "Search"), ("Collection", "c9", "db2", "Search"), True),
         (("Collection", "c1", "default", "*"), ("Collection", "c1", "default", "Insert"), True),
-        (("Collection", "c1", "default", "Search"), ("Collection", "c1", "default", "Query"), False),
+        (
+            ("Collection", "c1", "default", "Search"),
+            ("Collection", "c1", "default", "Query"),
+            False,
+        ),
         (("Global", "*", "default", "All"), ("Collection", "c1", "default", "Delete"), True),
         (("Global", "*", "default", "All"), ("Collection", "c1", "db2", "Delete"), False),
-        (("Collection", "c1", "default", "ReadOnly"), ("Collection", "c1", "default", "Query"), True),
-        (("Collection", "c1", "default", "ReadOnly"), ("Collection", "c1", "default", "Insert"), False),
+        (
+            ("Collection", "c1", "default", "ReadOnly"),
+            ("Collection", "c1", "default", "Query"),
+            True,
+        ),
+        (
+            ("Collection", "c1", "default", "ReadOnly"),
+            ("Collection", "c1", "default", "Insert"),
+            False,
+        ),
         (("Global", "*", "default", "Admin"), ("Global", "*", "default", "CreateOwnership"), True),
-        (("Global", "c1", "default", "CollectionReadOnly"), ("Collection", "c1", "default", "Query"), True),
-        (("Global", "c1", "default", "CollectionReadOnly"), ("Collection", "c2", "default", "Query"), False),
-        (("Global", "c1", "default", "CollectionReadOnly"), ("Global", "*", "default", "DescribeCollection"), True),
+        (
+            ("Global", "c1", "default", "CollectionReadOnly"),
+            ("Collection", "c1", "default", "Query"),
+            True,
+        ),
+        (
+            ("Global", "c1", "default", "CollectionReadOnly"),
+            ("Collection", "c2", "default", "Query"),
+            False,
+        ),
+        (
+            ("Global", "c1", "default", "CollectionReadOnly"),
+            ("Global", "*", "default", "DescribeCollection"),
+            True,
+        ),
         (("Global", "*", "*", "ClusterAdmin"), ("Global", "*", "db7", "CreateOwnership"), True),
     ],
 )
@@ -175,3 +207,14 @@ def test_restore_checks_everything_before_changing_anything() -> None:
     with pytest.raises(RequestError, match=r"role \[kept\] already exists"):
         access.restore(backup)
     assert access.list_users() == ["alice", "root"]
+
+
+def test_a_damaged_state_file_is_reported_not_replaced(tmp_path: Path) -> None:
+    path = tmp_path / "access.json"
+    path.write_text("{ not json")
+    with pytest.raises(MetaCorruptedError, match=r"access\.json: access state is not valid JSON"):
+        AccessControl(JsonFileAccessStore(path), root_password="Milvus")
+    path.write_text('{"version": 1, "passwords": {}}')
+    with pytest.raises(MetaCorruptedError, match="access state is damaged"):
+        AccessControl(JsonFileAccessStore(path), root_password="Milvus")
+    assert path.read_text() == '{"version": 1, "passwords": {}}'

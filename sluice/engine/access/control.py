@@ -28,6 +28,7 @@ from sluice.engine.access.passwords import CredentialCache, hash_password, verif
 from sluice.engine.access.state import AccessState, AccessStore, Grant
 from sluice.errors import (
     AuthenticationFailed,
+    MetaCorruptedError,
     PrivilegeNotAuthenticated,
     PrivilegeNotPermitted,
     RequestError,
@@ -77,7 +78,10 @@ class AccessControl(GrantOperations):
             store.save(state.to_json())
             log.info("access store created with user root")
         else:
-            state = AccessState.from_json(raw)
+            try:
+                state = AccessState.from_json(raw)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise MetaCorruptedError(f"access state is damaged: {exc!r}") from None
         self._state = state
         self._checker.reset(state.grants.values(), state.groups)
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from sluice.errors import MetaCorruptedError
 from sluice.storage.atomic import read_json, write_json_atomic
 
 FORMAT_VERSION = 1
@@ -108,9 +109,14 @@ class JsonFileAccessStore:
     def load(self) -> dict[str, Any] | None:
         if not self.path.exists():
             return None
-        value = read_json(self.path)
+        try:
+            value = read_json(self.path)
+        except ValueError as exc:
+            raise MetaCorruptedError(
+                f"{self.path}: access state is not valid JSON ({exc})"
+            ) from None
         if not isinstance(value, dict):
-            raise ValueError(f"{self.path}: not an access state")
+            raise MetaCorruptedError(f"{self.path}: not an access state")
         return value
 
     def save(self, state: dict[str, Any]) -> None:
