@@ -10,6 +10,7 @@ the folder could not be used as given.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -117,9 +118,9 @@ def serve(
     overrides = {"data_dir": data_dir, "wal_sync": wal_sync, "wal_recovery": wal_recovery}
     try:
         if config_file is not None:
-            settings = Settings.from_toml(config_file, **overrides)
+            settings = Settings.from_toml(config_file, environ=os.environ, **overrides)
         else:
-            settings = Settings.from_mapping({}, **overrides)
+            settings = Settings.from_mapping({}, environ=os.environ, **overrides)
     except ConfigError as exc:
         raise UnusableInput(str(exc)) from None
     try:

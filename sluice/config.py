@@ -5,6 +5,10 @@ reconfigured behind its back.  ``Settings.from_toml`` reads the same names
 from a TOML file (``sluice serve --config sluice.toml``); see
 ``docs/configuration.md`` for what each one costs.
 
+Every key of a section can also come from the environment as
+``SLUICE_<SECTION>_<KEY>`` (``SLUICE_SECURITY_TLS_MODE=1``), which wins over
+the file: secrets and per-deployment values need not live in it.
+
 Settings are checked when they are made, whether from a file or in code: a
 value of the wrong type or out of range, or a key nobody reads, is refused
 with a :class:`ConfigError` naming the key (``segments.max_bytes``), so a
@@ -21,6 +25,7 @@ import math
 import tomllib
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -228,6 +233,199 @@ class FlushSettings:
         _check_fields(self)
 
 
+# --- [security], [quota], [grpc]: who may connect, how much, how big -------------
+
+
+class TlsMode(enum.IntEnum):
+    """Milvus's ``tls.mode`` / ``common.security.tlsMode``."""
+
+    OFF = 0
+    #: The server proves who it is; clients need only the CA (or the server's cert).
+    ONE_WAY = 1
+    #: Clients must present a certificate signed by ``ca_pem_path`` as well.
+    MUTUAL = 2
+
+
+@dataclass(frozen=True)
+class SecuritySettings:
+    """Authentication, authorization and TLS for the gRPC server (never the embedded engine).
+
+    Cost: with authorization on, a request's credentials are checked with
+    argon2 once per distinct credential (then cached); privilege checks are
+    dictionary lookups.  TLS costs a handshake per connection and encryption
+    per byte.
+    """
+
+    SECTION: ClassVar[str] = "security"
+
+    #: Milvus: common.security.authorizationEnabled.  ``None`` (the default)
+    #: turns it on unless the server listens only on a loopback address.
+    authorization_enabled: bool | None = None
+    #: Password of ``root`` when the access store is first created
+    #: (Milvus: common.security.defaultRootPassword).  Later changes need UpdateCredential.
+    default_root_password: str = "Milvus"
+    #: 0: plain TCP; 1: TLS; 2: mutual TLS (Milvus: common.security.tlsMode).
+    tls_mode: int = field(default=0, metadata=_limits(minimum=0, maximum=2))
+    #: PEM certificate chain the server presents (Milvus: tls.serverPemPath).
+    server_pem_path: str = ""
+    #: PEM private key of that certificate (Milvus: tls.serverKeyPath).
+    server_key_path: str = ""
+    #: PEM CA bundle that client certificates must chain to in mode 2 (Milvus: tls.caPemPath).
+    ca_pem_path: str = ""
+
+    def __post_init__(self) -> None:
+        _check_fields(self)
+        size = len(self.default_root_password.encode())
+        if not 6 <= size <= 72:
+            raise ConfigError(
+                f"setting security.default_root_password must be 6 to 72 bytes long (got {size})"
+            )
+        needed = ["server_pem_path", "server_key_path"] if self.tls_mode else []
+        if self.tls_mode == TlsMode.MUTUAL:
+            needed.append("ca_pem_path")
+        for key in needed:
+            value = getattr(self, key)
+            if not value:
+                raise ConfigError(
+                    f"setting security.{key} is required when security.tls_mode is {self.tls_mode}"
+                )
+            if not Path(value).is_file():
+                raise ConfigError(f"setting security.{key}: no such file: {value}")
+
+
+#: A rate in units per second, -1 meaning unlimited (Milvus's convention).
+_RATE = _limits(minimum=-1)
+
+
+@dataclass(frozen=True)
+class QuotaSettings:
+    """Milvus's ``quotaAndLimits`` rate limits (off by default) and object-count limits.
+
+    Rates are per second for the whole server, ``-1`` meaning unlimited, as in
+    Milvus.  A refused request gets code 8 (legacy ``RateLimit``), which SDKs
+    retry with back-off; a rate of 0 refuses with code 9 (quota exceeded).
+    """
+
+    SECTION: ClassVar[str] = "quota"
+
+    #: Milvus: quotaAndLimits.ddl.enabled (collection, partition and index DDL).
+    ddl_enabled: bool = False
+    #: CreateCollection/DropCollection/LoadCollection/ReleaseCollection per second.
+    ddl_collection_rate: float = field(default=-1, metadata=_RATE)
+    #: Partition DDL per second (Milvus: ddl.partitionRate).
+    ddl_partition_rate: float = field(default=-1, metadata=_RATE)
+    #: CreateIndex/DropIndex per second (Milvus: quotaAndLimits.indexRate.max).
+    ddl_index_rate: float = field(default=-1, metadata=_RATE)
+    #: Milvus: quotaAndLimits.dml.enabled.
+    dml_enabled: bool = False
+    #: Insert MB per second (Milvus: dml.insertRate.max), measured as request bytes.
+    dml_insert_rate: float = field(default=-1, metadata=_RATE)
+    #: Upsert MB per second (Milvus: dml.upsertRate.max).
+    dml_upsert_rate: float = field(default=-1, metadata=_RATE)
+    #: Delete MB per second (Milvus: dml.deleteRate.max).
+    dml_delete_rate: float = field(default=-1, metadata=_RATE)
+    #: Milvus: quotaAndLimits.dql.enabled.
+    dql_enabled: bool = False
+    #: Query vectors searched per second (Milvus: dql.searchRate.max).
+    dql_search_rate: float = field(default=-1, metadata=_RATE)
+    #: Queries per second (Milvus: dql.queryRate.max).
+    dql_query_rate: float = field(default=-1, metadata=_RATE)
+    #: Collections in all databases (Milvus: quotaAndLimits.limits.maxCollectionNum).
+    max_collection_num: int = field(default=65536, metadata=_limits(minimum=1))
+    #: Fields per collection (Milvus: proxy.maxFieldNum).
+    max_field_num: int = field(default=64, metadata=_limits(minimum=1))
+    #: Users including root (Milvus: proxy.maxUserNum).
+    max_user_num: int = field(default=100, metadata=_limits(minimum=1))
+    #: Roles including admin and public (Milvus: proxy.maxRoleNum).
+    max_role_num: int = field(default=10, metadata=_limits(minimum=1))
+
+    def __post_init__(self) -> None:
+        _check_fields(self)
+        for item in dataclasses.fields(self):
+            value = getattr(self, item.name)
+            if item.name.endswith("_rate") and -1 < value < 0:
+                raise ConfigError(
+                    f"setting quota.{item.name} must be -1 (unlimited) or >= 0, got {value}"
+                )
+
+
+@dataclass(frozen=True)
+class GrpcSettings:
+    """gRPC message limits (Milvus: proxy.grpc.serverMaxRecvSize / serverMaxSendSize).
+
+    A larger request or response is refused by gRPC itself with
+    ``RESOURCE_EXHAUSTED``, which SDKs do not retry.  Memory cost: one request
+    of this size may be held at once per worker thread.
+    """
+
+    SECTION: ClassVar[str] = "grpc"
+
+    server_max_recv_size: int = field(
+        default=512 * MiB, metadata=_limits(minimum=1, maximum=2**31 - 1)
+    )
+    server_max_send_size: int = field(
+        default=512 * MiB, metadata=_limits(minimum=1, maximum=2**31 - 1)
+    )
+
+    def __post_init__(self) -> None:
+        _check_fields(self)
+
+
+def _env_name(section: str, key: str) -> str:
+    return f"SLUICE_{section.upper()}_{key.upper()}"
+
+
+def _parse_env(name: str, text: str, hint: Any) -> Any:
+    """An environment string as the type a field declares."""
+    allowed = _alternatives(hint)
+    stripped = text.strip()
+    if type(None) in allowed and stripped.lower() in ("", "auto", "none"):
+        return None
+    if bool in allowed:
+        lowered = stripped.lower()
+        if lowered in ("true", "1", "yes", "on"):
+            return True
+        if lowered in ("false", "0", "no", "off"):
+            return False
+        raise ConfigError(f"{name}: {text!r} is not true or false")
+    if int in allowed or float in allowed:
+        try:
+            return int(stripped) if int in allowed else float(stripped)
+        except ValueError:
+            try:
+                return float(stripped)
+            except ValueError:
+                raise ConfigError(f"{name}: {text!r} is not a number") from None
+    return text
+
+
+def _with_environment(
+    cls: type[Any], values: dict[str, Any], environ: Mapping[str, str]
+) -> dict[str, Any]:
+    """``values`` with every ``SLUICE_<SECTION>_<KEY>`` of ``cls``'s sections applied."""
+    hints = typing.get_type_hints(cls)
+    out = dict(values)
+    for fld in dataclasses.fields(cls):
+        kind = hints[fld.name]
+        if not (isinstance(kind, type) and dataclasses.is_dataclass(kind)):
+            continue
+        section: str = kind.SECTION  # type: ignore[attr-defined]
+        table = out.get(fld.name, {})
+        if dataclasses.is_dataclass(table) and not isinstance(table, type):
+            table = dataclasses.asdict(table)
+        if not isinstance(table, dict):
+            continue  # refused with its key by the table check
+        table = dict(table)
+        section_hints = typing.get_type_hints(kind)
+        for item in dataclasses.fields(kind):
+            name = _env_name(section, item.name)
+            if name in environ:
+                table[item.name] = _parse_env(name, environ[name], section_hints[item.name])
+        if table:
+            out[fld.name] = table
+    return out
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything an engine needs to open a data folder."""
@@ -250,6 +448,9 @@ class Settings:
     cluster_prefix: str = "by-dev"
     #: Number of physical channels vchannels are spread over (Milvus: rootCoord.dmlChannelNum).
     dml_channels: int = field(default=16, metadata=_limits(minimum=1))
+    security: SecuritySettings = field(default_factory=SecuritySettings)
+    quota: QuotaSettings = field(default_factory=QuotaSettings)
+    grpc: GrpcSettings = field(default_factory=GrpcSettings)
 
     def __post_init__(self) -> None:
         _check_fields(self)
@@ -257,18 +458,29 @@ class Settings:
             raise ConfigError("setting cluster_prefix must not be empty")
 
     @classmethod
-    def from_toml(cls, path: Path, **overrides: Any) -> Settings:
+    def from_toml(
+        cls, path: Path, *, environ: Mapping[str, str] | None = None, **overrides: Any
+    ) -> Settings:
         try:
             raw = tomllib.loads(Path(path).read_text())
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"config file {path} cannot be read: {exc}") from None
-        return cls.from_mapping(raw, **overrides)
+        return cls.from_mapping(raw, environ=environ, **overrides)
 
     @classmethod
-    def from_mapping(cls, raw: dict[str, Any], **overrides: Any) -> Settings:
+    def from_mapping(
+        cls,
+        raw: dict[str, Any],
+        *,
+        environ: Mapping[str, str] | None = None,
+        **overrides: Any,
+    ) -> Settings:
+        """Settings from a mapping; ``environ`` (``SLUICE_SECTION_KEY``) overrides sections."""
         values: dict[str, Any] = {**raw, **{k: v for k, v in overrides.items() if v is not None}}
+        if environ:
+            values = _with_environment(cls, values, environ)
         if "data_dir" not in values:
             raise ConfigError("setting data_dir is required")
         settings = _from_raw(cls, values, "")

@@ -9,6 +9,7 @@ import grpc
 from pymilvus.grpc_gen import common_pb2, milvus_pb2
 
 from sluice import __version__
+from sluice.api.access import current_user
 from sluice.api.base import db_name, rpc
 from sluice.api.status import SUCCESS
 from sluice.engine import Engine
@@ -62,6 +63,9 @@ class AdminRpcs:
         self, request: milvus_pb2.ListDatabasesRequest, context: grpc.ServicerContext
     ) -> milvus_pb2.ListDatabasesResponse:
         names = self.engine.list_databases()
+        user = current_user()
+        if user is not None:
+            names = self.engine.access.visible_databases(user, names)
         return milvus_pb2.ListDatabasesResponse(status=SUCCESS, db_names=names)
 
     @rpc

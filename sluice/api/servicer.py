@@ -19,8 +19,10 @@ from sluice.api.rpc_admin import AdminRpcs
 from sluice.api.rpc_collections import CollectionRpcs
 from sluice.api.rpc_data import DataRpcs
 from sluice.api.rpc_flush import FlushRpcs
+from sluice.api.rpc_grants import GrantRpcs
 from sluice.api.rpc_index import IndexRpcs
 from sluice.api.rpc_read import ReadRpcs
+from sluice.api.rpc_users import UserRpcs
 from sluice.engine import Engine
 from sluice.errors import Unimplemented
 
@@ -32,6 +34,8 @@ class SluiceServicer(
     ReadRpcs,
     IndexRpcs,
     FlushRpcs,
+    UserRpcs,
+    GrantRpcs,
     milvus_pb2_grpc.MilvusServiceServicer,
 ):
     def __init__(self, engine: Engine) -> None:

@@ -6,6 +6,8 @@ engine objects (a :class:`CollectionInfo` is a frozen copy).  The engine
 itself never imports the API or the clients.
 """
 
+from sluice.engine.access import ROOT_USER, AccessControl, Grant, RbacBackup, UserBackup
+from sluice.engine.access.names import validate_username
 from sluice.engine.catalog import DEFAULT_DB
 from sluice.engine.data import DeleteResult, InsertResult, QueryResult
 from sluice.engine.describe import CollectionInfo
@@ -15,12 +17,15 @@ from sluice.engine.indexes import IndexInfo
 from sluice.engine.ingest import Column
 from sluice.engine.output import COUNT_STAR, OutputSpec
 from sluice.engine.prepared_search import SearchRequest, SearchResult
+from sluice.engine.ratelimit import QuotaLimiter
 from sluice.engine.search import SearchHits
 from sluice.engine.segment import SegmentLevel, SegmentState
 
 __all__ = [
     "COUNT_STAR",
     "DEFAULT_DB",
+    "ROOT_USER",
+    "AccessControl",
     "CollectionFlush",
     "CollectionInfo",
     "Column",
@@ -28,16 +33,21 @@ __all__ = [
     "Engine",
     "FlushAllResult",
     "FlushResult",
+    "Grant",
     "IndexInfo",
     "InsertResult",
     "LoadState",
     "LoadedSegment",
     "OutputSpec",
     "QueryResult",
+    "QuotaLimiter",
+    "RbacBackup",
     "SearchHits",
     "SearchRequest",
     "SearchResult",
     "SegmentInfo",
     "SegmentLevel",
     "SegmentState",
+    "UserBackup",
+    "validate_username",
 ]

@@ -6,7 +6,8 @@ Layout of a data folder::
     meta/                metadata store (sluice.storage.local_meta): the catalog
                          (sluice.engine.catalog), one manifest per collection
                          (sluice.engine.manifest), the timestamp window
-                         (sluice.engine.tso) and the ID block (sluice.engine.ids)
+                         (sluice.engine.tso), the ID block (sluice.engine.ids) and
+                         users, roles and grants (sluice.engine.access)
     wal/<vchannel>/      one write-ahead log per shard (sluice.storage.wal)
     segments/insert_log/<coll>/<part>/<seg>/<log>.parquet   row binlogs
     segments/delta_log/<coll>/<part>/<seg>/<log>.parquet    delete logs
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import threading
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -28,6 +30,7 @@ import numpy as np
 from sluice.config import Settings
 from sluice.engine import data, indexes, prepared_search, segment_listing
 from sluice.engine import flush as flush_ops
+from sluice.engine.access import AccessControl, MetaStoreAccessStore
 from sluice.engine.catalog import DEFAULT_DB, Catalog, CollectionMeta, DatabaseMeta
 from sluice.engine.channel import pchannel_name, vchannel_name
 from sluice.engine.collection import Collection
@@ -45,6 +48,7 @@ from sluice.engine.segment_listing import LoadedSegment, SegmentInfo
 from sluice.engine.stores import Stores, open_stores
 from sluice.engine.tso import TimestampOracle, now_ms
 from sluice.errors import (
+    CollectionLimitExceeded,
     CollectionNotFound,
     DatabaseNotFound,
     ParameterInvalid,
@@ -98,6 +102,8 @@ class Engine:
         #: Whether :meth:`close` joined every background thread (a native
         #: call that outlives its timeout leaves one running).
         self.threads_stopped = True
+        self._access: AccessControl | None = None
+        self._access_lock = threading.Lock()
         try:
             stores = open_stores(settings)
             if wrap_stores is not None:
@@ -188,6 +194,23 @@ class Engine:
                 if name not in known:
                     self.ctx.files.delete_dir(f"{kind}/{name}")
 
+    @property
+    def access(self) -> AccessControl:
+        """Users, roles and grants (metadata key ``access``), created with root on first use.
+
+        Only the server asks for it: the embedded client has no logins.
+        """
+        with self._access_lock:
+            if self._access is None:
+                security, quota = self.settings.security, self.settings.quota
+                self._access = AccessControl(
+                    MetaStoreAccessStore(self.stores.meta),
+                    root_password=security.default_root_password,
+                    max_users=quota.max_user_num,
+                    max_roles=quota.max_role_num,
+                )
+            return self._access
+
     # --- databases --------------------------------------------------------------
 
     def _check_db(self, db: str) -> None:
@@ -226,7 +249,7 @@ class Engine:
                 raise DatabaseNotFound.wrap("failed to create collection", database=db)
             shards = validate_shards(shards_num)
             validate_collection_name(schema.name)
-            validate_schema(schema)
+            validate_schema(schema, self.settings.quota.max_field_num)
             fields = with_field_ids(schema.user_fields)
             if schema.enable_dynamic_field:
                 fields = (*fields, replace(dynamic_meta_field(), field_id=100 + len(fields)))
@@ -246,6 +269,9 @@ class Engine:
                     "create duplicate collection with different parameters, "
                     f"collection: {schema.name}"
                 )
+            limit = self.settings.quota.max_collection_num
+            if len(self.catalog.collections) >= limit:
+                raise CollectionLimitExceeded.with_fields(dbName=db, limit=limit)
             ids = self.ctx.ids
             collection_id = ids.allocate()
             pchannels = [

@@ -126,10 +126,11 @@ def validate_shards(shards_num: int) -> int:
     return max(shards_num, 1)
 
 
-def validate_schema(schema: CollectionSchema) -> None:
+def validate_schema(schema: CollectionSchema, max_fields: int = MAX_FIELDS) -> None:
+    """``max_fields`` is Milvus's ``proxy.maxFieldNum`` (``[quota] max_field_num``)."""
     fields = schema.user_fields
-    if len(fields) > MAX_FIELDS:
-        raise RequestError(f"maximum field's number should be limited to {MAX_FIELDS}")
+    if len(fields) > max_fields:
+        raise RequestError(f"maximum field's number should be limited to {max_fields}")
     vectors = [f for f in fields if f.dtype.is_vector]
     if len(vectors) > MAX_VECTOR_FIELDS:
         raise RequestError(
