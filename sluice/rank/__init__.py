@@ -5,7 +5,6 @@ search's hits (dense, sparse, BM25) and needs nothing from analyzers.
 Imports only ``sluice.errors``, ``sluice.schema`` and third-party libraries.
 """
 
-from sluice.rank.fusion import Hits, Ranked, RRFRanker, WeightedRanker, Window, normalize
 from sluice.rank.function_score import (
     BoostApplication,
     BoostRanker,
@@ -13,6 +12,7 @@ from sluice.rank.function_score import (
     apply_boosts,
     to_greater,
 )
+from sluice.rank.fusion import Hits, Ranked, RRFRanker, WeightedRanker, Window, normalize
 from sluice.rank.params import (
     Ranker,
     RerankParamsError,

@@ -64,11 +64,14 @@ class DecayRanker:
         """``values[i]`` is the input field of ``searches[i]``'s hits, aligned with its ids."""
         best_ids, best = _max_merge([(h.ids, to_greater(h.scores, h.metric)) for h in searches])
         first_ids, factor = _first_value(
-            [(h.ids, self.factors(v).astype(np.float32)) for h, v in zip(searches, values, strict=True)]
+            [
+                (h.ids, self.factors(v).astype(np.float32))
+                for h, v in zip(searches, values, strict=True)
+            ]
         )
         # Both are over the same sorted unique ids.
         assert np.array_equal(best_ids, first_ids)
-        return select(best_ids, factor * best, window)
+        return select(best_ids, factor * best, window)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -79,11 +82,15 @@ class BoostRanker:
     #: ``random_score.field``: the field whose value seeds each hit's random score (else its id).
     random_field: str | None = None
 
-    def contributions(self, ids: npt.NDArray[np.generic], field_values: npt.NDArray[np.generic] | None) -> _F32:
+    def contributions(
+        self, ids: npt.NDArray[np.generic], field_values: npt.NDArray[np.generic] | None
+    ) -> _F32:
         if self.random_seed is None:
             return np.full(len(ids), self.weight, dtype=np.float32)
         source = field_values if field_values is not None else ids
-        return (np.float32(self.weight) * random_scores(self.random_seed, source)).astype(np.float32)
+        return (np.float32(self.weight) * random_scores(self.random_seed, source)).astype(
+            np.float32
+        )
 
 
 def random_scores(seed: int, values: npt.NDArray[np.generic]) -> _F32:
@@ -136,7 +143,9 @@ def apply_boosts(
     return select(hits.ids[order], out[order], window, descending)
 
 
-def _max_merge(parts: Sequence[tuple[npt.NDArray[np.generic], _F32]]) -> tuple[npt.NDArray[np.generic], _F32]:
+def _max_merge(
+    parts: Sequence[tuple[npt.NDArray[np.generic], _F32]],
+) -> tuple[npt.NDArray[np.generic], _F32]:
     non_empty = [(i, s) for i, s in parts if len(i)]
     if not non_empty:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
@@ -148,7 +157,9 @@ def _max_merge(parts: Sequence[tuple[npt.NDArray[np.generic], _F32]]) -> tuple[n
     return unique, best
 
 
-def _first_value(parts: Sequence[tuple[npt.NDArray[np.generic], _F32]]) -> tuple[npt.NDArray[np.generic], _F32]:
+def _first_value(
+    parts: Sequence[tuple[npt.NDArray[np.generic], _F32]],
+) -> tuple[npt.NDArray[np.generic], _F32]:
     non_empty = [(i, s) for i, s in parts if len(i)]
     if not non_empty:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)

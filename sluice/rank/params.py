@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sluice.errors import RequestError
-from sluice.rank.fusion import RRFRanker, WeightedRanker
 from sluice.rank.function_score import BoostRanker, DecayRanker
+from sluice.rank.fusion import RRFRanker, WeightedRanker
 from sluice.schema import DataType
 
 Ranker = RRFRanker | WeightedRanker | DecayRanker | BoostRanker
@@ -162,9 +162,13 @@ def decay_ranker(
         if key not in values:
             raise RerankParamsError(f"Decay function lost param: {key}")
     if values["scale"] <= 0:
-        raise RerankParamsError(f"Decay function param: scale must > 0, but got {values['scale']:f}")
+        raise RerankParamsError(
+            f"Decay function param: scale must > 0, but got {values['scale']:f}"
+        )
     if values["offset"] < 0:
-        raise RerankParamsError(f"Decay function param: offset must >= 0, but got {values['offset']:f}")
+        raise RerankParamsError(
+            f"Decay function param: offset must >= 0, but got {values['offset']:f}"
+        )
     if values["decay"] <= 0 or values["decay"] >= 1:
         # Milvus prints the offset here, not the decay.
         raise RerankParamsError(
@@ -173,7 +177,9 @@ def decay_ranker(
     function = params.get("function", "")
     if function not in ("gauss", "exp", "linear"):
         raise RerankParamsError("Invaild decay function: decay, only support [gauss,linear,exp]")
-    return DecayRanker(function, values["origin"], values["scale"], values["offset"], values["decay"])
+    return DecayRanker(
+        function, values["origin"], values["scale"], values["offset"], values["decay"]
+    )
 
 
 def boost_ranker(params: Mapping[str, str]) -> BoostRanker:

@@ -98,8 +98,7 @@ class Analyzer:
             raw = [(out, *rest) for t, *rest in raw for out in stage(t)]  # type: ignore[misc]
         to_bytes = _byte_offsets(text)
         return [
-            Token(t, to_bytes(start), to_bytes(end), pos, plen)
-            for t, start, end, pos, plen in raw
+            Token(t, to_bytes(start), to_bytes(end), pos, plen) for t, start, end, pos, plen in raw
         ]
 
 
@@ -141,9 +140,10 @@ def canonical_params(params: str | Mapping[str, Any] | None) -> str:
         return ""
     if isinstance(params, str):
         try:
-            params = json.loads(params) if params else {}
+            decoded = json.loads(params) if params else {}
         except ValueError:
             return params
+        return json.dumps(decoded, sort_keys=True, ensure_ascii=False)
     return json.dumps(params, sort_keys=True, ensure_ascii=False)
 
 

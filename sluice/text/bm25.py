@@ -63,9 +63,10 @@ class SparseRows:
 
     def row_sums(self) -> npt.NDArray[np.float64]:
         """Each row's total (for BM25 vectors: the document length in tokens)."""
-        return np.bincount(
+        sums: npt.NDArray[np.float64] = np.bincount(
             self.row_ids(), weights=self.values.astype(np.float64), minlength=self.num_rows
-        )
+        ).astype(np.float64)
+        return sums
 
 
 def term_frequency_rows(token_lists: Sequence[Sequence[str]]) -> SparseRows:
@@ -78,9 +79,7 @@ def term_frequency_rows(token_lists: Sequence[Sequence[str]]) -> SparseRows:
     unique_rows = unique >> 32
     indptr = np.zeros(len(token_lists) + 1, dtype=np.int64)
     np.cumsum(np.bincount(unique_rows, minlength=len(token_lists)), out=indptr[1:])
-    return SparseRows(
-        indptr, (unique & 0xFFFFFFFF).astype(np.uint32), counts.astype(np.float32)
-    )
+    return SparseRows(indptr, (unique & 0xFFFFFFFF).astype(np.uint32), counts.astype(np.float32))
 
 
 def document_vectors(analyzer: Analyzer, texts: Sequence[str]) -> SparseRows:

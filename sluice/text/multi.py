@@ -13,9 +13,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sluice.errors import RequestError
 from sluice.text.analyzer import Analyzer, analyzer_for
 from sluice.text.errors import AnalyzerError
-from sluice.errors import RequestError
 
 DEFAULT_ANALYZER = "default"
 
@@ -74,9 +74,7 @@ def parse_multi_analyzer_params(
             f"but field {by_field} is not string"
         )
     alias = params.get("alias", {})
-    if not isinstance(alias, dict) or not all(
-        isinstance(v, str) for v in alias.values()
-    ):
+    if not isinstance(alias, dict) or not all(isinstance(v, str) for v in alias.values()):
         raise MultiAnalyzerParamsError(
             f"multi analyzer alias must be string map but now: {json.dumps(alias)}"
         )
@@ -94,5 +92,7 @@ def parse_multi_analyzer_params(
                 f"analyzer {name} params invalid: {err.message}"
             ) from None
     if DEFAULT_ANALYZER not in analyzers:
-        raise MultiAnalyzerParamsError("multi analyzer must set default analyzer for all unknown value")
+        raise MultiAnalyzerParamsError(
+            "multi analyzer must set default analyzer for all unknown value"
+        )
     return MultiAnalyzer(by_field, analyzers, dict(alias))

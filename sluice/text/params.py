@@ -266,7 +266,9 @@ def _filters(value: Any) -> tuple[FilterSpec, ...]:
             specs.append(_filter_object(item))
         else:
             # Milvus skips such items; Sluice refuses rather than drop part of a request.
-            raise AnalyzerError(f"filter item should be string or dict, but got: {json.dumps(item)}")
+            raise AnalyzerError(
+                f"filter item should be string or dict, but got: {json.dumps(item)}"
+            )
     return tuple(specs)
 
 

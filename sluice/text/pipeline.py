@@ -56,9 +56,7 @@ def native_filters(spec: FilterSpec) -> list[tantivy.Filter]:
     if kind == "decompounder":
         return [tantivy.Filter.split_compound(list(spec.words))]
     if kind == "stop":
-        filters = [
-            tantivy.Filter.stopword(lang) for lang in spec.languages if lang != "chinese"
-        ]
+        filters = [tantivy.Filter.stopword(lang) for lang in spec.languages if lang != "chinese"]
         words = list(spec.words)
         if "chinese" in spec.languages:
             words.extend(chinese_stop_words())

@@ -20,7 +20,22 @@ from sluice.text import (
     top_k,
 )
 
-WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi".split()
+WORDS = [
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "epsilon",
+    "zeta",
+    "eta",
+    "theta",
+    "iota",
+    "kappa",
+    "lambda",
+    "mu",
+    "nu",
+    "xi",
+]
 
 
 def corpus(n: int, seed: int) -> list[str]:
@@ -37,7 +52,10 @@ def test_token_hash_is_crc32_of_the_first_100_bytes() -> None:
 def test_document_vectors_are_term_frequencies_by_hash() -> None:
     rows = document_vectors(analyzer_for({}), ["b a b", "", "C"])
     idx, val = rows.row(0)
-    assert dict(zip(idx.tolist(), val.tolist(), strict=True)) == {token_hash("a"): 1.0, token_hash("b"): 2.0}
+    assert dict(zip(idx.tolist(), val.tolist(), strict=True)) == {
+        token_hash("a"): 1.0,
+        token_hash("b"): 2.0,
+    }
     assert list(idx) == sorted(idx)
     assert rows.row(1)[0].size == 0
     assert rows.row(2)[0].tolist() == [token_hash("c")]
@@ -102,7 +120,9 @@ def test_empty_corpus_has_zero_avgdl_and_query_weights_follow_milvus() -> None:
     assert empty.avgdl == 0.0
     terms = np.array([token_hash("x")], dtype=np.uint32)
     # N = 0, df = 0: ln(1 + 0.5 / 0.5) = ln 2, times the query's term frequency.
-    np.testing.assert_allclose(empty.query_weights(terms, np.array([3.0], np.float32)), [3 * math.log(2)], rtol=1e-6)
+    np.testing.assert_allclose(
+        empty.query_weights(terms, np.array([3.0], np.float32)), [3 * math.log(2)], rtol=1e-6
+    )
 
 
 def test_top_k_breaks_ties_by_smaller_id() -> None:

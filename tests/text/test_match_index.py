@@ -55,11 +55,26 @@ def brute_phrase(analyzer, docs, query, slop):  # type: ignore[no-untyped-def]
 
 
 QUERIES = [
-    "machine learning", "learning machine", "deep learning", "machine deep learning",
-    "data", "fast model", "model fast data", "the machine", "learning the model",
-    "unknown words", "machine machine", "deep deep learning", "data model",
-    "fast fast", "MACHINE, Learning!", "learning data deep", "model", "the",
-    "deep model machine", "fast data learning machine",
+    "machine learning",
+    "learning machine",
+    "deep learning",
+    "machine deep learning",
+    "data",
+    "fast model",
+    "model fast data",
+    "the machine",
+    "learning the model",
+    "unknown words",
+    "machine machine",
+    "deep deep learning",
+    "data model",
+    "fast fast",
+    "MACHINE, Learning!",
+    "learning data deep",
+    "model",
+    "the",
+    "deep model machine",
+    "fast data learning machine",
 ]
 
 
@@ -74,7 +89,9 @@ def test_matches_equal_brute_force(params: dict) -> None:
         np.testing.assert_array_equal(index.text_match(analyzer, query), want, query)
         for slop in (0, 1, 2, 3):
             want = brute_phrase(analyzer, docs, query, slop)
-            np.testing.assert_array_equal(index.phrase_match(analyzer, query, slop), want, f"{query}~{slop}")
+            np.testing.assert_array_equal(
+                index.phrase_match(analyzer, query, slop), want, f"{query}~{slop}"
+            )
             np.testing.assert_array_equal(restored.phrase_match(analyzer, query, slop), want)
 
 
