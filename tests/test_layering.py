@@ -52,11 +52,51 @@ FORBIDDEN = {
         "sluice.storage",
         "sluice.query",
     ),
+    "text": (
+        "grpc",
+        "google.protobuf",
+        "pymilvus",
+        "sluice.api",
+        "sluice.engine",
+        "sluice.client",
+        "sluice.storage",
+        "sluice.index",
+        "sluice.query",
+        "sluice.rank",
+    ),
+    "rank": (
+        "grpc",
+        "google.protobuf",
+        "pymilvus",
+        "sluice.api",
+        "sluice.engine",
+        "sluice.client",
+        "sluice.storage",
+        "sluice.index",
+        "sluice.query",
+        "sluice.text",
+    ),
     "engine": ("grpc", "google.protobuf", "pymilvus", "sluice.api", "sluice.client"),
     # The API and the clients reach the engine only through its public surface
     # (``sluice.engine`` itself) and never touch the layers below it.
-    "api": ("sluice.client", "sluice.storage", "sluice.index", "sluice.query", "sluice.engine."),
-    "client": ("sluice.api", "sluice.storage", "sluice.index", "sluice.query", "sluice.engine."),
+    "api": (
+        "sluice.client",
+        "sluice.storage",
+        "sluice.index",
+        "sluice.query",
+        "sluice.text",
+        "sluice.rank",
+        "sluice.engine.",
+    ),
+    "client": (
+        "sluice.api",
+        "sluice.storage",
+        "sluice.index",
+        "sluice.query",
+        "sluice.text",
+        "sluice.rank",
+        "sluice.engine.",
+    ),
 }
 
 

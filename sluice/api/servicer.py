@@ -16,6 +16,7 @@ from pymilvus.grpc_gen import milvus_pb2_grpc
 
 from sluice.api.base import SERVICE, NoStatusField, error_response
 from sluice.api.rpc_admin import AdminRpcs
+from sluice.api.rpc_analyzer import AnalyzerRpcs
 from sluice.api.rpc_collections import CollectionRpcs
 from sluice.api.rpc_data import DataRpcs
 from sluice.api.rpc_flush import FlushRpcs
@@ -36,6 +37,7 @@ class SluiceServicer(
     FlushRpcs,
     UserRpcs,
     GrantRpcs,
+    AnalyzerRpcs,
     milvus_pb2_grpc.MilvusServiceServicer,
 ):
     def __init__(self, engine: Engine) -> None:

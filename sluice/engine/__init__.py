@@ -20,12 +20,14 @@ from sluice.engine.prepared_search import SearchRequest, SearchResult
 from sluice.engine.ratelimit import QuotaLimiter
 from sluice.engine.search import SearchHits
 from sluice.engine.segment import SegmentLevel, SegmentState
+from sluice.text import AnalyzedToken
 
 __all__ = [
     "COUNT_STAR",
     "DEFAULT_DB",
     "ROOT_USER",
     "AccessControl",
+    "AnalyzedToken",
     "CollectionFlush",
     "CollectionInfo",
     "Column",

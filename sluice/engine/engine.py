@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from sluice.config import Settings
-from sluice.engine import data, indexes, prepared_search, segment_listing
+from sluice.engine import analysis, data, indexes, prepared_search, segment_listing
 from sluice.engine import flush as flush_ops
 from sluice.engine.access import AccessControl, MetaStoreAccessStore
 from sluice.engine.catalog import DEFAULT_DB, Catalog, CollectionMeta, DatabaseMeta
@@ -45,7 +45,7 @@ from sluice.engine.ratelimit import FlushRateLimiter
 from sluice.engine.recovery import open_collection
 from sluice.engine.schema_rules import validate_collection_name, validate_schema, validate_shards
 from sluice.engine.segment_listing import LoadedSegment, SegmentInfo
-from sluice.engine.stores import Stores, open_stores
+from sluice.engine.stores import Stores, open_stores, remove_orphans
 from sluice.engine.tso import TimestampOracle, now_ms
 from sluice.errors import (
     CollectionLimitExceeded,
@@ -64,6 +64,7 @@ from sluice.schema import (
     with_field_ids,
 )
 from sluice.storage.lock import DataDirLock
+from sluice.text import AnalyzedToken
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,7 @@ class Engine:
                 self.catalog.put_database(DatabaseMeta(1, DEFAULT_DB, tso.allocate()))
             self.flush_limiter = FlushRateLimiter(settings.flush.collection_rate)
             self.collections: dict[int, Collection] = {}
-            self._remove_orphans()
+            remove_orphans(self.catalog, self.stores)
             for meta in list(self.catalog.collections.values()):
                 self.collections[meta.id] = open_collection(meta, self.ctx)
             self._persister = Persister(self.ctx, settings.flusher_threads)
@@ -177,22 +178,6 @@ class Engine:
     def _check_open(self) -> None:
         if self._closed:
             raise ServiceNotReady.with_fields(state="Stopping")
-
-    def _remove_orphans(self) -> None:
-        """Delete what a crash left between catalog commits and file cleanup."""
-        known = {str(m.id) for m in self.catalog.collections.values()}
-        channels = {ch for m in self.catalog.collections.values() for ch in m.vchannels}
-        meta = self.stores.meta
-        stale = [k for k in meta.scan("collection/") if k.split("/", 2)[1] not in known]
-        if stale:
-            meta.commit({}, stale)
-        for channel in self.stores.logs.channels():
-            if channel not in channels:
-                self.stores.logs.drop(channel)
-        for kind in ("insert_log", "delta_log", "index_files"):
-            for name in self.ctx.files.list_dirs(kind):
-                if name not in known:
-                    self.ctx.files.delete_dir(f"{kind}/{name}")
 
     @property
     def access(self) -> AccessControl:
@@ -373,6 +358,30 @@ class Engine:
             if collection.meta.loaded != loaded:
                 collection.meta.loaded = loaded
                 self.catalog.put_collection(collection.meta)
+
+    # --- text analysis ------------------------------------------------------------
+
+    def run_analyzer(
+        self,
+        db: str,
+        collection: str,
+        field_name: str,
+        analyzer_params: str,
+        analyzer_names: Sequence[str],
+        texts: Sequence[str],
+        *,
+        with_detail: bool,
+        with_hash: bool,
+    ) -> list[list[AnalyzedToken]]:
+        """RunAnalyzer: by ``analyzer_params``, or by a collection field's analyzer."""
+        if not collection:
+            return analysis.analyze(
+                texts, analyzer_params=analyzer_params, with_detail=with_detail, with_hash=with_hash
+            )
+        schema = self.get(db, collection).schema
+        return analysis.analyze_by_field(
+            schema, field_name, analyzer_names, texts, with_detail=with_detail, with_hash=with_hash
+        )
 
     # --- time ------------------------------------------------------------------
 

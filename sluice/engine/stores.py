@@ -28,6 +28,7 @@ from pathlib import Path
 import orjson
 
 from sluice.config import Settings, WalSync
+from sluice.engine.catalog import Catalog
 from sluice.storage.local_log import LocalLogStore
 from sluice.storage.local_meta import LocalMetaStore
 from sluice.storage.log_store import LogStore
@@ -97,3 +98,24 @@ def import_legacy_metadata(data: Path, meta: MetaStore) -> None:
     shutil.rmtree(data / "collections", ignore_errors=True)
     (data / "catalog.json").unlink()
     log.info("moved metadata of %s into the metadata store", data)
+
+
+def remove_orphans(catalog: Catalog, stores: Stores) -> None:
+    """Delete what a crash left between a catalog commit and the cleanup that follows it.
+
+    A collection is committed to the catalog only after its storage exists and
+    forgotten before its storage is deleted, so anything not named by the
+    catalog at start-up belongs to no collection.
+    """
+    known = {str(m.id) for m in catalog.collections.values()}
+    channels = {ch for m in catalog.collections.values() for ch in m.vchannels}
+    stale = [k for k in stores.meta.scan("collection/") if k.split("/", 2)[1] not in known]
+    if stale:
+        stores.meta.commit({}, stale)
+    for channel in stores.logs.channels():
+        if channel not in channels:
+            stores.logs.drop(channel)
+    for kind in ("insert_log", "delta_log", "index_files"):
+        for name in stores.files.list_dirs(kind):
+            if name not in known:
+                stores.files.delete_dir(f"{kind}/{name}")
