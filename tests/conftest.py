@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests import services
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -133,3 +135,36 @@ def milvus(sluice_server: SluiceProcess) -> Iterator[object]:
         yield client
     finally:
         client.close()
+
+
+# --- remote storage services (etcd, NATS JetStream, SeaweedFS S3), one of each per session ---
+
+
+@pytest.fixture(scope="session")
+def etcd_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[services.EtcdService]:
+    service = services.EtcdService(tmp_path_factory.mktemp("etcd"))
+    services.started(service)
+    try:
+        yield service
+    finally:
+        service.kill()
+
+
+@pytest.fixture(scope="session")
+def nats_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[services.NatsService]:
+    service = services.NatsService(tmp_path_factory.mktemp("nats"))
+    services.started(service)
+    try:
+        yield service
+    finally:
+        service.kill()
+
+
+@pytest.fixture(scope="session")
+def s3_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[services.SeaweedService]:
+    service = services.SeaweedService(tmp_path_factory.mktemp("seaweedfs"))
+    services.started(service)
+    try:
+        yield service
+    finally:
+        service.kill()
