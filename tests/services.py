@@ -14,6 +14,7 @@ reason.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -216,10 +217,12 @@ class SeaweedService(Service):
         self.bucket = bucket
         self.master, self.volume, self.filer, self.s3 = free_ports(4, with_grpc_offset=True)
         (folder / "data").mkdir(exist_ok=True)
-        (folder / "s3.json").write_text(
-            '{"identities":[{"name":"sluice","credentials":[{"accessKey":"%s","secretKey":"%s"}],'
-            '"actions":["Admin","Read","Write","List","Tagging"]}]}' % (S3_ACCESS_KEY, S3_SECRET_KEY)
-        )
+        identity = {
+            "name": "sluice",
+            "credentials": [{"accessKey": S3_ACCESS_KEY, "secretKey": S3_SECRET_KEY}],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+        }
+        (folder / "s3.json").write_text(json.dumps({"identities": [identity]}))
 
     @property
     def endpoint(self) -> str:

@@ -37,9 +37,7 @@ log = logging.getLogger(__name__)
 class WriterLease:
     """Campaign for, hold and give up the writer key ``key``."""
 
-    def __init__(
-        self, connection: EtcdConnection, key: str, node: str, *, ttl: int = 5
-    ) -> None:
+    def __init__(self, connection: EtcdConnection, key: str, node: str, *, ttl: int = 5) -> None:
         if ttl < 2:
             raise ValueError("the writer lease TTL must be at least 2 seconds")
         self._conn = connection
@@ -70,7 +68,11 @@ class WriterLease:
         return response.kvs[0].value.decode() if response.kvs else None
 
     def acquire(
-        self, *, timeout: float | None = None, poll: float = 0.25, on_wait: Callable[[], None] | None = None
+        self,
+        *,
+        timeout: float | None = None,
+        poll: float = 0.25,
+        on_wait: Callable[[], None] | None = None,
     ) -> WriterGuard:
         """Block until this node holds the writer key; return the fencing guard.
 
