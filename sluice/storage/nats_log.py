@@ -1,0 +1,553 @@
+"""The log store on NATS JetStream: one stream (and one subject) per channel.
+
+Stream ``<prefix>_<channel>`` holds subject ``<prefix>.<channel>`` (the channel
+name escaped to NATS's allowed characters), file storage.  A record's offset
+is the stream sequence number of its first message (``nats_frames``), so a
+checkpoint's position is a JetStream sequence and replay starts there.
+
+Publishing is pipelined: :meth:`NatsChannelLog.append` hands the message to a
+writer task on the store's private event loop and returns at once;
+:meth:`NatsChannelLog.sync` waits for JetStream's acknowledgements, so many
+appends share the round trip.  Offsets are handed out before the server
+assigns them; every message carries ``Nats-Expected-Last-Sequence`` so the
+server stores it only at the sequence it was given.  If one publish fails
+(the server is down, an acknowledgement times out) every later one in flight
+fails with it; once all have been answered the log *repairs*: it reads the
+stream's last sequence and fills the sequence numbers it had handed out with
+padding messages, so no offset is ever reused, and appending resumes.  While
+the service is unreachable, :meth:`append` raises at once.
+
+A record that failed was reported to its own ``sync``; a record whose
+acknowledgement arrived is durable, and so is everything before it in the
+stream (the expected-sequence chain leaves no holes).  An acknowledgement that
+times out leaves the record's fate unknown, as with any remote write: replay
+may later return it whole, never in part.
+
+Fencing: given ``fence`` (the writer lease's check), the log refuses to publish
+or acknowledge once the lease may be lost, and a stream that holds sequences
+it did not hand out (another node wrote) fails its repair with
+:class:`~sluice.errors.WriterFencedError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import nats
+import nats.errors
+import nats.js.errors
+from nats.js import api
+
+from sluice.errors import StorageError, StorageUnavailable, WriterFencedError
+from sluice.storage import nats_frames
+from sluice.storage.loop_thread import LoopThread
+from sluice.storage.nats_frames import decode_channel, encode_channel
+from sluice.storage.wal import Record
+
+log = logging.getLogger(__name__)
+
+#: Anything exporting the buffer protocol (bytes, memoryview, pyarrow.Buffer).
+Buffer = Any
+
+_PREFIX = re.compile(r"^[A-Za-z0-9_-]+$")
+#: Room left in a message for the frame header, NATS headers and the subject.
+_MESSAGE_OVERHEAD = 1024
+_REPLAY_BATCH = 256
+_EXPECTED_LAST = "Nats-Expected-Last-Sequence"
+
+
+class NatsLogStore:
+    """:class:`~sluice.storage.log_store.LogStore` on JetStream.  One connection per store."""
+
+    def __init__(
+        self,
+        servers: Sequence[str],
+        stream_prefix: str = "sluice",
+        *,
+        timeout: float = 5.0,
+        replicas: int = 1,
+        fence: Callable[[], None] | None = None,
+    ) -> None:
+        if not _PREFIX.match(stream_prefix):
+            raise ValueError(
+                f"stream_prefix {stream_prefix!r} may hold only letters, digits, '-' and '_'"
+            )
+        self.servers = list(servers)
+        self.endpoint = ",".join(self.servers)
+        self.prefix = stream_prefix
+        self.timeout = timeout
+        self.replicas = replicas
+        self.fence = fence
+        self.loop = LoopThread("sluice-nats")
+        self._logs: dict[int, NatsChannelLog] = {}
+        self._next_id = 0
+        self._lock = threading.Lock()
+        self.nc: Any = None
+        self.js: Any = None
+        self.inbox = ""
+        self.call("connect", self._connect())
+
+    async def _connect(self) -> None:
+        self.nc = await nats.connect(
+            servers=self.servers,
+            name="sluice",
+            connect_timeout=max(1, int(self.timeout)),
+            allow_reconnect=True,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.25,
+            error_cb=self._on_error,
+            disconnected_cb=self._on_disconnect,
+            reconnected_cb=self._on_reconnect,
+        )
+        self.js = self.nc.jetstream(timeout=self.timeout)
+        self.inbox = self.nc.new_inbox()
+        await self.nc.subscribe(f"{self.inbox}.>", cb=self._on_ack)
+
+    async def _on_error(self, exc: Exception) -> None:
+        log.debug("NATS at %s: %s", self.endpoint, exc)
+
+    async def _on_disconnect(self) -> None:
+        log.warning("lost the connection to NATS at %s; reconnecting", self.endpoint)
+
+    async def _on_reconnect(self) -> None:
+        log.warning("reconnected to NATS at %s", self.endpoint)
+
+    async def _on_ack(self, msg: Any) -> None:
+        _, log_id, kind, seq = msg.subject.rsplit(".", 3)
+        target = self._logs.get(int(log_id))
+        if target is not None:
+            target.on_ack(kind, int(seq), msg.data)
+
+    def call(self, what: str, coro: Any, timeout: float | None = None) -> Any:
+        """Run ``coro`` on the loop within the timeout; name NATS and the endpoint on failure."""
+        try:
+            return self.loop.run(coro, timeout or self.timeout)
+        except nats.js.errors.NotFoundError:
+            raise
+        except nats.js.errors.APIError as exc:
+            raise StorageError(
+                f"NATS JetStream at {self.endpoint} refused to {what}: {exc}"
+            ) from exc
+        except (TimeoutError, nats.errors.Error, OSError) as exc:
+            raise StorageUnavailable.for_service(
+                "NATS JetStream", self.endpoint, f"cannot {what}: {exc or type(exc).__name__}"
+            ) from exc
+
+    def stream(self, channel: str) -> tuple[str, str]:
+        token = encode_channel(channel)
+        return f"{self.prefix}_{token}", f"{self.prefix}.{token}"
+
+    # --- LogStore -------------------------------------------------------------------
+
+    def open(self, channel: str) -> NatsChannelLog:
+        name, subject = self.stream(channel)
+        config = api.StreamConfig(
+            name=name,
+            subjects=[subject],
+            storage=api.StorageType.FILE,
+            retention=api.RetentionPolicy.LIMITS,
+            num_replicas=self.replicas,
+            allow_direct=True,
+            duplicate_window=0,
+        )
+
+        async def ensure() -> Any:
+            try:
+                return await self.js.stream_info(name)
+            except nats.js.errors.NotFoundError:
+                return await self.js.add_stream(config)
+
+        info = self.call(f"open stream {name}", ensure())
+        with self._lock:
+            log_id = self._next_id
+            self._next_id += 1
+            channel_log = NatsChannelLog(self, log_id, channel, name, subject, info.state)
+            self._logs[log_id] = channel_log
+        return channel_log
+
+    def drop(self, channel: str) -> None:
+        name, _ = self.stream(channel)
+
+        async def delete() -> None:
+            with contextlib.suppress(nats.js.errors.NotFoundError):
+                await self.js.delete_stream(name)
+
+        self.call(f"delete stream {name}", delete())
+
+    def channels(self) -> list[str]:
+        async def names() -> list[str]:
+            found = []
+            offset = 0
+            while True:
+                page = await self.js.streams_info(offset=offset)
+                for info in page:
+                    subjects = info.config.subjects or []
+                    if len(subjects) == 1 and subjects[0].startswith(f"{self.prefix}."):
+                        found.append(subjects[0][len(self.prefix) + 1 :])
+                if len(page) == 0:
+                    return found
+                offset += len(page)
+
+        tokens = self.call("list streams", names())
+        decoded = [decode_channel(t) for t in tokens if "." not in t]
+        return sorted(c for c in decoded if c is not None)
+
+    def forget(self, log_id: int) -> None:
+        with self._lock:
+            self._logs.pop(log_id, None)
+
+    def close(self) -> None:
+        for channel_log in list(self._logs.values()):
+            channel_log.close()
+
+        async def drain() -> None:
+            if self.nc is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self.nc.close(), self.timeout)
+
+        self.loop.stop(drain())
+
+
+class _Pending:
+    __slots__ = ("end", "error", "frames", "left", "sent_at", "seq")
+
+    def __init__(self, seq: int, frames: list[bytes]) -> None:
+        self.seq = seq
+        self.end = seq + len(frames)
+        self.frames = frames
+        self.left = len(frames)
+        self.error: BaseException | None = None
+        self.sent_at = 0.0
+
+
+class NatsChannelLog:
+    """One channel's log on its JetStream stream.  Thread-safe."""
+
+    def __init__(
+        self, store: NatsLogStore, log_id: int, channel: str, stream: str, subject: str, state: Any
+    ) -> None:
+        self._store = store
+        self._id = log_id
+        self.channel = channel
+        self.stream = stream
+        self.subject = subject
+        max_payload = int(getattr(store.nc, "max_payload", 1 << 20))
+        self._chunk = max(4096, max_payload - _MESSAGE_OVERHEAD)
+        self._cond = threading.Condition()
+        self._next = int(state.last_seq) + 1
+        self._queue: list[_Pending] = []
+        #: Published, waiting for acknowledgements, in sequence order.
+        self._inflight: OrderedDict[int, _Pending] = OrderedDict()
+        self._by_seq: dict[int, _Pending] = {}
+        #: Every record ending at or before this has been answered (stored or failed).
+        self._answered = self._next
+        self._failed: dict[int, BaseException] = {}
+        #: The highest sequence known to hold this log's own message.
+        self._last_good = self._next - 1
+        #: Messages whose fate is unknown (their publish failed), by sequence: a repair
+        #: tells them from another writer's messages.
+        self._unsure: dict[int, list[bytes]] = {}
+        self._broken: BaseException | None = None
+        self._fatal: BaseException | None = None
+        self._pads: dict[int, asyncio.Future[None]] = {}
+        self._closed = False
+        self._wake = asyncio.Event()
+        self._writer = store.loop.submit(self._write_loop())
+
+    # --- ChannelLog -------------------------------------------------------------------
+
+    @property
+    def end_offset(self) -> int:
+        return self._next
+
+    @property
+    def first_offset(self) -> int:
+        state = self._state()
+        return int(state.first_seq) if state.messages else int(state.last_seq) + 1
+
+    def append(self, kind: int, timestamp: int, *payload: Buffer) -> Record:
+        data = b"".join(payload)
+        frames = nats_frames.record_frames(kind, timestamp, data, self._chunk)
+        with self._cond:
+            if self._closed:
+                raise StorageError(f"channel log {self.channel} is closed")
+            if self._fatal is not None:
+                raise self._fatal
+            if self._broken is not None:
+                raise self._unavailable(
+                    f"a publish failed and the log is not repaired yet: {self._broken}"
+                )
+            pending = _Pending(self._next, frames)
+            self._next = pending.end
+            self._queue.append(pending)
+        self._store.loop.call_soon(self._wake.set)
+        return Record(pending.seq, pending.end, kind, timestamp, b"")
+
+    def sync(self, upto: int) -> None:
+        deadline = time.monotonic() + self._store.timeout * 2 + 1
+        with self._cond:
+            while self._answered < upto and upto <= self._next:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise self._unavailable("no acknowledgement in time")
+                self._cond.wait(remaining)
+            error = self._failed.get(upto)
+        if error is not None:
+            if isinstance(error, StorageError):
+                raise type(error)(error.message) from error
+            raise self._unavailable(str(error)) from error
+        if self._store.fence is not None:
+            self._store.fence()
+
+    def replay(self, start: int = 0) -> Iterator[Record]:
+        state = self._state()
+        last = int(state.last_seq)
+        first = max(start, int(state.first_seq), 1)
+        if not state.messages or first > last:
+            return
+        yield from nats_frames.assemble(self._messages(first, last))
+
+    def truncate_before(self, offset: int) -> int:
+        before = self._state()
+
+        async def purge() -> None:
+            await self._store.js.purge_stream(self.stream, seq=offset)
+
+        self._store.call(f"purge stream {self.stream}", purge())
+        with self._cond:
+            self._failed = {end: e for end, e in self._failed.items() if end > offset}
+        return max(0, int(before.bytes) - int(self._state().bytes))
+
+    def close(self) -> None:
+        with self._cond:
+            if self._closed:
+                return
+            target = self._next
+        with contextlib.suppress(StorageError):
+            self.sync(target)
+        with self._cond:
+            self._closed = True
+        self._store.loop.call_soon(self._wake.set)
+        with contextlib.suppress(Exception):
+            self._writer.result(self._store.timeout)
+        self._store.forget(self._id)
+
+    # --- internals: state and replay ---------------------------------------------------
+
+    def _unavailable(self, why: str) -> StorageUnavailable:
+        return StorageUnavailable.for_service(
+            "NATS JetStream", self._store.endpoint, f"stream {self.stream}: {why}"
+        )
+
+    def _state(self) -> Any:
+        async def info() -> Any:
+            return (await self._store.js.stream_info(self.stream)).state
+
+        return self._store.call(f"read the state of stream {self.stream}", info())
+
+    def _messages(self, first: int, last: int) -> Iterator[tuple[int, bytes]]:
+        store = self._store
+        config = api.ConsumerConfig(
+            deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
+            opt_start_seq=first,
+            ack_policy=api.AckPolicy.NONE,
+            inactive_threshold=60.0,
+            mem_storage=True,
+        )
+
+        async def subscribe() -> Any:
+            return await store.js.pull_subscribe(
+                self.subject, durable=None, stream=self.stream, config=config
+            )
+
+        sub = store.call(f"read stream {self.stream}", subscribe())
+        try:
+            seq = first - 1
+            while seq < last:
+
+                async def fetch() -> list[Any]:
+                    return await sub.fetch(_REPLAY_BATCH, timeout=store.timeout)
+
+                for msg in store.call(f"read stream {self.stream}", fetch(), store.timeout + 1):
+                    seq = int(msg.metadata.sequence.stream)
+                    if seq > last:
+                        break
+                    yield seq, msg.data
+        finally:
+
+            async def unsubscribe() -> None:
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()
+
+            with contextlib.suppress(StorageError):
+                store.call("close a stream reader", unsubscribe())
+
+    # --- internals: the writer task (runs on the store's loop) --------------------------
+
+    def on_ack(self, kind: str, seq: int, data: bytes) -> None:
+        """An acknowledgement from JetStream (on the loop)."""
+        error: BaseException | None = None
+        try:
+            reply = json.loads(data) if data else {"error": {"description": "no responders"}}
+        except ValueError:
+            reply = {"error": {"description": "unreadable acknowledgement"}}
+        if "error" in reply:
+            error = self._unavailable(f"publish refused: {reply['error'].get('description')}")
+        if kind == "p":
+            pad = self._pads.pop(seq, None)
+            if pad is not None and not pad.done():
+                if error is None:
+                    pad.set_result(None)
+                else:
+                    pad.set_exception(error)
+            return
+        self._answer(seq, error)
+
+    def _answer(self, seq: int, error: BaseException | None) -> None:
+        pending = self._by_seq.pop(seq, None)
+        if pending is None:
+            return
+        if error is None:
+            self._last_good = max(self._last_good, seq)
+        else:
+            self._unsure.setdefault(seq, []).append(pending.frames[seq - pending.seq])
+        with self._cond:
+            pending.left -= 1
+            if error is not None and pending.error is None:
+                pending.error = error
+                if self._broken is None:
+                    self._broken = error
+            while self._inflight:
+                first = next(iter(self._inflight.values()))
+                if first.left > 0:
+                    break
+                self._inflight.popitem(last=False)
+                if first.error is not None:
+                    self._failed[first.end] = first.error
+                self._answered = first.end
+            self._cond.notify_all()
+
+    async def _write_loop(self) -> None:
+        store = self._store
+        while True:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), 0.25)
+            self._wake.clear()
+            with self._cond:
+                batch, self._queue = self._queue, []
+                closed = self._closed
+            for pending in batch:
+                await self._publish(pending)
+            self._expire(time.monotonic() - store.timeout)
+            if self._broken is not None and not self._inflight and not self._queue:
+                await self._repair()
+            if closed and not self._inflight:
+                return
+
+    async def _publish(self, pending: _Pending) -> None:
+        store = self._store
+        with self._cond:
+            self._inflight[pending.seq] = pending
+            broken = self._broken or self._fatal
+        pending.sent_at = time.monotonic()
+        if broken is None and store.fence is not None:
+            try:
+                store.fence()
+            except WriterFencedError as exc:
+                broken = exc
+                with self._cond:
+                    self._fatal = exc
+        for index, frame in enumerate(pending.frames):
+            seq = pending.seq + index
+            self._by_seq[seq] = pending
+            if broken is None and not store.nc.is_connected:
+                # A message buffered while disconnected would be sent on reconnect, long
+                # after its writer was told it failed: refuse it now instead.
+                broken = self._unavailable("not connected")
+            if broken is not None:
+                self._answer(seq, broken)
+                continue
+            try:
+                await store.nc.publish(
+                    self.subject,
+                    frame,
+                    reply=f"{store.inbox}.{self._id}.r.{seq}",
+                    headers={_EXPECTED_LAST: str(seq - 1)},
+                )
+            except Exception as exc:  # the connection is closed or its buffer is full
+                broken = self._unavailable(f"cannot publish: {exc or type(exc).__name__}")
+                self._answer(seq, broken)
+
+    def _expire(self, older_than: float) -> None:
+        """Fail every publish whose acknowledgement is overdue."""
+        overdue = [seq for seq, p in self._by_seq.items() if p.sent_at and p.sent_at < older_than]
+        for seq in sorted(overdue):
+            self._answer(seq, self._unavailable("no acknowledgement in time"))
+
+    async def _repair(self) -> None:
+        """Fill the handed-out sequence numbers the stream lacks with padding, then resume."""
+        store = self._store
+        try:
+            info = await asyncio.wait_for(store.js.stream_info(self.stream), store.timeout)
+            last = int(info.state.last_seq)
+            with self._cond:
+                handed_out = self._next - 1
+            foreign = await self._foreign_message(last, handed_out)
+            if foreign is not None:
+                with self._cond:
+                    self._fatal = WriterFencedError(
+                        f"{WriterFencedError.base_message}: stream {self.stream} holds a message "
+                        f"at sequence {foreign} that this node did not write"
+                    )
+                    self._broken = None
+                    self._cond.notify_all()
+                return
+            loop = asyncio.get_running_loop()
+            waits = []
+            pad = nats_frames.pad_frame()
+            for seq in range(last + 1, handed_out + 1):
+                future: asyncio.Future[None] = loop.create_future()
+                self._pads[seq] = future
+                self._unsure.setdefault(seq, []).append(pad)
+                waits.append(future)
+                await store.nc.publish(
+                    self.subject,
+                    pad,
+                    reply=f"{store.inbox}.{self._id}.p.{seq}",
+                    headers={_EXPECTED_LAST: str(seq - 1)},
+                )
+            if waits:
+                await asyncio.wait_for(asyncio.gather(*waits), store.timeout)
+        except Exception as exc:
+            self._pads.clear()
+            log.warning("stream %s not repaired yet: %s", self.stream, exc)
+            await asyncio.sleep(0.25)
+            return
+        self._unsure.clear()
+        self._last_good = handed_out
+        with self._cond:
+            self._broken = None
+            self._cond.notify_all()
+        log.warning("stream %s repaired: resuming at sequence %d", self.stream, handed_out + 1)
+
+    async def _foreign_message(self, last: int, handed_out: int) -> int | None:
+        """The first sequence past this log's known messages that holds another writer's message."""
+        if last > handed_out:
+            return last
+        for seq in range(self._last_good + 1, last + 1):
+            candidates = self._unsure.get(seq)
+            if not candidates:
+                return seq
+            stored = await self._store.js.get_msg(self.stream, seq, direct=True)
+            if stored.data not in candidates:
+                return seq
+        return None

@@ -1,0 +1,130 @@
+"""JetStream-specific behaviour of the log store: outages, repair, fencing."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from sluice.errors import StorageError, StorageUnavailable, WriterFencedError
+from sluice.storage.nats_frames import decode_channel, encode_channel
+from sluice.storage.nats_log import NatsLogStore
+from sluice.storage.wal import Record
+from tests import services
+
+
+def test_channel_names_round_trip() -> None:
+    for name in ["by-dev-rootcoord-dml_3", "a_b__c", "x.y z*>/é", ""]:
+        token = encode_channel(name)
+        assert all(c.isalnum() or c in "-_" for c in token)
+        assert decode_channel(token) == name
+
+
+def test_prefix_is_validated() -> None:
+    with pytest.raises(ValueError, match=r"stream_prefix 'a\.b'"):
+        NatsLogStore(["nats://127.0.0.1:1"], "a.b")
+
+
+def _retry(call, timeout: float = 20.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return call()
+        except StorageUnavailable:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def test_outage_fails_fast_by_name_then_repairs_without_reusing_offsets(tmp_path: Path) -> None:
+    service = services.started(services.NatsService(tmp_path / "nats"))
+    assert isinstance(service, services.NatsService)
+    store = NatsLogStore([service.url], "outage", timeout=2.0)
+    try:
+        log = store.open("ch")
+        acked: list[Record] = []
+        for i in range(5):
+            record = log.append(1, i, b"before-%d" % i)
+            log.sync(record.end)
+            acked.append(record)
+        service.kill()
+        failed_offsets = []
+        for i in range(3):
+            started = time.monotonic()
+            with pytest.raises(StorageUnavailable, match=f"NATS JetStream at {service.url}"):
+                record = log.append(1, 100 + i, b"during")
+                failed_offsets.append(record.offset)
+                log.sync(record.end)
+            assert time.monotonic() - started < 15  # bounded, never a hang
+        service.start()
+
+        def write_after() -> Record:
+            record = log.append(1, 200, b"after")
+            log.sync(record.end)
+            return record
+
+        after = _retry(write_after)
+        assert all(after.offset > offset for offset in failed_offsets)
+        assert after.offset > acked[-1].offset
+        replayed = [(r.timestamp, r.payload) for r in log.replay()]
+        assert replayed[:5] == [(i, b"before-%d" % i) for i in range(5)]
+        assert replayed[-1] == (200, b"after")
+        assert all(p in {b"during"} for _, p in replayed[5:-1])  # unknown fate, never partial
+        log.close()
+        reopened = store.open("ch")
+        assert reopened.end_offset == after.end
+        reopened.close()
+    finally:
+        store.close()
+        service.kill()
+
+
+def test_a_fenced_writer_cannot_append(nats_service: services.NatsService) -> None:
+    prefix = f"f{uuid.uuid4().hex[:10]}"
+    allowed = [True]
+
+    def fence() -> None:
+        if not allowed[0]:
+            raise WriterFencedError("lease lost")
+
+    store = NatsLogStore([nats_service.url], prefix, fence=fence)
+    try:
+        log = store.open("ch")
+        log.sync(log.append(1, 1, b"ok").end)
+        allowed[0] = False
+        with pytest.raises(WriterFencedError):
+            log.sync(log.append(1, 2, b"refused").end)
+        with pytest.raises(WriterFencedError):
+            log.append(1, 3, b"refused too")
+        assert [r.payload for r in log.replay()] == [b"ok"]
+    finally:
+        store.close()
+
+
+def test_a_second_writer_on_the_same_stream_is_detected(nats_service: services.NatsService) -> None:
+    prefix = f"d{uuid.uuid4().hex[:10]}"
+    first = NatsLogStore([nats_service.url], prefix)
+    second = NatsLogStore([nats_service.url], prefix)
+    try:
+        a = first.open("ch")
+        b = second.open("ch")
+        a.sync(a.append(1, 1, b"a1").end)
+        with pytest.raises(StorageError):
+            b.sync(b.append(1, 2, b"b1").end)  # b expected the stream to be empty
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                b.sync(b.append(1, 3, b"b2").end)
+            except WriterFencedError:
+                break
+            except StorageUnavailable:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+            else:
+                pytest.fail("a second writer appended to a stream another node writes")
+        assert [r.payload for r in a.replay()] == [b"a1"]
+    finally:
+        first.close()
+        second.close()
