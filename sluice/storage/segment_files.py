@@ -75,6 +75,8 @@ class SegmentFiles:
         self._fs = filesystem
         self._root = root.rstrip("/")
         self._local = isinstance(filesystem, pafs.LocalFileSystem)
+        #: Object stores have no directories: creating one costs a request for nothing.
+        self._make_dirs = not isinstance(filesystem, pafs.S3FileSystem)
         #: Names a remote store in errors ("S3 at http://..."); None for local disk.
         self.service = service
         #: Test-only: stretch every write so a persistence in flight can be observed.
@@ -107,7 +109,7 @@ class SegmentFiles:
             time.sleep(self._write_delay)
         full = self._full(rel)
         parent = full.rsplit("/", 1)[0]
-        if self._local:
+        if self._make_dirs:
             self._fs.create_dir(parent, recursive=True)
         with self._fs.open_output_stream(full) as out:
             pq.write_table(
@@ -139,7 +141,7 @@ class SegmentFiles:
             time.sleep(self._write_delay)
         full = self._full(rel)
         parent = full.rsplit("/", 1)[0]
-        if self._local:
+        if self._make_dirs:
             self._fs.create_dir(parent, recursive=True)
         with self._fs.open_output_stream(full) as out:
             out.write(data)
