@@ -9,7 +9,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 19530
 DATA   ?= ./data
 
-.PHONY: serve test lint typecheck unit bench lock clean
+.PHONY: serve test lint typecheck unit bench fuzz lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,11 @@ typecheck: $(VENV)/.dev
 
 bench: $(VENV)/.dev
 	$(BIN)/python bench/run.py
+
+# The long fuzz run: at least 100,000 generated and mutated requests against a live server.
+FUZZ_REQUESTS ?= 100000
+fuzz: $(VENV)/.dev
+	$(BIN)/python tests/fuzz/grpc_fuzz.py --requests $(FUZZ_REQUESTS) --seed $${SEED:-1} --out fuzz-findings
 
 # Re-pin requirements.txt: resolve pyproject's dependencies in a throwaway venv.
 lock:

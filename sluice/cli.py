@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import click
@@ -47,7 +46,7 @@ def serve(
     ready_file: str | None,
 ) -> None:
     from sluice.api.server import serve_forever
-    from sluice.engine.engine import Engine
+    from sluice.engine import Engine
 
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -57,7 +56,5 @@ def serve(
         settings = Settings.from_toml(config_file, **overrides)
     else:
         settings = Settings.from_mapping({}, **overrides)
-    # Test-only: stretch segment writes so a flush can be observed in flight.
-    delay = float(os.environ.get("SLUICE_TEST_STORAGE_DELAY", "0") or 0)
-    engine = Engine(settings, storage_write_delay=delay)
+    engine = Engine(settings)
     serve_forever(engine, host, port, ready_file=ready_file)

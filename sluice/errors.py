@@ -230,6 +230,10 @@ class ParameterInvalid(SluiceError):
         return cls(f"{context}: {body}" if context else body)
 
 
+class DataMismatch(ParameterInvalid):
+    """Insert data that does not fit the collection schema."""
+
+
 class ParameterMissing(SluiceError):
     code = 1101
     base_message = "missing parameter"

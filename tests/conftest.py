@@ -55,10 +55,15 @@ class SluiceProcess:
     def start(self, timeout: float = 30.0) -> SluiceProcess:
         ready = self.data_dir.parent / f"{self.data_dir.name}.ready"
         ready.unlink(missing_ok=True)
+        # A storage delay needs the test-side wrapper (product code has no delay knob).
+        launcher = (
+            [str(ROOT / "tests" / "slow_storage.py")]
+            if self.env.get("SLUICE_TEST_STORAGE_DELAY")
+            else ["-m", "sluice"]
+        )
         args = [
             sys.executable,
-            "-m",
-            "sluice",
+            *launcher,
             "serve",
             "--data",
             str(self.data_dir),

@@ -19,7 +19,7 @@ from google.protobuf.message import Message
 from pymilvus.grpc_gen import common_pb2, milvus_pb2
 
 from sluice.api.status import error_status
-from sluice.engine.catalog import DEFAULT_DB
+from sluice.engine import DEFAULT_DB
 from sluice.errors import SluiceError
 
 log = logging.getLogger("sluice.api")
@@ -34,12 +34,37 @@ def response_class(method_name: str) -> type[Message]:
     return message_factory.GetMessageClass(descriptor)
 
 
+def status_field(method_name: str) -> str | None:
+    """The name of the ``common.Status`` field of a response type (``None``: it has none).
+
+    Most responses call it ``status``; AlterCollectionSchema's calls it
+    ``alter_status``; a few (Dummy, GetReplicateInfo) have none at all.
+    """
+    descriptor = SERVICE.methods_by_name[method_name].output_type
+    for fld in descriptor.fields:
+        if fld.message_type is common_pb2.Status.DESCRIPTOR:
+            return str(fld.name)
+    return None
+
+
 def error_response(method_name: str, err: SluiceError) -> Message:
+    """``err`` in the response type of ``method_name`` (see :func:`status_field`)."""
     status = error_status(err)
     cls = response_class(method_name)
     if cls is common_pb2.Status:
         return status
-    return cls(status=status)
+    name = status_field(method_name)
+    if name is None:
+        raise NoStatusField(err)
+    return cls(**{name: status})
+
+
+class NoStatusField(Exception):
+    """A response type that cannot carry a status: the error must travel as a gRPC status."""
+
+    def __init__(self, err: SluiceError) -> None:
+        super().__init__(err.message)
+        self.error = err
 
 
 def metadata(context: grpc.ServicerContext, key: str) -> str:
@@ -74,9 +99,17 @@ def rpc(handler: Handler) -> Handler:
             log.info(
                 "%s failed (request %s): %s", name, metadata(context, "client-request-id"), err
             )
-            return error_response(name, err)
+            return _answer(name, err, context)
         except Exception as exc:
             log.exception("%s crashed (request %s)", name, metadata(context, "client-request-id"))
-            return error_response(name, SluiceError(f"unexpected error: {exc}"))
+            return _answer(name, SluiceError(f"unexpected error: {exc}"), context)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _answer(name: str, err: SluiceError, context: grpc.ServicerContext) -> Message:
+    try:
+        return error_response(name, err)
+    except NoStatusField:
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, err.message)
+        raise

@@ -19,7 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pymilvus.grpc_gen import schema_pb2
 
-from sluice.engine.ingest import Column, DataMismatch
+from sluice.engine import Column
+from sluice.errors import DataMismatch
 from sluice.schema import DYNAMIC_FIELD, CollectionSchema, DataType, FieldSchema
 
 _SCALAR_SOURCES = {

@@ -25,7 +25,7 @@ from sluice.api.convert_fields import (
 )
 from sluice.api.convert_request import int_param, key_values, template_values
 from sluice.api.status import SUCCESS
-from sluice.engine.prepared_search import SearchRequest, SearchResult
+from sluice.engine import SearchRequest, SearchResult
 from sluice.errors import ParameterInvalid, RequestError
 
 _FLOAT_VECTOR_PLACEHOLDER = 101

@@ -11,7 +11,7 @@ from pymilvus.grpc_gen import common_pb2, milvus_pb2
 from sluice import __version__
 from sluice.api.base import db_name, rpc
 from sluice.api.status import SUCCESS
-from sluice.engine.engine import Engine
+from sluice.engine import Engine
 
 #: The Milvus release whose API Sluice serves; SDKs gate features on it.
 MILVUS_API_VERSION = "v2.6.0"

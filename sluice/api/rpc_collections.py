@@ -8,7 +8,7 @@ from pymilvus.grpc_gen import common_pb2, milvus_pb2
 from sluice.api.base import db_name, rpc
 from sluice.api.convert_schema import schema_from_proto, schema_to_proto
 from sluice.api.status import SUCCESS, error_status
-from sluice.engine.engine import Engine
+from sluice.engine import Engine
 from sluice.errors import CollectionNotFound, LegacyCode, ParameterInvalid
 from sluice.schema import ConsistencyLevel
 
@@ -44,14 +44,9 @@ class CollectionRpcs:
         db = db_name(request.db_name, context)
         try:
             if request.collection_name:
-                meta = self.engine.get(db, request.collection_name).meta
+                meta = self.engine.describe(db, request.collection_name)
             else:
-                found = [
-                    m for m in self.engine.list_collections(db) if m.id == request.collectionID
-                ]
-                if not found:
-                    raise CollectionNotFound.named(db, request.collectionID)
-                meta = found[0]
+                meta = self.engine.describe_by_id(db, request.collectionID)
         except CollectionNotFound as err:
             # Milvus rewrites this one "for compatibility with PyMilvus": code 100,
             # legacy UnexpectedError, "can't find collection[...]".
@@ -153,8 +148,8 @@ class CollectionRpcs:
     def GetLoadingProgress(
         self, request: milvus_pb2.GetLoadingProgressRequest, context: grpc.ServicerContext
     ) -> milvus_pb2.GetLoadingProgressResponse:
-        collection = self.engine.get(db_name(request.db_name, context), request.collection_name)
-        progress = 100 if collection.meta.loaded else 0
+        info = self.engine.describe(db_name(request.db_name, context), request.collection_name)
+        progress = 100 if info.loaded else 0
         return milvus_pb2.GetLoadingProgressResponse(
             status=SUCCESS, progress=progress, refresh_progress=progress
         )

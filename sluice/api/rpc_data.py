@@ -9,7 +9,7 @@ from sluice.api.base import db_name, rpc
 from sluice.api.convert_fields import column_from_field_data, ids_message
 from sluice.api.convert_request import template_values
 from sluice.api.status import SUCCESS
-from sluice.engine.engine import Engine
+from sluice.engine import Engine
 
 
 class DataRpcs:
@@ -35,7 +35,7 @@ class DataRpcs:
         upsert: bool,
     ) -> milvus_pb2.MutationResult:
         db = db_name(request.db_name, context)
-        collection = self.engine.get(db, request.collection_name)
+        info = self.engine.describe(db, request.collection_name)
         num_rows = request.num_rows
         columns = [column_from_field_data(fd, num_rows) for fd in request.fields_data]
         write = self.engine.upsert if upsert else self.engine.insert
@@ -43,7 +43,7 @@ class DataRpcs:
         n = len(result.ids)
         response = milvus_pb2.MutationResult(
             status=SUCCESS,
-            IDs=ids_message(result.ids, collection.schema.primary.dtype),
+            IDs=ids_message(result.ids, info.schema.primary.dtype),
             succ_index=range(n),
             timestamp=result.timestamp,
         )

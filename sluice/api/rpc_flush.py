@@ -1,4 +1,4 @@
-"""Flush and segment RPCs, per ../shared/spec/flush.md."""
+"""Flush and segment RPCs: Flush, GetFlushState, FlushAll and segment listings."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pymilvus.grpc_gen import milvus_pb2, msg_pb2, schema_pb2
 
 from sluice.api.base import db_name, remaining_seconds, rpc
 from sluice.api.status import SUCCESS
-from sluice.engine.engine import Engine
+from sluice.engine import Engine
 
 #: Milvus reports every loaded segment as Sealed, whatever its data-side state.
 _SEALED = 3

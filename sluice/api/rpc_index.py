@@ -8,8 +8,7 @@ from pymilvus.grpc_gen import common_pb2, milvus_pb2
 from sluice.api.base import db_name, rpc
 from sluice.api.convert_request import key_values
 from sluice.api.status import SUCCESS
-from sluice.engine.engine import Engine
-from sluice.engine.indexes import IndexInfo
+from sluice.engine import Engine, IndexInfo
 
 _FINISHED = 3
 _IN_PROGRESS = 2

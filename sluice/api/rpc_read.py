@@ -16,8 +16,7 @@ from sluice.api.convert_search import (
     search_results,
 )
 from sluice.api.status import SUCCESS
-from sluice.engine.engine import Engine
-from sluice.engine.output import COUNT_STAR
+from sluice.engine import COUNT_STAR, Engine
 from sluice.schema import DataType
 
 
@@ -29,7 +28,7 @@ class ReadRpcs:
         self, request: milvus_pb2.QueryRequest, context: grpc.ServicerContext
     ) -> milvus_pb2.QueryResults:
         db = db_name(request.db_name, context)
-        collection = self.engine.get(db, request.collection_name)
+        info = self.engine.describe(db, request.collection_name)
         params = key_values(request.query_params)
         limit = int_param(params, "limit", None)
         offset = int_param(params, "offset", 0) or 0
@@ -49,10 +48,10 @@ class ReadRpcs:
             ignore_growing=flag(params.get("ignore_growing")),
             partition_names=list(request.partition_names),
         )
-        schema = collection.schema
+        schema = info.schema
         response = milvus_pb2.QueryResults(
             status=SUCCESS,
-            collection_name=collection.name,
+            collection_name=info.name,
             primary_field_name=schema.primary.name,
             session_ts=result.read_ts,
         )

@@ -18,11 +18,31 @@ import grpc
 from pymilvus.grpc_gen import milvus_pb2_grpc
 
 from sluice.api.servicer import SluiceServicer
-from sluice.engine.engine import Engine
+from sluice.engine import Engine
 
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 512 * 1024 * 1024
+
+
+class _UnparsableRequests(logging.Filter):
+    """Log a request whose bytes are not valid protobuf as one warning, not a traceback.
+
+    gRPC refuses such a request itself (status INTERNAL, as Milvus's Go server
+    does) and logs the parser's exception; any client can trigger that, so it
+    must not read like a server fault.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.getMessage().startswith("Exception deserializing"):
+            reason = record.exc_info[1] if record.exc_info else None
+            record.msg = "refused a request that is not valid protobuf: %r"
+            record.args = (str(reason),)
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno = logging.WARNING
+            record.levelname = "WARNING"
+        return True
 
 
 @dataclass
@@ -37,6 +57,7 @@ class RunningServer:
 
 
 def start(engine: Engine, host: str, port: int, workers: int = 16) -> RunningServer:
+    logging.getLogger("grpc._common").addFilter(_UnparsableRequests())
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sluice-rpc"),
         options=[

@@ -14,14 +14,14 @@ import grpc
 from google.protobuf.message import Message
 from pymilvus.grpc_gen import milvus_pb2_grpc
 
-from sluice.api.base import SERVICE, error_response
+from sluice.api.base import SERVICE, NoStatusField, error_response
 from sluice.api.rpc_admin import AdminRpcs
 from sluice.api.rpc_collections import CollectionRpcs
 from sluice.api.rpc_data import DataRpcs
 from sluice.api.rpc_flush import FlushRpcs
 from sluice.api.rpc_index import IndexRpcs
 from sluice.api.rpc_read import ReadRpcs
-from sluice.engine.engine import Engine
+from sluice.engine import Engine
 from sluice.errors import Unimplemented
 
 
@@ -50,7 +50,12 @@ _SERVED = {
 
 def _unsupported(name: str, streaming: bool) -> Callable[..., Any]:
     def handler(self: SluiceServicer, request: Any, context: grpc.ServicerContext) -> Message:
-        return error_response(name, Unimplemented.for_rpc(name))
+        try:
+            return error_response(name, Unimplemented.for_rpc(name))
+        except NoStatusField as missing:
+            # Dummy, GetReplicateInfo: no status field, so the gRPC status says it (as Milvus's does).
+            context.abort(grpc.StatusCode.UNIMPLEMENTED, missing.error.message)
+            raise
 
     def stream_handler(self: SluiceServicer, request: Any, context: grpc.ServicerContext) -> Any:
         context.abort(grpc.StatusCode.UNIMPLEMENTED, Unimplemented.for_rpc(name).message)

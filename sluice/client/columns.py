@@ -27,8 +27,7 @@ import orjson
 import pyarrow as pa
 
 from sluice.client.convert import INSERT_MISSED_FIELD, INSERT_UNEXPECTED_FIELD, column_length
-from sluice.engine.ingest import Column
-from sluice.engine.search import SearchHits
+from sluice.engine import Column, SearchHits
 from sluice.errors import ParameterInvalid
 from sluice.schema import DYNAMIC_FIELD, CollectionSchema, DataType, FieldSchema
 

@@ -42,9 +42,7 @@ from sluice.client.convert import (
 )
 from sluice.client.flush_task import Checkpoint, FlushAllTask, FlushTask
 from sluice.config import Settings
-from sluice.engine.catalog import DEFAULT_DB
-from sluice.engine.engine import Engine
-from sluice.engine.prepared_search import SearchRequest
+from sluice.engine import DEFAULT_DB, Engine, SearchRequest
 from sluice.errors import DatabaseNotFound, IndexNotFound, ParameterInvalid
 from sluice.schema import CollectionSchema, DataType, FieldSchema
 
@@ -135,7 +133,7 @@ class EmbeddedClient(Client):
         return self._engine.has_collection(self.db_name, name)
 
     def describe_collection(self, name: str) -> dict[str, Any]:
-        meta = self._engine.get(self.db_name, name).meta
+        meta = self._engine.describe(self.db_name, name)
         fields = [
             field_dict(
                 field_id=f.field_id,
@@ -214,7 +212,7 @@ class EmbeddedClient(Client):
     # --- data ------------------------------------------------------------------------
 
     def insert(self, name: str, data: InsertData) -> dict[str, Any]:
-        schema = self._engine.get(self.db_name, name).schema
+        schema = self._engine.describe(self.db_name, name).schema
         cols, num_rows = columns.insert_columns(schema, data)
         if num_rows == 0:
             return {"insert_count": 0, "ids": []}
@@ -282,7 +280,7 @@ class EmbeddedClient(Client):
         )
         if result.count is not None:
             return [{"count(*)": result.count}]
-        schema = self._engine.get(self.db_name, name).schema
+        schema = self._engine.describe(self.db_name, name).schema
         return columns.table_rows(schema, result.table)
 
     def search(
@@ -306,12 +304,12 @@ class EmbeddedClient(Client):
             output_fields=list(output_fields or ()),
         )
         hits = self._engine.search(self.db_name, name, request, as_vectors(data)).hits
-        schema = self._engine.get(self.db_name, name).schema
+        schema = self._engine.describe(self.db_name, name).schema
         return columns.search_rows(schema, hits)
 
     def _pk_filter(self, name: str, keys: list[Any]) -> tuple[str, dict[str, Any]]:
         """``<pk> in {pks}`` with the keys as a template value (no quoting to get wrong)."""
-        primary = self._engine.get(self.db_name, name).schema.primary
+        primary = self._engine.describe(self.db_name, name).schema.primary
         try:
             values = [str(k) if primary.dtype == DataType.VARCHAR else int(k) for k in keys]
         except (TypeError, ValueError):

@@ -2,7 +2,7 @@
 
 ``Client.flush`` returns as soon as the server has sealed the segments; the
 data is durable (in segment files) only once ``GetFlushState`` says so
-(``../shared/spec/flush.md`` §2, §4.3).  These classes hold what the Flush
+(as Milvus's data coordinator answers it).  These classes hold what the Flush
 response said and poll for that moment:
 
 - the first poll happens ``interval`` after the wait starts, never

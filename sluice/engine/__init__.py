@@ -1,5 +1,43 @@
-"""The database engine: catalog, timestamps, channels, segments, flush.
+"""The database engine: catalog, timestamps, channels, segments, flush, reads.
 
-``Engine`` (in :mod:`sluice.engine.engine`) is the one object the gRPC API and
-the embedded client talk to.  The engine never imports the API layer.
+This module is the engine's one public surface: the gRPC API and the
+embedded client import from here and nowhere deeper, and never hold live
+engine objects (a :class:`CollectionInfo` is a frozen copy).  The engine
+itself never imports the API or the clients.
 """
+
+from sluice.engine.catalog import DEFAULT_DB
+from sluice.engine.data import DeleteResult, InsertResult, QueryResult
+from sluice.engine.describe import CollectionInfo
+from sluice.engine.engine import Engine, FlushAllResult, LoadedSegment, LoadState, SegmentInfo
+from sluice.engine.flush import CollectionFlush, FlushResult
+from sluice.engine.indexes import IndexInfo
+from sluice.engine.ingest import Column
+from sluice.engine.output import COUNT_STAR, OutputSpec
+from sluice.engine.prepared_search import SearchRequest, SearchResult
+from sluice.engine.search import SearchHits
+from sluice.engine.segment import SegmentLevel, SegmentState
+
+__all__ = [
+    "COUNT_STAR",
+    "DEFAULT_DB",
+    "CollectionFlush",
+    "CollectionInfo",
+    "Column",
+    "DeleteResult",
+    "Engine",
+    "FlushAllResult",
+    "FlushResult",
+    "IndexInfo",
+    "InsertResult",
+    "LoadState",
+    "LoadedSegment",
+    "OutputSpec",
+    "QueryResult",
+    "SearchHits",
+    "SearchRequest",
+    "SearchResult",
+    "SegmentInfo",
+    "SegmentLevel",
+    "SegmentState",
+]

@@ -1,25 +1,27 @@
 """The catalog: which databases and collections exist, and their settings.
 
-On disk it is ``<data>/catalog.json``, replaced atomically (write temp,
-fsync, rename, fsync directory: see :mod:`sluice.storage.atomic`) after every
-DDL change, so a crash leaves either the old or the new catalog.  Segment
-state lives in one manifest per collection (:mod:`sluice.engine.manifest`),
-which changes far more often.
+Each database and each collection is one key of the metadata store
+(:mod:`sluice.storage.meta_store`), committed atomically on every DDL change,
+so a crash leaves either the old or the new definition.  Segment state lives
+in one manifest per collection (:mod:`sluice.engine.manifest`), which changes
+far more often.
 
-A collection is added to the catalog only after its channels exist on disk,
-and its files are deleted only after the catalog forgot it; start-up removes
+A collection is added to the catalog only after its channels exist, and its
+files are deleted only after the catalog forgot it; start-up removes
 whatever a crash left between those steps.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+import orjson
+
 from sluice.schema import CollectionSchema, ConsistencyLevel, DataType, FieldSchema
-from sluice.storage.atomic import read_json, write_json_atomic
+from sluice.storage.meta_store import MetaStore
 
 DEFAULT_DB = "default"
 
@@ -166,37 +168,104 @@ def schema_from_dict(raw: dict[str, Any]) -> CollectionSchema:
     )
 
 
+@dataclass
+class DatabaseMeta:
+    """A database: its ID, creation time and properties."""
+
+    id: int
+    name: str
+    created_ts: int
+    properties: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "created_ts": self.created_ts,
+            "properties": self.properties,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> DatabaseMeta:
+        return cls(
+            id=int(raw["id"]),
+            name=str(raw["name"]),
+            created_ts=int(raw["created_ts"]),
+            properties={str(k): str(v) for k, v in raw.get("properties", {}).items()},
+        )
+
+
+_DATABASE_PREFIX = "catalog/database/"
+_COLLECTION_PREFIX = "catalog/collection/"
+
+
+def _encode(value: Any) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
 class Catalog:
-    """Databases and collections, persisted in one JSON file."""
+    """Databases and collections, one metadata-store key each.
 
-    def __init__(self, path: Path) -> None:
-        self._path = path
+    Collections are found by ID and by ``(database, name)`` in constant time.
+    Changes are made under :attr:`lock` and committed per object, so a DDL
+    commit costs the size of what it changes, not of the whole catalog.
+    """
+
+    def __init__(self, store: MetaStore) -> None:
+        self._store = store
         self.lock = threading.RLock()
-        self.databases: dict[str, dict[str, Any]] = {}
+        self.databases: dict[str, DatabaseMeta] = {}
         self.collections: dict[int, CollectionMeta] = {}
-        if path.exists():
-            raw = read_json(path)
-            self.databases = dict(raw["databases"])
-            self.collections = {
-                int(c["id"]): CollectionMeta.from_dict(c) for c in raw["collections"]
-            }
+        self._by_name: dict[tuple[str, str], int] = {}
+        for raw in store.scan(_DATABASE_PREFIX).values():
+            db = DatabaseMeta.from_dict(orjson.loads(raw))
+            self.databases[db.name] = db
+        for raw in store.scan(_COLLECTION_PREFIX).values():
+            meta = CollectionMeta.from_dict(orjson.loads(raw))
+            self.collections[meta.id] = meta
+            self._by_name[(meta.db, meta.name)] = meta.id
 
-    def save(self) -> None:
+    @staticmethod
+    def collection_key(collection_id: int) -> str:
+        return f"{_COLLECTION_PREFIX}{collection_id}"
+
+    @staticmethod
+    def database_key(name: str) -> str:
+        return f"{_DATABASE_PREFIX}{name}"
+
+    def put_database(self, db: DatabaseMeta) -> None:
         with self.lock:
-            write_json_atomic(
-                self._path,
-                {
-                    "version": 1,
-                    "databases": self.databases,
-                    "collections": [c.to_dict() for c in self.collections.values()],
-                },
-            )
+            self._store.commit({self.database_key(db.name): _encode(db.to_dict())})
+            self.databases[db.name] = db
+
+    def put_collection(
+        self,
+        meta: CollectionMeta,
+        *,
+        also_put: Mapping[str, bytes] | None = None,
+        also_delete: Iterable[str] = (),
+    ) -> None:
+        """Commit ``meta`` (new or changed) together with any other keys given."""
+        with self.lock:
+            puts = {self.collection_key(meta.id): _encode(meta.to_dict()), **(also_put or {})}
+            self._store.commit(puts, also_delete)
+            for key, known_id in list(self._by_name.items()):
+                if known_id == meta.id and key != (meta.db, meta.name):
+                    del self._by_name[key]
+            self.collections[meta.id] = meta
+            self._by_name[(meta.db, meta.name)] = meta.id
+
+    def remove_collection(self, meta: CollectionMeta, *, also_delete: Iterable[str] = ()) -> None:
+        """Forget ``meta`` and delete the other keys given, in one commit."""
+        with self.lock:
+            self._store.commit({}, [self.collection_key(meta.id), *also_delete])
+            self.collections.pop(meta.id, None)
+            if self._by_name.get((meta.db, meta.name)) == meta.id:
+                del self._by_name[(meta.db, meta.name)]
 
     def find(self, db: str, name: str) -> CollectionMeta | None:
-        for meta in self.collections.values():
-            if meta.db == db and meta.name == name:
-                return meta
-        return None
+        collection_id = self._by_name.get((db, name))
+        return self.collections.get(collection_id) if collection_id is not None else None
 
     def in_db(self, db: str) -> list[CollectionMeta]:
         return sorted(

@@ -26,7 +26,7 @@ import numpy as np
 
 from sluice.engine.manifest import ChannelState
 from sluice.engine.segment import Segment, SegmentLevel, SegmentState
-from sluice.storage.wal import WriteAheadLog
+from sluice.storage.log_store import ChannelLog
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ def pchannel_of(vchannel: str) -> str:
 
 
 class Channel:
-    def __init__(self, name: str, shard: int, wal: WriteAheadLog, state: ChannelState) -> None:
+    def __init__(self, name: str, shard: int, wal: ChannelLog, state: ChannelState) -> None:
         self.name = name
         self.shard = shard
         self.wal = wal

@@ -21,7 +21,6 @@ import threading
 from collections.abc import Hashable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -92,10 +91,6 @@ class Collection:
     @property
     def schema(self) -> CollectionSchema:
         return self.meta.schema
-
-    @property
-    def manifest_path(self) -> Path:
-        return self.ctx.collection_dir(self.id) / "manifest.json"
 
     # --- segments -----------------------------------------------------------
 
@@ -311,7 +306,7 @@ class Collection:
                 # A checkpoint must never point past the durable end of its WAL.
                 channel.wal.sync(checkpoint.offset)
                 positions.append((channel, checkpoint))
-            manifest.save(self.manifest_path)
+            manifest.save(self.ctx.meta, self.id)
             for channel, checkpoint in positions:
                 channel.persisted = checkpoint
                 channel.wal.truncate_before(checkpoint.offset)

@@ -1,17 +1,18 @@
-"""Services every collection shares: settings, clocks, IDs, storage, the persister."""
+"""Services every collection shares: settings, clocks, IDs, stores, background work."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sluice.config import Settings, WalSync
+from sluice.config import Settings
 from sluice.engine.ids import IdAllocator
+from sluice.engine.stores import Stores
 from sluice.engine.tso import TimestampOracle
+from sluice.storage.log_store import ChannelLog
+from sluice.storage.meta_store import MetaStore
 from sluice.storage.segment_files import SegmentFiles
-from sluice.storage.wal import WriteAheadLog
 
 if TYPE_CHECKING:
     from sluice.engine.channel import Channel
@@ -30,9 +31,9 @@ def _no_index_builder(collection: Collection, segment: Segment) -> None:
 @dataclass
 class EngineContext:
     settings: Settings
+    stores: Stores
     tso: TimestampOracle
     ids: IdAllocator
-    files: SegmentFiles
     #: ``request_persist(collection, channel, urgent)``: ask the background
     #: persister to look at a channel (``urgent`` after a flush barrier).
     request_persist: Callable[[Collection, Channel, bool], None] = field(default=_no_persister)
@@ -40,18 +41,12 @@ class EngineContext:
     request_index: Callable[[Collection, Segment], None] = field(default=_no_index_builder)
 
     @property
-    def data_dir(self) -> Path:
-        return self.settings.data_dir
+    def meta(self) -> MetaStore:
+        return self.stores.meta
 
-    def collection_dir(self, collection_id: int) -> Path:
-        return self.data_dir / "collections" / str(collection_id)
+    @property
+    def files(self) -> SegmentFiles:
+        return self.stores.files
 
-    def wal_dir(self, vchannel: str) -> Path:
-        return self.data_dir / "wal" / vchannel
-
-    def open_wal(self, vchannel: str) -> WriteAheadLog:
-        return WriteAheadLog(
-            self.wal_dir(vchannel),
-            fsync=self.settings.wal_sync == WalSync.FSYNC,
-            file_bytes=self.settings.wal_file_bytes,
-        )
+    def open_wal(self, vchannel: str) -> ChannelLog:
+        return self.stores.logs.open(vchannel)

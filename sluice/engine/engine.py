@@ -3,10 +3,10 @@
 Layout of a data folder::
 
     LOCK                 flock held while an engine has the folder open
-    tso.json             timestamp window (sluice.engine.tso)
-    ids.json             ID allocator block (sluice.engine.ids)
-    catalog.json         databases and collections (sluice.engine.catalog)
-    collections/<id>/manifest.json   segments and checkpoints (sluice.engine.manifest)
+    meta/                metadata store (sluice.storage.local_meta): the catalog
+                         (sluice.engine.catalog), one manifest per collection
+                         (sluice.engine.manifest), the timestamp window
+                         (sluice.engine.tso) and the ID block (sluice.engine.ids)
     wal/<vchannel>/      one write-ahead log per shard (sluice.storage.wal)
     segments/insert_log/<coll>/<part>/<seg>/<log>.parquet   row binlogs
     segments/delta_log/<coll>/<part>/<seg>/<log>.parquet    delete logs
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import enum
 import logging
-import shutil
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -29,18 +28,21 @@ import numpy as np
 from sluice.config import Settings
 from sluice.engine import data, indexes, prepared_search
 from sluice.engine import flush as flush_ops
-from sluice.engine.catalog import DEFAULT_DB, Catalog, CollectionMeta
+from sluice.engine.catalog import DEFAULT_DB, Catalog, CollectionMeta, DatabaseMeta
 from sluice.engine.channel import pchannel_name, vchannel_name
 from sluice.engine.collection import Collection
 from sluice.engine.context import EngineContext
+from sluice.engine.describe import CollectionInfo
 from sluice.engine.ids import IdAllocator
 from sluice.engine.index_builds import IndexBuilder, drop_segment_indexes
 from sluice.engine.ingest import Column
+from sluice.engine.manifest import Manifest
 from sluice.engine.persist import Persister, Ticker, persist_channel
 from sluice.engine.ratelimit import FlushRateLimiter
 from sluice.engine.recovery import open_collection
 from sluice.engine.schema_rules import validate_collection_name, validate_schema, validate_shards
 from sluice.engine.segment import SegmentLevel, SegmentState
+from sluice.engine.stores import Stores, open_stores
 from sluice.engine.tso import TimestampOracle, now_ms
 from sluice.errors import (
     CollectionNotFound,
@@ -58,7 +60,6 @@ from sluice.schema import (
     with_field_ids,
 )
 from sluice.storage.lock import DataDirLock
-from sluice.storage.segment_files import SegmentFiles
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,13 @@ class FlushAllResult:
 class Engine:
     """A data folder opened for reading and writing (one per process)."""
 
-    def __init__(self, settings: Settings, *, storage_write_delay: float = 0.0) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        wrap_stores: Callable[[Stores], Stores] | None = None,
+    ) -> None:
+        """Open ``settings.data_dir``; ``wrap_stores`` lets tests put a wrapper around storage."""
         self.settings = settings
         data = settings.data_dir
         data.mkdir(parents=True, exist_ok=True)
@@ -114,16 +121,16 @@ class Engine:
         self._lock.acquire()
         self._closed = False
         try:
-            tso = TimestampOracle(data / "tso.json")
-            ids = IdAllocator(data / "ids.json", first_id=tso.allocate())
-            files = SegmentFiles.for_uri(
-                str(data / "segments"), write_delay_seconds=storage_write_delay
-            )
-            self.ctx = EngineContext(settings, tso, ids, files)
-            self.catalog = Catalog(data / "catalog.json")
+            stores = open_stores(settings)
+            if wrap_stores is not None:
+                stores = wrap_stores(stores)
+            self.stores = stores
+            tso = TimestampOracle(stores.meta)
+            ids = IdAllocator(stores.meta, first_id=tso.allocate())
+            self.ctx = EngineContext(settings, stores, tso, ids)
+            self.catalog = Catalog(stores.meta)
             if DEFAULT_DB not in self.catalog.databases:
-                self.catalog.databases[DEFAULT_DB] = {"id": 1, "created_ts": tso.allocate()}
-                self.catalog.save()
+                self.catalog.put_database(DatabaseMeta(1, DEFAULT_DB, tso.allocate()))
             self.flush_limiter = FlushRateLimiter(settings.flush.collection_rate)
             self.collections: dict[int, Collection] = {}
             self._remove_orphans()
@@ -141,6 +148,8 @@ class Engine:
                     self._persister.request(collection, channel, True)
             self._ticker = Ticker(self.ctx, self.collections)
         except BaseException:
+            if hasattr(self, "stores"):
+                self.stores.close()
             self._lock.release()
             raise
         log.info("engine open at %s with %d collection(s)", data, len(self.collections))
@@ -163,6 +172,7 @@ class Engine:
             collection.save_manifest()
             for channel in collection.channels:
                 channel.wal.close()
+        self.stores.close()
         self._lock.release()
         log.info("engine closed")
 
@@ -174,17 +184,13 @@ class Engine:
         """Delete what a crash left between catalog commits and file cleanup."""
         known = {str(m.id) for m in self.catalog.collections.values()}
         channels = {ch for m in self.catalog.collections.values() for ch in m.vchannels}
-        for sub in ("collections",):
-            root = self.settings.data_dir / sub
-            if root.exists():
-                for child in root.iterdir():
-                    if child.name not in known:
-                        shutil.rmtree(child, ignore_errors=True)
-        wal_root = self.settings.data_dir / "wal"
-        if wal_root.exists():
-            for child in wal_root.iterdir():
-                if child.name not in channels:
-                    shutil.rmtree(child, ignore_errors=True)
+        meta = self.stores.meta
+        stale = [k for k in meta.scan("collection/") if k.split("/", 2)[1] not in known]
+        if stale:
+            meta.commit({}, stale)
+        for channel in self.stores.logs.channels():
+            if channel not in channels:
+                self.stores.logs.drop(channel)
         for kind in ("insert_log", "delta_log", "index_files"):
             for name in self.ctx.files.list_dirs(kind):
                 if name not in known:
@@ -219,7 +225,7 @@ class Engine:
         shards_num: int = 1,
         consistency: ConsistencyLevel = ConsistencyLevel.BOUNDED,
         properties: Mapping[str, str] | None = None,
-    ) -> CollectionMeta:
+    ) -> CollectionInfo:
         self._check_open()
         with self.catalog.lock:
             if db not in self.catalog.databases:
@@ -241,7 +247,7 @@ class Engine:
                     and existing.properties == props
                 )
                 if same:
-                    return existing
+                    return CollectionInfo.of(existing)
                 raise RequestError(
                     "create duplicate collection with different parameters, "
                     f"collection: {schema.name}"
@@ -278,10 +284,8 @@ class Engine:
                 created_utc_ms=now_ms(),
                 properties=props,
             )
-            self.ctx.collection_dir(collection_id).mkdir(parents=True, exist_ok=True)
             collection = open_collection(meta, self.ctx)
-            self.catalog.collections[collection_id] = meta
-            self.catalog.save()
+            self.catalog.put_collection(meta)
             self.collections[collection_id] = collection
             log.info(
                 "created collection %s.%s (id %d, %d shard(s))",
@@ -290,7 +294,7 @@ class Engine:
                 collection_id,
                 shards,
             )
-            return meta
+            return CollectionInfo.of(meta)
 
     def drop_collection(self, db: str, name: str) -> None:
         """Milvus drops idempotently: a missing collection (or database) is a success."""
@@ -304,26 +308,37 @@ class Engine:
                 for channel in collection.channels:
                     with channel.lock:
                         collection.dropped = True
-            del self.catalog.collections[meta.id]
-            self.catalog.save()
+            manifest_keys = list(self.stores.meta.scan(Manifest.prefix(meta.id)))
+            self.catalog.remove_collection(meta, also_delete=manifest_keys)
         for channel in collection.channels:
             with channel.persist_lock:
                 channel.wal.close()
-            shutil.rmtree(self.ctx.wal_dir(channel.name), ignore_errors=True)
-        shutil.rmtree(self.ctx.collection_dir(meta.id), ignore_errors=True)
+            self.stores.logs.drop(channel.name)
         for kind in ("insert_log", "delta_log", "index_files"):
             self.ctx.files.delete_dir(f"{kind}/{meta.id}")
         log.info("dropped collection %s.%s (id %d)", db, name, meta.id)
+
+    def describe(self, db: str, name: str) -> CollectionInfo:
+        """A frozen description of collection ``name`` (Milvus's not-found error if missing)."""
+        return CollectionInfo.of(self.get(db, name).meta)
+
+    def describe_by_id(self, db: str, collection_id: int) -> CollectionInfo:
+        self._check_open()
+        self._check_db(db)
+        meta = self.catalog.collections.get(collection_id)
+        if meta is None or meta.db != db:
+            raise CollectionNotFound.named(db, collection_id)
+        return CollectionInfo.of(meta)
 
     def has_collection(self, db: str, name: str) -> bool:
         self._check_open()
         self._check_db(db)
         return self.catalog.find(db, name) is not None
 
-    def list_collections(self, db: str) -> list[CollectionMeta]:
+    def list_collections(self, db: str) -> list[CollectionInfo]:
         self._check_open()
         self._check_db(db)
-        return self.catalog.in_db(db)
+        return [CollectionInfo.of(meta) for meta in self.catalog.in_db(db)]
 
     def collection_stats(self, db: str, name: str) -> dict[str, str]:
         return {"row_count": str(self.get(db, name).persisted_rows())}
@@ -333,7 +348,7 @@ class Engine:
         with self.catalog.lock:
             if collection.meta.loaded != loaded:
                 collection.meta.loaded = loaded
-                self.catalog.save()
+                self.catalog.put_collection(collection.meta)
 
     # --- time ------------------------------------------------------------------
 

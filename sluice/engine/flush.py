@@ -1,6 +1,6 @@
 """Flush, GetFlushState, FlushAll and GetFlushAllState, as Milvus defines them.
 
-Flush (``../shared/spec/flush.md`` §7):
+Flush, as Milvus's proxy and data coordinator perform it:
 
 1. take every channel lock of every named collection, in the global lock
    order, and allocate one ``flush_ts`` while holding them;

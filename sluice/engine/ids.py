@@ -1,7 +1,7 @@
 """A persistent allocator for collection, partition, segment, index and row IDs.
 
 Milvus IDs are large int64s drawn from one global allocator; so are ours.
-The allocator persists the end of a reserved block before handing out any ID
+The allocator persists (metadata-store key ``ids``) the end of a reserved block before handing out any ID
 inside it, so an ID is never reused after a crash (a crash only skips the
 unused rest of a block).  A fresh data folder starts at a timestamp-derived
 value, which gives IDs the magnitude Milvus users are used to
@@ -11,19 +11,23 @@ value, which gives IDs the magnitude Milvus users are used to
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
-from sluice.storage.atomic import read_json, write_json_atomic
+import orjson
+
+from sluice.storage.meta_store import MetaStore
 
 BLOCK = 1 << 20
 
 
 class IdAllocator:
-    def __init__(self, path: Path, first_id: int) -> None:
-        self._path = path
+    KEY = "ids"
+
+    def __init__(self, store: MetaStore, first_id: int) -> None:
+        self._store = store
         self._lock = threading.Lock()
-        if path.exists():
-            self._next = int(read_json(path)["reserved_end"])
+        raw = store.get(self.KEY)
+        if raw is not None:
+            self._next = int(orjson.loads(raw)["reserved_end"])
         else:
             self._next = first_id
         self._reserved_end = self._next
@@ -41,5 +45,5 @@ class IdAllocator:
     def _reserve(self, size: int) -> None:
         end = self._next + size
         # Persist first: if the write fails, nothing in the new block was handed out.
-        write_json_atomic(self._path, {"reserved_end": end})
+        self._store.commit({self.KEY: orjson.dumps({"reserved_end": end})})
         self._reserved_end = end

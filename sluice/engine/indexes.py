@@ -81,7 +81,7 @@ def create_index(
             IndexMeta(index_id, index_name or field_name, field_name, merged, created_ts)
         )
         collection.index_epoch += 1
-        catalog.save()
+        catalog.put_collection(collection.meta)
 
 
 def describe_indexes(
@@ -138,7 +138,7 @@ def drop_index(
         if dropped:
             collection.meta.indexes = [i for i in collection.meta.indexes if i not in dropped]
             collection.index_epoch += 1
-            catalog.save()
+            catalog.put_collection(collection.meta)
         return [i.index_id for i in dropped]
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sluice.errors import ParameterInvalid, SluiceError
+from sluice.errors import DataMismatch, SluiceError
 from sluice.schema import DYNAMIC_FIELD, CollectionSchema, DataType, FieldSchema
 
 _INT_RANGES = {
@@ -35,10 +35,6 @@ class Column:
     #: For vectors: the dimension the client declared.
     dim: int | None = None
     is_dynamic: bool = False
-
-
-class DataMismatch(ParameterInvalid):
-    """Insert data that does not fit the collection schema."""
 
 
 def prepare_rows(

@@ -1,8 +1,8 @@
 """A collection's segment manifest: segments, binlogs and channel checkpoints.
 
-``<data>/collections/<id>/manifest.json`` is replaced atomically (temp file,
-fsync, rename, fsync directory) whenever persisted state changes: a binlog
-was written, a segment changed state, a checkpoint moved.  Everything in it
+The metadata-store key ``collection/<id>/manifest`` is committed atomically
+whenever persisted state changes: a binlog was written, a segment changed
+state, a checkpoint moved.  Everything in it
 describes files that were fully written and fsynced *before* the manifest
 naming them was committed, and checkpoints never point past the durable end
 of their WAL.  Recovery loads the manifest and replays each channel's WAL
@@ -12,10 +12,11 @@ from its checkpoint.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from sluice.storage.atomic import read_json, write_json_atomic
+import orjson
+
+from sluice.storage.meta_store import MetaStore
 
 
 @dataclass
@@ -39,22 +40,34 @@ class Manifest:
     segments: list[dict[str, Any]] = field(default_factory=list)
     channels: dict[str, ChannelState] = field(default_factory=dict)
 
+    @staticmethod
+    def key(collection_id: int) -> str:
+        return f"collection/{collection_id}/manifest"
+
+    @staticmethod
+    def prefix(collection_id: int) -> str:
+        """Every key a collection's persisted state lives under."""
+        return f"collection/{collection_id}/"
+
     @classmethod
-    def load(cls, path: Path) -> Manifest:
-        if not path.exists():
+    def load(cls, store: MetaStore, collection_id: int) -> Manifest:
+        data = store.get(cls.key(collection_id))
+        if data is None:
             return cls()
-        raw = read_json(path)
+        raw = orjson.loads(data)
         return cls(
             segments=list(raw["segments"]),
             channels={name: ChannelState(**state) for name, state in raw["channels"].items()},
         )
 
-    def save(self, path: Path) -> None:
-        write_json_atomic(
-            path,
+    def encode(self) -> bytes:
+        return orjson.dumps(
             {
                 "version": 1,
                 "segments": self.segments,
                 "channels": {name: s.to_dict() for name, s in self.channels.items()},
-            },
+            }
         )
+
+    def save(self, store: MetaStore, collection_id: int) -> None:
+        store.commit({self.key(collection_id): self.encode()})

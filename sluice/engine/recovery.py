@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 
 def open_collection(meta: CollectionMeta, ctx: EngineContext) -> Collection:
-    manifest = Manifest.load(ctx.collection_dir(meta.id) / "manifest.json")
+    manifest = Manifest.load(ctx.meta, meta.id)
     # A channel that never persisted anything is checkpointed at its creation.
     initial = ChannelState(checkpoint_ts=meta.created_ts)
     channels = [

@@ -2,7 +2,7 @@
 
 Milvus orders every write and read with these.  The oracle persists a
 *window end*: a physical time not yet handed out.  On start it resumes from
-``max(now, saved window end)``, so timestamps stay strictly increasing across
+``max(now, saved window end)`` (the metadata-store key ``tso``), so timestamps stay strictly increasing across
 restarts even if the wall clock stepped back.  The window is renewed
 ``WINDOW_MS`` ahead of use, so the file is rewritten about every three
 seconds of activity, not per timestamp.
@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 
-from sluice.storage.atomic import read_json, write_json_atomic
+import orjson
+
+from sluice.storage.meta_store import MetaStore
 
 LOGICAL_BITS = 18
 LOGICAL_MASK = (1 << LOGICAL_BITS) - 1
@@ -34,10 +35,13 @@ def now_ms() -> int:
 
 
 class TimestampOracle:
-    def __init__(self, path: Path) -> None:
-        self._path = path
+    KEY = "tso"
+
+    def __init__(self, store: MetaStore) -> None:
+        self._store = store
         self._lock = threading.Lock()
-        saved = int(read_json(path)["window_end_ms"]) if path.exists() else 0
+        raw = store.get(self.KEY)
+        saved = int(orjson.loads(raw)["window_end_ms"]) if raw is not None else 0
         self._physical = max(now_ms(), saved)
         self._logical = 0
         self._window_end = 0
@@ -66,5 +70,5 @@ class TimestampOracle:
     def _renew(self, physical: int) -> None:
         end = physical + WINDOW_MS
         # Persist first: a failed write must not let later timestamps pass the saved bound.
-        write_json_atomic(self._path, {"window_end_ms": end})
+        self._store.commit({self.KEY: orjson.dumps({"window_end_ms": end})})
         self._window_end = end

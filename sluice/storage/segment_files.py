@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import functools
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -65,12 +64,7 @@ def _remote_errors(what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
 
 class SegmentFiles:
     def __init__(
-        self,
-        filesystem: pafs.FileSystem,
-        root: str,
-        *,
-        write_delay_seconds: float = 0.0,
-        service: str | None = None,
+        self, filesystem: pafs.FileSystem, root: str, *, service: str | None = None
     ) -> None:
         self._fs = filesystem
         self._root = root.rstrip("/")
@@ -79,17 +73,15 @@ class SegmentFiles:
         self._make_dirs = not isinstance(filesystem, pafs.S3FileSystem)
         #: Names a remote store in errors ("S3 at http://..."); None for local disk.
         self.service = service
-        #: Test-only: stretch every write so a persistence in flight can be observed.
-        self._write_delay = write_delay_seconds
 
     @classmethod
-    def for_uri(cls, uri: str, *, write_delay_seconds: float = 0.0) -> SegmentFiles:
+    def for_uri(cls, uri: str) -> SegmentFiles:
         """``/path``, ``file:///path``, ``s3://bucket/prefix``... as pyarrow understands them."""
         if "://" not in uri:
             Path(uri).mkdir(parents=True, exist_ok=True)
             uri = Path(uri).resolve().as_uri()
         filesystem, root = pafs.FileSystem.from_uri(uri)
-        return cls(filesystem, root, write_delay_seconds=write_delay_seconds)
+        return cls(filesystem, root)
 
     def _full(self, rel: str) -> str:
         return f"{self._root}/{rel}"
@@ -105,8 +97,6 @@ class SegmentFiles:
     @_remote_errors("write")
     def write_table(self, rel: str, table: pa.Table) -> int:
         """Write ``table`` as Parquet at ``rel``; return its size in bytes."""
-        if self._write_delay:
-            time.sleep(self._write_delay)
         full = self._full(rel)
         parent = full.rsplit("/", 1)[0]
         if self._make_dirs:
@@ -137,8 +127,6 @@ class SegmentFiles:
     @_remote_errors("write")
     def write_bytes(self, rel: str, data: bytes) -> int:
         """Write an opaque file (a serialised index) at ``rel``, durably; return its size."""
-        if self._write_delay:
-            time.sleep(self._write_delay)
         full = self._full(rel)
         parent = full.rsplit("/", 1)[0]
         if self._make_dirs:

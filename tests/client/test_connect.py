@@ -26,7 +26,7 @@ def test_a_path_opens_an_embedded_engine(tmp_path: Path) -> None:
         assert isinstance(db, EmbeddedClient)
         db.create_collection("docs", 2)
         db.insert("docs", [{"id": 1, "vector": [1, 0]}])
-    assert (folder / "catalog.json").exists()
+    assert (folder / "meta" / "journal").exists()
     with sluice.connect(folder, settings=Settings(data_dir=Path("ignored"))) as db:
         assert db.list_collections() == ["docs"]
     with sluice.connect(str(folder)) as db:

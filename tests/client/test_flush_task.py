@@ -27,6 +27,7 @@ from sluice.config import Settings
 from sluice.engine.engine import Engine
 from sluice.errors import CollectionNotFound, SluiceError
 from tests.conftest import SluiceProcess
+from tests.slow_storage import with_delay
 
 # --- the wait loop, against a scripted poll ------------------------------------------------
 
@@ -227,7 +228,7 @@ def slow_db(
     else:
 
         def slow_engine(settings: Settings) -> Engine:
-            return Engine(settings, storage_write_delay=EMBEDDED_STORAGE_DELAY)
+            return Engine(settings, wrap_stores=with_delay(EMBEDDED_STORAGE_DELAY))
 
         monkeypatch.setattr(sluice.client.embedded, "Engine", slow_engine)
         client = sluice.connect(tmp_path / "data")

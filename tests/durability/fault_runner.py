@@ -40,6 +40,10 @@ COLLECTION = "durable"
 
 def settings(data: Path) -> Any:
     from sluice.config import SegmentSettings, Settings
+    from sluice.storage import local_meta
+
+    # Checkpoint the metadata journal often, so crashes land in checkpoints too.
+    local_meta.CHECKPOINT_BYTES = 4096
 
     return Settings(
         data_dir=data,
@@ -52,7 +56,8 @@ def settings(data: Path) -> Any:
 def targets() -> dict[str, list[tuple[Any, str]]]:
     """Step name → every (owner, attribute) through which the engine reaches that step."""
     from sluice.engine.manifest import Manifest
-    from sluice.storage import atomic, segment_files, wal
+    from sluice.storage import atomic, local_meta, segment_files, wal
+    from sluice.storage.local_meta import LocalMetaStore
     from sluice.storage.segment_files import SegmentFiles
     from sluice.storage.wal import WriteAheadLog
 
@@ -61,10 +66,17 @@ def targets() -> dict[str, list[tuple[Any, str]]]:
         "write_table": [(SegmentFiles, "write_table")],
         # persist (c): the manifest naming the files (and moving checkpoints) committed
         "manifest_save": [(Manifest, "save")],
-        # every metadata file: tso.json, ids.json, catalog.json, manifest.json
-        "write_atomic": [(atomic, "write_atomic")],
+        # every metadata commit: tso window, id block, catalog, manifests
+        "meta_commit": [(LocalMetaStore, "commit")],
+        # a metadata checkpoint's snapshot or journal reset
+        "write_atomic": [(atomic, "write_atomic"), (local_meta, "write_atomic")],
         # the rename made durable; also new WAL files and segment directories
-        "fsync_dir": [(atomic, "fsync_dir"), (wal, "fsync_dir"), (segment_files, "fsync_dir")],
+        "fsync_dir": [
+            (atomic, "fsync_dir"),
+            (local_meta, "fsync_dir"),
+            (wal, "fsync_dir"),
+            (segment_files, "fsync_dir"),
+        ],
         # persist (a) and every acknowledgement: the WAL fsynced up to a record
         "wal_sync": [(WriteAheadLog, "sync")],
         # WAL files before a committed checkpoint deleted

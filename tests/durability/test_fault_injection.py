@@ -1,4 +1,4 @@
-"""Kill the engine between each crash-safety step of the persister (STYLE practice 5).
+"""Kill the engine between each crash-safety step of the persister.
 
 ``fault_runner.py`` runs an engine workload in a child process and calls
 ``os._exit(9)`` just before or just after the Nth call of one step:
@@ -12,8 +12,10 @@ step                 what a crash there leaves behind
                      that no manifest names
 ``manifest_save``    (c) binlogs written, manifest not yet committed; or
                      committed but the WAL not yet trimmed
-``write_atomic``     any metadata file (tso, ids, catalog, manifest) before
-                     or after its atomic replacement
+``meta_commit``      any metadata commit (tso window, id block, catalog,
+                     manifest) before or after its journal record is durable
+``write_atomic``     a metadata checkpoint: its snapshot or journal reset
+                     before or after the atomic replacement
 ``fsync_dir``        a rename, a new WAL file or a segment directory not
                      yet made durable
 ``truncate_before``  a manifest committed, old WAL files not yet deleted
@@ -47,8 +49,10 @@ CASES = [
     ("write_table", "after", [3, 13]),
     ("manifest_save", "before", [2, 8]),
     ("manifest_save", "after", [5]),
-    ("write_atomic", "before", [4]),
-    ("write_atomic", "after", [7]),
+    ("meta_commit", "before", [4]),
+    ("meta_commit", "after", [7]),
+    ("write_atomic", "before", [2]),
+    ("write_atomic", "after", [3]),
     ("fsync_dir", "before", [12]),
     ("wal_sync", "before", [40]),
     ("wal_sync", "after", [25]),

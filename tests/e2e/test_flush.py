@@ -1,4 +1,4 @@
-"""Flush as /work/shared/spec/flush.md defines it: every FlushResponse field, checked for meaning.
+"""Flush as Milvus defines it: every FlushResponse field, checked for meaning.
 
 The raw stub shows the whole ``FlushResponse``; ``GetPersistentSegmentInfo``
 and ``GetCollectionStatistics`` are the independent witnesses for what the

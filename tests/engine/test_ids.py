@@ -6,26 +6,30 @@ import itertools
 import threading
 from pathlib import Path
 
+import orjson
 import pytest
+from meta_doubles import RecordingStore
 
-from sluice.engine import ids as ids_module
 from sluice.engine.ids import BLOCK, IdAllocator
-from sluice.storage.atomic import read_json
+from sluice.storage.local_meta import LocalMetaStore
 
 FIRST = 450_000_000_000_000_000
 
 
 def test_first_id_and_consecutive_ranges(tmp_path: Path) -> None:
-    alloc = IdAllocator(tmp_path / "ids.json", FIRST)
+    store = LocalMetaStore(tmp_path)
+    alloc = IdAllocator(store, FIRST)
     assert alloc.allocate() == FIRST
     assert alloc.allocate(10) == FIRST + 1
     assert alloc.allocate() == FIRST + 11
     # The block is persisted before any ID in it is handed out.
-    assert read_json(tmp_path / "ids.json")["reserved_end"] >= FIRST + 12
+    store.close()
+    saved = LocalMetaStore(tmp_path).get(IdAllocator.KEY)
+    assert saved is not None and orjson.loads(saved)["reserved_end"] >= FIRST + 12
 
 
 def test_unique_under_threads(tmp_path: Path) -> None:
-    alloc = IdAllocator(tmp_path / "ids.json", FIRST)
+    alloc = IdAllocator(LocalMetaStore(tmp_path), FIRST)
     got: list[list[tuple[int, int]]] = [[] for _ in range(8)]
     barrier = threading.Barrier(8)
 
@@ -46,11 +50,10 @@ def test_unique_under_threads(tmp_path: Path) -> None:
 
 
 def test_never_reused_after_reopen(tmp_path: Path) -> None:
-    path = tmp_path / "ids.json"
     seen_end = 0
     for round_no in range(6):
         # The first_id argument only matters for a fresh folder.
-        alloc = IdAllocator(path, FIRST)
+        alloc = IdAllocator(LocalMetaStore(tmp_path), FIRST)
         first = alloc.allocate()
         assert first >= seen_end, f"round {round_no}: reused IDs"
         big = alloc.allocate(BLOCK + 5)  # larger than a block
@@ -61,31 +64,20 @@ def test_never_reused_after_reopen(tmp_path: Path) -> None:
 
 
 def test_reopen_skips_rest_of_block_only(tmp_path: Path) -> None:
-    path = tmp_path / "ids.json"
-    alloc = IdAllocator(path, FIRST)
+    alloc = IdAllocator(LocalMetaStore(tmp_path), FIRST)
     alloc.allocate(5)
-    again = IdAllocator(path, FIRST)
+    again = IdAllocator(LocalMetaStore(tmp_path), FIRST)
     assert again.allocate() == FIRST + BLOCK
 
 
-def test_failed_block_write_never_leads_to_reuse(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    path = tmp_path / "ids.json"
-    alloc = IdAllocator(path, FIRST)
+def test_failed_block_write_never_leads_to_reuse(tmp_path: Path) -> None:
+    store = RecordingStore(tmp_path)
+    alloc = IdAllocator(store, FIRST)
     alloc.allocate(BLOCK)  # the first block is used up exactly
-    real = ids_module.write_json_atomic
-    failing = {"on": True}
-
-    def flaky(p: Path, value: object) -> None:
-        if failing["on"]:
-            failing["on"] = False
-            raise OSError(28, "No space left on device")
-        real(p, value)
-
-    monkeypatch.setattr(ids_module, "write_json_atomic", flaky)
+    store.fail_next = 1
     with pytest.raises(OSError):
         alloc.allocate()
     handed_out = [alloc.allocate() for _ in range(10)]
-    reopened = IdAllocator(path, FIRST)
+    store.close()
+    reopened = IdAllocator(LocalMetaStore(tmp_path), FIRST)
     assert reopened.allocate() > max(handed_out)

@@ -12,9 +12,11 @@ import threading
 from pathlib import Path
 
 import pytest
+from meta_doubles import RecordingStore
 
 from sluice.engine import tso as tso_module
 from sluice.engine.tso import LOGICAL_MASK, WINDOW_MS, TimestampOracle, compose, physical_ms
+from sluice.storage.local_meta import LocalMetaStore
 
 
 class Clock:
@@ -38,7 +40,7 @@ def test_compose_round_trip() -> None:
 
 
 def test_strictly_increasing_under_threads(tmp_path: Path) -> None:
-    oracle = TimestampOracle(tmp_path / "tso.json")
+    oracle = TimestampOracle(LocalMetaStore(tmp_path))
     per_thread = [[] for _ in range(8)]
     barrier = threading.Barrier(8)
 
@@ -61,7 +63,7 @@ def test_strictly_increasing_under_threads(tmp_path: Path) -> None:
 
 
 def test_allocate_count_reserves_a_range(tmp_path: Path, clock: Clock) -> None:
-    oracle = TimestampOracle(tmp_path / "tso.json")
+    oracle = TimestampOracle(LocalMetaStore(tmp_path))
     last = oracle.allocate(100)
     first_of_range = last - 99
     nxt = oracle.allocate()
@@ -70,7 +72,7 @@ def test_allocate_count_reserves_a_range(tmp_path: Path, clock: Clock) -> None:
 
 
 def test_frozen_clock_and_logical_overflow(tmp_path: Path, clock: Clock) -> None:
-    oracle = TimestampOracle(tmp_path / "tso.json")
+    oracle = TimestampOracle(LocalMetaStore(tmp_path))
     values = [oracle.allocate(LOGICAL_MASK // 3) for _ in range(20)]
     assert all(a < b for a, b in itertools.pairwise(values))
     assert physical_ms(values[-1]) > clock.ms, (
@@ -79,7 +81,7 @@ def test_frozen_clock_and_logical_overflow(tmp_path: Path, clock: Clock) -> None
 
 
 def test_clock_going_back_while_running(tmp_path: Path, clock: Clock) -> None:
-    oracle = TimestampOracle(tmp_path / "tso.json")
+    oracle = TimestampOracle(LocalMetaStore(tmp_path))
     before = oracle.allocate()
     clock.ms -= 60_000
     after = [oracle.allocate() for _ in range(100)]
@@ -89,10 +91,9 @@ def test_clock_going_back_while_running(tmp_path: Path, clock: Clock) -> None:
 
 @pytest.mark.parametrize("step_back_ms", [0, 1, WINDOW_MS - 1, 3_600_000])
 def test_never_backwards_across_reopen(tmp_path: Path, clock: Clock, step_back_ms: int) -> None:
-    path = tmp_path / "tso.json"
     highest = 0
     for round_no in range(5):
-        oracle = TimestampOracle(path)
+        oracle = TimestampOracle(LocalMetaStore(tmp_path))
         values = []
         for n in range(500):
             # Time moves forwards (sometimes a lot) while the process runs...
@@ -105,41 +106,23 @@ def test_never_backwards_across_reopen(tmp_path: Path, clock: Clock, step_back_m
         clock.ms -= step_back_ms
 
 
-def test_window_is_not_written_per_timestamp(
-    tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    writes: list[object] = []
-    real = tso_module.write_json_atomic
-
-    def counting(path: Path, value: object) -> None:
-        writes.append(value)
-        real(path, value)
-
-    monkeypatch.setattr(tso_module, "write_json_atomic", counting)
-    oracle = TimestampOracle(tmp_path / "tso.json")
+def test_window_is_not_written_per_timestamp(tmp_path: Path, clock: Clock) -> None:
+    store = RecordingStore(tmp_path)
+    oracle = TimestampOracle(store)
     for _ in range(10_000):
         clock.ms += 1
         oracle.allocate()
     # 10 s of activity renews a 3 s window a handful of times.
-    assert len(writes) <= 10_000 // WINDOW_MS + 2
+    assert 1 <= len(store.commits) <= 10_000 // WINDOW_MS + 2
 
 
 def test_failed_window_write_never_lets_timestamps_go_backwards(
-    tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, clock: Clock
 ) -> None:
-    path = tmp_path / "tso.json"
-    oracle = TimestampOracle(path)
+    store = RecordingStore(tmp_path)
+    oracle = TimestampOracle(store)
     start = clock.ms
-    real = tso_module.write_json_atomic
-    failing = {"on": True}
-
-    def flaky(p: Path, value: object) -> None:
-        if failing["on"]:
-            failing["on"] = False
-            raise OSError(28, "No space left on device")
-        real(p, value)
-
-    monkeypatch.setattr(tso_module, "write_json_atomic", flaky)
+    store.fail_next = 1
     clock.ms += WINDOW_MS  # the next allocation must renew the window
     with pytest.raises(OSError):
         oracle.allocate()
@@ -150,5 +133,6 @@ def test_failed_window_write_never_lets_timestamps_go_backwards(
             handed_out.append(oracle.allocate())
     # The process dies; the clock is back where it started.
     clock.ms = start
-    reopened = TimestampOracle(path)
+    store.close()
+    reopened = TimestampOracle(LocalMetaStore(tmp_path))
     assert reopened.allocate() > max(handed_out)

@@ -1,4 +1,4 @@
-"""Segment files round-trip on every ``pyarrow.fs`` backend (STYLE practice 4).
+"""Segment files round-trip on every ``pyarrow.fs`` backend.
 
 One fixture yields a :class:`SegmentFiles` per backend; every test runs on
 each.  Vectors must come back as ``fixed_size_list<float32>`` columns whatever

@@ -1,6 +1,6 @@
 """The write-ahead log: round trips, rotation, group commit and recovery of a damaged tail.
 
-Recovery must keep the longest valid prefix (STYLE practice 6): whatever is
+Recovery must keep the longest valid prefix: whatever is
 cut off a record, every record before it survives, appends after recovery
 land right behind the prefix, and replay returns them.
 """
