@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import click
@@ -52,9 +53,26 @@ def serve(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     overrides = {"data_dir": data_dir, "wal_sync": wal_sync}
-    if config_file is not None:
-        settings = Settings.from_toml(config_file, **overrides)
-    else:
-        settings = Settings.from_mapping({}, **overrides)
+    try:
+        if config_file is not None:
+            settings = Settings.from_toml(config_file, environ=os.environ, **overrides)
+        else:
+            settings = Settings.from_mapping({}, environ=os.environ, **overrides)
+    except (ValueError, TypeError) as exc:
+        raise click.UsageError(f"invalid configuration: {exc}") from exc
     engine = Engine(settings)
+    if engine.stores.lease is not None:
+        engine.stores.lease.on_lost(_stop_writing)
     serve_forever(engine, host, port, ready_file=ready_file)
+
+
+def _stop_writing() -> None:
+    """The writer lease is gone: another node may be writing, so this one must stop at once.
+
+    Fencing already refuses this node's commits and WAL acknowledgements; exiting
+    also closes its port, so clients and load balancers move to the new writer.
+    A supervisor that restarts the process gets a standby.
+    """
+    logging.getLogger("sluice").critical("lost the writer lease: exiting so another node writes")
+    logging.shutdown()
+    os._exit(75)

@@ -116,6 +116,8 @@ class NatsLogStore:
         log.debug("NATS at %s: %s", self.endpoint, exc)
 
     async def _on_disconnect(self) -> None:
+        if self.nc is None or self.nc.is_closed:
+            return
         log.warning("lost the connection to NATS at %s; reconnecting", self.endpoint)
 
     async def _on_reconnect(self) -> None:
