@@ -179,28 +179,31 @@ class EtcdService(Service):
 
 
 class NatsService(Service):
+    """``nats-server -js``; ``sync_always`` fsyncs every stored message (JetStream's default
+    is every two minutes)."""
+
     name = "nats"
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, sync_always: bool = False) -> None:
         super().__init__(folder)
         self.binary = find_binary("nats-server")
         (self.port,) = free_ports(1)
+        self.sync_always = sync_always
 
     @property
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
 
     def command(self) -> list[str]:
-        return [
-            self.binary,
-            "-a",
-            "127.0.0.1",
-            "-p",
-            str(self.port),
-            "-js",
-            "-sd",
-            str(self.folder / "jetstream"),
-        ]
+        store = self.folder / "jetstream"
+        if self.sync_always:
+            config = self.folder / "nats.conf"
+            config.write_text(
+                f"listen: 127.0.0.1:{self.port}\n"
+                f"jetstream {{ store_dir: {json.dumps(str(store))}, sync_interval: always }}\n"
+            )
+            return [self.binary, "-c", str(config)]
+        return [self.binary, "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(store)]
 
     def ready(self) -> bool:
         return _port_open(self.port) and "Server is ready" in self.log()

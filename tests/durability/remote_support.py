@@ -75,10 +75,19 @@ class Writer(threading.Thread):
 
 
 def stored_ids(uri: str, collection: str) -> set[int]:
+    """Every id in ``collection`` (queried in id ranges: one query returns at most 16384 rows)."""
     client = MilvusClient(uri, timeout=30)
     try:
         client.load_collection(collection)
-        found = client.query(collection, filter="id >= 0", output_fields=["id"], limit=16384)
-        return {int(r["id"]) for r in found}
+        total = client.query(collection, filter="", output_fields=["count(*)"])[0]["count(*)"]
+        found: set[int] = set()
+        low, step = 0, 10_000
+        while len(found) < total and low < 10_000_000:
+            page = client.query(
+                collection, filter=f"id >= {low} and id < {low + step}", output_fields=["id"]
+            )
+            found.update(int(r["id"]) for r in page)
+            low += step
+        return found
     finally:
         client.close()
