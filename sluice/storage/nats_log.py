@@ -94,7 +94,11 @@ class NatsLogStore:
         self.nc: Any = None
         self.js: Any = None
         self.inbox = ""
-        self.call("connect", self._connect())
+        try:
+            self.call("connect", self._connect())
+        except BaseException:
+            self.loop.stop()
+            raise
 
     async def _connect(self) -> None:
         self.nc = await nats.connect(
