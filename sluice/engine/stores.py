@@ -35,19 +35,22 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 
 from sluice.config import MetaSettings, Settings, WalSync
-from sluice.storage.etcd_lease import WriterLease
-from sluice.storage.etcd_meta import EtcdConnection, EtcdMetaStore
 from sluice.storage.local_log import LocalLogStore
 from sluice.storage.local_meta import LocalMetaStore
 from sluice.storage.log_store import LogStore
 from sluice.storage.meta_store import MetaStore
-from sluice.storage.nats_log import NatsLogStore
-from sluice.storage.object_store import S3Location, open_s3
 from sluice.storage.segment_files import SegmentFiles
+
+if TYPE_CHECKING:
+    # The remote backends (and the gRPC runtime the etcd client brings) load
+    # only when configured, so an embedded program on a local folder stays lean.
+    from sluice.storage.etcd_lease import WriterLease
+    from sluice.storage.etcd_meta import EtcdConnection, EtcdMetaStore
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +90,8 @@ def open_stores(settings: Settings, *, on_standby: Callable[[], None] | None = N
             meta = LocalMetaStore(data / "meta", fsync=fsync)
             import_legacy_metadata(data, meta)
         if settings.wal is not None:
+            from sluice.storage.nats_log import NatsLogStore
+
             wal = settings.wal
             logs = NatsLogStore(
                 wal.servers,
@@ -98,6 +103,8 @@ def open_stores(settings: Settings, *, on_standby: Callable[[], None] | None = N
         else:
             logs = LocalLogStore(data / "wal", fsync=fsync, file_bytes=settings.wal_file_bytes)
         if settings.object_store is not None:
+            from sluice.storage.object_store import S3Location, open_s3
+
             conf = settings.object_store
             location = S3Location.parse(
                 conf.uri,
@@ -121,6 +128,9 @@ def open_stores(settings: Settings, *, on_standby: Callable[[], None] | None = N
 def _open_etcd(
     conf: MetaSettings, on_standby: Callable[[], None] | None
 ) -> tuple[EtcdConnection, WriterLease, EtcdMetaStore]:
+    from sluice.storage.etcd_lease import WriterLease
+    from sluice.storage.etcd_meta import EtcdConnection, EtcdMetaStore
+
     root = conf.root.rstrip("/")
     etcd = EtcdConnection(conf.etcd_endpoints, timeout=conf.timeout_seconds)
     node = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"

@@ -1,4 +1,4 @@
-"""How WAL records travel as JetStream messages: names, frames, chunks and padding.
+"""How WAL records travel as JetStream messages: names, frames and chunks.
 
 Channel names become one NATS subject token and part of a stream name by
 :func:`encode_channel`: letters, digits and ``-`` stay, ``_`` doubles, any
@@ -10,15 +10,13 @@ A record becomes one or more messages (a server refuses messages over its
 
     u8 frame_type | u8 kind | u64 timestamp | u32 chunk_index | u32 chunk_count | data
 
-``frame_type`` is :data:`RECORD` for a chunk of a record or :data:`PAD` for a
-message that only fills a stream sequence number: after a failed publish the
-log fills the sequence numbers it had handed out (see ``nats_log``), so an
-offset is never given to two records.
+``frame_type`` is :data:`RECORD` (a chunk of a record); replay skips messages of
+any other type, so later formats can add some.
 
 A record's offset is its first message's stream sequence number and its end
 the sequence after its last message.  Replay reassembles chunks and keeps only
 whole records: chunks of a record whose later chunks never reached the stream
-(a publish that failed half-way and was reported as failed) are skipped.
+(the writer died half-way through a large record) are skipped.
 """
 
 from __future__ import annotations
@@ -30,7 +28,6 @@ from collections.abc import Iterable, Iterator
 from sluice.storage.wal import Record
 
 RECORD = 1
-PAD = 2
 HEADER = struct.Struct("<BBQII")
 _PLAIN = re.compile(rb"[A-Za-z0-9-]")
 
@@ -77,10 +74,6 @@ def record_frames(kind: int, timestamp: int, data: bytes, chunk_bytes: int) -> l
         + view[i * chunk_bytes : (i + 1) * chunk_bytes]
         for i in range(count)
     ]
-
-
-def pad_frame() -> bytes:
-    return HEADER.pack(PAD, 0, 0, 0, 1)
 
 
 def frame_count(data_length: int, chunk_bytes: int) -> int:

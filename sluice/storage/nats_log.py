@@ -10,22 +10,22 @@ writer task on the store's private event loop and returns at once;
 :meth:`NatsChannelLog.sync` waits for JetStream's acknowledgements, so many
 appends share the round trip.  Offsets are handed out before the server
 assigns them; every message carries ``Nats-Expected-Last-Sequence`` so the
-server stores it only at the sequence it was given.  If one publish fails
-(the server is down, an acknowledgement times out) every later one in flight
-fails with it; once all have been answered the log *repairs*: it reads the
-stream's last sequence and fills the sequence numbers it had handed out with
-padding messages, so no offset is ever reused, and appending resumes.  While
-the service is unreachable, :meth:`append` raises at once.
+server stores it only at the sequence it was given, and never out of order.
 
-A record that failed was reported to its own ``sync``; a record whose
-acknowledgement arrived is durable, and so is everything before it in the
-stream (the expected-sequence chain leaves no holes).  An acknowledgement that
-times out leaves the record's fate unknown, as with any remote write: replay
-may later return it whole, never in part.
+A record, once appended, is never given up: if a publish fails (the server is
+down, an acknowledgement times out) the log stops publishing, and as soon as
+the service answers it reads the stream's last sequence, keeps the messages
+that did arrive (recognised by content) and publishes the rest again, in
+order.  Meanwhile :meth:`append` refuses new records at once and
+:meth:`sync` raises :class:`~sluice.errors.StorageUnavailable` within the
+timeout.  So a write that was reported as failed may still be applied once
+the service is back (as with any remote write whose answer was lost), but the
+stream never holds a record in part and never a hole, and what this node
+holds in memory is what the stream will hold.  Replay returns whole records.
 
 Fencing: given ``fence`` (the writer lease's check), the log refuses to publish
 or acknowledge once the lease may be lost, and a stream that holds sequences
-it did not hand out (another node wrote) fails its repair with
+it did not hand out (another node wrote) stops the log with
 :class:`~sluice.errors.WriterFencedError`.
 """
 
@@ -128,10 +128,10 @@ class NatsLogStore:
         log.warning("reconnected to NATS at %s", self.endpoint)
 
     async def _on_ack(self, msg: Any) -> None:
-        _, log_id, kind, seq = msg.subject.rsplit(".", 3)
+        _, log_id, attempt, seq = msg.subject.rsplit(".", 3)
         target = self._logs.get(int(log_id))
         if target is not None:
-            target.on_ack(kind, int(seq), msg.data)
+            target.on_ack(attempt, int(seq), msg.data)
 
     def call(self, what: str, coro: Any, timeout: float | None = None) -> Any:
         """Run ``coro`` on the loop within the timeout; name NATS and the endpoint on failure."""
@@ -224,14 +224,14 @@ class NatsLogStore:
 
 
 class _Pending:
-    __slots__ = ("end", "error", "frames", "left", "sent_at", "seq")
+    __slots__ = ("end", "frames", "left", "sent_at", "seq")
 
     def __init__(self, seq: int, frames: list[bytes]) -> None:
         self.seq = seq
         self.end = seq + len(frames)
         self.frames = frames
-        self.left = len(frames)
-        self.error: BaseException | None = None
+        #: Sequences of this record not yet known to be stored.
+        self.left = set(range(seq, self.end))
         self.sent_at = 0.0
 
 
@@ -251,20 +251,17 @@ class NatsChannelLog:
         self._cond = threading.Condition()
         self._next = int(state.last_seq) + 1
         self._queue: list[_Pending] = []
-        #: Published, waiting for acknowledgements, in sequence order.
-        self._inflight: OrderedDict[int, _Pending] = OrderedDict()
-        self._by_seq: dict[int, _Pending] = {}
-        #: Every record ending at or before this has been answered (stored or failed).
-        self._answered = self._next
-        self._failed: dict[int, BaseException] = {}
-        #: The highest sequence known to hold this log's own message.
-        self._last_good = self._next - 1
-        #: Messages whose fate is unknown (their publish failed), by sequence: a repair
-        #: tells them from another writer's messages.
-        self._unsure: dict[int, list[bytes]] = {}
+        #: Records handed out and not yet stored, in sequence order (loop thread writes).
+        self._unstored: OrderedDict[int, _Pending] = OrderedDict()
+        #: Every record ending at or before this is stored in the stream.
+        self._stored = self._next
+        #: Why publishing stopped (the log republishes from the first unstored record).
         self._broken: BaseException | None = None
+        #: Set when republishing found the service unreachable: waiting syncs give up.
+        self._unreachable: BaseException | None = None
         self._fatal: BaseException | None = None
-        self._pads: dict[int, asyncio.Future[None]] = {}
+        #: Acknowledgements of older attempts are ignored after a republish.
+        self._attempt = 0
         self._closed = False
         self._wake = asyncio.Event()
         self._writer = store.loop.submit(self._write_loop())
@@ -287,11 +284,9 @@ class NatsChannelLog:
             if self._closed:
                 raise StorageError(f"channel log {self.channel} is closed")
             if self._fatal is not None:
-                raise self._fatal
+                raise type(self._fatal)(str(self._fatal))
             if self._broken is not None:
-                raise self._unavailable(
-                    f"a publish failed and the log is not repaired yet: {self._broken}"
-                )
+                raise self._unavailable(f"publishing is interrupted: {self._broken}")
             pending = _Pending(self._next, frames)
             self._next = pending.end
             self._queue.append(pending)
@@ -299,18 +294,23 @@ class NatsChannelLog:
         return Record(pending.seq, pending.end, kind, timestamp, b"")
 
     def sync(self, upto: int) -> None:
-        deadline = time.monotonic() + self._store.timeout * 2 + 1
+        """Wait until every record ending at or before ``upto`` is stored.
+
+        Raises when the service stays unreachable or the wait passes the
+        timeout; the records stay queued and are published again once the
+        service answers, so a write reported as failed may still be applied.
+        """
+        deadline = time.monotonic() + self._store.timeout
         with self._cond:
-            while self._answered < upto and upto <= self._next:
+            while self._stored < upto and upto <= self._next:
+                if self._fatal is not None:
+                    raise type(self._fatal)(str(self._fatal))
+                if self._unreachable is not None:
+                    raise self._unavailable(f"not stored yet: {self._unreachable}")
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise self._unavailable("no acknowledgement in time")
                 self._cond.wait(remaining)
-            error = self._failed.get(upto)
-        if error is not None:
-            if isinstance(error, StorageError):
-                raise type(error)(error.message) from error
-            raise self._unavailable(str(error)) from error
         if self._store.fence is not None:
             self._store.fence()
 
@@ -329,8 +329,6 @@ class NatsChannelLog:
             await self._store.js.purge_stream(self.stream, seq=offset)
 
         self._store.call(f"purge stream {self.stream}", purge())
-        with self._cond:
-            self._failed = {end: e for end, e in self._failed.items() if end > offset}
         return max(0, int(before.bytes) - int(self._state().bytes))
 
     def close(self) -> None:
@@ -399,48 +397,38 @@ class NatsChannelLog:
 
     # --- internals: the writer task (runs on the store's loop) --------------------------
 
-    def on_ack(self, kind: str, seq: int, data: bytes) -> None:
+    def on_ack(self, attempt: str, seq: int, data: bytes) -> None:
         """An acknowledgement from JetStream (on the loop)."""
-        error: BaseException | None = None
+        if attempt != str(self._attempt):
+            return  # a publish the log has since sent again
         try:
             reply = json.loads(data) if data else {"error": {"description": "no responders"}}
         except ValueError:
             reply = {"error": {"description": "unreadable acknowledgement"}}
         if "error" in reply:
-            error = self._unavailable(f"publish refused: {reply['error'].get('description')}")
-        if kind == "p":
-            pad = self._pads.pop(seq, None)
-            if pad is not None and not pad.done():
-                if error is None:
-                    pad.set_result(None)
-                else:
-                    pad.set_exception(error)
-            return
-        self._answer(seq, error)
-
-    def _answer(self, seq: int, error: BaseException | None) -> None:
-        pending = self._by_seq.pop(seq, None)
-        if pending is None:
-            return
-        if error is None:
-            self._last_good = max(self._last_good, seq)
+            self._interrupt(f"publish refused: {reply['error'].get('description')}")
         else:
-            self._unsure.setdefault(seq, []).append(pending.frames[seq - pending.seq])
+            self._stored_seq(seq)
+
+    def _stored_seq(self, seq: int) -> None:
         with self._cond:
-            pending.left -= 1
-            if error is not None and pending.error is None:
-                pending.error = error
-                if self._broken is None:
-                    self._broken = error
-            while self._inflight:
-                first = next(iter(self._inflight.values()))
-                if first.left > 0:
+            for pending in self._unstored.values():
+                if pending.seq <= seq < pending.end:
+                    pending.left.discard(seq)
                     break
-                self._inflight.popitem(last=False)
-                if first.error is not None:
-                    self._failed[first.end] = first.error
-                self._answered = first.end
+            while self._unstored:
+                first = next(iter(self._unstored.values()))
+                if first.left:
+                    break
+                self._unstored.popitem(last=False)
+                self._stored = first.end
             self._cond.notify_all()
+
+    def _interrupt(self, why: str) -> None:
+        with self._cond:
+            if self._broken is None:
+                self._broken = self._unavailable(why)
+                self._cond.notify_all()
 
     async def _write_loop(self) -> None:
         store = self._store
@@ -451,109 +439,103 @@ class NatsChannelLog:
             with self._cond:
                 batch, self._queue = self._queue, []
                 closed = self._closed
-            for pending in batch:
-                await self._publish(pending)
-            self._expire(time.monotonic() - store.timeout)
-            if self._broken is not None and not self._inflight and not self._queue:
-                await self._repair()
-            if closed and not self._inflight:
+                for pending in batch:
+                    self._unstored[pending.seq] = pending
+            if self._broken is None and self._fatal is None:
+                for pending in batch:
+                    await self._publish(pending)
+                self._expire(time.monotonic() - store.timeout)
+            if self._broken is not None and self._fatal is None:
+                await self._republish()
+            if closed and (not self._unstored or self._fatal is not None):
                 return
 
     async def _publish(self, pending: _Pending) -> None:
         store = self._store
-        with self._cond:
-            self._inflight[pending.seq] = pending
-            broken = self._broken or self._fatal
         pending.sent_at = time.monotonic()
-        if broken is None and store.fence is not None:
+        if store.fence is not None:
             try:
                 store.fence()
             except WriterFencedError as exc:
-                broken = exc
                 with self._cond:
                     self._fatal = exc
-        for index, frame in enumerate(pending.frames):
-            seq = pending.seq + index
-            self._by_seq[seq] = pending
-            if broken is None and not store.nc.is_connected:
-                # A message buffered while disconnected would be sent on reconnect, long
-                # after its writer was told it failed: refuse it now instead.
-                broken = self._unavailable("not connected")
-            if broken is not None:
-                self._answer(seq, broken)
-                continue
+                    self._cond.notify_all()
+                return
+        for seq in sorted(pending.left):
+            if not store.nc.is_connected:
+                # A message buffered while disconnected would go out on reconnect behind
+                # the log's back; the log republishes it itself instead.
+                self._interrupt("not connected")
+                return
             try:
                 await store.nc.publish(
                     self.subject,
-                    frame,
-                    reply=f"{store.inbox}.{self._id}.r.{seq}",
+                    pending.frames[seq - pending.seq],
+                    reply=f"{store.inbox}.{self._id}.{self._attempt}.{seq}",
                     headers={_EXPECTED_LAST: str(seq - 1)},
                 )
-            except Exception as exc:  # the connection is closed or its buffer is full
-                broken = self._unavailable(f"cannot publish: {exc or type(exc).__name__}")
-                self._answer(seq, broken)
+            except Exception as exc:  # the connection closed or its buffer is full
+                self._interrupt(f"cannot publish: {exc or type(exc).__name__}")
+                return
 
     def _expire(self, older_than: float) -> None:
-        """Fail every publish whose acknowledgement is overdue."""
-        overdue = [seq for seq, p in self._by_seq.items() if p.sent_at and p.sent_at < older_than]
-        for seq in sorted(overdue):
-            self._answer(seq, self._unavailable("no acknowledgement in time"))
+        """Interrupt publishing when an acknowledgement is overdue."""
+        with self._cond:
+            overdue = any(p.sent_at and p.sent_at < older_than for p in self._unstored.values())
+        if overdue:
+            self._interrupt("no acknowledgement in time")
 
-    async def _repair(self) -> None:
-        """Fill the handed-out sequence numbers the stream lacks with padding, then resume."""
+    async def _republish(self) -> None:
+        """Publish every unstored record again from the stream's last sequence.
+
+        Runs when publishing was interrupted.  Messages that did reach the stream
+        (their acknowledgement was lost) are recognised by content and kept; a
+        message this log did not write means another node writes the channel.
+        """
         store = self._store
+        self._attempt += 1  # answers to earlier publishes no longer count
         try:
             info = await asyncio.wait_for(store.js.stream_info(self.stream), store.timeout)
             last = int(info.state.last_seq)
-            with self._cond:
-                handed_out = self._next - 1
-            foreign = await self._foreign_message(last, handed_out)
-            if foreign is not None:
-                with self._cond:
-                    self._fatal = WriterFencedError(
-                        f"{WriterFencedError.base_message}: stream {self.stream} holds a message "
-                        f"at sequence {foreign} that this node did not write"
-                    )
-                    self._broken = None
-                    self._cond.notify_all()
-                return
-            loop = asyncio.get_running_loop()
-            waits = []
-            pad = nats_frames.pad_frame()
-            for seq in range(last + 1, handed_out + 1):
-                future: asyncio.Future[None] = loop.create_future()
-                self._pads[seq] = future
-                self._unsure.setdefault(seq, []).append(pad)
-                waits.append(future)
-                await store.nc.publish(
-                    self.subject,
-                    pad,
-                    reply=f"{store.inbox}.{self._id}.p.{seq}",
-                    headers={_EXPECTED_LAST: str(seq - 1)},
-                )
-            if waits:
-                await asyncio.wait_for(asyncio.gather(*waits), store.timeout)
+            foreign = await self._adopt_stored(last)
         except Exception as exc:
-            self._pads.clear()
-            log.warning("stream %s not repaired yet: %s", self.stream, exc)
+            with self._cond:
+                self._unreachable = exc
+                self._cond.notify_all()
+            log.warning("stream %s: cannot republish yet: %s", self.stream, exc)
             await asyncio.sleep(0.25)
             return
-        self._unsure.clear()
-        self._last_good = handed_out
+        if foreign is not None:
+            with self._cond:
+                self._fatal = WriterFencedError(
+                    f"{WriterFencedError.base_message}: stream {self.stream} holds a message "
+                    f"at sequence {foreign} that this node did not write"
+                )
+                self._cond.notify_all()
+            return
         with self._cond:
             self._broken = None
-            self._cond.notify_all()
-        log.warning("stream %s repaired: resuming at sequence %d", self.stream, handed_out + 1)
+            self._unreachable = None
+            pendings = list(self._unstored.values())
+        for pending in pendings:
+            await self._publish(pending)
+        if pendings:
+            log.warning("stream %s: published again from sequence %d", self.stream, pendings[0].seq)
 
-    async def _foreign_message(self, last: int, handed_out: int) -> int | None:
-        """The first sequence past this log's known messages that holds another writer's message."""
+    async def _adopt_stored(self, last: int) -> int | None:
+        """Mark unstored records the stream holds after all; return a foreign sequence if any."""
+        with self._cond:
+            handed_out = self._next - 1
+            frames = {p.seq + i: f for p in self._unstored.values() for i, f in enumerate(p.frames)}
+            known_stored = self._stored - 1
         if last > handed_out:
             return last
-        for seq in range(self._last_good + 1, last + 1):
-            candidates = self._unsure.get(seq)
-            if not candidates:
+        for seq in range(known_stored + 1, last + 1):
+            ours = frames.get(seq)
+            if ours is None:
                 return seq
             stored = await self._store.js.get_msg(self.stream, seq, direct=True)
-            if stored.data not in candidates:
+            if stored.data != ours:
                 return seq
+            self._stored_seq(seq)
         return None
