@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -106,3 +107,36 @@ def test_a_writer_stalled_past_its_lease_is_fenced(tmp_path: Path, config: Path)
             os.kill(a.proc.pid, signal.SIGCONT)
         a.kill()
         b.kill()
+
+
+def test_flush_checkpoints_are_jetstream_sequences(
+    tmp_path: Path, config: Path, nats_service: services.NatsService
+) -> None:
+    import sluice
+    from sluice.storage.nats_log import NatsLogStore
+
+    server = node(tmp_path / "n", config).start()
+    try:
+        db = sluice.connect(server.uri)
+        db.create_collection("docs", dimension=8)
+        db.insert("docs", rows(range(3)))
+        db.flush("docs").wait(timeout=30)
+        db.insert("docs", rows(range(3, 6)))
+        task = db.flush("docs")
+        task.wait(timeout=30)
+        (checkpoint,) = task.get_flush_stats()[3].values()
+        db.close()
+        position = int.from_bytes(checkpoint.msg_id, "little")
+        prefix = tomllib.loads(config.read_text())["wal"]["stream_prefix"]
+        logs = NatsLogStore([nats_service.url], prefix)
+        try:
+            log = logs.open(checkpoint.channel_name)
+            # A sequence of the channel's stream: past the first flush's records, and
+            # everything before it is persisted, so the stream was purged up to it at least.
+            assert 1 < position < log.end_offset
+            assert log.first_offset >= position
+            log.close()
+        finally:
+            logs.close()
+    finally:
+        server.kill()
