@@ -141,6 +141,9 @@ def _quantised_hnsw(
             dim, params.m, params.nrq, params.nbits, metric
         )
         base = _owning(faiss.IndexHNSW(storage, params.M), storage)
+        # IndexHNSW reports itself trained whatever its storage says; the
+        # residual codebooks still need training.
+        base.is_trained = False
     base.hnsw.efConstruction = params.ef_construction
     return _refined(base, params.refine_type if params.refine else None, dim, metric)
 
