@@ -4,7 +4,7 @@
 Type        FAISS structure                                             Differs from Milvus
 ==========  ==========================================================  =========================
 FLAT        ``IndexFlat``                                               no
-HNSW        ``IndexHNSWFlat(M)``                                        IP built in L2 space
+HNSW        ``IndexHNSWFlat(M)``                                        IP built in L2 space (all HNSW types)
 IVF_FLAT    ``IndexIVFFlat``                                            no
 IVF_SQ8     ``IndexIVFScalarQuantizer(QT_8bit)``                        re-ranked (see faiss_index)
 IVF_PQ      ``IndexIVFPQ(m, nbits)``                                    re-ranked (see faiss_index)

@@ -259,7 +259,13 @@ class FaissIndex:
             )
         if not self._ranges_natively() and self._exact_rows is not None:
             return exact_range_search(
-                self._exact_rows, q, k, self._metric, params.radius, params.range_filter, mask
+                self._exact_rows,
+                q[:, : self._dim],
+                k,
+                self._metric,
+                params.radius,
+                params.range_filter,
+                mask,
             )
         nprobe = min(params.nprobe, self._nlist)
         if rows is not None:
@@ -311,7 +317,7 @@ class FaissIndex:
         if self._normalize:
             return normalize_rows(q)
         if self._mips:
-            padded = np.zeros((q.shape[0], self._dim + 1), dtype=np.float32)
+            padded = np.zeros((q.shape[0], int(self._index.d)), dtype=np.float32)
             padded[:, : self._dim] = q
             return padded
         return q
@@ -325,7 +331,8 @@ class FaissIndex:
         scan becomes one matrix product over a contiguous block.
         """
         if self._raw.shape[0] == 0 and self._exact_rows is not None:
-            return exact_search(self._exact_rows, q, k, self._metric, mask)
+            # The attached vectors are the raw ones: drop any MIPS padding of the query.
+            return exact_search(self._exact_rows, q[:, : self._dim], k, self._metric, mask)
         if mask is None:
             return exact_search(self._raw, q, k, self._internal, None, norms=self._row_norms())
         rows, block, norms = self._subset(mask)
