@@ -31,6 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from sluice.index.kinds import sparse_rows
+
 
 @dataclass(frozen=True)
 class Bm25Stats:
@@ -54,15 +56,17 @@ class Bm25Stats:
 
     @classmethod
     def of_documents(cls, docs: sp.csr_matrix) -> Bm25Stats:
-        """The statistics of a matrix of term-frequency rows (one document each)."""
-        csc = docs.tocsc()
-        counts = np.diff(csc.indptr)
-        present = np.flatnonzero(counts)
+        """The statistics of a matrix of term-frequency rows (one document each).
+
+        Rows are made canonical first, so a term counts once per document.
+        """
+        canonical = sparse_rows(docs)
+        terms, counts = np.unique(canonical.indices, return_counts=True)
         return cls(
-            doc_count=int(docs.shape[0]),
-            total_length=float(docs.data.sum(dtype=np.float64)),
-            terms=present.astype(np.int64),
-            doc_freq=counts[present].astype(np.int64),
+            doc_count=int(canonical.shape[0]),
+            total_length=float(canonical.data.sum(dtype=np.float64)),
+            terms=terms.astype(np.int64),
+            doc_freq=counts.astype(np.int64),
         )
 
     @classmethod
