@@ -53,7 +53,16 @@ SCORE_BLOCK_ROWS: Final = 1 << 20
 class BinaryIndex:
     """A :class:`~sluice.index.base.VectorIndex` over one segment's binary codes."""
 
-    __slots__ = ("_centroids", "_codes", "_flat", "_offsets", "_order", "_popcounts", "_quantizer", "_spec")
+    __slots__ = (
+        "_centroids",
+        "_codes",
+        "_flat",
+        "_offsets",
+        "_order",
+        "_popcounts",
+        "_quantizer",
+        "_spec",
+    )
 
     def __init__(
         self,
@@ -123,7 +132,13 @@ class BinaryIndex:
         return pack_arrays(BINARY, [self._codes, self._centroids, self._offsets, self._order])
 
     def _run(
-        self, queries: np.ndarray, k: int, params: SearchParams, allowed: np.ndarray | None, *, ranged: bool
+        self,
+        queries: np.ndarray,
+        k: int,
+        params: SearchParams,
+        allowed: np.ndarray | None,
+        *,
+        ranged: bool,
     ) -> Result:
         q = binary_codes(queries, self._spec.dim)
         nq, n = q.shape[0], self.ntotal
@@ -154,7 +169,8 @@ class BinaryIndex:
         dist = np.empty((nq, k), dtype=np.int32)
         ids = np.empty((nq, k), dtype=np.int64)
         use_threads_for_queries(nq)
-        params, keep = None, ()
+        params: Any = None
+        keep: tuple[object, ...] = ()
         if rows is not None:
             selector, bits = rows.selector()
             params = faiss.SearchParameters()
@@ -192,7 +208,9 @@ class BinaryIndex:
             return np.arange(n, dtype=np.int64) if mask is None else np.flatnonzero(mask)
         return np.sort(rows)
 
-    def _score(self, query: np.ndarray, rows: np.ndarray, metric: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def _score(
+        self, query: np.ndarray, rows: np.ndarray, metric: str, k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Distances of ``query`` to ``rows`` (structure metrics: only matches, scored 0)."""
         if metric in (SUBSTRUCTURE, SUPERSTRUCTURE):
             block = self._codes[rows]
@@ -203,7 +221,9 @@ class BinaryIndex:
             return np.zeros(hits.size, dtype=np.float32), hits
         ham = hamming_to(query, self._codes, rows)
         if metric == JACCARD:
-            return jaccard_from_hamming(ham, self._popcounts[rows], int(self._popcounts_of(query))), rows
+            return jaccard_from_hamming(
+                ham, self._popcounts[rows], int(self._popcounts_of(query))
+            ), rows
         return ham.astype(np.float32), rows
 
     @staticmethod
@@ -265,11 +285,15 @@ def build_binary(spec: IndexSpec, vectors: np.ndarray) -> BinaryIndex:
     quantizer = faiss.IndexBinaryFlat(spec.dim)
     ivf = faiss.IndexBinaryIVF(quantizer, spec.dim, nlist)
     ivf.train(codes)
-    centroids = faiss.rev_swig_ptr(quantizer.xb.data(), nlist * codes.shape[1]).reshape(nlist, -1).copy()
+    centroids = (
+        faiss.rev_swig_ptr(quantizer.xb.data(), nlist * codes.shape[1]).reshape(nlist, -1).copy()
+    )
     _, assigned = quantizer.search(codes, 1)
     assigned = assigned.ravel().astype(np.int64)
     order = np.argsort(assigned, kind="stable").astype(np.int64)
-    offsets = np.concatenate([[0], np.cumsum(np.bincount(assigned, minlength=nlist))]).astype(np.int64)
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(assigned, minlength=nlist))]).astype(
+        np.int64
+    )
     return BinaryIndex(spec, codes, centroids, offsets, order)
 
 

@@ -122,7 +122,7 @@ def posting_values(
     tf: np.ndarray, doc_len: np.ndarray, k1: float, b: float, avgdl: float
 ) -> np.ndarray:
     """``tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avgdl))`` elementwise, float32."""
-    avgdl = np.float32(max(float(avgdl), 1.0))
+    length = np.float32(max(float(avgdl), 1.0))
     k1f, bf = np.float32(k1), np.float32(b)
-    norm = k1f * (np.float32(1.0) - bf + bf * (doc_len / avgdl))
+    norm = k1f * (np.float32(1.0) - bf + bf * (doc_len / length))
     return (tf * (k1f + np.float32(1.0)) / (tf + norm)).astype(np.float32, copy=False)

@@ -14,7 +14,7 @@ extra and echoed by DescribeIndex, as Milvus does.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Final
 
 from sluice.index.coerce import (
@@ -94,7 +94,12 @@ BUILD_KEYS: Final[dict[str, frozenset[str]]] = {
     IVF_RABITQ: _REFINE_KEYS | {"nlist"},
     SCANN: frozenset({"nlist", "with_raw_data", "sub_dim"}),
     DISKANN: frozenset(
-        {"max_degree", "search_list_size", "pq_code_budget_gb_ratio", "search_cache_budget_gb_ratio"}
+        {
+            "max_degree",
+            "search_list_size",
+            "pq_code_budget_gb_ratio",
+            "search_cache_budget_gb_ratio",
+        }
     ),
     BIN_FLAT: frozenset(),
     BIN_IVF_FLAT: frozenset({"nlist"}),
@@ -124,8 +129,11 @@ def parse_build(engine: str, merged: Mapping[str, str], dim: int) -> BuildParams
         return HnswParams(M=m, ef_construction=ef)
     if engine in (IVF_FLAT, IVF_SQ8, BIN_IVF_FLAT):
         nlist = _get_int(merged, "nlist", 128, NLIST_RANGE)
-        cls = {IVF_FLAT: IvfFlatParams, IVF_SQ8: IvfSq8Params, BIN_IVF_FLAT: BinIvfFlatParams}
-        return cls[engine](nlist=nlist)
+        if engine == IVF_FLAT:
+            return IvfFlatParams(nlist=nlist)
+        if engine == IVF_SQ8:
+            return IvfSq8Params(nlist=nlist)
+        return BinIvfFlatParams(nlist=nlist)
     if engine == IVF_PQ:
         return _ivf_pq(merged, dim)
     if engine in (SPARSE_INVERTED_INDEX, SPARSE_WAND):
@@ -213,7 +221,7 @@ def _diskann(merged: Mapping[str, str], dim: int) -> DiskannParams:
     )
 
 
-_PARSERS: Final = {
+_PARSERS: Final[dict[str, Callable[[Mapping[str, str], int], BuildParams]]] = {
     HNSW_SQ: _hnsw_sq,
     HNSW_PQ: _hnsw_pq,
     HNSW_PRQ: _hnsw_prq,

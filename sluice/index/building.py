@@ -54,7 +54,15 @@ from sluice.index.base import VectorIndex
 from sluice.index.binary_index import build_binary, load_binary
 from sluice.index.faiss_factory import effective_nlist, faiss_metric, new_dense_index
 from sluice.index.faiss_index import FaissIndex
-from sluice.index.format import BINARY, DENSE, ROW_MAPPED, SPARSE, deserialize_dense, read_header, unpack_row_mapped
+from sluice.index.format import (
+    BINARY,
+    DENSE,
+    ROW_MAPPED,
+    SPARSE,
+    deserialize_dense,
+    read_header,
+    unpack_row_mapped,
+)
 from sluice.index.kinds import VectorKind, dense_float32
 from sluice.index.metrics import COSINE, IP, L2, internal_metric, normalize_rows
 from sluice.index.params import (
@@ -81,7 +89,14 @@ ADD_CHUNK_ROWS: Final = 16384
 
 _HNSW_FAMILY: Final = (HnswParams, DiskannParams, HnswSqParams, HnswPqParams, HnswPrqParams)
 
-__all__ = ["ADD_CHUNK_ROWS", "augment_for_inner_product", "build", "effective_nlist", "load_index", "mips_padding"]
+__all__ = [
+    "ADD_CHUNK_ROWS",
+    "augment_for_inner_product",
+    "build",
+    "effective_nlist",
+    "load_index",
+    "mips_padding",
+]
 
 
 def build(

@@ -52,9 +52,13 @@ def search_exact(
             return exact_range_search(x, q, k, metric, params.radius, params.range_filter, allowed)
         return exact_search(x, q, k, metric, allowed)
     if kind is VectorKind.BINARY:
-        flat = IndexSpec(BIN_FLAT, metric, dim, BinFlatParams(), data_type=data_type, engine=BIN_FLAT)
+        flat = IndexSpec(
+            BIN_FLAT, metric, dim, BinFlatParams(), data_type=data_type, engine=BIN_FLAT
+        )
         return build_binary(flat, vectors).search(queries, k, params, allowed)
-    build = spec.build if spec is not None and isinstance(spec.build, SparseParams) else SparseParams()
+    build = (
+        spec.build if spec is not None and isinstance(spec.build, SparseParams) else SparseParams()
+    )
     sparse = IndexSpec(
         SPARSE_INVERTED_INDEX, metric, 0, build, data_type=data_type, engine=SPARSE_INVERTED_INDEX
     )

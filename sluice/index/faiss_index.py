@@ -283,7 +283,9 @@ class FaissIndex:
             else:
                 inside &= scores < params.radius
             lims = np.concatenate([[0], np.cumsum(inside.sum(axis=1))]).astype(np.int64)
-            return topk_from_ranges(lims, scores[inside], ids[inside], k, self._metric, params.range_filter)
+            return topk_from_ranges(
+                lims, scores[inside], ids[inside], k, self._metric, params.range_filter
+            )
         fparams, keep = self._faiss_params(rows, ef, nprobe, tuning)
         use_threads_for_queries(nq)
         radius = params.radius

@@ -163,7 +163,9 @@ def binary_codes(batch: Any, dim: int) -> np.ndarray:
     nbytes = dim // 8
     array = np.asarray(batch)
     if array.dtype != np.uint8:
-        if array.dtype.kind in "iub" and (array.size == 0 or (array.min() >= 0 and array.max() < 256)):
+        if array.dtype.kind in "iub" and (
+            array.size == 0 or (array.min() >= 0 and array.max() < 256)
+        ):
             array = array.astype(np.uint8)
         else:
             raise ValueError(f"binary vectors must be uint8 bytes, got {array.dtype}")

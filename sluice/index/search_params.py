@@ -162,7 +162,9 @@ def parse_search_params(
     return SearchParams(metric, k, radius=radius, range_filter=range_filter, **knobs)
 
 
-def _index_knobs(engine: str | None, merged: Mapping[str, Any], k: int, ranged: bool) -> dict[str, Any]:
+def _index_knobs(
+    engine: str | None, merged: Mapping[str, Any], k: int, ranged: bool
+) -> dict[str, Any]:
     """The knobs ``engine`` reads, range-checked in knowhere's words."""
     knobs: dict[str, Any] = {}
     if engine in _HNSW_TYPES and "ef" in merged:
@@ -199,7 +201,9 @@ def _index_knobs(engine: str | None, merged: Mapping[str, Any], k: int, ranged: 
                 "drop_ratio_search", merged["drop_ratio_search"], 0.0, 1.0, high_open=True
             )
         if "refine_factor" in merged:
-            knobs["refine_factor"] = int_param("refine_factor", merged["refine_factor"], 1, INT32_MAX)
+            knobs["refine_factor"] = int_param(
+                "refine_factor", merged["refine_factor"], 1, INT32_MAX
+            )
     return knobs
 
 

@@ -56,7 +56,9 @@ class SparseIndex:
 
     __slots__ = ("_lengths", "_memory", "_n", "_params", "_postings", "_spec", "_stats", "_terms")
 
-    def __init__(self, spec: IndexSpec, terms: np.ndarray, postings: sp.csr_matrix, lengths: np.ndarray) -> None:
+    def __init__(
+        self, spec: IndexSpec, terms: np.ndarray, postings: sp.csr_matrix, lengths: np.ndarray
+    ) -> None:
         """Wrap built structures; use :func:`build_sparse` or :func:`sluice.index.load_index`."""
         if not isinstance(spec.build, SparseParams):
             raise ValueError(f"{spec.engine_type} is not a sparse index type")
@@ -69,8 +71,11 @@ class SparseIndex:
         doc_freq = np.diff(postings.indptr).astype(np.int64)
         self._stats = Bm25Stats(self._n, float(lengths.sum(dtype=np.float64)), terms, doc_freq)
         self._memory = int(
-            postings.data.nbytes + postings.indices.nbytes + postings.indptr.nbytes
-            + terms.nbytes + lengths.nbytes
+            postings.data.nbytes
+            + postings.indices.nbytes
+            + postings.indptr.nbytes
+            + terms.nbytes
+            + lengths.nbytes
         )
 
     @property
@@ -109,7 +114,13 @@ class SparseIndex:
         return pack_arrays(SPARSE, [self._terms, p.indptr, p.indices, p.data, self._lengths])
 
     def _run(
-        self, queries: object, k: int, params: SearchParams, allowed: np.ndarray | None, *, ranged: bool
+        self,
+        queries: object,
+        k: int,
+        params: SearchParams,
+        allowed: np.ndarray | None,
+        *,
+        ranged: bool,
     ) -> Result:
         q = sparse_rows(queries)
         nq = q.shape[0]
@@ -154,7 +165,9 @@ class SparseIndex:
             sub = sub.copy()
             avgdl = self._avgdl(params)
             p = self._params
-            sub.data = posting_values(sub.data, self._lengths[sub.indices], p.bm25_k1, p.bm25_b, avgdl)
+            sub.data = posting_values(
+                sub.data, self._lengths[sub.indices], p.bm25_k1, p.bm25_b, avgdl
+            )
         return (qc @ sub).tocsr()
 
     def _avgdl(self, params: SearchParams) -> float:

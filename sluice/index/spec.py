@@ -291,9 +291,7 @@ def parse_index_spec(
 def _check_known(requested: str) -> None:
     """Milvus's first check: is there a checker for this type name at all?"""
     known = (
-        requested in SUPPORTED_INDEX_TYPES
-        or requested in _NOT_BUILT
-        or requested in _SCALAR_TYPES
+        requested in SUPPORTED_INDEX_TYPES or requested in _NOT_BUILT or requested in _SCALAR_TYPES
     )
     if not known:
         raise ParameterInvalid.expected("valid index", f"invalid index type: {requested}")

@@ -107,7 +107,9 @@ def test_structure_metrics_return_matches_in_row_order(
 def test_jaccard_of_two_empty_vectors_is_one() -> None:
     rows = np.zeros((3, 2), dtype=np.uint8)
     index = index_for("BIN_FLAT", "JACCARD", rows)
-    scores, _ = index.search(np.zeros((1, 2), np.uint8), 3, parse_search_params(index.spec, None, {}, 3))
+    scores, _ = index.search(
+        np.zeros((1, 2), np.uint8), 3, parse_search_params(index.spec, None, {}, 3)
+    )
     assert scores.tolist() == [[1.0, 1.0, 1.0]]
 
 
@@ -117,4 +119,6 @@ def test_round_trip(codes: tuple[np.ndarray, np.ndarray], index_type: str) -> No
     index = index_for(index_type, "JACCARD", rows)
     loaded = load_index(index.spec, index.serialize())
     params = parse_search_params(index.spec, None, {"nprobe": 4}, 10)
-    assert np.array_equal(index.search(queries, 10, params)[1], loaded.search(queries, 10, params)[1])
+    assert np.array_equal(
+        index.search(queries, 10, params)[1], loaded.search(queries, 10, params)[1]
+    )

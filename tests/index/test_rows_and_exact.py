@@ -61,7 +61,9 @@ def test_null_rows_are_never_results(dtype: DataType, index_type: str, metric: s
         if mask is not None:
             assert mask[found].all()
     loaded = load_index(spec, index.serialize(), rerank_vectors=rows)
-    assert np.array_equal(loaded.search(queries, 20, params)[1], index.search(queries, 20, params)[1])
+    assert np.array_equal(
+        loaded.search(queries, 20, params)[1], index.search(queries, 20, params)[1]
+    )
 
 
 def test_compact_vectors_are_accepted_too() -> None:
@@ -95,7 +97,9 @@ def test_exact_search_for_every_kind() -> None:
     scores, ids = search_exact(DataType.BINARY_VECTOR, D, codes, codes[:2], 3, params)
     assert ids[:, 0].tolist() == [0, 1] and (scores[:, 0] == 0).all()
     docs = sp.random(N, 30, density=0.3, format="csr", random_state=4, dtype=np.float32)
-    params = parse_search_params(None, "IP", {"radius": 0.1, "range_filter": 100}, 5, kind=VectorKind.SPARSE)
+    params = parse_search_params(
+        None, "IP", {"radius": 0.1, "range_filter": 100}, 5, kind=VectorKind.SPARSE
+    )
     scores, _ = search_exact(DataType.SPARSE_FLOAT_VECTOR, 0, docs, docs[:3], 5, params)
     assert (scores[:, 0] > 0.1).all()
 
@@ -106,7 +110,10 @@ def test_kind_conversions() -> None:
     with pytest.raises(ValueError, match="expected a"):
         dense_float32(np.ones((2, 3), np.float32), VectorKind.FLOAT, 4)
     assert binary_codes(np.zeros(4, np.uint8), 16).shape == (2, 2)
-    dup = sp.csr_matrix((np.array([1.0, 2.0, 0.0], np.float32), np.array([5, 5, 7]), np.array([0, 3])), shape=(1, 10))
+    dup = sp.csr_matrix(
+        (np.array([1.0, 2.0, 0.0], np.float32), np.array([5, 5, 7]), np.array([0, 3])),
+        shape=(1, 10),
+    )
     canonical = sparse_rows(dup)
     assert canonical.indices.tolist() == [5] and canonical.data.tolist() == [3.0]
     with pytest.raises(ValueError, match="finite"):

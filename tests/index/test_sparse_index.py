@@ -78,7 +78,9 @@ def test_ip_is_exact(corpus: tuple[sp.csr_matrix, sp.csr_matrix], index_type: st
     truth = dense_ip(docs, queries)
     assert np.allclose(scores, best(truth, 10), rtol=1e-5)
     found = ids >= 0
-    assert np.allclose(np.take_along_axis(truth, np.maximum(ids, 0), axis=1)[found], scores[found], rtol=1e-5)
+    assert np.allclose(
+        np.take_along_axis(truth, np.maximum(ids, 0), axis=1)[found], scores[found], rtol=1e-5
+    )
 
 
 def test_only_documents_sharing_a_term_are_results() -> None:
@@ -93,13 +95,17 @@ def test_drop_ratio_search_recall(corpus: tuple[sp.csr_matrix, sp.csr_matrix]) -
     docs, queries = corpus
     index = index_for("SPARSE_INVERTED_INDEX", "IP", docs)
     truth = dense_ip(docs, queries)
-    params = parse_search_params(index.spec, None, {"drop_ratio_search": 0.2, "refine_factor": 3}, 10)
+    params = parse_search_params(
+        index.spec, None, {"drop_ratio_search": 0.2, "refine_factor": 3}, 10
+    )
     scores, ids = index.search(queries, 10, params)
     kth = best(truth, 10)[:, 9:10]
     hits = np.take_along_axis(truth, np.maximum(ids, 0), axis=1) >= kth - 1e-5
     assert (hits & (ids >= 0)).mean() >= 0.9
     found = ids >= 0
-    assert np.allclose(np.take_along_axis(truth, np.maximum(ids, 0), axis=1)[found], scores[found], rtol=1e-5)
+    assert np.allclose(
+        np.take_along_axis(truth, np.maximum(ids, 0), axis=1)[found], scores[found], rtol=1e-5
+    )
 
 
 def test_filter_and_range(corpus: tuple[sp.csr_matrix, sp.csr_matrix]) -> None:
@@ -129,7 +135,9 @@ def bm25_reference(docs: sp.csr_matrix, queries: sp.csr_matrix, stats: Bm25Stats
     return (q @ d.T).toarray().astype(np.float64)
 
 
-def test_bm25_with_segment_and_corpus_statistics(corpus: tuple[sp.csr_matrix, sp.csr_matrix]) -> None:
+def test_bm25_with_segment_and_corpus_statistics(
+    corpus: tuple[sp.csr_matrix, sp.csr_matrix],
+) -> None:
     docs = zipf_rows(N, 30, 5, counts=True)
     queries = zipf_rows(6, 5, 6, counts=True)
     index = index_for("SPARSE_INVERTED_INDEX", "BM25", docs)
@@ -149,7 +157,9 @@ def test_bm25_with_segment_and_corpus_statistics(corpus: tuple[sp.csr_matrix, sp
 def test_idf_follows_milvus() -> None:
     stats = Bm25Stats(10, 50.0, np.array([3, 7]), np.array([2, 10]))
     idf = stats.idf(np.array([3, 7, 9]))
-    assert idf == pytest.approx(np.log1p((10 - np.array([2, 10, 0]) + 0.5) / (np.array([2, 10, 0]) + 0.5)))
+    assert idf == pytest.approx(
+        np.log1p((10 - np.array([2, 10, 0]) + 0.5) / (np.array([2, 10, 0]) + 0.5))
+    )
 
 
 @pytest.mark.parametrize("metric", ["IP", "BM25"])

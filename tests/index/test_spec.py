@@ -187,7 +187,9 @@ def test_milvus_types_sluice_does_not_build(index_type: str) -> None:
     assert err.value.message.endswith(f"index type not supported[indexType={index_type}]")
 
 
-@pytest.mark.parametrize("index_type", ["GPU_CAGRA", "GPU_IVF_FLAT", "GPU_IVF_PQ", "GPU_BRUTE_FORCE"])
+@pytest.mark.parametrize(
+    "index_type", ["GPU_CAGRA", "GPU_IVF_FLAT", "GPU_IVF_PQ", "GPU_BRUTE_FORCE"]
+)
 def test_gpu_types_are_unknown_as_on_a_cpu_milvus(index_type: str) -> None:
     with pytest.raises(ParameterInvalid) as err:
         parse(index_type)

@@ -134,21 +134,53 @@ def test_new_family_defaults() -> None:
     ("index_type", "params", "text"),
     [
         ("HNSW_SQ", {"sq_type": "FP32"}, "invalid scalar quantizer type"),
-        ("HNSW_SQ", {"refine": "test"}, "Type conflict in json: param 'refine' (\"test\") should be a boolean"),
-        ("HNSW_SQ", {"refine": 1}, "Type conflict in json: param 'refine' (\"1\") should be a boolean"),
+        (
+            "HNSW_SQ",
+            {"refine": "test"},
+            "Type conflict in json: param 'refine' (\"test\") should be a boolean",
+        ),
+        (
+            "HNSW_SQ",
+            {"refine": 1},
+            "Type conflict in json: param 'refine' (\"1\") should be a boolean",
+        ),
         (
             "IVF_RABITQ",
             {"refine_type": "PQ"},
             "invalid refine type : PQ, optional types are [sq6, sq8, fp16, bf16, fp32, flat]",
         ),
-        ("HNSW_PQ", {"m": 7}, "The dimension of a vector (dim) should be a multiple of the number "
-         "of subquantizers (m). Dimension: 128, m: 7"),
-        ("HNSW_PQ", {"nbits": 17}, "Out of range in json: param 'nbits' (17) should be in range [1, 16]"),
-        ("HNSW_PRQ", {"nrq": 65}, "Out of range in json: param 'nrq' (65) should be in range [1, 64]"),
-        ("SCANN", {"sub_dim": 3}, "The dimension of a vector (dim) should be a multiple of sub_dim. "
-         "Dimension:128, sub_dim:3"),
-        ("IVF_RABITQ", {"nlist": 65537}, "Out of range in json: param 'nlist' (65537) should be in range [1, 65536]"),
-        ("DISKANN", {"max_degree": 0}, "Out of range in json: param 'max_degree' (0) should be in range [1, 2048]"),
+        (
+            "HNSW_PQ",
+            {"m": 7},
+            "The dimension of a vector (dim) should be a multiple of the number "
+            "of subquantizers (m). Dimension: 128, m: 7",
+        ),
+        (
+            "HNSW_PQ",
+            {"nbits": 17},
+            "Out of range in json: param 'nbits' (17) should be in range [1, 16]",
+        ),
+        (
+            "HNSW_PRQ",
+            {"nrq": 65},
+            "Out of range in json: param 'nrq' (65) should be in range [1, 64]",
+        ),
+        (
+            "SCANN",
+            {"sub_dim": 3},
+            "The dimension of a vector (dim) should be a multiple of sub_dim. "
+            "Dimension:128, sub_dim:3",
+        ),
+        (
+            "IVF_RABITQ",
+            {"nlist": 65537},
+            "Out of range in json: param 'nlist' (65537) should be in range [1, 65536]",
+        ),
+        (
+            "DISKANN",
+            {"max_degree": 0},
+            "Out of range in json: param 'max_degree' (0) should be in range [1, 2048]",
+        ),
         ("HNSW", {"refine": "true"}, "refine is not supported for this index"),
     ],
 )
@@ -195,13 +227,29 @@ def test_binary_dimension_rule() -> None:
 
 SEARCH_ERRORS = [
     ("HNSW_SQ", {"ef": 5}, "ef(5) should be larger than k(10)"),
-    ("HNSW_PQ", {"refine_k": 0}, "Out of range in json: param 'refine_k' (0) should be in range "
-     "[1.000000, 340282346638528859811704183484516925440.000000]"),
-    ("IVF_RABITQ", {"rbq_bits_query": 9}, "Out of range in json: param 'rbq_bits_query' (9) should be in range [0, 8]"),
+    (
+        "HNSW_PQ",
+        {"refine_k": 0},
+        "Out of range in json: param 'refine_k' (0) should be in range "
+        "[1.000000, 340282346638528859811704183484516925440.000000]",
+    ),
+    (
+        "IVF_RABITQ",
+        {"rbq_bits_query": 9},
+        "Out of range in json: param 'rbq_bits_query' (9) should be in range [0, 8]",
+    ),
     ("SCANN", {"reorder_k": 5}, "reorder_k(5) should be larger than k(10)"),
     ("DISKANN", {"search_list": 5}, "search_list should be greater than or equal to topk"),
-    ("DISKANN", {"search_list": 201}, "search_list should be less than max(topk*10, 200) and less than 65535"),
-    ("IVF_RABITQ", {"nprobe": 0}, "Out of range in json: param 'nprobe' (0) should be in range [1, 65536]"),
+    (
+        "DISKANN",
+        {"search_list": 201},
+        "search_list should be less than max(topk*10, 200) and less than 65535",
+    ),
+    (
+        "IVF_RABITQ",
+        {"nprobe": 0},
+        "Out of range in json: param 'nprobe' (0) should be in range [1, 65536]",
+    ),
 ]
 
 
@@ -233,7 +281,9 @@ def test_unindexed_field_metrics_follow_its_kind() -> None:
     from sluice.index import VectorKind
 
     assert parse_search_params(None, None, {}, 5, kind=VectorKind.BINARY).metric_type == "HAMMING"
-    assert parse_search_params(None, "jaccard", {}, 5, kind=VectorKind.BINARY).metric_type == "JACCARD"
+    assert (
+        parse_search_params(None, "jaccard", {}, 5, kind=VectorKind.BINARY).metric_type == "JACCARD"
+    )
     with pytest.raises(ParameterInvalid, match=r"supported: \[IP BM25\]"):
         parse_search_params(None, "L2", {}, 5, kind=VectorKind.SPARSE)
     window = {"radius": 10, "range_filter": 20}
