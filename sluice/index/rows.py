@@ -76,7 +76,10 @@ class RowMappedIndex:
         return pack_row_mapped(self._valid, self._inner.serialize())
 
     def __getattr__(self, name: str) -> Any:
-        # Extras of the inner index (``bm25_stats``, ``nlist``...) read through.
+        # Extras of the inner index (``bm25_stats``, ``nlist``...) read through;
+        # private names never do, so a half-built object cannot recurse.
+        if name.startswith("_"):
+            raise AttributeError(name)
         return getattr(self._inner, name)
 
     def _narrow(self, allowed: np.ndarray | None) -> np.ndarray | None:
