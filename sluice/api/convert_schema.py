@@ -73,6 +73,12 @@ def schema_from_proto(raw: bytes, collection_name: str) -> CollectionSchema:
     )
 
 
+def field_from_proto(field: schema_pb2.FieldSchema) -> FieldSchema:
+    """One field (AddCollectionField, AlterCollectionSchema), read like a schema's fields."""
+    wrapper = schema_pb2.CollectionSchema(fields=[field])
+    return schema_from_proto(wrapper.SerializeToString(), "").fields[0]
+
+
 def _value_field(dtype: DataType, value: Any) -> schema_pb2.ValueField:
     out = schema_pb2.ValueField()
     if dtype == DataType.BOOL:

@@ -6,14 +6,19 @@ engine objects (a :class:`CollectionInfo` is a frozen copy).  The engine
 itself never imports the API or the clients.
 """
 
+from sluice.engine.aliases import AliasInfo
 from sluice.engine.catalog import DEFAULT_DB
 from sluice.engine.data import DeleteResult, InsertResult, QueryResult
+from sluice.engine.databases import DatabaseInfo
 from sluice.engine.describe import CollectionInfo
-from sluice.engine.engine import Engine, FlushAllResult, LoadedSegment, LoadState, SegmentInfo
+from sluice.engine.engine import Engine
 from sluice.engine.flush import CollectionFlush, FlushResult
+from sluice.engine.flush_ops import FlushAllResult, LoadedSegment, SegmentInfo
 from sluice.engine.indexes import IndexInfo
 from sluice.engine.ingest import Column
 from sluice.engine.output import COUNT_STAR, OutputSpec
+from sluice.engine.partition_keys import DEFAULT_KEY_PARTITIONS, MAX_PARTITIONS
+from sluice.engine.partitions import LoadState, PartitionInfo
 from sluice.engine.prepared_search import SearchRequest, SearchResult
 from sluice.engine.search import SearchHits
 from sluice.engine.segment import SegmentLevel, SegmentState
@@ -21,9 +26,13 @@ from sluice.engine.segment import SegmentLevel, SegmentState
 __all__ = [
     "COUNT_STAR",
     "DEFAULT_DB",
+    "DEFAULT_KEY_PARTITIONS",
+    "MAX_PARTITIONS",
+    "AliasInfo",
     "CollectionFlush",
     "CollectionInfo",
     "Column",
+    "DatabaseInfo",
     "DeleteResult",
     "Engine",
     "FlushAllResult",
@@ -33,6 +42,7 @@ __all__ = [
     "LoadState",
     "LoadedSegment",
     "OutputSpec",
+    "PartitionInfo",
     "QueryResult",
     "SearchHits",
     "SearchRequest",

@@ -22,6 +22,7 @@ from sluice.query.bound import BoundExpr
 from sluice.query.evaluator import evaluate
 from sluice.query.parser import parse
 from sluice.query.pk import pk_terms
+from sluice.query.terms import check_isolation, field_terms
 from sluice.schema import CollectionSchema
 
 #: Template parameter values: bool, int, float, str, or (nested) lists of those.
@@ -42,8 +43,10 @@ __all__ = [
     "Expr",
     "ExprParams",
     "bind",
+    "check_isolation",
     "compile_filter",
     "evaluate",
+    "field_terms",
     "parse",
     "pk_terms",
 ]
