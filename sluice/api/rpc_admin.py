@@ -10,7 +10,7 @@ import orjson
 from pymilvus.grpc_gen import common_pb2, milvus_pb2
 
 from sluice import __version__
-from sluice.api.base import rpc
+from sluice.api.base import db_name, rpc
 from sluice.api.status import SUCCESS
 from sluice.engine import COUNT_STAR, DEFAULT_DB, Engine
 from sluice.errors import SluiceError
@@ -30,6 +30,8 @@ class AdminRpcs:
     def Connect(
         self, request: milvus_pb2.ConnectRequest, context: grpc.ServicerContext
     ) -> milvus_pb2.ConnectResponse:
+        # pymilvus connects again on use_database; Milvus answers for the database it names.
+        self.engine.describe_database(db_name("", context))
         with self._identifier_lock:
             identifier = next(self._identifiers)
         info = common_pb2.ServerInfo(
