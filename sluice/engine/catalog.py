@@ -133,6 +133,15 @@ class CollectionMeta:
     def loaded_partition_ids(self) -> frozenset[int]:
         return frozenset(p.id for p in self.partitions.values() if p.loaded)
 
+    @cached_property
+    def key_partition_order(self) -> tuple[int, ...]:
+        """Partition IDs in partition-key routing order: position ``i`` holds ``_default_<i>``.
+
+        Only meaningful for partition-key collections, whose partitions are named so.
+        """
+        ordered = sorted(self.partitions.values(), key=lambda p: int(p.name.rsplit("_", 1)[-1]))
+        return tuple(p.id for p in ordered)
+
     @property
     def any_loaded(self) -> bool:
         """Whether reads are served at all (some partition is loaded)."""

@@ -217,7 +217,7 @@ class CollectionDDL(DatabaseOps, PartitionOps):
     def rename_collection(self, db: str, old: str, new: str, new_db: str = "") -> None:
         """RenameCollection: a new name (and database); ID, data, indexes and load state stay."""
         self._check_open()
-        validate_collection_name(old)
+        # Milvus checks only the new name; a malformed old one is simply not found.
         validate_collection_name(new)
         target_db = new_db or db
         with self.catalog.lock:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from sluice.engine.catalog import CollectionMeta, PartitionMeta
+from sluice.engine.catalog import CollectionMeta
 from sluice.engine.routing import hash_strings, murmur3_int64
 from sluice.errors import ParameterInvalid, RequestError
 from sluice.query import BoundExpr, field_terms
@@ -79,16 +79,6 @@ def validate_partition_key(schema: CollectionSchema, num_partitions: int) -> int
     return num_partitions or DEFAULT_KEY_PARTITIONS
 
 
-def ordered_key_partitions(meta: CollectionMeta) -> list[PartitionMeta]:
-    """The key partitions in routing order: partition ``i`` is the one named ``..._i``."""
-    ordered: list[PartitionMeta | None] = [None] * len(meta.partitions)
-    for partition in meta.partitions.values():
-        index = int(partition.name.rsplit("_", 1)[-1])
-        ordered[index] = partition
-    assert all(p is not None for p in ordered), "partition-key partitions are _default_0..n-1"
-    return [p for p in ordered if p is not None]
-
-
 def hash_keys(values: np.ndarray) -> np.ndarray:
     """Milvus's partition hash of each key (uint32): MurmurHash3 for ints, CRC-32 for strings."""
     if values.dtype.kind in "iu":
@@ -98,10 +88,9 @@ def hash_keys(values: np.ndarray) -> np.ndarray:
 
 def route_rows(meta: CollectionMeta, key_column: pa.ChunkedArray | pa.Array) -> np.ndarray:
     """The partition ID of every row, from its partition-key value."""
-    partitions = ordered_key_partitions(meta)
-    ids = np.asarray([p.id for p in partitions], dtype=np.int64)
+    ids = np.asarray(meta.key_partition_order, dtype=np.int64)
     values = key_column.to_numpy(zero_copy_only=False)
-    slots = hash_keys(values) % np.uint32(len(partitions))
+    slots = hash_keys(values) % np.uint32(len(ids))
     return ids[slots.astype(np.int64)]
 
 
@@ -113,10 +102,10 @@ def pruned_partitions(meta: CollectionMeta, bound: BoundExpr | None) -> frozense
     terms = field_terms(bound, key.name)
     if terms is None:
         return None
-    partitions = ordered_key_partitions(meta)
+    order = meta.key_partition_order
     if not terms:
         return frozenset()
     dtype = np.int64 if key.dtype == DataType.INT64 else object
     values = np.asarray(terms, dtype=dtype)
-    slots = hash_keys(values) % np.uint32(len(partitions))
-    return frozenset(partitions[int(i)].id for i in np.unique(slots))
+    slots = (hash_keys(values) % np.uint32(len(order))).tolist()
+    return frozenset(order[slot] for slot in slots)

@@ -160,7 +160,7 @@ def _altered_field(
                 )
             if max_length <= 0:
                 raise ParameterInvalid.msg(
-                    f"the maximum length specified for a VarChar field({field.name}) should be in "
+                    f"the maximum length specified for the field({field.name}) should be in "
                     f"(0, {MAX_VARCHAR}], but got {max_length} instead"
                 )
             params["max_length"] = str(max_length)

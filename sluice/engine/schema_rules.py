@@ -22,6 +22,43 @@ MIN_DIM = 2
 MAX_DIM = 32768
 MAX_VARCHAR = 65535
 
+#: Words of the filter language a field may not be named (Milvus's ``common.FieldNameKeywords``).
+FIELD_NAME_KEYWORDS = frozenset(
+    {
+        "$meta",
+        "like",
+        "exists",
+        "EXISTS",
+        "and",
+        "or",
+        "not",
+        "in",
+        *(
+            f"{word}{suffix}"
+            for word in ("json_contains", "array_contains")
+            for suffix in ("", "_all", "_any")
+        ),
+        *(
+            f"{word}{suffix}".upper()
+            for word in ("json_contains", "array_contains")
+            for suffix in ("", "_all", "_any")
+        ),
+        "array_length",
+        "ARRAY_LENGTH",
+        "true",
+        "True",
+        "TRUE",
+        "false",
+        "False",
+        "FALSE",
+        "text_match",
+        "TEXT_MATCH",
+        "phrase_match",
+        "PHRASE_MATCH",
+        "random_sample",
+        "RANDOM_SAMPLE",
+    }
+)
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 
 
@@ -36,6 +73,8 @@ def validate_field_name(name: str) -> None:
         reason = "The first character of a field name must be an underscore or letter."
     elif not set(name) <= _NAME_CHARS:
         reason = "Field name can only contain numbers, letters, and underscores."
+    elif name in FIELD_NAME_KEYWORDS:
+        reason = f"{name} is keyword in milvus."
     if reason is not None:
         raise FieldNameInvalid.named(name, f"Invalid field name: {name}. {reason}")
 
@@ -146,6 +185,6 @@ def _validate_max_length(fld: FieldSchema, collection: str) -> None:
         )
     if not 0 < fld.max_length <= MAX_VARCHAR:
         raise ParameterInvalid.msg(
-            f"the maximum length specified for a VarChar field({fld.name}) should be in "
+            f"the maximum length specified for the field({fld.name}) should be in "
             f"(0, {MAX_VARCHAR}], but got {fld.max_length} instead"
         )

@@ -384,7 +384,7 @@ def test_varchar_max_length_out_of_range(client: MilvusClient, max_length: int) 
     schema.add_field("s", DataType.VARCHAR, max_length=max_length)
     schema.add_field("v", DataType.FLOAT_VECTOR, dim=4)
     message = (
-        "the maximum length specified for a VarChar field(s) should be in (0, 65535], "
+        "the maximum length specified for the field(s) should be in (0, 65535], "
         f"but got {max_length} instead: invalid parameter"
     )
     with milvus_error(1100, message=message, legacy=ILLEGAL_ARGUMENT):
