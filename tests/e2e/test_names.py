@@ -73,7 +73,9 @@ def test_malformed_collection_name_is_reported_as_malformed(
     ],
 )
 def test_collection_name_rules(client: MilvusClient, name: str, reason: str) -> None:
-    with milvus_error(1100, message=f"Invalid collection name: {name}. {reason}: invalid parameter"):
+    with milvus_error(
+        1100, message=f"Invalid collection name: {name}. {reason}: invalid parameter"
+    ):
         client.describe_collection(name)
 
 
