@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from sluice.engine.catalog import DEFAULT_DB, DatabaseMeta
 from sluice.engine.core import EngineCore
 from sluice.engine.names import validate_database_name
-from sluice.engine.tso import now_ms, physical_ms
 from sluice.errors import (
     CollectionLimitExceeded,
     DatabaseLimitExceeded,
@@ -106,7 +105,8 @@ class DatabaseOps(EngineCore):
         keys = list(delete_keys)
         if properties and keys:
             raise RequestError(
-                "alter database requires either properties or deletekeys to modify or delete keys, both cannot be provided"
+                "alter database requires either properties or deletekeys to modify or delete "
+                "keys, both cannot be provided"
             )
         if not properties and not keys:
             raise RequestError(
@@ -136,8 +136,3 @@ class DatabaseOps(EngineCore):
                 ) from None
         if len(self.catalog.in_db(db)) >= limit:
             raise CollectionLimitExceeded.with_fields(dbName=db, limit=limit)
-
-
-def created_utc_ms(ts: int) -> int:
-    """The wall-clock milliseconds of a hybrid timestamp (0 stays 0)."""
-    return physical_ms(ts) if ts else now_ms()

@@ -183,3 +183,27 @@ def test_orm_partition(client: MilvusClient, server: SluiceProcess) -> None:
         assert not collection.has_partition("orm_p")
     finally:
         connections.disconnect("orm_parts")
+
+
+def test_iterators_honour_partition_names(client: MilvusClient) -> None:
+    name = "parts_iter"
+    quick_collection(client, name, DIM)
+    client.create_partition(name, "p1")
+    client.insert(name, rows(30, DIM))
+    client.insert(name, rows(25, DIM, start=100), partition_name="p1")
+    seen: list[int] = []
+    iterator = client.query_iterator(
+        name, batch_size=7, filter="id >= 0", partition_names=["p1"], **STRONG
+    )
+    while page := iterator.next():
+        seen.extend(r["id"] for r in page)
+    iterator.close()
+    assert sorted(seen) == list(range(100, 125))
+    found: list[int] = []
+    searcher = client.search_iterator(
+        name, [[0.3] * DIM], batch_size=6, limit=40, partition_names=["_default"], **STRONG
+    )
+    while page := searcher.next():
+        found.extend(hit["id"] for hit in page)
+    searcher.close()
+    assert sorted(found) == list(range(30))
