@@ -145,7 +145,7 @@ class CollectionMeta:
     @property
     def any_loaded(self) -> bool:
         """Whether reads are served at all (some partition is loaded)."""
-        return any(p.loaded for p in self.partitions.values())
+        return bool(self.loaded_partition_ids)
 
     def evolve(self, **changes: Any) -> CollectionMeta:
         """A copy with ``changes``: the next version, committed before it replaces this one."""
