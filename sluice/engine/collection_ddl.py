@@ -186,7 +186,7 @@ class CollectionDDL(DatabaseOps, PartitionOps):
 
     def describe(self, db: str, name: str) -> CollectionInfo:
         """A frozen description of collection ``name`` (Milvus's not-found error if missing)."""
-        meta = self.get(db, name).meta
+        meta = self.get(db, name, check_name=True).meta
         return CollectionInfo.of(meta, self.catalog.databases[meta.db].id)
 
     def describe_by_id(self, db: str, collection_id: int) -> CollectionInfo:
@@ -254,7 +254,7 @@ class CollectionDDL(DatabaseOps, PartitionOps):
 
     def truncate_collection(self, db: str, name: str) -> None:
         """TruncateCollection: every row goes; schema, indexes, partitions and load state stay."""
-        collection = self.get(db, name)
+        collection = self.get(db, name, check_name=True)
         with self.catalog.lock:
             if collection.dropped:
                 raise CollectionNotFound.named(db, name)

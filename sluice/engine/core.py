@@ -5,9 +5,11 @@ of operations (databases, partitions, aliases, collection changes, data,
 flush, indexes); each mixin derives from :class:`EngineCore`, which holds the
 state they all use and the two steps they all take:
 
-* **resolving** a name the way Milvus's proxy does: the name is checked
-  first (a malformed name is reported as malformed), then the database, then
-  the collection by name or by alias;
+* **resolving** a name the way Milvus's proxy does: the database, then the
+  collection by name or by alias.  The RPCs whose proxy task checks the name
+  first (describe, insert, query, partitions, load and release, ...) ask for
+  that (``check_name``): a malformed name is then reported as malformed; the
+  others (search, indexes, flush, property changes) report it as not found;
 * **publishing** a DDL change: the new :class:`CollectionMeta` is committed to
   the metadata store and only then replaces the live one, so a failed commit
   changes nothing.
@@ -47,10 +49,14 @@ class EngineCore:
         if db not in self.catalog.databases:
             raise DatabaseNotFound.named(db)
 
-    def get(self, db: str, name: str) -> Collection:
-        """The live collection ``name`` (or aliased as ``name``) in ``db``, or Milvus's error."""
+    def get(self, db: str, name: str, *, check_name: bool = False) -> Collection:
+        """The live collection ``name`` (or aliased as ``name``) in ``db``, or Milvus's error.
+
+        ``check_name`` applies Milvus's name rules before the lookup.
+        """
         self._check_open()
-        validate_collection_name(name)
+        if check_name:
+            validate_collection_name(name)
         self._check_db(db)
         meta = self.catalog.resolve(db, name)
         collection = self.collections.get(meta.id) if meta is not None else None

@@ -16,17 +16,19 @@ class DataOps(EngineCore):
     def insert(
         self, db: str, name: str, partition: str | None, columns: Sequence[Column], num_rows: int
     ) -> data.InsertResult:
-        return data.insert(self.get(db, name), partition, columns, num_rows)
+        return data.insert(self.get(db, name, check_name=True), partition, columns, num_rows)
 
     def upsert(
         self, db: str, name: str, partition: str | None, columns: Sequence[Column], num_rows: int
     ) -> data.InsertResult:
-        return data.insert(self.get(db, name), partition, columns, num_rows, upsert=True)
+        return data.insert(
+            self.get(db, name, check_name=True), partition, columns, num_rows, upsert=True
+        )
 
     def delete(
         self, db: str, name: str, partition: str | None, expr: str, params: Mapping[str, Any] | None
     ) -> data.DeleteResult:
-        return data.delete(self.get(db, name), partition, expr, params)
+        return data.delete(self.get(db, name, check_name=True), partition, expr, params)
 
     def query(
         self,
@@ -43,7 +45,7 @@ class DataOps(EngineCore):
         partition_names: Sequence[str] = (),
     ) -> data.QueryResult:
         return data.query(
-            self.get(db, name),
+            self.get(db, name, check_name=True),
             expr,
             params,
             output_fields,

@@ -139,7 +139,7 @@ class PartitionOps(EngineCore):
 
     def create_partition(self, db: str, name: str, partition: str) -> None:
         self._check_open()
-        collection = self.get(db, name)
+        collection = self.get(db, name, check_name=True)
         _refuse_in_key_mode(collection, "create partition")
         partition = validate_partition_name(partition)
         with self.catalog.lock:
@@ -160,7 +160,7 @@ class PartitionOps(EngineCore):
 
     def drop_partition(self, db: str, name: str, partition: str) -> None:
         self._check_open()
-        collection = self.get(db, name)
+        collection = self.get(db, name, check_name=True)
         _refuse_in_key_mode(collection, "drop partition")
         partition = validate_partition_name(partition)
         if partition == DEFAULT_PARTITION:
@@ -208,19 +208,19 @@ class PartitionOps(EngineCore):
                 self.ctx.files.delete_file(rel)
 
     def has_partition(self, db: str, name: str, partition: str) -> bool:
-        collection = self.get(db, name)
+        collection = self.get(db, name, check_name=True)
         partition = validate_partition_name(partition)
         return partition in collection.meta.partitions
 
     def list_partitions(self, db: str, name: str) -> list[PartitionInfo]:
-        collection = self.get(db, name)
+        collection = self.get(db, name, check_name=True)
         return [
             PartitionInfo(p.name, p.id, p.created_ts, p.created_utc_ms, p.loaded)
             for p in collection.meta.partitions.values()
         ]
 
     def partition_stats(self, db: str, name: str, partition: str) -> dict[str, str]:
-        collection = self.get(db, name)
+        collection = self.get(db, name, check_name=True)
         found = collection.meta.partitions.get(partition)
         if found is None:
             raise PartitionNotFound.named(partition)
@@ -230,15 +230,15 @@ class PartitionOps(EngineCore):
 
     def load(self, db: str, name: str) -> None:
         """LoadCollection: every partition, and every partition created later."""
-        collection = self.get(db, name)
+        collection = self.get(db, name, check_name=True)
         check_loadable(collection)
         self._set_loaded(collection, None, True)
 
     def release(self, db: str, name: str) -> None:
-        self._set_loaded(self.get(db, name), None, False)
+        self._set_loaded(self.get(db, name, check_name=True), None, False)
 
     def load_partitions(self, db: str, name: str, partitions: Sequence[str]) -> None:
-        collection = self.get(db, name)
+        collection = self.get(db, name, check_name=True)
         _refuse_in_key_mode(collection, "load partitions")
         check_loadable(collection)
         if not partitions:
@@ -246,7 +246,7 @@ class PartitionOps(EngineCore):
         self._set_loaded(collection, self._named(collection, partitions), True)
 
     def release_partitions(self, db: str, name: str, partitions: Sequence[str]) -> None:
-        collection = self.get(db, name)
+        collection = self.get(db, name, check_name=True)
         _refuse_in_key_mode(collection, "release partitions")
         for partition in partitions:
             validate_partition_name(partition)
@@ -272,7 +272,7 @@ class PartitionOps(EngineCore):
 
     def loading_progress(self, db: str, name: str, partitions: Sequence[str] = ()) -> int:
         """GetLoadingProgress in percent: loading is instant, so 100 or (not loaded) an error."""
-        collection = self.get(db, name)
+        collection = self.get(db, name, check_name=True)
         meta = collection.meta
         for partition in partitions:
             found = meta.partitions.get(partition)

@@ -1,7 +1,9 @@
-"""Names are checked before anything is looked up, in every RPC that takes one.
+"""Names are checked as Milvus checks them, RPC by RPC.
 
-``describe_collection("12-s")`` says the name is malformed, not that the
-collection is missing; the wording is Milvus's, word for word.
+Most RPCs check a name before looking anything up: ``describe_collection("12-s")``
+says the name is malformed, not that the collection is missing, in Milvus's
+words.  A few (search, indexes, property and field changes, statistics) look
+the collection up directly, as Milvus's proxy does, and report it missing.
 """
 
 from __future__ import annotations
@@ -26,11 +28,8 @@ CALLS: list[tuple[str, Callable[[MilvusClient], object]]] = [
     ("delete", lambda c: c.delete(BAD, ids=[1])),
     ("query", lambda c: c.query(BAD, "id > 0")),
     ("get", lambda c: c.get(BAD, ids=[1])),
-    ("search", lambda c: c.search(BAD, [[0.0] * 4], limit=1)),
     ("load_collection", lambda c: c.load_collection(BAD)),
     ("release_collection", lambda c: c.release_collection(BAD)),
-    ("get_collection_stats", lambda c: c.get_collection_stats(BAD)),
-    ("flush", lambda c: c.flush(BAD)),
     ("create_partition", lambda c: c.create_partition(BAD, "p")),
     ("drop_partition", lambda c: c.drop_partition(BAD, "p")),
     ("has_partition", lambda c: c.has_partition(BAD, "p")),
@@ -43,10 +42,21 @@ CALLS: list[tuple[str, Callable[[MilvusClient], object]]] = [
     ("list_aliases", lambda c: c.list_aliases(BAD)),
     ("rename_collection", lambda c: c.rename_collection("names_target", BAD)),
     ("truncate_collection", lambda c: c.truncate_collection(BAD)),
-    ("alter_collection_properties", lambda c: c.alter_collection_properties(BAD, {"a": "1"})),
-    ("add_collection_field", lambda c: c.add_collection_field(BAD, "f", DataType.INT64)),
-    ("list_indexes", lambda c: c.list_indexes(BAD)),
     ("get_load_state", lambda c: c.get_load_state(BAD)),
+]
+
+
+#: RPCs whose Milvus proxy task looks the collection up without checking its name first.
+UNCHECKED: list[tuple[str, Callable[[MilvusClient], object]]] = [
+    ("search", lambda c: c.search(BAD, [[0.0] * 4], limit=1)),
+    ("get_collection_stats", lambda c: c.get_collection_stats(BAD)),
+    ("alter_collection_properties", lambda c: c.alter_collection_properties(BAD, {"a": "1"})),
+    ("drop_collection_properties", lambda c: c.drop_collection_properties(BAD, ["a"])),
+    (
+        "add_collection_field",
+        lambda c: c.add_collection_field(BAD, "f", DataType.INT64, nullable=True),
+    ),
+    ("create_index", lambda c: c.create_index(BAD, c.prepare_index_params("vector"))),
 ]
 
 
@@ -61,6 +71,14 @@ def test_malformed_collection_name_is_reported_as_malformed(
     client: MilvusClient, target: str, call: Callable[[MilvusClient], object]
 ) -> None:
     with milvus_error(1100, message=INVALID_NAME):
+        call(client)
+
+
+@pytest.mark.parametrize("call", [c for _, c in UNCHECKED], ids=[n for n, _ in UNCHECKED])
+def test_some_rpcs_report_a_malformed_name_as_missing(
+    client: MilvusClient, call: Callable[[MilvusClient], object]
+) -> None:
+    with milvus_error(100, message=f"collection not found[database=default][collection={BAD}]"):
         call(client)
 
 
