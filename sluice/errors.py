@@ -36,6 +36,20 @@ def _fields(**values: Any) -> str:
     return "".join(f"[{key}={value}]" for key, value in values.items())
 
 
+def go_float(value: float) -> str:
+    """A float as Go's ``%v`` prints it (shortest digits; ``1.048576e+06`` from 1e6 up)."""
+    if value == 0:
+        return "0"
+    text = repr(float(value))
+    mantissa, _, exponent = f"{float(value):e}".partition("e")
+    exp = int(exponent)
+    if -4 <= exp < 6:
+        return text[:-2] if text.endswith(".0") else text
+    digits = repr(float(value) / 10**exp) if abs(exp) < 300 else mantissa
+    digits = digits[:-2] if digits.endswith(".0") else digits
+    return f"{digits}e{'+' if exp >= 0 else '-'}{abs(exp):02d}"
+
+
 class SluiceError(Exception):
     """Base of every error Sluice reports.
 
@@ -89,6 +103,12 @@ class ServiceNotReady(SluiceError):
     retriable = True
 
 
+class IndexBuildCancelled(ServiceNotReady):
+    """An index build stopped at a checkpoint because the engine is closing."""
+
+    base_message = "index build cancelled: Sluice is stopping"
+
+
 class ServiceUnavailable(SluiceError):
     code = 2
     base_message = "service unavailable"
@@ -109,7 +129,7 @@ class RateLimited(SluiceError):
     def for_rate(cls, rate: float) -> Self:
         err = cls(
             "request is rejected by grpc RateLimiter middleware, please retry later: "
-            f"{cls.base_message}{_fields(rate=rate)}"
+            f"{cls.base_message}{_fields(rate=go_float(rate))}"
         )
         return err
 
@@ -128,6 +148,60 @@ class Unimplemented(SluiceError):
     @classmethod
     def for_rpc(cls, rpc: str) -> Self:
         return cls(f"{cls.base_message}: {rpc} is not supported by Sluice")
+
+
+# --- authentication and privileges ------------------------------------------
+
+
+class PrivilegeNotAuthenticated(SluiceError):
+    code = 1400
+    base_message = "not authenticated"
+    input_error = True
+
+
+class PrivilegeNotPermitted(SluiceError):
+    code = 1401
+    base_message = "privilege not permitted"
+    input_error = True
+
+
+class PrivilegeGroupNameInvalid(SluiceError):
+    code = 1402
+    base_message = "invalid privilege group name"
+    input_error = True
+
+    @classmethod
+    def wrap_text(cls, text: str) -> Self:
+        """``merr.WrapErrPrivilegeGroupNameInvalid``: ``<text>: invalid privilege group name``."""
+        return cls(f"{text}: {cls.base_message}")
+
+
+class TransportRefusal(SluiceError):
+    """A refusal Milvus sends as a gRPC status, not as a ``common.Status``.
+
+    Milvus's authentication and privilege interceptors answer before any
+    handler runs, with ``UNAUTHENTICATED`` or ``PERMISSION_DENIED``; SDKs do
+    not retry those codes (they retry the in-band ones), so Sluice keeps them
+    at the transport level too.  ``grpc_status`` names the
+    ``grpc.StatusCode`` member.
+    """
+
+    grpc_status: ClassVar[str] = "UNKNOWN"
+
+
+class AuthenticationFailed(TransportRefusal):
+    grpc_status = "UNAUTHENTICATED"
+    base_message = "auth check failure, please check username and password are correct"
+
+
+class PermissionDenied(TransportRefusal):
+    grpc_status = "PERMISSION_DENIED"
+    base_message = "permission deny"
+
+    @classmethod
+    def for_privilege(cls, privilege: str, user: str, db: str) -> Self:
+        """The proxy's denial, ``privilege`` in its enum spelling (``PrivilegeSearch``)."""
+        return cls(f"{privilege}: permission deny to {user} in the `{db}` database")
 
 
 # --- collections, partitions, databases -------------------------------------
@@ -325,6 +399,21 @@ class OperationNotSupported(SluiceError):
     base_message = "unsupported operation"
 
 
+class InvalidJSONData(SluiceError):
+    """A JSON value that does not parse, refused at insert (Milvus's ``WrapErrIoFailedReason``).
+
+    Milvus reports it with the IO-failed code, ``IO failed: <parser's reason>``.
+    """
+
+    code = 1001
+    base_message = "IO failed"
+    input_error = True
+
+    @classmethod
+    def because(cls, reason: str) -> Self:
+        return cls(f"{cls.base_message}: {reason}")
+
+
 # --- expressions ---------------------------------------------------------------
 
 
@@ -348,8 +437,24 @@ class StorageError(SluiceError):
     base_message = "IO failed"
 
 
+class StorageWriteError(StorageError):
+    """The data folder refused a write: full, read-only, or failing.
+
+    The message names the file and the system's reason (``IO failed: cannot
+    write /data/tso.json.tmp: [Errno 28] No space left on device``), because an
+    operator has to act on it.
+    """
+
+    @classmethod
+    def from_os_error(cls, exc: OSError, path: object = None) -> Self:
+        where = path if path is not None else exc.filename
+        reason = f"[Errno {exc.errno}] {exc.strerror}" if exc.strerror else str(exc)
+        target = f" {where}" if where is not None else ""
+        return cls(f"{cls.base_message}: cannot write{target}: {' '.join(reason.split())}")
+
+
 class WALCorruptedError(StorageError):
-    """A WAL record failed its checksum somewhere other than the tail."""
+    """A WAL is damaged in a way that is not a torn tail, or misses records a checkpoint needs."""
 
 
 class MetaCorruptedError(StorageError):

@@ -41,11 +41,62 @@ FORBIDDEN = {
         "sluice.storage",
         "sluice.index",
     ),
+    "index/scalar": (
+        "grpc",
+        "google.protobuf",
+        "pymilvus",
+        "faiss",
+        "sluice.api",
+        "sluice.engine",
+        "sluice.client",
+        "sluice.storage",
+        "sluice.query",
+    ),
+    "text": (
+        "grpc",
+        "google.protobuf",
+        "pymilvus",
+        "sluice.api",
+        "sluice.engine",
+        "sluice.client",
+        "sluice.storage",
+        "sluice.index",
+        "sluice.query",
+        "sluice.rank",
+    ),
+    "rank": (
+        "grpc",
+        "google.protobuf",
+        "pymilvus",
+        "sluice.api",
+        "sluice.engine",
+        "sluice.client",
+        "sluice.storage",
+        "sluice.index",
+        "sluice.query",
+        "sluice.text",
+    ),
     "engine": ("grpc", "google.protobuf", "pymilvus", "sluice.api", "sluice.client"),
     # The API and the clients reach the engine only through its public surface
     # (``sluice.engine`` itself) and never touch the layers below it.
-    "api": ("sluice.client", "sluice.storage", "sluice.index", "sluice.query", "sluice.engine."),
-    "client": ("sluice.api", "sluice.storage", "sluice.index", "sluice.query", "sluice.engine."),
+    "api": (
+        "sluice.client",
+        "sluice.storage",
+        "sluice.index",
+        "sluice.query",
+        "sluice.text",
+        "sluice.rank",
+        "sluice.engine.",
+    ),
+    "client": (
+        "sluice.api",
+        "sluice.storage",
+        "sluice.index",
+        "sluice.query",
+        "sluice.text",
+        "sluice.rank",
+        "sluice.engine.",
+    ),
 }
 
 
@@ -68,7 +119,8 @@ def _matches(name: str, forbidden: str) -> bool:
 
 def test_every_package_is_covered() -> None:
     packages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
-    assert packages == set(FORBIDDEN), "add each package's import rules to FORBIDDEN"
+    top_level = {layer.split("/")[0] for layer in FORBIDDEN}
+    assert packages == top_level, "add each package's import rules to FORBIDDEN"
 
 
 @pytest.mark.parametrize("layer", sorted(FORBIDDEN))

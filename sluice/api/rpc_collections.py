@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import grpc
 from pymilvus.grpc_gen import common_pb2, milvus_pb2
 
+from sluice.api.access import current_user
 from sluice.api.base import db_name, rpc
 from sluice.api.convert_schema import schema_from_proto, schema_to_proto
 from sluice.api.status import SUCCESS, error_status
@@ -106,6 +107,10 @@ class CollectionRpcs:
             for name in request.collection_names:
                 if name not in {m.name for m in metas}:
                     raise CollectionNotFound.named(db, name)
+        user = current_user()
+        if user is not None:
+            visible = set(self.engine.access.visible_collections(user, db, [m.name for m in metas]))
+            metas = [m for m in metas if m.name in visible]
         return milvus_pb2.ShowCollectionsResponse(
             status=SUCCESS,
             collection_names=[m.name for m in metas],

@@ -10,6 +10,7 @@ from __future__ import annotations
 import grpc
 from pymilvus.grpc_gen import common_pb2, milvus_pb2
 
+from sluice.api.access import current_user
 from sluice.api.base import db_name, rpc
 from sluice.api.convert_request import key_values
 from sluice.api.status import SUCCESS
@@ -42,6 +43,10 @@ class DatabaseRpcs:
         self, request: milvus_pb2.ListDatabasesRequest, context: grpc.ServicerContext
     ) -> milvus_pb2.ListDatabasesResponse:
         databases = self.engine.databases()
+        user = current_user()
+        if user is not None:
+            visible = set(self.engine.access.visible_databases(user, [d.name for d in databases]))
+            databases = [d for d in databases if d.name in visible]
         return milvus_pb2.ListDatabasesResponse(
             status=SUCCESS,
             db_names=[d.name for d in databases],

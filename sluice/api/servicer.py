@@ -22,14 +22,17 @@ from pymilvus.grpc_gen import milvus_pb2_grpc
 from sluice.api.base import SERVICE, error_response, response_class, status_field
 from sluice.api.rpc_admin import AdminRpcs
 from sluice.api.rpc_aliases import AliasRpcs
+from sluice.api.rpc_analyzer import AnalyzerRpcs
 from sluice.api.rpc_collections import CollectionRpcs
 from sluice.api.rpc_data import DataRpcs
 from sluice.api.rpc_databases import DatabaseRpcs
 from sluice.api.rpc_flush import FlushRpcs
+from sluice.api.rpc_grants import GrantRpcs
 from sluice.api.rpc_index import IndexRpcs
 from sluice.api.rpc_partitions import PartitionRpcs
 from sluice.api.rpc_read import ReadRpcs
 from sluice.api.rpc_schema import SchemaRpcs
+from sluice.api.rpc_users import UserRpcs
 from sluice.api.status import error_status
 from sluice.engine import Engine
 from sluice.errors import Unimplemented
@@ -46,6 +49,9 @@ class SluiceServicer(
     ReadRpcs,
     IndexRpcs,
     FlushRpcs,
+    UserRpcs,
+    GrantRpcs,
+    AnalyzerRpcs,
     milvus_pb2_grpc.MilvusServiceServicer,
 ):
     def __init__(self, engine: Engine) -> None:

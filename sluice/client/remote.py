@@ -224,7 +224,7 @@ class RemoteClient(RemoteNamespaces, Client):
         if not rows:
             return {"insert_count": 0, "ids": []}
         with translated():
-            result = self._milvus.insert(name, rows, partition_name=partition_name)
+            result = self._milvus.insert(name, rows, partition_name=partition_name or None)
         return {"insert_count": int(result["insert_count"]), "ids": list(result["ids"])}
 
     def delete(
@@ -244,7 +244,7 @@ class RemoteClient(RemoteNamespaces, Client):
                 ids=keys or None,
                 filter=filter,
                 filter_params=dict(filter_params or {}),
-                partition_name=partition_name,
+                partition_name=partition_name or None,
             )
         # Sluice (like Milvus before 2.3.2) echoes the deleted keys; pymilvus then returns them.
         if isinstance(result, list):

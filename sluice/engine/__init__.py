@@ -6,6 +6,8 @@ engine objects (a :class:`CollectionInfo` is a frozen copy).  The engine
 itself never imports the API or the clients.
 """
 
+from sluice.engine.access import ROOT_USER, AccessControl, Grant, RbacBackup, UserBackup
+from sluice.engine.access.names import validate_username
 from sluice.engine.aliases import AliasInfo
 from sluice.engine.catalog import DEFAULT_DB
 from sluice.engine.data import DeleteResult, InsertResult, QueryResult
@@ -20,15 +22,20 @@ from sluice.engine.output import COUNT_STAR, OutputSpec
 from sluice.engine.partition_keys import DEFAULT_KEY_PARTITIONS, MAX_PARTITIONS
 from sluice.engine.partitions import LoadState, PartitionInfo
 from sluice.engine.prepared_search import SearchRequest, SearchResult
+from sluice.engine.ratelimit import QuotaLimiter
 from sluice.engine.search import SearchHits
 from sluice.engine.segment import SegmentLevel, SegmentState
+from sluice.text import AnalyzedToken
 
 __all__ = [
     "COUNT_STAR",
     "DEFAULT_DB",
     "DEFAULT_KEY_PARTITIONS",
     "MAX_PARTITIONS",
+    "ROOT_USER",
+    "AccessControl",
     "AliasInfo",
+    "AnalyzedToken",
     "CollectionFlush",
     "CollectionInfo",
     "Column",
@@ -37,6 +44,7 @@ __all__ = [
     "Engine",
     "FlushAllResult",
     "FlushResult",
+    "Grant",
     "IndexInfo",
     "InsertResult",
     "LoadState",
@@ -44,10 +52,14 @@ __all__ = [
     "OutputSpec",
     "PartitionInfo",
     "QueryResult",
+    "QuotaLimiter",
+    "RbacBackup",
     "SearchHits",
     "SearchRequest",
     "SearchResult",
     "SegmentInfo",
     "SegmentLevel",
     "SegmentState",
+    "UserBackup",
+    "validate_username",
 ]

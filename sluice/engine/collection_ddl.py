@@ -35,6 +35,7 @@ from sluice.engine.tso import now_ms
 from sluice.engine.ttl import validate_ttl
 from sluice.errors import (
     AliasNameConflict,
+    CollectionLimitExceeded,
     CollectionNotFound,
     IllegalSchema,
     ParameterInvalid,
@@ -80,7 +81,7 @@ class CollectionDDL(DatabaseOps, PartitionOps):
         self._check_open()
         shards = validate_shards(shards_num)
         validate_collection_name(schema.name)
-        validate_schema(schema)
+        validate_schema(schema, self.settings.quota.max_field_num)
         key_partitions = validate_partition_key(schema, num_partitions)
         props = dict(properties or {})
         check_isolation_property(schema.name, schema, props)
@@ -107,6 +108,9 @@ class CollectionDDL(DatabaseOps, PartitionOps):
                     "create duplicate collection with different parameters, "
                     f"collection: {schema.name}"
                 )
+            limit = self.settings.quota.max_collection_num
+            if len(self.catalog.collections) >= limit:
+                raise CollectionLimitExceeded.with_fields(dbName=db, limit=limit)
             self._check_collection_limit(db)
             meta = self._new_meta(db, schema, shards, consistency, props, key_partitions)
             collection = open_collection(meta, self.ctx)

@@ -6,7 +6,8 @@ Layout of a data folder::
     meta/                metadata store (sluice.storage.local_meta): the catalog
                          (sluice.engine.catalog), one manifest per collection
                          (sluice.engine.manifest), the timestamp window
-                         (sluice.engine.tso) and the ID block (sluice.engine.ids)
+                         (sluice.engine.tso), the ID block (sluice.engine.ids) and
+                         users, roles and grants (sluice.engine.access)
     wal/<vchannel>/      one write-ahead log per shard (sluice.storage.wal)
     segments/insert_log/<coll>/<part>/<seg>/<log>.parquet   row binlogs
     segments/delta_log/<coll>/<part>/<seg>/<log>.parquet    delete logs
@@ -15,15 +16,19 @@ Both the gRPC server and the embedded client drive this class; it speaks in
 Sluice types and raises :mod:`sluice.errors`, never protobuf.  Its operations
 come in groups, one module each (databases, collections, schema changes,
 partitions and load state, aliases, data, flush and segments, indexes); this
-module only opens and closes the folder.
+module opens and closes the folder and holds what belongs to the whole folder
+(users and grants, text analysis, timestamps).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Sequence
 
 from sluice.config import Settings
+from sluice.engine import analysis
+from sluice.engine.access import AccessControl, MetaStoreAccessStore
 from sluice.engine.aliases import AliasOps
 from sluice.engine.catalog import DEFAULT_DB, Catalog, DatabaseMeta
 from sluice.engine.collection import Collection
@@ -34,14 +39,15 @@ from sluice.engine.flush_ops import FlushOps
 from sluice.engine.ids import IdAllocator
 from sluice.engine.index_builds import IndexBuilder
 from sluice.engine.index_ops import IndexOps
-from sluice.engine.persist import Persister, Ticker, persist_channel
+from sluice.engine.persist import Persister, Ticker, as_storage_error, persist_channel
 from sluice.engine.ratelimit import FlushRateLimiter
 from sluice.engine.recovery import open_collection
 from sluice.engine.schema_changes import SchemaChanges
-from sluice.engine.stores import Stores, open_stores
+from sluice.engine.stores import Stores, open_stores, remove_orphans
 from sluice.engine.tso import TimestampOracle
-from sluice.errors import ParameterInvalid
+from sluice.errors import ParameterInvalid, SluiceError
 from sluice.storage.lock import DataDirLock
+from sluice.text import AnalyzedToken
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +68,11 @@ class Engine(CollectionDDL, SchemaChanges, AliasOps, DataOps, FlushOps, IndexOps
         self._lock = DataDirLock(data)
         self._lock.acquire()
         self._closed = False
+        #: Whether :meth:`close` joined every background thread (a native
+        #: call that outlives its timeout leaves one running).
+        self.threads_stopped = True
+        self._access: AccessControl | None = None
+        self._access_lock = threading.Lock()
         try:
             stores = open_stores(settings)
             if wrap_stores is not None:
@@ -75,7 +86,7 @@ class Engine(CollectionDDL, SchemaChanges, AliasOps, DataOps, FlushOps, IndexOps
                 self.catalog.put_database(DatabaseMeta(1, DEFAULT_DB, tso.allocate()))
             self.flush_limiter = FlushRateLimiter(settings.flush.collection_rate)
             self.collections: dict[int, Collection] = {}
-            self._remove_orphans()
+            remove_orphans(self.catalog, self.stores)
             for meta in list(self.catalog.collections.values()):
                 self.collections[meta.id] = open_collection(meta, self.ctx)
             self._persister = Persister(self.ctx, settings.flusher_threads)
@@ -103,36 +114,75 @@ class Engine(CollectionDDL, SchemaChanges, AliasOps, DataOps, FlushOps, IndexOps
         if self._closed:
             return
         self._closed = True
-        self.index_builder.stop()
+        self.threads_stopped = self.index_builder.stop()
         self._ticker.stop()
         self._persister.stop()
         for collection in list(self.collections.values()):
-            for channel in collection.channels:
-                persist_channel(
-                    self.ctx, collection, channel, force_deletes=True, force_growing=True
+            try:
+                for channel in collection.channels:
+                    persist_channel(
+                        self.ctx, collection, channel, force_deletes=True, force_growing=True
+                    )
+                collection.save_manifest()
+            except (OSError, SluiceError) as exc:
+                # The WAL still holds every acknowledged row; the next start replays them.
+                log.error(
+                    "could not persist collection %s while closing (replayed at next start): %s",
+                    collection.name,
+                    as_storage_error(exc).message,
                 )
-            collection.save_manifest()
             for channel in collection.channels:
-                channel.wal.close()
-        self.stores.close()
+                try:
+                    channel.wal.close()
+                except OSError as exc:
+                    log.error("closing the WAL of %s failed: %s", channel.name, exc)
+        try:
+            self.stores.close()
+        except OSError as exc:
+            log.error("closing the stores failed: %s", exc)
         self._lock.release()
         log.info("engine closed")
 
-    def _remove_orphans(self) -> None:
-        """Delete what a crash left between catalog commits and file cleanup."""
-        known = {str(m.id) for m in self.catalog.collections.values()}
-        channels = {ch for m in self.catalog.collections.values() for ch in m.vchannels}
-        meta = self.stores.meta
-        stale = [k for k in meta.scan("collection/") if k.split("/", 2)[1] not in known]
-        if stale:
-            meta.commit({}, stale)
-        for channel in self.stores.logs.channels():
-            if channel not in channels:
-                self.stores.logs.drop(channel)
-        for kind in ("insert_log", "delta_log", "index_files"):
-            for name in self.ctx.files.list_dirs(kind):
-                if name not in known:
-                    self.ctx.files.delete_dir(f"{kind}/{name}")
+    @property
+    def access(self) -> AccessControl:
+        """Users, roles and grants (metadata key ``access``), created with root on first use.
+
+        Only the server asks for it: the embedded client has no logins.
+        """
+        with self._access_lock:
+            if self._access is None:
+                security, quota = self.settings.security, self.settings.quota
+                self._access = AccessControl(
+                    MetaStoreAccessStore(self.stores.meta),
+                    root_password=security.default_root_password,
+                    max_users=quota.max_user_num,
+                    max_roles=quota.max_role_num,
+                )
+            return self._access
+
+    # --- text analysis ------------------------------------------------------------
+
+    def run_analyzer(
+        self,
+        db: str,
+        collection: str,
+        field_name: str,
+        analyzer_params: str,
+        analyzer_names: Sequence[str],
+        texts: Sequence[str],
+        *,
+        with_detail: bool,
+        with_hash: bool,
+    ) -> list[list[AnalyzedToken]]:
+        """RunAnalyzer: by ``analyzer_params``, or by a collection field's analyzer."""
+        if not collection:
+            return analysis.analyze(
+                texts, analyzer_params=analyzer_params, with_detail=with_detail, with_hash=with_hash
+            )
+        schema = self.get(db, collection).schema
+        return analysis.analyze_by_field(
+            schema, field_name, analyzer_names, texts, with_detail=with_detail, with_hash=with_hash
+        )
 
     # --- time ------------------------------------------------------------------
 

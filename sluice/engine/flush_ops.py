@@ -5,36 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sluice.engine import flush
+from sluice.engine import flush, segment_listing
+from sluice.engine.collection import Collection
 from sluice.engine.core import EngineCore
+from sluice.engine.persist import Persister
 from sluice.engine.ratelimit import FlushRateLimiter
-from sluice.engine.segment import SegmentLevel, SegmentState
-from sluice.errors import CollectionNotLoaded, ParameterInvalid
-
-
-@dataclass(frozen=True)
-class SegmentInfo:
-    segment_id: int
-    collection_id: int
-    partition_id: int
-    num_rows: int
-    state: SegmentState
-    level: SegmentLevel
-    channel: str
-
-
-@dataclass(frozen=True)
-class LoadedSegment:
-    """A sealed segment serving reads, as GetQuerySegmentInfo reports it."""
-
-    segment_id: int
-    collection_id: int
-    partition_id: int
-    num_rows: int
-    mem_size: int
-    index_name: str
-    index_id: int
-    level: SegmentLevel
+from sluice.engine.segment_listing import LoadedSegment, SegmentInfo
+from sluice.errors import ParameterInvalid
 
 
 @dataclass(frozen=True)
@@ -45,6 +22,7 @@ class FlushAllResult:
 
 class FlushOps(EngineCore):
     flush_limiter: FlushRateLimiter
+    _persister: Persister
 
     def flush(self, db: str, names: Sequence[str]) -> flush.FlushResult:
         self._check_open()
@@ -52,16 +30,37 @@ class FlushOps(EngineCore):
         # Milvus loops over the names; naming a collection twice flushes it once.
         named = [(name, self.get(db, name)) for name in dict.fromkeys(names)]
         for _, collection in named:
+            self._raise_persist_failure(collection)
             self.flush_limiter.admit(collection.id)
         return flush.flush_collections(db, named, self.ctx.tso.allocate)
 
     def flush_state(
         self, db: str, name: str, segment_ids: Sequence[int], flush_ts: int, wait_seconds: float
     ) -> bool:
-        collection = self.get(db, name)
-        return flush.wait_until(
-            [collection], lambda: collection.flushed(segment_ids, flush_ts), wait_seconds
-        )
+        """GetFlushState; without ``name`` (the Node SDK's flushSync) the segments' own collections."""
+        if name:
+            collections = [self.get(db, name)]
+        else:
+            self._check_open()
+            self._check_db(db)
+            collections = flush.collections_holding(
+                [c for c in self.collections.values() if c.meta.db == db], segment_ids
+            )
+
+        def flushed() -> bool:
+            if all(c.flushed(segment_ids, flush_ts) for c in collections):
+                return True
+            for collection in collections:
+                self._raise_persist_failure(collection)
+            return False
+
+        return flush.wait_until(collections, flushed, wait_seconds)
+
+    def _raise_persist_failure(self, collection: Collection) -> None:
+        """A flush cannot complete while persisting its collection fails: say why."""
+        failure = self._persister.failure(collection)
+        if failure is not None:
+            raise failure
 
     def flush_all(self) -> FlushAllResult:
         """Flush every collection of every database with one timestamp (Milvus 2.6 semantics)."""
@@ -88,51 +87,20 @@ class FlushOps(EngineCore):
                 )
         elif flush_all_ts == 0:
             raise ParameterInvalid.msg("flush_all_ts or flush_all_tss is required")
-        return flush.wait_until(
-            collections,
-            lambda: flush.flush_all_reached(collections, flush_all_ts, dict(per_pchannel)),
-            wait_seconds,
-        )
+
+        def flushed() -> bool:
+            if flush.flush_all_reached(collections, flush_all_ts, dict(per_pchannel)):
+                return True
+            for collection in collections:
+                self._raise_persist_failure(collection)
+            return False
+
+        return flush.wait_until(collections, flushed, wait_seconds)
 
     def loaded_segments(self, db: str, name: str) -> list[LoadedSegment]:
         """Flushed segments of loaded partitions (growing data is not listed, as in Milvus)."""
-        collection = self.get(db, name)
-        loaded = collection.meta.loaded_partition_ids
-        if not loaded:
-            raise CollectionNotLoaded.named(name)
-        index = collection.meta.indexes[0] if collection.meta.indexes else None
-        return [
-            LoadedSegment(
-                segment_id=s.id,
-                collection_id=collection.id,
-                partition_id=s.partition_id,
-                num_rows=s.num_rows,
-                mem_size=s.nbytes,
-                index_name=index.index_name if index and index.index_id in s.indexes else "",
-                index_id=index.index_id if index and index.index_id in s.indexes else 0,
-                level=s.level,
-            )
-            for s in sorted(collection.segments(), key=lambda s: s.id)
-            if s.state == SegmentState.FLUSHED
-            and s.level != SegmentLevel.L0
-            and s.num_rows
-            and s.partition_id in loaded
-        ]
+        return segment_listing.loaded_segments(self.get(db, name))
 
     def persistent_segments(self, db: str, name: str) -> list[SegmentInfo]:
         """Sealed, Flushing and Flushed segments (L0 included), as GetPersistentSegmentInfo lists them."""
-        collection = self.get(db, name)
-        shown = (SegmentState.SEALED, SegmentState.FLUSHING, SegmentState.FLUSHED)
-        return [
-            SegmentInfo(
-                segment_id=s.id,
-                collection_id=collection.id,
-                partition_id=s.partition_id,
-                num_rows=0 if s.level == SegmentLevel.L0 else s.num_rows,
-                state=s.state,
-                level=s.level,
-                channel=s.channel,
-            )
-            for s in sorted(collection.segments(), key=lambda s: s.id)
-            if s.state in shown
-        ]
+        return segment_listing.persistent_segments(self.get(db, name))

@@ -31,6 +31,7 @@ from sluice.engine.collection import Collection
 from sluice.engine.context import EngineContext
 from sluice.engine.indexes import spec_of
 from sluice.engine.segment import Segment, SegmentLevel, SegmentState
+from sluice.errors import IndexBuildCancelled, StorageWriteError
 from sluice.index import build, load_index
 
 log = logging.getLogger(__name__)
@@ -76,11 +77,17 @@ class IndexBuilder:
         for segment in collection.segments():
             self.request(collection, segment)
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop taking work; a build still running is abandoned, never committed."""
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Stop taking work and wait for the builder; a build in progress is never committed.
+
+        A build stops at its next chunk (see :func:`sluice.index.build`).
+        Returns whether the thread ended; it may not if one native FAISS call
+        (an IVF training run) outlasts ``timeout``.
+        """
         self._stopping.set()
         self._queue.put(None)
         self._thread.join(timeout)
+        return not self._thread.is_alive()
 
     def _run(self) -> None:
         while True:
@@ -96,6 +103,13 @@ class IndexBuilder:
                 for index in list(collection.meta.indexes):
                     if self._build_one(collection, segment, index):
                         self.builds += 1
+            except OSError as exc:
+                # A full or read-only disk: one line, no traceback; the next start rebuilds it.
+                log.error(
+                    "building an index for segment %d failed: %s",
+                    segment.id,
+                    StorageWriteError.from_os_error(exc).message,
+                )
             except Exception:
                 log.exception("building an index for segment %d failed", segment.id)
 
@@ -105,7 +119,18 @@ class IndexBuilder:
         started = time.perf_counter()
         spec = spec_of(collection, index)
         vectors = segment.view().vectors[index.field_name]
-        built = build(spec, vectors, rerank_vectors=vectors)
+        log.info(
+            "building %s index %s for segment %d (%d rows)",
+            spec.engine_type,
+            index.index_name,
+            segment.id,
+            segment.num_rows,
+        )
+        try:
+            built = build(spec, vectors, rerank_vectors=vectors, cancelled=self._stopping.is_set)
+        except IndexBuildCancelled:
+            log.info("index build for segment %d cancelled: the engine is closing", segment.id)
+            return False
         if self._stopping.is_set():
             return False
         rel = index_file_path(collection.id, segment, index.index_id)

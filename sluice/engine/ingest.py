@@ -15,7 +15,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sluice.errors import DataMismatch, SluiceError
+from sluice.engine.json_check import checked_json
+from sluice.errors import DataMismatch, RequestError, SluiceError
 from sluice.schema import DYNAMIC_FIELD, CollectionSchema, DataType, FieldSchema
 
 _INT_RANGES = {
@@ -71,12 +72,14 @@ def prepare_rows(
     if DYNAMIC_FIELD in by_name and schema.dynamic_field is None:
         raise DataMismatch.msg("dynamic field is not enabled in this collection")
 
+    static_names = [f.name for f in schema.fields if not f.is_dynamic]
     arrays = [
         _column_for(
             fld,
             by_name.get(fld.name if not fld.is_dynamic else DYNAMIC_FIELD),
             num_rows,
             allocate_ids,
+            static_names,
             generate=generated and fld.is_primary,
         )
         for fld in schema.fields
@@ -89,6 +92,7 @@ def _column_for(
     col: Column | None,
     num_rows: int,
     allocate_ids: Callable[[int], int],
+    static_names: Sequence[str],
     generate: bool = False,
 ) -> pa.Array:
     if generate:
@@ -101,7 +105,7 @@ def _column_for(
     if fld.is_dynamic:
         if col is None:
             return pa.array([b"{}"] * num_rows, type=pa.binary())
-        return _check_length(fld, col, num_rows).cast(pa.binary())
+        return checked_json(fld, _check_length(fld, col, num_rows), static_names)
     if col is None:
         if fld.nullable or fld.default_value is not None:
             return missing_column(fld, num_rows)
@@ -125,11 +129,14 @@ def _column_for(
     if fld.dtype == DataType.VARCHAR:
         _check_varchar(fld, values)
     if fld.dtype == DataType.JSON:
-        return values.cast(pa.binary())
+        return checked_json(fld, values, static_names)
     try:
-        return values.cast(fld.arrow_type)
+        stored = values.cast(fld.arrow_type)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         raise _type_mismatch(fld) from None
+    if fld.dtype in (DataType.FLOAT, DataType.DOUBLE):
+        _check_finite(stored)
+    return stored
 
 
 _EXPECTED_ARRAY = {
@@ -206,10 +213,31 @@ def _check_vectors(fld: FieldSchema, col: Column, values: pa.Array) -> pa.Array:
     flat = values.values
     if flat.null_count:
         raise DataMismatch.msg(f"the field {fld.name} contains null values")
-    data = flat.to_numpy(zero_copy_only=False)
-    if not np.isfinite(data).all():
-        raise DataMismatch.msg(f"float vector field '{fld.name}' contains NaN or Inf")
+    check_finite_floats(flat.to_numpy(zero_copy_only=False))
     return values.cast(fld.arrow_type)
+
+
+def check_finite_floats(data: np.ndarray) -> None:
+    """Milvus's ``VerifyFloats``: NaN and infinities are refused, naming the first one."""
+    finite = np.isfinite(data)
+    if not finite.all():
+        raise RequestError(not_a_number(float(data.ravel()[np.argmin(finite.ravel())])))
+
+
+def not_a_number(value: float) -> str:
+    """``value '%f' is not a number or infinity`` with Go's spelling of the value."""
+    spelled = "NaN" if value != value else ("+Inf" if value > 0 else "-Inf")
+    return f"value '{spelled}' is not a number or infinity"
+
+
+def _check_finite(values: pa.Array) -> None:
+    if len(values) == values.null_count:
+        return
+    finite = pc.is_finite(values)
+    if pc.all(pc.fill_null(finite, True)).as_py():
+        return
+    row = int(pc.index(pc.fill_null(finite, True), False).as_py())
+    raise RequestError(not_a_number(float(values[row].as_py())))
 
 
 def _check_int_range(fld: FieldSchema, values: pa.Array) -> None:

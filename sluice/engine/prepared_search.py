@@ -37,6 +37,7 @@ from sluice.engine import search as search_ops
 from sluice.engine.collection import Collection
 from sluice.engine.data import compile_rows_filter, read_snapshot, read_timestamp
 from sluice.engine.indexes import spec_of
+from sluice.engine.ingest import check_finite_floats
 from sluice.engine.output import OutputSpec, resolve_output
 from sluice.engine.partition_keys import (
     ISOLATION_PROPERTY,
@@ -222,6 +223,8 @@ def _check_vectors(field: FieldSchema, vectors: np.ndarray) -> None:
             f"vector dimension mismatch, expected vector size(byte) {dim * 4}, actual "
             f"{got * 4}.: {SegcoreError.base_message}"
         )
+    # NaN or an infinity has no distance to anything; refuse it as Milvus refuses it in data.
+    check_finite_floats(vectors)
 
 
 def _check_search_window(req: SearchRequest) -> None:
@@ -230,7 +233,12 @@ def _check_search_window(req: SearchRequest) -> None:
             f"topk [{req.limit}] is invalid, it should be in range [1, {MAX_TOPK}], "
             f"but got {req.limit}"
         )
-    if req.offset < 0 or req.offset + req.limit > MAX_TOPK:
+    if req.offset != 0 and not 1 <= req.offset <= MAX_TOPK:
+        raise RequestError(
+            f"offset [{req.offset}] is invalid, it should be in range [1, {MAX_TOPK}], "
+            f"but got {req.offset}"
+        )
+    if req.offset + req.limit > MAX_TOPK:
         raise RequestError(
             f"offset+topk [{req.offset + req.limit}] is invalid, it should be in range "
             f"[1, {MAX_TOPK}], but got {req.offset + req.limit}"

@@ -27,7 +27,7 @@ from dataclasses import replace
 
 from sluice.engine.collection_ddl import check_isolation_property
 from sluice.engine.core import EngineCore
-from sluice.engine.schema_rules import MAX_FIELDS, MAX_VARCHAR, check_field
+from sluice.engine.schema_rules import MAX_VARCHAR, check_field
 from sluice.engine.ttl import validate_ttl
 from sluice.errors import CollectionLoaded, ParameterInvalid, RequestError
 from sluice.schema import DYNAMIC_FIELD, TS_COLUMN, DataType, FieldSchema
@@ -122,10 +122,11 @@ class SchemaChanges(EngineCore):
     def add_collection_field(self, db: str, name: str, field: FieldSchema) -> None:
         """AddCollectionField: a nullable field appended to a live collection."""
         collection = self.get(db, name)
-        _check_new_field(collection.meta.schema.fields, field)
+        max_fields = self.settings.quota.max_field_num
+        _check_new_field(collection.meta.schema.fields, field, max_fields)
         with self.catalog.lock:
             meta = collection.meta
-            _check_new_field(meta.schema.fields, field)
+            _check_new_field(meta.schema.fields, field, max_fields)
             field_id = max(f.field_id for f in meta.schema.fields) + 1
             schema = replace(
                 meta.schema, fields=(*meta.schema.fields, replace(field, field_id=field_id))
@@ -173,12 +174,14 @@ def _altered_field(
     return replace(field, max_length=max_length, description=description, type_params=params)
 
 
-def _check_new_field(existing: tuple[FieldSchema, ...], field: FieldSchema) -> None:
+def _check_new_field(
+    existing: tuple[FieldSchema, ...], field: FieldSchema, max_fields: int
+) -> None:
     """``validateAddFieldRequest`` and the nullable rule, with Milvus's wording."""
     user_fields = [f for f in existing if not f.is_dynamic]
-    if len(user_fields) >= MAX_FIELDS:
+    if len(user_fields) >= max_fields:
         raise ParameterInvalid.msg(
-            f"The number of fields has reached the maximum value {MAX_FIELDS}"
+            f"The number of fields has reached the maximum value {max_fields}"
         )
     if any(f.name == field.name for f in user_fields):
         raise ParameterInvalid.msg(f"duplicated field name {field.name}")

@@ -28,6 +28,7 @@ from pathlib import Path
 import orjson
 
 from sluice.config import Settings, WalSync
+from sluice.engine.catalog import Catalog
 from sluice.storage.local_log import LocalLogStore
 from sluice.storage.local_meta import LocalMetaStore
 from sluice.storage.log_store import LogStore
@@ -53,16 +54,21 @@ def open_stores(settings: Settings) -> Stores:
     fsync = settings.wal_sync == WalSync.FSYNC
     meta = LocalMetaStore(data / "meta", fsync=fsync)
     import_legacy_metadata(data, meta)
-    logs = LocalLogStore(data / "wal", fsync=fsync, file_bytes=settings.wal_file_bytes)
+    logs = LocalLogStore(
+        data / "wal",
+        fsync=fsync,
+        file_bytes=settings.wal_file_bytes,
+        recovery=settings.wal_recovery,
+    )
     files = SegmentFiles.for_uri(str(data / "segments"))
     return Stores(meta, logs, files)
 
 
-def import_legacy_metadata(data: Path, meta: MetaStore) -> None:
-    """Move JSON metadata files of an older folder layout into ``meta`` (once)."""
+def legacy_metadata(data: Path) -> dict[str, bytes] | None:
+    """The keys an older folder layout's JSON metadata files hold (``None``: not that layout)."""
     catalog = data / "catalog.json"
     if not catalog.exists():
-        return
+        return None
     puts: dict[str, bytes] = {}
     raw = orjson.loads(catalog.read_bytes())
     for name, db in raw["databases"].items():
@@ -78,9 +84,38 @@ def import_legacy_metadata(data: Path, meta: MetaStore) -> None:
         path = data / name
         if path.exists():
             puts[key] = path.read_bytes()
+    return puts
+
+
+def import_legacy_metadata(data: Path, meta: MetaStore) -> None:
+    """Move JSON metadata files of an older folder layout into ``meta`` (once)."""
+    puts = legacy_metadata(data)
+    if puts is None:
+        return
     meta.commit(puts)
     for name in ("tso.json", "ids.json"):
         (data / name).unlink(missing_ok=True)
     shutil.rmtree(data / "collections", ignore_errors=True)
-    catalog.unlink()
+    (data / "catalog.json").unlink()
     log.info("moved metadata of %s into the metadata store", data)
+
+
+def remove_orphans(catalog: Catalog, stores: Stores) -> None:
+    """Delete what a crash left between a catalog commit and the cleanup that follows it.
+
+    A collection is committed to the catalog only after its storage exists and
+    forgotten before its storage is deleted, so anything not named by the
+    catalog at start-up belongs to no collection.
+    """
+    known = {str(m.id) for m in catalog.collections.values()}
+    channels = {ch for m in catalog.collections.values() for ch in m.vchannels}
+    stale = [k for k in stores.meta.scan("collection/") if k.split("/", 2)[1] not in known]
+    if stale:
+        stores.meta.commit({}, stale)
+    for channel in stores.logs.channels():
+        if channel not in channels:
+            stores.logs.drop(channel)
+    for kind in ("insert_log", "delta_log", "index_files"):
+        for name in stores.files.list_dirs(kind):
+            if name not in known:
+                stores.files.delete_dir(f"{kind}/{name}")
