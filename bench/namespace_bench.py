@@ -62,10 +62,7 @@ def ddl(client: MilvusClient, ops: int) -> dict[str, dict[str, float]]:
     )
     names = ["ddl_renamed", "ddl_other"]
     renames = _latencies(
-        [
-            lambda i=i: client.rename_collection(names[(i + 1) % 2], names[i % 2])
-            for i in range(ops)
-        ]
+        [lambda i=i: client.rename_collection(names[(i + 1) % 2], names[i % 2]) for i in range(ops)]
     )
     return {"create_partition": partitions, "create_alias": aliases, "rename_collection": renames}
 
