@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import time
 
-from helpers import SluiceProcess, count, milvus_error, quick_collection, rows, wait_indexed
+from helpers import (
+    RawMilvus,
+    SluiceProcess,
+    count,
+    milvus_error,
+    quick_collection,
+    rows,
+    wait_indexed,
+)
 from pymilvus import DataType, MilvusClient
+from pymilvus.grpc_gen import milvus_pb2
 
 DIM = 4
 STRONG = {"consistency_level": "Strong"}
@@ -193,3 +202,25 @@ def test_alter_field_max_length(client: MilvusClient) -> None:
         client.alter_collection_field(name, "id", {"max_length": 10})
     described = {f["name"]: f for f in client.describe_collection(name)["fields"]}
     assert described["title"]["params"]["max_length"] == 10
+
+
+def test_batch_describe_answers_each_name(client: MilvusClient, server: SluiceProcess) -> None:
+    quick_collection(client, "bd_one", DIM)
+    client.create_alias("bd_one", "bd_alias")
+    raw = RawMilvus(server)
+    try:
+        response = raw.call(
+            "BatchDescribeCollection",
+            milvus_pb2.BatchDescribeCollectionRequest(
+                collection_name=["bd_one", "bd_alias", "bd_missing"]
+            ),
+        )
+    finally:
+        raw.close()
+    assert response.status.code == 0
+    first, aliased, missing = response.responses
+    assert first.collection_name == aliased.collection_name == "bd_one"
+    assert list(first.aliases) == ["bd_alias"]
+    assert first.db_name == "default" and first.num_partitions == 1
+    assert missing.status.code == 100
+    assert missing.status.reason == "can't find collection[database=default][collection=bd_missing]"
