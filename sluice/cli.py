@@ -12,11 +12,13 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import click
 
+from sluice.cli_support import log_startup
 from sluice.config import ConfigError, Settings, WalRecovery, WalSync
 from sluice.errors import SluiceError
 
@@ -68,6 +70,14 @@ def main() -> None:
     help="Port to listen on, 1-65535 (0: any free port, written to --ready-file).",
 )
 @click.option(
+    "--http-port",
+    type=click.IntRange(0, 65535),
+    help=(
+        "Port for HTTP: Milvus's RESTful API v2, /metrics and /healthz (default [http] port, "
+        "9091; 0: any free port, and the default when --port is 0)."
+    ),
+)
+@click.option(
     "--config",
     "config_file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -102,6 +112,7 @@ def serve(
     data_dir: str,
     host: str,
     port: int,
+    http_port: int | None,
     config_file: Path | None,
     wal_sync: str | None,
     wal_recovery: str | None,
@@ -111,6 +122,7 @@ def serve(
     from sluice.api.logsafe import EscapingFormatter
     from sluice.api.server import serve_forever
     from sluice.engine import Engine
+    from sluice.rest.server import http_frontend
 
     handler = logging.StreamHandler()
     handler.setFormatter(EscapingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -123,8 +135,13 @@ def serve(
             settings = Settings.from_mapping({}, environ=os.environ, **overrides)
     except ConfigError as exc:
         raise UnusableInput(str(exc)) from None
+    if http_port is not None or port == 0:
+        http = replace(settings.http, port=http_port if http_port is not None else 0)
+        settings = replace(settings, http=http)
+    log_startup(settings, host, port)
+    frontend = http_frontend(settings.http, host) if settings.http.enabled else None
     try:
-        serve_forever(lambda: Engine(settings), host, port, ready_file=ready_file)
+        serve_forever(lambda: Engine(settings), host, port, ready_file=ready_file, http=frontend)
     except (SluiceError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
 

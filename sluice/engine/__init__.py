@@ -20,6 +20,7 @@ from sluice.engine.prepared_search import SearchRequest, SearchResult
 from sluice.engine.ratelimit import QuotaLimiter
 from sluice.engine.search import SearchHits
 from sluice.engine.segment import SegmentLevel, SegmentState
+from sluice.engine.stats import CollectionStats, EngineStats, engine_stats, resident_memory_bytes
 from sluice.text import AnalyzedToken
 
 __all__ = [
@@ -30,9 +31,11 @@ __all__ = [
     "AnalyzedToken",
     "CollectionFlush",
     "CollectionInfo",
+    "CollectionStats",
     "Column",
     "DeleteResult",
     "Engine",
+    "EngineStats",
     "FlushAllResult",
     "FlushResult",
     "Grant",
@@ -51,5 +54,7 @@ __all__ = [
     "SegmentLevel",
     "SegmentState",
     "UserBackup",
+    "engine_stats",
+    "resident_memory_bytes",
     "validate_username",
 ]

@@ -17,6 +17,7 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
+from sluice import telemetry
 from sluice.engine import reader
 from sluice.engine.collection import Collection
 from sluice.engine.ingest import Column, prepare_rows, primary_keys
@@ -81,6 +82,7 @@ def insert(
     )
     pks = primary_keys(rows, collection.schema)
     ts = collection.insert(rows, pks, partition_id, replace=upsert)
+    telemetry.ROWS_INSERTED.inc(rows.num_rows)
     return InsertResult(pks, ts)
 
 
@@ -133,6 +135,7 @@ def delete(
     if len(keys) == 0:
         return DeleteResult(0, collection.ctx.tso.allocate(), keys)
     ts = collection.delete(keys)
+    telemetry.ROWS_DELETED.inc(len(keys))
     return DeleteResult(len(keys), ts, keys)
 
 
