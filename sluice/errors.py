@@ -417,6 +417,18 @@ class InvalidJSONData(SluiceError):
         return cls(f"{cls.base_message}: {reason}")
 
 
+class ImportFailed(SluiceError):
+    """A bulk import that cannot proceed (Milvus's ``ErrImportFailed``); the job fails with it."""
+
+    code = 2100
+    base_message = "importing data failed"
+    input_error = True
+
+    @classmethod
+    def at(cls, path: str, reason: str) -> Self:
+        return cls(f"{cls.base_message}: file {path}: {reason}")
+
+
 # --- expressions ---------------------------------------------------------------
 
 

@@ -22,6 +22,7 @@ from sluice.api.rpc_data import DataRpcs
 from sluice.api.rpc_flush import FlushRpcs
 from sluice.api.rpc_grants import GrantRpcs
 from sluice.api.rpc_index import IndexRpcs
+from sluice.api.rpc_ops import OpsRpcs
 from sluice.api.rpc_read import ReadRpcs
 from sluice.api.rpc_users import UserRpcs
 from sluice.engine import Engine
@@ -38,6 +39,7 @@ class SluiceServicer(
     UserRpcs,
     GrantRpcs,
     AnalyzerRpcs,
+    OpsRpcs,
     milvus_pb2_grpc.MilvusServiceServicer,
 ):
     def __init__(self, engine: Engine) -> None:

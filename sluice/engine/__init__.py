@@ -13,6 +13,7 @@ from sluice.engine.data import DeleteResult, InsertResult, QueryResult
 from sluice.engine.describe import CollectionInfo
 from sluice.engine.engine import Engine, FlushAllResult, LoadedSegment, LoadState, SegmentInfo
 from sluice.engine.flush import CollectionFlush, FlushResult
+from sluice.engine.import_jobs import ImportJob, import_job, list_import_jobs, submit_import
 from sluice.engine.indexes import IndexInfo
 from sluice.engine.ingest import Column
 from sluice.engine.output import COUNT_STAR, OutputSpec
@@ -39,6 +40,7 @@ __all__ = [
     "FlushAllResult",
     "FlushResult",
     "Grant",
+    "ImportJob",
     "IndexInfo",
     "InsertResult",
     "LoadState",
@@ -55,6 +57,9 @@ __all__ = [
     "SegmentState",
     "UserBackup",
     "engine_stats",
+    "import_job",
+    "list_import_jobs",
     "resident_memory_bytes",
+    "submit_import",
     "validate_username",
 ]

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Hashable, Iterable, Iterator, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -287,11 +287,22 @@ class Collection:
 
     # --- persistence bookkeeping ------------------------------------------------
 
-    def save_manifest(self) -> None:
-        """Commit segment state and checkpoints; then trim WALs and wake flush waiters."""
+    def save_manifest(
+        self,
+        adding: Mapping[str, Sequence[Segment]] | None = None,
+        also: Mapping[str, bytes] | None = None,
+    ) -> bool:
+        """Commit segment state and checkpoints; then trim WALs and wake flush waiters.
+
+        ``adding`` (channel name -> segments whose files are written) joins
+        segments in the same commit, and they become readable only after it;
+        ``also`` commits more metadata keys with it (a bulk import's job record).
+        Returns ``False`` when the collection was dropped (nothing committed).
+        """
+        adding = adding or {}
         with self.manifest_lock:
             if self.dropped:
-                return
+                return False
             manifest = Manifest()
             positions = []
             for channel in self.channels:
@@ -302,16 +313,21 @@ class Collection:
                         for s in channel.segments.values()
                         if s.binlogs or s.state not in (SegmentState.GROWING, SegmentState.DROPPED)
                     )
+                    manifest.segments.extend(s.to_dict() for s in adding.get(channel.name, ()))
                     manifest.channels[channel.name] = channel.state(checkpoint)
                 # A checkpoint must never point past the durable end of its WAL.
                 channel.wal.sync(checkpoint.offset)
                 positions.append((channel, checkpoint))
-            manifest.save(self.ctx.meta, self.id)
+            self.ctx.meta.commit({Manifest.key(self.id): manifest.encode(), **(also or {})})
             for channel, checkpoint in positions:
+                with channel.lock:
+                    for segment in adding.get(channel.name, ()):
+                        channel.add_segment(segment)
                 channel.persisted = checkpoint
                 channel.wal.truncate_before(checkpoint.offset)
         with self.persisted:
             self.persisted.notify_all()
+        return True
 
     def flushed(self, segment_ids: Sequence[int], flush_ts: int) -> bool:
         """Milvus's GetFlushState test: listed segments persisted, every checkpoint past ``flush_ts``."""

@@ -37,6 +37,7 @@ from sluice.engine.collection import Collection
 from sluice.engine.context import EngineContext
 from sluice.engine.describe import CollectionInfo
 from sluice.engine.ids import IdAllocator
+from sluice.engine.import_jobs import ImportJobs
 from sluice.engine.index_builds import IndexBuilder, drop_segment_indexes
 from sluice.engine.ingest import Column
 from sluice.engine.manifest import Manifest
@@ -132,6 +133,7 @@ class Engine:
                     # Urgent: a replayed flush may be waiting on deletes it covered.
                     self._persister.request(collection, channel, True)
             self._ticker = Ticker(self.ctx, self.collections)
+            self.imports = ImportJobs(self.ctx, self.catalog, self.collections)
         except BaseException:
             if hasattr(self, "stores"):
                 self.stores.close()
@@ -146,6 +148,7 @@ class Engine:
         if self._closed:
             return
         self._closed = True
+        self.imports.stop()
         self.threads_stopped = self.index_builder.stop()
         self._ticker.stop()
         self._persister.stop()

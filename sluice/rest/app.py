@@ -38,7 +38,13 @@ from sluice.api.logsafe import escape_control
 from sluice.api.metrics import CONTENT_TYPE, render
 from sluice.engine import DEFAULT_DB
 from sluice.errors import AuthenticationFailed, RestNeedAuthenticate, SluiceError
-from sluice.rest import routes_access, routes_collections, routes_entities, routes_jobs, routes_schema
+from sluice.rest import (
+    routes_access,
+    routes_collections,
+    routes_entities,
+    routes_jobs,
+    routes_schema,
+)
 from sluice.rest.gateway import (
     DEFAULT_TIMEOUT,
     TIMEOUT_HEADER,
@@ -114,7 +120,9 @@ def build_app(
                 return _failure(err.code, err.message, 401)
         raw = await request.body()
         if len(raw) > max_body_bytes:
-            return _failure(1801, f"request body too large: {len(raw)} > {max_body_bytes} bytes", 413)
+            return _failure(
+                1801, f"request body too large: {len(raw)} > {max_body_bytes} bytes", 413
+            )
         return await run_in_threadpool(_answer, endpoint, raw, request.headers, authorization)
 
     def _answer(endpoint: Endpoint, raw: bytes, headers: Any, authorization: str) -> Response:
@@ -155,4 +163,3 @@ def build_app(
         *(admin_routes or []),
     ]
     return Starlette(routes=routes)
-

@@ -68,7 +68,9 @@ def update_password(gw: Gateway, req: dict[str, Any], call: Call) -> dict[str, A
 
 @endpoint("/users/drop", "UserReq", USER)
 def drop_user(gw: Gateway, req: dict[str, Any], call: Call) -> dict[str, Any]:
-    gw.call("DeleteCredential", milvus_pb2.DeleteCredentialRequest(username=req["userName"]), call.ctx)
+    gw.call(
+        "DeleteCredential", milvus_pb2.DeleteCredentialRequest(username=req["userName"]), call.ctx
+    )
     return ok()
 
 
@@ -243,9 +245,7 @@ def _operate_group(gw: Gateway, req: dict[str, Any], call: Call, kind: int) -> d
 
 @endpoint("/privilege_groups/add_privileges_to_group", *GROUP)
 def add_to_group(gw: Gateway, req: dict[str, Any], call: Call) -> dict[str, Any]:
-    return _operate_group(
-        gw, req, call, milvus_pb2.OperatePrivilegeGroupType.AddPrivilegesToGroup
-    )
+    return _operate_group(gw, req, call, milvus_pb2.OperatePrivilegeGroupType.AddPrivilegesToGroup)
 
 
 @endpoint("/privilege_groups/remove_privileges_from_group", *GROUP)

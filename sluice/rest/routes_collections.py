@@ -25,6 +25,8 @@ PARTITIONS = Key("partitionNames", STRINGS)
 
 _LOAD_STATES = {v: k for k, v in common_pb2.LoadState.items()}
 _LEVELS = dict(common_pb2.ConsistencyLevel.items())
+_DATA_TYPES = frozenset(name for name, _ in schema_pb2.DataType.items())
+_FUNCTION_TYPES = frozenset(name for name, _ in schema_pb2.FunctionType.items())
 
 
 def kv_pairs(values: dict[str, Any] | None) -> list[common_pb2.KeyValuePair]:
@@ -233,7 +235,7 @@ def _schema_fields(raw_schema: dict[str, Any]) -> schema_pb2.CollectionSchema:
     outputs: list[str] = []
     for fn in raw_schema.get("functions") or []:
         kind = fn.get("type", "")
-        if kind not in schema_pb2.FunctionType.keys():
+        if kind not in _FUNCTION_TYPES:
             raise ParameterInvalid.expected(
                 "FunctionType", kind, "function data type is invalid(case sensitive)"
             )
@@ -250,7 +252,7 @@ def _schema_fields(raw_schema: dict[str, Any]) -> schema_pb2.CollectionSchema:
         outputs.extend(fn.get("outputFieldNames") or [])
     for raw in raw_schema.get("fields") or []:
         kind = raw.get("dataType", "")
-        if kind not in schema_pb2.DataType.keys():
+        if kind not in _DATA_TYPES:
             raise ParameterInvalid(
                 f"{ParameterInvalid.base_message}, data type {kind} is invalid(case sensitive)."
             )
@@ -264,7 +266,7 @@ def _schema_fields(raw_schema: dict[str, Any]) -> schema_pb2.CollectionSchema:
         )
         if kind == "Array":
             element = raw.get("elementDataType", "")
-            if element not in schema_pb2.DataType.keys():
+            if element not in _DATA_TYPES:
                 raise ParameterInvalid(
                     f"{ParameterInvalid.base_message}, element data type {element} is "
                     "invalid(case sensitive)."
@@ -375,7 +377,10 @@ def create_collection(gw: Gateway, req: dict[str, Any], call: Call) -> dict[str,
         request.consistency_level = common_pb2.ConsistencyLevel.Bounded
     if any(f.is_partition_key for f in schema.fields):
         request.num_partitions = _int_param(params, "partitionsNum", 64)
-    for key, prop in (("ttlSeconds", "collection.ttl.seconds"), ("partitionKeyIsolation", "partitionkey.isolation")):
+    for key, prop in (
+        ("ttlSeconds", "collection.ttl.seconds"),
+        ("partitionKeyIsolation", "partitionkey.isolation"),
+    ):
         if key in params:
             request.properties.append(common_pb2.KeyValuePair(key=prop, value=go_text(params[key])))
     gw.call("CreateCollection", request, call.ctx)
@@ -464,7 +469,8 @@ def _quick_schema(
         text = go_text(dynamic).lower()
         if text not in ("true", "false", "1", "0", "t", "f"):
             raise RestFailure(
-                65535, f'parse enableDynamicField fail, err:strconv.ParseBool: parsing "{text}": invalid syntax'
+                65535,
+                f'parse enableDynamicField fail, err:strconv.ParseBool: parsing "{text}": invalid syntax',
             )
         dynamic = text in ("true", "1", "t")
     schema = schema_pb2.CollectionSchema(fields=[pk, vector], enable_dynamic_field=dynamic)
@@ -549,7 +555,9 @@ def alter_properties(gw: Gateway, req: dict[str, Any], call: Call) -> dict[str, 
 )
 def drop_properties(gw: Gateway, req: dict[str, Any], call: Call) -> dict[str, Any]:
     request = milvus_pb2.AlterCollectionRequest(
-        db_name=call.db, collection_name=req["collectionName"], delete_keys=req["propertyKeys"] or []
+        db_name=call.db,
+        collection_name=req["collectionName"],
+        delete_keys=req["propertyKeys"] or [],
     )
     gw.call("AlterCollection", request, call.ctx)
     return ok()
@@ -611,7 +619,8 @@ def describe_database(gw: Gateway, req: dict[str, Any], call: Call) -> dict[str,
 
 @endpoint("/databases/alter", "DatabaseReqWithProperties", REQUIRED_DB, Key("properties", OBJECT))
 def alter_database(gw: Gateway, req: dict[str, Any], call: Call) -> dict[str, Any]:
-    request = milvus_pb2.AlterDatabaseRequest(db_name=call.db, properties=kv_pairs(req["properties"]))
+    request = milvus_pb2.AlterDatabaseRequest(
+        db_name=call.db, properties=kv_pairs(req["properties"])
+    )
     gw.call("AlterDatabase", request, call.ctx)
     return ok()
-

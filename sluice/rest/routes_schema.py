@@ -235,7 +235,9 @@ def create_alias(gw: Gateway, req: dict[str, Any], call: Call) -> dict[str, Any]
 
 @endpoint("/aliases/drop", "AliasReq", DB, ALIAS)
 def drop_alias(gw: Gateway, req: dict[str, Any], call: Call) -> dict[str, Any]:
-    gw.call("DropAlias", milvus_pb2.DropAliasRequest(db_name=call.db, alias=req["aliasName"]), call.ctx)
+    gw.call(
+        "DropAlias", milvus_pb2.DropAliasRequest(db_name=call.db, alias=req["aliasName"]), call.ctx
+    )
     return ok()
 
 

@@ -32,7 +32,11 @@ from sluice.errors import (
 )
 
 DT = schema_pb2.DataType
-_INTS = {DT.Int8: (-(2**7), 2**7 - 1), DT.Int16: (-(2**15), 2**15 - 1), DT.Int32: (-(2**31), 2**31 - 1)}
+_INTS = {
+    DT.Int8: (-(2**7), 2**7 - 1),
+    DT.Int16: (-(2**15), 2**15 - 1),
+    DT.Int32: (-(2**31), 2**31 - 1),
+}
 _VECTORS = {
     DT.FloatVector,
     DT.BinaryVector,
@@ -73,7 +77,9 @@ def columns_from_rows(
         raise RestInvalidInsertData.because("missing required parameters")
     for row in rows:
         if not isinstance(row, dict):
-            raise _invalid("JSON", _json_kind(row), "NULL:0, FALSE:1, NUMBER:2, STRING:3, TRUE:4, JSON:5")
+            raise _invalid(
+                "JSON", _json_kind(row), "NULL:0, FALSE:1, NUMBER:2, STRING:3, TRUE:4, JSON:5"
+            )
     fields = [f for f in schema.fields if not f.is_dynamic]
     known = {f.name for f in fields}
     columns: list[schema_pb2.FieldData] = []
@@ -133,7 +139,9 @@ def _json_kind(value: Any) -> int:
     return 5
 
 
-def _column(fld: schema_pb2.FieldSchema, index: int, rows: Sequence[dict[str, Any]]) -> schema_pb2.FieldData:
+def _column(
+    fld: schema_pb2.FieldSchema, index: int, rows: Sequence[dict[str, Any]]
+) -> schema_pb2.FieldData:
     name = fld.name
     fd = schema_pb2.FieldData(type=fld.data_type, field_name=name, field_id=fld.fieldID)
     values = [row.get(name) for row in rows]
@@ -173,7 +181,8 @@ def _column(fld: schema_pb2.FieldSchema, index: int, rows: Sequence[dict[str, An
         for v in present:
             if not isinstance(v, list):
                 raise _invalid(
-                    f"Array of {type_name(fld.element_type)}", orjson.dumps(v).decode(),
+                    f"Array of {type_name(fld.element_type)}",
+                    orjson.dumps(v).decode(),
                     f"json: cannot unmarshal {type(v).__name__} into Go value",
                 )
             fd.scalars.array_data.data.append(_array_value(fld.element_type, v))
@@ -257,7 +266,9 @@ def _float_matrix(values: list[Any], dim: int, dtype: int) -> np.ndarray:
             isinstance(x, int | float) and not isinstance(x, bool) for x in v
         ):
             text = orjson.dumps(v).decode()
-            raise _invalid(type_name(dtype), text, "json: cannot unmarshal into Go value of type float32")
+            raise _invalid(
+                type_name(dtype), text, "json: cannot unmarshal into Go value of type float32"
+            )
         if len(v) != dim:
             raise RestInvalidInsertData.because(
                 f"[]float32 size {len(v)} doesn't equal to vector dimension {dim} of {type_name(dtype)}"
@@ -295,7 +306,9 @@ def _sparse_row(value: Any, dtype: int) -> bytes:
         try:
             pairs = [(int(k), v) for k, v in value.items()]
         except ValueError:
-            raise _invalid(type_name(dtype), orjson.dumps(value).decode(), "invalid sparse index") from None
+            raise _invalid(
+                type_name(dtype), orjson.dumps(value).decode(), "invalid sparse index"
+            ) from None
     else:
         raise _invalid(type_name(dtype), orjson.dumps(value).decode(), "invalid JSON input")
     pairs.sort()
@@ -312,9 +325,7 @@ def _sparse_dim(content: bytes) -> int:
 # --- search vectors ----------------------------------------------------------------
 
 
-def placeholder_group(
-    schema: schema_pb2.CollectionSchema, anns_field: str, data: Any
-) -> bytes:
+def placeholder_group(schema: schema_pb2.CollectionSchema, anns_field: str, data: Any) -> bytes:
     """The search request's ``data`` as the placeholder group Milvus's REST handler builds."""
     target = None
     if not anns_field:
@@ -331,7 +342,9 @@ def placeholder_group(
             (f for f in schema.fields if f.name == anns_field and f.data_type in _VECTORS), None
         )
     if target is None:
-        raise RestIncorrectParameterFormat.because(f"cannot find a vector field named: {anns_field}")
+        raise RestIncorrectParameterFormat.because(
+            f"cannot find a vector field named: {anns_field}"
+        )
     dim = _dim(target)
     dtype = target.data_type
     is_text = target.is_function_output and any(
@@ -510,7 +523,9 @@ def _vector_values(v: schema_pb2.VectorField, count: int) -> list[Any]:
         out = []
         for content in v.sparse_float_vector.contents:
             pairs = np.frombuffer(content, dtype=[("i", "<u4"), ("v", "<f4")])
-            out.append({str(int(i)): float(val) for i, val in zip(pairs["i"], pairs["v"], strict=True)})
+            out.append(
+                {str(int(i)): float(val) for i, val in zip(pairs["i"], pairs["v"], strict=True)}
+            )
         return out
     raw = bytes(getattr(v, kind)) if kind else b""
     size = len(raw) // count if count else 0

@@ -62,7 +62,9 @@ class HttpServer:
         self._socket.close()
 
 
-def http_frontend(settings: HttpSettings, host: str) -> Callable[[SluiceServicer, Gate], HttpServer]:
+def http_frontend(
+    settings: HttpSettings, host: str
+) -> Callable[[SluiceServicer, Gate], HttpServer]:
     """The factory :func:`sluice.api.server.start` calls once the servicer exists."""
 
     def make(servicer: SluiceServicer, gate: Gate) -> HttpServer:
