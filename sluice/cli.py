@@ -59,7 +59,7 @@ def main() -> None:
     pass
 
 
-@main.command(help="Serve the Milvus gRPC API on HOST:PORT with data in DATA.")
+@main.command(help="Serve the Milvus gRPC API on HOST:PORT, and HTTP (RESTful API v2, /metrics, /healthz) on --http-port, with data in DATA.")
 @click.option("--data", "data_dir", default="./data", show_default=True, help="Data folder.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
@@ -166,3 +166,13 @@ def check(data_dir: Path) -> None:
         click.echo(line)
     if not report.clean:
         click.get_current_context().exit(1)
+
+
+def _register_data_commands() -> None:
+    from sluice.cli_data import COMMANDS
+
+    for command in COMMANDS:
+        main.add_command(command)
+
+
+_register_data_commands()

@@ -429,6 +429,12 @@ class ImportFailed(SluiceError):
         return cls(f"{cls.base_message}: file {path}: {reason}")
 
 
+class BackupError(SluiceError):
+    """A backup, restore or export that cannot proceed as asked (an operator's error)."""
+
+    base_message = "backup failed"
+
+
 # --- expressions ---------------------------------------------------------------
 
 

@@ -8,6 +8,7 @@ itself never imports the API or the clients.
 
 from sluice.engine.access import ROOT_USER, AccessControl, Grant, RbacBackup, UserBackup
 from sluice.engine.access.names import validate_username
+from sluice.engine.backup import BackupSummary, backup, export_collection, restore
 from sluice.engine.catalog import DEFAULT_DB
 from sluice.engine.data import DeleteResult, InsertResult, QueryResult
 from sluice.engine.describe import CollectionInfo
@@ -30,6 +31,7 @@ __all__ = [
     "ROOT_USER",
     "AccessControl",
     "AnalyzedToken",
+    "BackupSummary",
     "CollectionFlush",
     "CollectionInfo",
     "CollectionStats",
@@ -56,10 +58,13 @@ __all__ = [
     "SegmentLevel",
     "SegmentState",
     "UserBackup",
+    "backup",
     "engine_stats",
+    "export_collection",
     "import_job",
     "list_import_jobs",
     "resident_memory_bytes",
+    "restore",
     "submit_import",
     "validate_username",
 ]

@@ -41,6 +41,7 @@ from sluice.errors import AuthenticationFailed, RestNeedAuthenticate, SluiceErro
 from sluice.rest import (
     routes_access,
     routes_collections,
+    routes_databases,
     routes_entities,
     routes_jobs,
     routes_schema,
@@ -59,7 +60,14 @@ from sluice.rest.registry import ROUTES, Endpoint
 log = logging.getLogger("sluice.rest")
 
 #: Modules whose import registers endpoints (kept referenced so linters keep the imports).
-_ROUTE_MODULES = (routes_access, routes_collections, routes_entities, routes_jobs, routes_schema)
+_ROUTE_MODULES = (
+    routes_access,
+    routes_collections,
+    routes_databases,
+    routes_entities,
+    routes_jobs,
+    routes_schema,
+)
 PREFIX = "/v2/vectordb"
 _DB_HEADER = "db-name"
 _INT64_HEADER = "accept-type-allow-int64"
