@@ -12,6 +12,7 @@ the job.  Anything that takes more than a second shows a progress bar.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -142,7 +143,8 @@ def stats(data_dir: Path | None, uri: str | None, token: str | None, as_json: bo
             _size(c["memory_bytes"]),
             indexes,
         )
-    Console().print(table)
+    # Off a terminal (a pipe, a log), do not wrap names at 80 columns.
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
 
 
 def _size(n: int) -> str:
