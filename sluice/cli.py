@@ -59,7 +59,9 @@ def main() -> None:
     pass
 
 
-@main.command(help="Serve the Milvus gRPC API on HOST:PORT, and HTTP (RESTful API v2, /metrics, /healthz) on --http-port, with data in DATA.")
+@main.command(
+    help="Serve the Milvus gRPC API on HOST:PORT, and HTTP (RESTful API v2, /metrics, /healthz) on --http-port, with data in DATA."
+)
 @click.option("--data", "data_dir", default="./data", show_default=True, help="Data folder.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(

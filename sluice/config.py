@@ -387,6 +387,9 @@ class HttpSettings:
     enabled: bool = True
     #: Port on the gRPC server's host; 0 picks a free one (Milvus: common.metricsPort 9091).
     port: int = field(default=9091, metadata=_limits(minimum=0, maximum=65535))
+    #: Record per-RPC and per-path counts and latencies for ``/metrics`` (a lock and an
+    #: addition per request); engine gauges are read at scrape time either way.
+    metrics: bool = True
     #: Largest request body accepted, in bytes; a larger one is refused with HTTP 413.
     max_body_bytes: int = field(default=64 * MiB, metadata=_limits(minimum=1))
 

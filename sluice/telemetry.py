@@ -105,8 +105,12 @@ class LabeledHistograms:
         self._buckets = tuple(buckets)
         self._children: dict[tuple[str, ...], Histogram] = {}
         self._lock = threading.Lock()
+        #: ``[http] metrics = false`` turns recording off (to measure what it costs).
+        self.enabled = True
 
     def observe(self, labels: tuple[str, ...], value: float) -> None:
+        if not self.enabled:
+            return
         child = self._children.get(labels)
         if child is None:
             with self._lock:

@@ -43,6 +43,7 @@ from typing import Protocol
 import grpc
 from pymilvus.grpc_gen import milvus_pb2_grpc
 
+from sluice import telemetry
 from sluice.api.access import AccessInterceptor, Gate
 from sluice.api.servicer import SluiceServicer
 from sluice.config import SecuritySettings, TlsMode
@@ -153,6 +154,7 @@ def start(
 ) -> RunningServer:
     logging.getLogger("grpc._common").addFilter(_UnparsableRequests())
     settings = engine.settings
+    telemetry.RPC_LATENCY.enabled = telemetry.HTTP_LATENCY.enabled = settings.http.metrics
     credentials = server_credentials(settings.security)
     auth = authorization_enabled(settings.security, host)
     gate = Gate(engine.access if auth else None, QuotaLimiter(settings.quota))

@@ -31,8 +31,11 @@ class HttpServer:
 
     def __init__(self, app: Starlette, host: str, port: int) -> None:
         family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
-        self._socket = socket.socket(family, socket.SOCK_STREAM)
+        # proto IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted connections only
+        # when it sees it, and without it every response waits on the client's delayed ACK.
+        self._socket = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             self._socket.bind((host.strip("[]"), port))
         except OSError:
