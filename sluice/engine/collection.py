@@ -318,7 +318,7 @@ class Collection:
                 # A checkpoint must never point past the durable end of its WAL.
                 channel.wal.sync(checkpoint.offset)
                 positions.append((channel, checkpoint))
-            self.ctx.meta.commit({Manifest.key(self.id): manifest.encode(), **(also or {})})
+            manifest.save(self.ctx.meta, self.id, also)
             for channel, checkpoint in positions:
                 with channel.lock:
                     for segment in adding.get(channel.name, ()):

@@ -178,7 +178,9 @@ class ImportJobs:
         with self._lock:
             job = self._jobs.get(job_id)
             if job is None:
-                raise ImportFailed(f"{ImportFailed.base_message}: job {job_id} not found")
+                raise ImportFailed(
+                    f"{ImportFailed.base_message}: import job does not exist, jobID={job_id}"
+                )
             return dataclasses.replace(job)
 
     def list(self, db: str, collection_name: str = "", limit: int = 0) -> list[ImportJob]:
