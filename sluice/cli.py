@@ -12,11 +12,13 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import click
 
+from sluice.cli_support import log_startup
 from sluice.config import ConfigError, Settings, WalRecovery, WalSync
 from sluice.errors import SluiceError
 
@@ -57,7 +59,9 @@ def main() -> None:
     pass
 
 
-@main.command(help="Serve the Milvus gRPC API on HOST:PORT with data in DATA.")
+@main.command(
+    help="Serve the Milvus gRPC API on HOST:PORT, and HTTP (RESTful API v2, /metrics, /healthz) on --http-port, with data in DATA."
+)
 @click.option("--data", "data_dir", default="./data", show_default=True, help="Data folder.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
@@ -66,6 +70,14 @@ def main() -> None:
     show_default=True,
     type=click.IntRange(0, 65535),
     help="Port to listen on, 1-65535 (0: any free port, written to --ready-file).",
+)
+@click.option(
+    "--http-port",
+    type=click.IntRange(0, 65535),
+    help=(
+        "Port for HTTP: Milvus's RESTful API v2, /metrics and /healthz (default [http] port, "
+        "9091; 0: any free port, and the default when --port is 0)."
+    ),
 )
 @click.option(
     "--config",
@@ -102,6 +114,7 @@ def serve(
     data_dir: str,
     host: str,
     port: int,
+    http_port: int | None,
     config_file: Path | None,
     wal_sync: str | None,
     wal_recovery: str | None,
@@ -110,6 +123,7 @@ def serve(
 ) -> None:
     from sluice.api.logsafe import EscapingFormatter
     from sluice.api.server import serve_forever
+    from sluice.rest.server import http_frontend
 
     handler = logging.StreamHandler()
     handler.setFormatter(EscapingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -122,8 +136,15 @@ def serve(
             settings = Settings.from_mapping({}, environ=os.environ, **overrides)
     except ConfigError as exc:
         raise UnusableInput(str(exc)) from None
+    if http_port is not None or port == 0:
+        http = replace(settings.http, port=http_port if http_port is not None else 0)
+        settings = replace(settings, http=http)
+    log_startup(settings, host, port)
+    frontend = http_frontend(settings.http, host) if settings.http.enabled else None
     try:
-        serve_forever(lambda: _open_engine(settings), host, port, ready_file=ready_file)
+        serve_forever(
+            lambda: _open_engine(settings), host, port, ready_file=ready_file, http=frontend
+        )
     except (SluiceError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -169,3 +190,13 @@ def _stop_writing() -> None:
     logging.getLogger("sluice").critical("lost the writer lease: exiting so another node writes")
     logging.shutdown()
     os._exit(75)
+
+
+def _register_data_commands() -> None:
+    from sluice.cli_data import COMMANDS
+
+    for command in COMMANDS:
+        main.add_command(command)
+
+
+_register_data_commands()

@@ -204,6 +204,60 @@ class PermissionDenied(TransportRefusal):
         return cls(f"{privilege}: permission deny to {user} in the `{db}` database")
 
 
+# --- the RESTful API's own refusals (Milvus's "high-level restful api" codes) ----
+
+
+class RestError(SluiceError):
+    """Errors Milvus's REST layer raises itself, before or around the RPC it calls.
+
+    Their text is ``<base message>, error: <reason>`` (Milvus joins them with
+    a plain ``+``, not the ``merr`` wrapping other errors use).
+    """
+
+    input_error = True
+
+    @classmethod
+    def because(cls, reason: str) -> Self:
+        return cls(f"{cls.base_message}, error: {reason}")
+
+
+class RestNeedAuthenticate(RestError):
+    code = 1800
+    base_message = "user hasn't authenticated"
+
+
+class RestIncorrectParameterFormat(RestError):
+    code = 1801
+    base_message = "can only accept json format request"
+
+
+class RestMissingRequiredParameters(RestError):
+    code = 1802
+    base_message = "missing required parameters"
+
+
+class RestInvalidInsertData(RestError):
+    code = 1804
+    base_message = "fail to deal the insert data"
+
+
+class RestInvalidSearchResult(RestError):
+    code = 1805
+    base_message = "fail to parse search result"
+
+
+class RestCheckPrimaryKey(RestError):
+    code = 1806
+    base_message = "please check the primary key and its' type can only in [int, string]"
+
+
+class RestRateLimited(RestError):
+    code = 1807
+    base_message = "request is rejected by limiter"
+    retriable = True
+    input_error = False
+
+
 # --- collections, partitions, databases -------------------------------------
 
 
@@ -412,6 +466,24 @@ class InvalidJSONData(SluiceError):
     @classmethod
     def because(cls, reason: str) -> Self:
         return cls(f"{cls.base_message}: {reason}")
+
+
+class ImportFailed(SluiceError):
+    """A bulk import that cannot proceed (Milvus's ``ErrImportFailed``); the job fails with it."""
+
+    code = 2100
+    base_message = "importing data failed"
+    input_error = True
+
+    @classmethod
+    def at(cls, path: str, reason: str) -> Self:
+        return cls(f"{cls.base_message}: file {path}: {reason}")
+
+
+class BackupError(SluiceError):
+    """A backup, restore or export that cannot proceed as asked (an operator's error)."""
+
+    base_message = "backup failed"
 
 
 # --- expressions ---------------------------------------------------------------

@@ -43,6 +43,7 @@ class SluiceProcess:
     ) -> None:
         self.data_dir = data_dir
         self.port = free_port()
+        self.http_port = free_port()
         self.env = {**os.environ, **(env or {})}
         self.config = config
         self.log_level = log_level
@@ -54,6 +55,11 @@ class SluiceProcess:
     @property
     def uri(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def http_uri(self) -> str:
+        """The HTTP port: RESTful API v2, /metrics, /healthz."""
+        return f"http://127.0.0.1:{self.http_port}"
 
     @property
     def ready_path(self) -> Path:
@@ -83,6 +89,8 @@ class SluiceProcess:
             "127.0.0.1",
             "--port",
             str(self.port),
+            "--http-port",
+            str(self.http_port),
             "--ready-file",
             str(ready),
             "--log-level",

@@ -16,6 +16,7 @@ FORBIDDEN = {
         "google.protobuf",
         "pymilvus",
         "sluice.api",
+        "sluice.rest",
         "sluice.engine",
         "sluice.client",
         "sluice.index",
@@ -26,6 +27,7 @@ FORBIDDEN = {
         "google.protobuf",
         "pymilvus",
         "sluice.api",
+        "sluice.rest",
         "sluice.engine",
         "sluice.client",
         "sluice.storage",
@@ -36,6 +38,7 @@ FORBIDDEN = {
         "google.protobuf",
         "pymilvus",
         "sluice.api",
+        "sluice.rest",
         "sluice.engine",
         "sluice.client",
         "sluice.storage",
@@ -47,6 +50,7 @@ FORBIDDEN = {
         "pymilvus",
         "faiss",
         "sluice.api",
+        "sluice.rest",
         "sluice.engine",
         "sluice.client",
         "sluice.storage",
@@ -57,6 +61,7 @@ FORBIDDEN = {
         "google.protobuf",
         "pymilvus",
         "sluice.api",
+        "sluice.rest",
         "sluice.engine",
         "sluice.client",
         "sluice.storage",
@@ -69,6 +74,7 @@ FORBIDDEN = {
         "google.protobuf",
         "pymilvus",
         "sluice.api",
+        "sluice.rest",
         "sluice.engine",
         "sluice.client",
         "sluice.storage",
@@ -76,7 +82,7 @@ FORBIDDEN = {
         "sluice.query",
         "sluice.text",
     ),
-    "engine": ("grpc", "google.protobuf", "pymilvus", "sluice.api", "sluice.client"),
+    "engine": ("grpc", "google.protobuf", "pymilvus", "sluice.api", "sluice.client", "sluice.rest"),
     # Settings are shared by every layer, so they import nothing else of Sluice.
     "config": (
         "grpc",
@@ -89,12 +95,16 @@ FORBIDDEN = {
         "sluice.query",
         "sluice.text",
         "sluice.rank",
+        "sluice.rest",
         "sluice.errors",
         "sluice.schema",
     ),
     # The API and the clients reach the engine only through its public surface
     # (``sluice.engine`` itself) and never touch the layers below it.
     "api": (
+        "sluice.rest",
+        "starlette",
+        "uvicorn",
         "sluice.client",
         "sluice.storage",
         "sluice.index",
@@ -104,7 +114,19 @@ FORBIDDEN = {
         "sluice.engine.",
     ),
     "client": (
+        "sluice.rest",
         "sluice.api",
+        "sluice.storage",
+        "sluice.index",
+        "sluice.query",
+        "sluice.text",
+        "sluice.rank",
+        "sluice.engine.",
+    ),
+    # The RESTful API sits above the gRPC servicer: it may use the API and the engine's
+    # public surface, and nothing below imports it.
+    "rest": (
+        "sluice.client",
         "sluice.storage",
         "sluice.index",
         "sluice.query",
@@ -149,7 +171,7 @@ def test_layer_imports_only_downwards(layer: str) -> None:
 
 
 def test_shared_modules_import_no_layer() -> None:
-    for name in ("errors.py", "schema.py"):
+    for name in ("errors.py", "schema.py", "telemetry.py"):
         imported = _imports(PACKAGE / name)
         assert not any(i.startswith(("sluice.", "grpc", "pymilvus")) for i in imported), name
 

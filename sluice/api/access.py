@@ -12,9 +12,12 @@ that, before the handler runs, it
 3. charges the request against the DML/DQL/DDL quotas and answers a refused
    request in-band with code 8, as Milvus's rate-limit interceptor does.
 
-The authenticated user is available to handlers through :func:`current_user`
-(``None`` when authorization is off).  With authorization and quotas both
-off the interceptor is not installed at all, so it costs nothing.
+The checks themselves live in :class:`Gate`, which the REST layer calls too
+(it runs the same handlers in process), so the privilege table and the
+refusals exist once.  The authenticated user is available to handlers
+through :func:`current_user` (``None`` when authorization is off).  With
+authorization and quotas both off the interceptor is not installed at all,
+so it costs nothing.
 """
 
 from __future__ import annotations
@@ -44,10 +47,10 @@ def current_user() -> str | None:
     return _CURRENT_USER.get()
 
 
-def request_db(request: Message, context: grpc.ServicerContext) -> str:
+def request_db(request: Message, header: Callable[[str], str]) -> str:
     """The database a privilege is checked in: the request's, else the ``dbname`` header."""
     db = getattr(request, "db_name", "") if hasattr(request, "db_name") else ""
-    return str(db) or metadata(context, "dbname") or DEFAULT_DB
+    return str(db) or header("dbname") or DEFAULT_DB
 
 
 _COLLECTION_DDL = {"CreateCollection", "DropCollection", "LoadCollection", "ReleaseCollection"}
@@ -74,10 +77,73 @@ def quota_cost(method: str, request: Any) -> tuple[str, float] | None:
     return None
 
 
-class AccessInterceptor(grpc.ServerInterceptor):
+class Gate:
+    """The checks every request passes before its handler, whatever carried it.
+
+    Shared by the gRPC interceptor and the REST layer (which runs the same
+    handlers in process), so both refuse the same requests with the same
+    words.  ``header(name)`` reads a request header (gRPC metadata, or the
+    REST layer's equivalents).
+    """
+
     def __init__(self, access: AccessControl | None, quota: QuotaLimiter | None) -> None:
-        self._access = access
-        self._quota = quota if quota is not None and quota.enabled else None
+        self.access = access
+        self.quota = quota if quota is not None and quota.enabled else None
+
+    @property
+    def active(self) -> bool:
+        return self.access is not None or self.quota is not None
+
+    def admit(self, name: str, request: Message, header: Callable[[str], str]) -> str | None:
+        """The user the request runs as (``None`` without authorization), or a refusal.
+
+        Raises :class:`AuthenticationFailed` or :class:`PermissionDenied`
+        (transport-level refusals) and the quota's :class:`SluiceError`
+        (answered in-band).
+        """
+        user = None
+        access = self.access
+        if access is not None:
+            user = access.authenticate(header("authorization") or None)
+            rule = RULES.get(name)
+            if rule is not None and user != ROOT_USER:
+                self._authorize(access, user, name, rule, request, header)
+        if self.quota is not None:
+            cost = quota_cost(name, request)
+            if cost is not None:
+                self.quota.admit(*cost)
+        return user
+
+    @staticmethod
+    def _authorize(
+        access: AccessControl,
+        user: str,
+        name: str,
+        rule: PrivilegeRule,
+        request: Message,
+        header: Callable[[str], str],
+    ) -> None:
+        if name == "SelectGrant" and request.entity.role.name in access.roles_of(user):
+            return  # users may list the grants of their own roles
+        db = request_db(request, header)
+        if access.allowed(user, rule.object_type, rule.object_names(request), db, rule.privilege):
+            return
+        log.info("%s denied to %s in database %r", name, user, db)
+        raise PermissionDenied.for_privilege(rule.enum_name, user, db)
+
+
+def run_as(user: str | None, call: Callable[[], Any]) -> Any:
+    """Run ``call`` with :func:`current_user` answering ``user``."""
+    token = _CURRENT_USER.set(user)
+    try:
+        return call()
+    finally:
+        _CURRENT_USER.reset(token)
+
+
+class AccessInterceptor(grpc.ServerInterceptor):
+    def __init__(self, gate: Gate) -> None:
+        self._gate = gate
         self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
 
     def intercept_service(
@@ -99,23 +165,19 @@ class AccessInterceptor(grpc.ServerInterceptor):
         if handler.unary_unary is None:
             return self._wrap_stream(handler)
         inner = handler.unary_unary
-        access = self._access
-        quota = self._quota
-        rule = RULES.get(name)
+        gate = self._gate
 
         def unary(request: Message, context: grpc.ServicerContext) -> Any:
-            user = None
-            if access is not None:
-                user = self._login(context)
-                if rule is not None and user != ROOT_USER:
-                    self._authorize(access, user, name, rule, request, context)
-            if quota is not None:
-                cost = quota_cost(name, request)
-                if cost is not None:
-                    try:
-                        quota.admit(*cost)
-                    except SluiceError as err:
-                        return error_response(name, err)
+            try:
+                user = gate.admit(name, request, lambda key: metadata(context, key))
+            except AuthenticationFailed as err:
+                context.abort(grpc.StatusCode.UNAUTHENTICATED, err.message)
+                raise  # abort raises; this keeps type checkers informed
+            except PermissionDenied as err:
+                context.abort(grpc.StatusCode.PERMISSION_DENIED, err.message)
+                raise
+            except SluiceError as err:
+                return error_response(name, err)
             token = _CURRENT_USER.set(user)
             try:
                 return inner(request, context)
@@ -130,7 +192,8 @@ class AccessInterceptor(grpc.ServerInterceptor):
 
     def _wrap_stream(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         """Streaming RPCs (none served yet) still require a login."""
-        if self._access is None:
+        access = self._gate.access
+        if access is None:
             return handler
 
         def guard(behaviour: Callable[..., Any] | None) -> Callable[..., Any] | None:
@@ -138,7 +201,11 @@ class AccessInterceptor(grpc.ServerInterceptor):
                 return None
 
             def guarded(request: Any, context: grpc.ServicerContext) -> Any:
-                self._login(context)
+                try:
+                    access.authenticate(metadata(context, "authorization") or None)
+                except AuthenticationFailed as err:
+                    context.abort(grpc.StatusCode.UNAUTHENTICATED, err.message)
+                    raise
                 return behaviour(request, context)
 
             return guarded
@@ -148,29 +215,3 @@ class AccessInterceptor(grpc.ServerInterceptor):
             stream_unary=guard(handler.stream_unary),
             stream_stream=guard(handler.stream_stream),
         )
-
-    def _login(self, context: grpc.ServicerContext) -> str:
-        assert self._access is not None
-        try:
-            return self._access.authenticate(metadata(context, "authorization") or None)
-        except AuthenticationFailed as err:
-            context.abort(grpc.StatusCode.UNAUTHENTICATED, err.message)
-            raise  # abort raises; this keeps type checkers informed
-
-    def _authorize(
-        self,
-        access: AccessControl,
-        user: str,
-        name: str,
-        rule: PrivilegeRule,
-        request: Message,
-        context: grpc.ServicerContext,
-    ) -> None:
-        if name == "SelectGrant" and request.entity.role.name in access.roles_of(user):
-            return  # users may list the grants of their own roles
-        db = request_db(request, context)
-        if access.allowed(user, rule.object_type, rule.object_names(request), db, rule.privilege):
-            return
-        denial = PermissionDenied.for_privilege(rule.enum_name, user, db)
-        log.info("%s denied to %s in database %r", name, user, db)
-        context.abort(grpc.StatusCode.PERMISSION_DENIED, denial.message)

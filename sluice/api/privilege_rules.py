@@ -12,9 +12,10 @@ HasCollection, ShowCollections, ListDatabases, ...) need only a valid login.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from google.protobuf.message import Message
-from pymilvus.grpc_gen import common_pb2
+from pymilvus.grpc_gen import common_pb2, milvus_pb2
 
 from sluice.api.base import SERVICE
 
@@ -53,16 +54,30 @@ def _field_text(request: Message, number: int) -> str:
     return str(value)
 
 
+def _guarded() -> list[tuple[str, Any]]:
+    """Each RPC with its request type, plus the placeholders REST checks imports with.
+
+    Milvus's REST import endpoints call ImportV2/GetImportProgress/ListImports,
+    which are not MilvusService RPCs; their privileges ride on the
+    ``*AuthPlaceholder`` messages, checked under the message's own name.
+    """
+    pairs = [(method.name, method.input_type) for method in SERVICE.methods]
+    for name, message in milvus_pb2.DESCRIPTOR.message_types_by_name.items():
+        if name.endswith("AuthPlaceholder"):
+            pairs.append((name, message))
+    return pairs
+
+
 def _rules() -> dict[str, PrivilegeRule]:
     rules: dict[str, PrivilegeRule] = {}
-    for method in SERVICE.methods:
-        options = method.input_type.GetOptions()
+    for name, message in _guarded():
+        options = message.GetOptions()
         if not options.HasExtension(_EXTENSION):
             continue
         ext = options.Extensions[_EXTENSION]
         enum_name = common_pb2.ObjectPrivilege.Name(ext.object_privilege)
         privilege = enum_name.removeprefix("PrivilegeGroup").removeprefix("Privilege")
-        rules[method.name] = PrivilegeRule(
+        rules[name] = PrivilegeRule(
             object_type=common_pb2.ObjectType.Name(ext.object_type),
             enum_name=enum_name,
             privilege=privilege,

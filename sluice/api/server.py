@@ -38,11 +38,13 @@ from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import grpc
 from pymilvus.grpc_gen import milvus_pb2_grpc
 
-from sluice.api.access import AccessInterceptor
+from sluice import telemetry
+from sluice.api.access import AccessInterceptor, Gate
 from sluice.api.servicer import SluiceServicer
 from sluice.config import SecuritySettings, TlsMode
 from sluice.engine import Engine, QuotaLimiter
@@ -74,13 +76,28 @@ class PortUnavailable(OSError):
     """The address could not be bound (in use, not local, or not allowed)."""
 
 
+class HttpFrontend(Protocol):
+    """What the gRPC server needs of the HTTP side (``sluice.rest`` provides it)."""
+
+    port: int
+
+    def stop(self) -> None: ...
+
+
+#: Builds the HTTP side from the servicer and the gate (``None``: no HTTP).
+HttpFactory = Callable[[SluiceServicer, Gate], HttpFrontend]
+
+
 @dataclass
 class RunningServer:
     server: grpc.Server
     engine: Engine
     port: int
+    http: HttpFrontend | None = None
 
     def stop(self, grace: float = 10.0) -> None:
+        if self.http is not None:
+            self.http.stop()
         self.server.stop(grace).wait()
         self.engine.close()
 
@@ -127,16 +144,23 @@ def server_credentials(security: SecuritySettings) -> grpc.ServerCredentials | N
     )
 
 
-def start(engine: Engine, host: str, port: int, workers: int = 16) -> RunningServer:
+def start(
+    engine: Engine,
+    host: str,
+    port: int,
+    workers: int = 16,
+    *,
+    http: HttpFactory | None = None,
+) -> RunningServer:
     logging.getLogger("grpc._common").addFilter(_UnparsableRequests())
     settings = engine.settings
+    telemetry.RPC_LATENCY.enabled = telemetry.HTTP_LATENCY.enabled = settings.http.metrics
     credentials = server_credentials(settings.security)
     auth = authorization_enabled(settings.security, host)
-    access = engine.access if auth else None
-    quota = QuotaLimiter(settings.quota)
+    gate = Gate(engine.access if auth else None, QuotaLimiter(settings.quota))
     interceptors = []
-    if access is not None or quota.enabled:
-        interceptors.append(AccessInterceptor(access, quota))
+    if gate.active:
+        interceptors.append(AccessInterceptor(gate))
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sluice-rpc"),
         interceptors=interceptors,
@@ -151,7 +175,8 @@ def start(engine: Engine, host: str, port: int, workers: int = 16) -> RunningSer
             ("grpc.keepalive_permit_without_calls", 1),
         ],
     )
-    milvus_pb2_grpc.add_MilvusServiceServicer_to_server(SluiceServicer(engine), server)
+    servicer = SluiceServicer(engine)
+    milvus_pb2_grpc.add_MilvusServiceServicer_to_server(servicer, server)
     address = f"{host}:{port}"
     try:
         if credentials is None:
@@ -162,6 +187,7 @@ def start(engine: Engine, host: str, port: int, workers: int = 16) -> RunningSer
         bound = 0
     if bound == 0:
         raise PortUnavailable(f"cannot listen on {host}:{port} (address in use or not available)")
+    frontend = http(servicer, gate) if http is not None else None
     server.start()
     log.info(
         "Sluice serving the Milvus API on %s:%d (authorization %s, TLS mode %d)",
@@ -170,13 +196,20 @@ def start(engine: Engine, host: str, port: int, workers: int = 16) -> RunningSer
         "on" if auth else "off",
         settings.security.tls_mode,
     )
+    if frontend is not None:
+        log.info(
+            "HTTP on %s:%d: RESTful API v2 (/v2/vectordb), /metrics, /healthz",
+            host,
+            frontend.port,
+        )
+    access = gate.access
     if access is not None and access.has_password("root", b"Milvus"):
         log.warning("user root still has the default password; change it with UpdateCredential")
     if not auth and not is_loopback(host):
         log.warning(
             "authorization is off on %s: anyone who can reach the port has full access", host
         )
-    return RunningServer(server, engine, bound)
+    return RunningServer(server, engine, bound, frontend)
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -196,7 +229,12 @@ def check_port_free(host: str, port: int) -> None:
 
 
 def serve_forever(
-    open_engine: Callable[[], Engine], host: str, port: int, *, ready_file: str | None = None
+    open_engine: Callable[[], Engine],
+    host: str,
+    port: int,
+    *,
+    ready_file: str | None = None,
+    http: HttpFactory | None = None,
 ) -> None:
     """Open the engine, serve until SIGTERM or SIGINT, then shut down cleanly."""
     stop = threading.Event()
@@ -214,7 +252,7 @@ def serve_forever(
     check_port_free(host, port)
     engine = open_engine()
     try:
-        running = start(engine, host, port)
+        running = start(engine, host, port, http=http)
     except BaseException:
         engine.close()
         raise

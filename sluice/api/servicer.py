@@ -29,6 +29,7 @@ from sluice.api.rpc_databases import DatabaseRpcs
 from sluice.api.rpc_flush import FlushRpcs
 from sluice.api.rpc_grants import GrantRpcs
 from sluice.api.rpc_index import IndexRpcs
+from sluice.api.rpc_ops import OpsRpcs
 from sluice.api.rpc_partitions import PartitionRpcs
 from sluice.api.rpc_read import ReadRpcs
 from sluice.api.rpc_schema import SchemaRpcs
@@ -52,6 +53,7 @@ class SluiceServicer(
     UserRpcs,
     GrantRpcs,
     AnalyzerRpcs,
+    OpsRpcs,
     milvus_pb2_grpc.MilvusServiceServicer,
 ):
     def __init__(self, engine: Engine) -> None:

@@ -19,6 +19,7 @@ from sluice.config.remote import MetaSettings, ObjectStoreSettings, WalSettings
 from sluice.config.sections import (
     FlushSettings,
     GrpcSettings,
+    HttpSettings,
     QuotaSettings,
     SecuritySettings,
     SegmentSettings,
@@ -32,6 +33,7 @@ __all__ = [
     "ConfigError",
     "FlushSettings",
     "GrpcSettings",
+    "HttpSettings",
     "MetaSettings",
     "MiB",
     "ObjectStoreSettings",

@@ -224,3 +224,29 @@ class GrpcSettings:
 
     def __post_init__(self) -> None:
         check_fields(self)
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    """The HTTP port: Milvus's RESTful API v2, ``/metrics`` and ``/healthz``.
+
+    Milvus serves ``/healthz`` and ``/metrics`` on 9091 and answers REST on
+    19530 too; Sluice keeps 19530 for gRPC alone and serves everything HTTP
+    here.  Cost: one thread running an event loop; REST requests run the
+    gRPC handlers in a worker thread each.
+    """
+
+    SECTION: ClassVar[str] = "http"
+
+    #: Serve HTTP at all (Milvus: proxy.http.enabled).
+    enabled: bool = True
+    #: Port on the gRPC server's host; 0 picks a free one (Milvus: common.metricsPort 9091).
+    port: int = field(default=9091, metadata=limits(minimum=0, maximum=65535))
+    #: Record per-RPC and per-path counts and latencies for ``/metrics`` (a lock and an
+    #: addition per request); engine gauges are read at scrape time either way.
+    metrics: bool = True
+    #: Largest request body accepted, in bytes; a larger one is refused with HTTP 413.
+    max_body_bytes: int = field(default=64 * MiB, metadata=limits(minimum=1))
+
+    def __post_init__(self) -> None:
+        check_fields(self)

@@ -13,6 +13,7 @@ from sluice.config.remote import MetaSettings, ObjectStoreSettings, WalSettings
 from sluice.config.sections import (
     FlushSettings,
     GrpcSettings,
+    HttpSettings,
     QuotaSettings,
     SecuritySettings,
     SegmentSettings,
@@ -46,6 +47,7 @@ class Settings:
     security: SecuritySettings = field(default_factory=SecuritySettings)
     quota: QuotaSettings = field(default_factory=QuotaSettings)
     grpc: GrpcSettings = field(default_factory=GrpcSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
     #: Remote backends; ``None`` keeps that state in the data folder.
     object_store: ObjectStoreSettings | None = None
     meta: MetaSettings | None = None

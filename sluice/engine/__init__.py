@@ -9,6 +9,7 @@ itself never imports the API or the clients.
 from sluice.engine.access import ROOT_USER, AccessControl, Grant, RbacBackup, UserBackup
 from sluice.engine.access.names import validate_username
 from sluice.engine.aliases import AliasInfo
+from sluice.engine.backup import BackupSummary, backup, export_collection, restore
 from sluice.engine.catalog import DEFAULT_DB
 from sluice.engine.data import DeleteResult, InsertResult, QueryResult
 from sluice.engine.databases import DatabaseInfo
@@ -16,6 +17,7 @@ from sluice.engine.describe import CollectionInfo
 from sluice.engine.engine import Engine
 from sluice.engine.flush import CollectionFlush, FlushResult
 from sluice.engine.flush_ops import FlushAllResult, LoadedSegment, SegmentInfo
+from sluice.engine.import_jobs import ImportJob, import_job, list_import_jobs, submit_import
 from sluice.engine.indexes import IndexInfo
 from sluice.engine.ingest import Column
 from sluice.engine.output import COUNT_STAR, OutputSpec
@@ -25,6 +27,7 @@ from sluice.engine.prepared_search import SearchRequest, SearchResult
 from sluice.engine.ratelimit import QuotaLimiter
 from sluice.engine.search import SearchHits
 from sluice.engine.segment import SegmentLevel, SegmentState
+from sluice.engine.stats import CollectionStats, EngineStats, engine_stats, resident_memory_bytes
 from sluice.text import AnalyzedToken
 
 __all__ = [
@@ -36,15 +39,19 @@ __all__ = [
     "AccessControl",
     "AliasInfo",
     "AnalyzedToken",
+    "BackupSummary",
     "CollectionFlush",
     "CollectionInfo",
+    "CollectionStats",
     "Column",
     "DatabaseInfo",
     "DeleteResult",
     "Engine",
+    "EngineStats",
     "FlushAllResult",
     "FlushResult",
     "Grant",
+    "ImportJob",
     "IndexInfo",
     "InsertResult",
     "LoadState",
@@ -61,5 +68,13 @@ __all__ = [
     "SegmentLevel",
     "SegmentState",
     "UserBackup",
+    "backup",
+    "engine_stats",
+    "export_collection",
+    "import_job",
+    "list_import_jobs",
+    "resident_memory_bytes",
+    "restore",
+    "submit_import",
     "validate_username",
 ]

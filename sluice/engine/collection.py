@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Hashable, Iterable, Iterator, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -389,21 +389,38 @@ class Collection:
 
     # --- persistence bookkeeping ------------------------------------------------
 
-    def save_manifest(self) -> None:
-        """Commit segment state and checkpoints; then trim WALs and wake flush waiters."""
+    def save_manifest(
+        self,
+        adding: Mapping[str, Sequence[Segment]] | None = None,
+        also: Mapping[str, bytes] | None = None,
+    ) -> bool:
+        """Commit segment state and checkpoints; then trim WALs and wake flush waiters.
+
+        ``adding`` (channel name -> segments whose files are written) joins
+        segments in the same commit, and they become readable only after it;
+        ``also`` commits more metadata keys with it (a bulk import's job record).
+        Returns ``False`` when the collection was dropped (nothing committed).
+        """
+        adding = adding or {}
         with self.manifest_lock:
             if self.dropped:
-                return
+                return False
             manifest = Manifest()
             positions = []
             for channel in self.channels:
                 with channel.lock:
-                    checkpoint = self._describe_channel(channel, manifest)
+                    adds = adding.get(channel.name, ())
+                    checkpoint = self._describe_channel(channel, manifest, adds)
                 # A checkpoint must never point past the durable end of its WAL.
                 channel.wal.sync(checkpoint.offset)
                 positions.append((channel, checkpoint))
-            manifest.save(self.ctx.meta, self.id)
+            manifest.save(self.ctx.meta, self.id, also)
+            for channel, _ in positions:
+                with channel.lock:
+                    for segment in adding.get(channel.name, ()):
+                        channel.add_segment(segment)
             self.manifest_committed(positions)
+        return True
 
     def manifest_locked(self) -> tuple[Manifest, list[tuple[Channel, Position]]]:
         """The manifest of the current state, for a caller holding every lock of the collection.
@@ -419,13 +436,16 @@ class Collection:
             positions.append((channel, checkpoint))
         return manifest, positions
 
-    def _describe_channel(self, channel: Channel, manifest: Manifest) -> Position:
+    def _describe_channel(
+        self, channel: Channel, manifest: Manifest, adding: Sequence[Segment] = ()
+    ) -> Position:
         checkpoint = channel.current_checkpoint()
         manifest.segments.extend(
             s.to_dict()
             for s in channel.segments.values()
             if s.binlogs or s.state not in (SegmentState.GROWING, SegmentState.DROPPED)
         )
+        manifest.segments.extend(s.to_dict() for s in adding)
         manifest.channels[channel.name] = channel.state(checkpoint)
         return checkpoint
 

@@ -17,6 +17,7 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
+from sluice import telemetry
 from sluice.engine import reader
 from sluice.engine.collection import Collection, Snapshot
 from sluice.engine.deletes import ALL_PARTITIONS
@@ -82,6 +83,7 @@ def insert(
         ts = collection.insert(rows, pks, routed, replace=upsert, replace_scope=ALL_PARTITIONS)
     else:
         ts = collection.insert(rows, pks, partition_id, replace=upsert, replace_scope=partition_id)
+    telemetry.ROWS_INSERTED.inc(rows.num_rows)
     return InsertResult(pks, ts)
 
 
@@ -137,6 +139,7 @@ def delete(
     if len(keys) == 0:
         return DeleteResult(0, collection.ctx.tso.allocate(), keys)
     ts = collection.delete(keys, ALL_PARTITIONS if scope is None else scope.id)
+    telemetry.ROWS_DELETED.inc(len(keys))
     return DeleteResult(len(keys), ts, keys)
 
 

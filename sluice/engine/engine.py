@@ -37,6 +37,7 @@ from sluice.engine.context import EngineContext
 from sluice.engine.data_ops import DataOps
 from sluice.engine.flush_ops import FlushOps
 from sluice.engine.ids import IdAllocator
+from sluice.engine.import_jobs import ImportJobs
 from sluice.engine.index_builds import IndexBuilder
 from sluice.engine.index_ops import IndexOps
 from sluice.engine.persist import Persister, Ticker, as_storage_error, persist_channel
@@ -100,6 +101,7 @@ class Engine(CollectionDDL, SchemaChanges, AliasOps, DataOps, FlushOps, IndexOps
                     # Urgent: a replayed flush may be waiting on deletes it covered.
                     self._persister.request(collection, channel, True)
             self._ticker = Ticker(self.ctx, self.collections)
+            self.imports = ImportJobs(self.ctx, self.catalog, self.collections)
         except BaseException:
             if hasattr(self, "stores"):
                 self.stores.close()
@@ -114,6 +116,7 @@ class Engine(CollectionDDL, SchemaChanges, AliasOps, DataOps, FlushOps, IndexOps
         if self._closed:
             return
         self._closed = True
+        self.imports.stop()
         self.threads_stopped = self.index_builder.stop()
         self._ticker.stop()
         self._persister.stop()

@@ -26,6 +26,7 @@ import queue
 import threading
 import time
 
+from sluice import telemetry
 from sluice.engine.catalog import IndexMeta
 from sluice.engine.collection import Collection
 from sluice.engine.context import EngineContext
@@ -147,6 +148,7 @@ class IndexBuilder:
         segment.index_files[index.index_id] = rel
         collection.save_manifest()
         segment.indexes = {**segment.indexes, index.index_id: built}
+        telemetry.INDEX_BUILD_SECONDS.observe(time.perf_counter() - started)
         log.info(
             "built %s index %s for segment %d (%d rows) in %.2fs",
             spec.engine_type,

@@ -32,6 +32,7 @@ import time
 import numpy as np
 import pyarrow as pa
 
+from sluice import telemetry
 from sluice.engine.channel import Channel, PendingDelete
 from sluice.engine.collection import Collection
 from sluice.engine.context import EngineContext
@@ -225,6 +226,7 @@ def sync_segment(
     ctx: EngineContext, collection: Collection, channel: Channel, segment: Segment, *, final: bool
 ) -> None:
     """Persist a segment's unpersisted rows as one binlog (and finish it if ``final``)."""
+    started = time.perf_counter()
     with segment.sync_lock:
         with channel.lock:
             view = segment.view()
@@ -245,6 +247,8 @@ def sync_segment(
             segment.mark_synced(rows, wal_end, binlog)
             if final:
                 segment.state = SegmentState.FLUSHED if segment.num_rows else SegmentState.DROPPED
+    if final:
+        telemetry.FLUSH_SECONDS.observe(time.perf_counter() - started)
 
 
 def sync_deletes(ctx: EngineContext, collection: Collection, channel: Channel) -> None:

@@ -37,3 +37,12 @@ def test_every_guarded_privilege_is_in_the_catalogue() -> None:
     for rule in RULES.values():
         if rule.privilege in privileges.OBJECT_PRIVILEGES["Collection"]:
             assert rule.object_type == "Collection", rule
+
+
+def test_rest_import_placeholders_carry_milvus_privileges() -> None:
+    placeholder = milvus_pb2.ImportAuthPlaceholder(collection_name="docs")
+    rule = RULES["ImportAuthPlaceholder"]
+    assert (rule.object_type, rule.privilege) == ("Collection", "Import")
+    assert rule.object_names(placeholder) == ["docs"]
+    assert RULES["ListImportsAuthPlaceholder"].privilege == "ListImport"
+    assert RULES["GetImportProgressAuthPlaceholder"].privilege == "GetImportProgress"
