@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from sluice.engine.columns import ChunkedColumn, SegmentView, vectors_of
-from sluice.index import VectorIndex
+from sluice.engine.columns import ChunkedColumn, SegmentIndex, SegmentView, vectors_of
+from sluice.engine.key_index import SegmentKeys
 from sluice.schema import TS_COLUMN, CollectionSchema, DataType
 
 
@@ -101,6 +101,8 @@ class Segment:
         self.partition_id = partition_id
         self.channel = channel
         self.level = level
+        #: Primary keys sorted for lookups, shared by every view of this segment.
+        self.keys = SegmentKeys()
         self.state = state
         self.created_ts = created_ts
         self.binlogs: list[Binlog] = []
@@ -108,9 +110,9 @@ class Segment:
         self.synced_end = 0
         self.pending: deque[PendingRecord] = deque()
         self.sync_lock = threading.Lock()
-        #: Built vector indexes by index ID (flushed segments only). The dict is
+        #: Built indexes by index ID (flushed segments only). The dict is
         #: replaced, never mutated, so readers holding the old one stay consistent.
-        self.indexes: Mapping[int, VectorIndex] = {}
+        self.indexes: Mapping[int, SegmentIndex] = {}
         #: Persisted index files by index ID.
         self.index_files: dict[int, str] = {}
         self.last_write = time.monotonic()
@@ -130,6 +132,16 @@ class Segment:
             name: ChunkedColumn(np.float32, width=dim) for name, dim in self._vector_dims.items()
         }
         self._view = self._make_view(())
+
+    @property
+    def state(self) -> SegmentState:
+        return self._state
+
+    @state.setter
+    def state(self, state: SegmentState) -> None:
+        self._state = state
+        # Only a growing segment takes rows; any other keeps its key index for good.
+        self.keys.sealed = state != SegmentState.GROWING
 
     # --- reading ----------------------------------------------------------
 
@@ -198,6 +210,7 @@ class Segment:
             pk=self._pk,
             ts=self._ts,
             vectors=self._vectors,
+            keys=self.keys,
         )
 
     # --- persistence bookkeeping ----------------------------------------------
