@@ -164,12 +164,20 @@ class SegmentView:
         self._vectors = vectors
         self._keys = keys if keys is not None else SegmentKeys()
         self._scalar_lookup: tuple[SegmentIndexes | None] | None = None
+        self._scalar_table: pa.Table | None = None
 
     def with_indexes(self, indexes: Mapping[int, SegmentIndex]) -> SegmentView:
         """The same rows with a newer set of built indexes (row caches carry over)."""
         view = copy.copy(self)
         view.indexes = indexes
         view._scalar_lookup = None
+        return view
+
+    def with_scalars(self, scalars: tuple[pa.RecordBatch, ...]) -> SegmentView:
+        """The same rows held in other batches (a consolidation; row caches carry over)."""
+        view = copy.copy(self)
+        view.scalars = scalars
+        view._scalar_table = None
         return view
 
     def vector_index(self, index_id: int | None) -> VectorIndex | None:
@@ -223,14 +231,18 @@ class SegmentView:
     def vector(self, name: str) -> np.ndarray:
         return self.vectors[name]
 
-    @cached_property
-    def _scalar_table(self) -> pa.Table:
-        return pa.Table.from_batches(list(self.scalars), schema=self.scalar_schema)
+    def scalar_table(self) -> pa.Table:
+        """Every non-vector column as one table over :attr:`scalars` (built once per view)."""
+        table = self._scalar_table
+        if table is None:
+            table = pa.Table.from_batches(list(self.scalars), schema=self.scalar_schema)
+            self._scalar_table = table
+        return table
 
     def table(self, columns: Sequence[str] | None = None) -> pa.Table:
         """The rows as one Arrow table (vectors as fixed-size lists, ``$ts`` included)."""
         wanted = set(columns) if columns is not None else None
-        base = self._scalar_table
+        base = self.scalar_table()
         names: list[str] = []
         arrays: list[pa.ChunkedArray | pa.Array] = []
         for name in base.column_names:
@@ -250,7 +262,7 @@ class SegmentView:
 
     def table_range(self, start: int, stop: int) -> pa.Table:
         """Rows ``start:stop`` with every column, reading only the chunks that hold them."""
-        base = self._scalar_table
+        base = self.scalar_table()
         table = base.slice(start, stop - start)
         for name, col in self._vectors.items():
             table = table.append_column(name, vector_column(col.read_range(start, stop)))

@@ -65,6 +65,10 @@ class IndexBuilder:
         self._queue: queue.Queue[tuple[Collection, Segment] | None] = queue.Queue()
         self._pending: set[tuple[int, int]] = set()
         self._lock = threading.Lock()
+        #: Notified after every segment's builds, so index-state readers can wait for them.
+        self._progress = threading.Condition(self._lock)
+        #: The collection whose segment is being built right now.
+        self._active: int | None = None
         self._stopping = threading.Event()
         #: Indexes built (not loaded) since start: tests and metrics read it.
         self.builds = 0
@@ -84,6 +88,16 @@ class IndexBuilder:
     def request_all(self, collection: Collection) -> None:
         for segment in collection.segments():
             self.request(collection, segment)
+
+    def wait_for_progress(self, collection_id: int, timeout: float) -> bool:
+        """Wait up to ``timeout`` for a build of the collection to end; False if none is due."""
+        with self._progress:
+            busy = self._active == collection_id or any(
+                c == collection_id for c, _ in self._pending
+            )
+            if busy:
+                self._progress.wait(timeout)
+            return busy
 
     def stop(self, timeout: float = 30.0) -> bool:
         """Stop taking work and wait for the builder; a build in progress is never committed.
@@ -107,19 +121,28 @@ class IndexBuilder:
                 return
             with self._lock:
                 self._pending.discard((collection.id, segment.id))
+                self._active = collection.id
             try:
-                for index in list(collection.meta.indexes):
-                    if self._build_one(collection, segment, index):
-                        self.builds += 1
-            except OSError as exc:
-                # A full or read-only disk: one line, no traceback; the next start rebuilds it.
-                log.error(
-                    "building an index for segment %d failed: %s",
-                    segment.id,
-                    StorageWriteError.from_os_error(exc).message,
-                )
-            except Exception:
-                log.exception("building an index for segment %d failed", segment.id)
+                self._build_segment(collection, segment)
+            finally:
+                with self._progress:
+                    self._active = None
+                    self._progress.notify_all()
+
+    def _build_segment(self, collection: Collection, segment: Segment) -> None:
+        try:
+            for index in list(collection.meta.indexes):
+                if self._build_one(collection, segment, index):
+                    self.builds += 1
+        except OSError as exc:
+            # A full or read-only disk: one line, no traceback; the next start rebuilds it.
+            log.error(
+                "building an index for segment %d failed: %s",
+                segment.id,
+                StorageWriteError.from_os_error(exc).message,
+            )
+        except Exception:
+            log.exception("building an index for segment %d failed", segment.id)
 
     def _build_one(self, collection: Collection, segment: Segment, index: IndexMeta) -> bool:
         if collection.dropped or index.index_id in segment.indexes:

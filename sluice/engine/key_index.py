@@ -43,6 +43,12 @@ class KeyIndex:
         """Rows (ascending) holding any of ``keys``; a key stored twice yields both rows."""
         if self.rows == 0 or len(keys) == 0:
             return np.empty(0, dtype=np.int64)
+        if len(keys) == 1 and self._unique:  # a get: one binary search, no arrays to build
+            key = keys[0]
+            at = int(np.searchsorted(self._sorted, key))
+            if at < self.rows and self._sorted[at] == key:
+                return self._order[at : at + 1].astype(np.int64, copy=False)
+            return np.empty(0, dtype=np.int64)
         if len(keys) > 1:
             keys = np.unique(keys)
         lower = np.searchsorted(self._sorted, keys, side="left")

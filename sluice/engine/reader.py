@@ -160,6 +160,10 @@ def query(
         stamps.append(view.ts[idx])
     if not rows:
         return empty_table(schema, output)
+    if len(rows) == 1 and len(rows[0]) == 1:  # a get of one key: nothing to order
+        if offset > 0 or limit == 0:
+            return empty_table(schema, output)
+        return gather(snapshot.segments, seg_nos[0], rows[0], output, schema)
     seg_no = np.concatenate(seg_nos)
     row = np.concatenate(rows)
     order = _newest_per_key_sorted(np.concatenate(pks), np.concatenate(stamps))
@@ -192,10 +196,9 @@ def gather(
     columns = list(output.columns)
     pieces: list[pa.Table] = []
     positions: list[np.ndarray] = []
-    for no in np.unique(seg_no):
-        where = np.flatnonzero(seg_no == no)
-        table = segments[int(no)].table(columns).select(columns)
-        pieces.append(take_rows(table, row[where]))
+    for no in np.unique(seg_no) if len(seg_no) > 1 else seg_no:
+        where = np.flatnonzero(seg_no == no) if len(seg_no) > 1 else np.zeros(1, dtype=np.int64)
+        pieces.append(take_rows(_output_table(segments[int(no)], columns), row[where]))
         positions.append(where)
     if not pieces:
         if schema is None:
@@ -215,6 +218,14 @@ def gather(
     return result
 
 
+def _output_table(view: SegmentView, columns: list[str]) -> pa.Table:
+    scalar = view.scalar_table()
+    names = scalar.schema.names
+    if all(c in names for c in columns):
+        return scalar.select(columns)  # no vectors or timestamps: no new table to build
+    return view.table(columns).select(columns)
+
+
 #: Up to this many rows, :func:`take_rows` slices instead of gathering.
 _SLICED_ROWS = 16
 
@@ -226,14 +237,16 @@ def take_rows(table: pa.Table, rows: np.ndarray) -> pa.Table:
     fetching a few rows of a million-row segment would copy the whole
     segment; here each chunk holding wanted rows is taken from alone.
     """
+    if len(rows) == 1:
+        return table.slice(int(rows[0]), 1)
     batches = table.to_batches()
-    if len(batches) <= 1:
+    if len(batches) <= 1 and len(rows) > _SLICED_ROWS:
         return table.take(pa.array(rows))
     lengths = np.fromiter((b.num_rows for b in batches), dtype=np.int64, count=len(batches))
     ends = np.cumsum(lengths)
     which = np.searchsorted(ends, rows, side="right")
     if len(rows) <= _SLICED_ROWS:
-        # A get: one zero-copy slice per row beats any gather.
+        # A get: one zero-copy slice per row beats a gather (and any concatenation).
         starts = (ends - lengths).tolist()
         places = zip(which.tolist(), rows.tolist(), strict=True)
         pieces = [batches[b].slice(r - starts[b], 1) for b, r in places]

@@ -28,7 +28,13 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from sluice.engine.columns import ChunkedColumn, SegmentIndex, SegmentView, vectors_of
+from sluice.engine.columns import (
+    MAX_CHUNKS,
+    ChunkedColumn,
+    SegmentIndex,
+    SegmentView,
+    vectors_of,
+)
 from sluice.engine.key_index import SegmentKeys
 from sluice.schema import TS_COLUMN, CollectionSchema, DataType
 
@@ -110,6 +116,7 @@ class Segment:
         self.synced_end = 0
         self.pending: deque[PendingRecord] = deque()
         self.sync_lock = threading.Lock()
+        self._consolidating = threading.Lock()
         #: Built indexes by index ID (flushed segments only). The dict is
         #: replaced, never mutated, so readers holding the old one stay consistent.
         self.indexes: Mapping[int, SegmentIndex] = {}
@@ -151,10 +158,29 @@ class Segment:
 
     def view(self) -> SegmentView:
         view = self._view
+        if len(view.scalars) > 1 and self._state != SegmentState.GROWING:
+            view = self._consolidate(view)
         if view.indexes is not self.indexes:
             view = view.with_indexes(self.indexes)
             self._view = view
         return view
+
+    def _consolidate(self, view: SegmentView) -> SegmentView:
+        """Merge a sealed segment's scalar batches into one, once.
+
+        A growing segment gains one batch per insert; reading a few rows of a
+        many-batch table makes Arrow concatenate every batch, so once the
+        segment stops taking rows its batches are merged (one copy of its
+        scalar columns).  Only growing segments append, so the view replaced
+        here cannot have gained rows meanwhile.
+        """
+        with self._consolidating:
+            if self._view is not view:
+                return self._view
+            table = pa.Table.from_batches(list(view.scalars), schema=self._scalar_schema)
+            merged = view.with_scalars(tuple(table.combine_chunks().to_batches()))
+            self._view = merged
+            return merged
 
     @property
     def unsynced_rows(self) -> int:
@@ -198,7 +224,12 @@ class Segment:
         batches = tuple(scalars.combine_chunks().to_batches())
         added += sum(b.nbytes for b in batches)
         self.nbytes += added
-        self._view = self._make_view(self._view.scalars + batches)
+        held = self._view.scalars + batches
+        if len(held) > MAX_CHUNKS:
+            # Many tiny inserts: keep reads from concatenating thousands of batches.
+            merged = pa.Table.from_batches(list(held), schema=self._scalar_schema)
+            held = tuple(merged.combine_chunks().to_batches())
+        self._view = self._make_view(held)
 
     def _make_view(self, scalars: tuple[pa.RecordBatch, ...]) -> SegmentView:
         return SegmentView(
