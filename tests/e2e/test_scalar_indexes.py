@@ -13,6 +13,8 @@ after an index file is damaged (logged, rebuilt from the segment).
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -233,6 +235,8 @@ def test_damaged_index_file_is_rebuilt(server: SluiceProcess) -> None:
     expected = _answers(client)
     client.close()
     server.stop()
+    clean = _check(server.data_dir)
+    assert clean.returncode == 0, clean.stdout  # scalar index files load in `sluice check` too
     files = sorted(Path(server.data_dir).rglob("*.slix"))
     damaged = 0
     for path in files:
@@ -242,6 +246,9 @@ def test_damaged_index_file_is_rebuilt(server: SluiceProcess) -> None:
             path.write_bytes(bytes(data))
             damaged += 1
     assert damaged >= len(SCALAR_INDEXES)
+    report = _check(server.data_dir)
+    assert report.returncode == 1
+    assert report.stdout.count("checksum does not match") == damaged
     server.start()
     client = _client(server)
     assert re.search(r"cannot be loaded, rebuilding it: .*checksum", server.log())
@@ -249,6 +256,11 @@ def test_damaged_index_file_is_rebuilt(server: SluiceProcess) -> None:
     wait_for(lambda: _all_built(client), what="damaged indexes rebuilt")
     assert _answers(client) == expected
     client.close()
+
+
+def _check(data_dir: Path) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "sluice", "check", str(data_dir)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
 
 def test_index_rules(server: SluiceProcess) -> None:
