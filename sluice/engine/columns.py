@@ -151,8 +151,11 @@ class SegmentView:
         vectors: Mapping[str, ChunkedColumn],
         indexes: Mapping[int, SegmentIndex] | None = None,
         keys: SegmentKeys | None = None,
+        partition_id: int = -1,
     ) -> None:
         self.segment_id = segment_id
+        #: The partition the rows belong to (deletes scoped to it apply to them).
+        self.partition_id = partition_id
         #: Indexes built for this segment, by index ID (Flushed segments only).
         self.indexes: Mapping[int, SegmentIndex] = indexes if indexes is not None else {}
         self.num_rows = num_rows

@@ -198,7 +198,7 @@ def drop_index(
             if (not index_name or i.index_name == index_name)
             and (not field_name or i.field_name == field_name)
         ]
-        if collection.meta.loaded and any(is_vector_index(collection, i) for i in dropped):
+        if collection.meta.any_loaded and any(is_vector_index(collection, i) for i in dropped):
             raise ParameterInvalid.msg(
                 f"vector index cannot be dropped on loaded collection: {collection.id}"
             )

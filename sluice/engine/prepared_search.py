@@ -17,7 +17,8 @@ collection, under a key the caller derives from the request as it arrived
 planned once.  A plan
 belongs to its collection object (a dropped or recreated collection starts
 with no plans) and to the collection's index epoch (creating or dropping an
-index plans again).  Load state is checked on every run, as the rows are.
+index, adding a field or changing properties plans again).  Load state and
+the partitions read are checked on every run, as the rows are.
 
 Limits are Milvus's defaults: ``quotaAndLimits.limits.topK`` and ``maxNQ``
 are both 16384.
@@ -34,18 +35,20 @@ import numpy as np
 
 from sluice.engine import search as search_ops
 from sluice.engine.collection import Collection
-from sluice.engine.data import (
-    check_read_partitions,
-    compile_rows_filter,
-    read_timestamp,
-    require_loaded,
-)
+from sluice.engine.data import compile_rows_filter, read_snapshot, read_timestamp
 from sluice.engine.indexes import vector_spec_of
 from sluice.engine.ingest import check_finite_floats
 from sluice.engine.output import OutputSpec, resolve_output
+from sluice.engine.partition_keys import (
+    ISOLATION_PROPERTY,
+    partition_key_field,
+    pruned_partitions,
+)
+from sluice.engine.partitions import read_partitions
 from sluice.engine.reader import CompiledFilter
 from sluice.errors import FieldNotFound, ParameterInvalid, RequestError, SegcoreError
 from sluice.index import parse_search_params
+from sluice.query import check_isolation
 from sluice.schema import CollectionSchema, DataType, FieldSchema
 
 MAX_TOPK = 16384
@@ -95,6 +98,8 @@ class PreparedSearch:
     plan: search_ops.SearchPlan
     flt: CompiledFilter
     output: OutputSpec
+    #: Partitions a partition-key filter can match rows in (``None``: no pruning).
+    key_partitions: frozenset[int] | None = None
 
 
 @dataclass(frozen=True)
@@ -108,9 +113,8 @@ class SearchResult:
 
 def prepare_search(collection: Collection, req: SearchRequest) -> PreparedSearch:
     """Milvus's rules for the request's shape, and its compiled plan."""
-    require_loaded(collection, "search")
+    read_partitions(collection, req.partition_names, "search")
     epoch = collection.index_epoch
-    check_read_partitions(collection, req.partition_names)
     _check_search_window(req)
     field = _anns_field(collection, req.anns_field)
     index = next((i for i in collection.meta.indexes if i.field_name == field.name), None)
@@ -130,6 +134,9 @@ def prepare_search(collection: Collection, req: SearchRequest) -> PreparedSearch
     if group_by is not None and req.iterator:
         raise ParameterInvalid.expected("", "", "Not allowed to do groupBy when doing iteration")
     flt = compile_rows_filter(collection, req.expr, req.params, "query")
+    key = partition_key_field(collection.schema)
+    if key is not None and _isolated(collection):
+        check_isolation(flt.bound, key.name)
     output = resolve_output(collection.schema, req.output_fields, with_primary=False)
     plan = search_ops.SearchPlan(
         field=field.name,
@@ -141,7 +148,8 @@ def prepare_search(collection: Collection, req: SearchRequest) -> PreparedSearch
         after=req.iterator_last_bound if req.iterator else None,
         group_by=group_by,
     )
-    return PreparedSearch(collection, epoch, req, field, plan, flt, output)
+    pruned = pruned_partitions(collection.meta, flt.bound)
+    return PreparedSearch(collection, epoch, req, field, plan, flt, output, pruned)
 
 
 def cached_plan(
@@ -172,10 +180,16 @@ def run_search(
 ) -> SearchResult:
     """Search ``vectors`` (one query per row) at ``read_ts`` (default: now)."""
     collection = prepared.collection
-    require_loaded(collection, "search")
+    request = prepared.request
+    partitions = read_partitions(collection, request.partition_names, "search")
     _check_vectors(prepared.field, vectors)
     ts = read_timestamp(collection, read_ts)
-    snapshot = collection.snapshot(ts, ignore_growing=prepared.request.ignore_growing)
+    snapshot = read_snapshot(
+        collection,
+        ts,
+        partitions if prepared.key_partitions is None else partitions & prepared.key_partitions,
+        ignore_growing=request.ignore_growing,
+    )
     schema = collection.schema
     queries = np.ascontiguousarray(vectors, dtype=np.float32)
     hits = search_ops.search(
@@ -188,6 +202,11 @@ def search(
     collection: Collection, req: SearchRequest, vectors: np.ndarray, read_ts: int | None = None
 ) -> SearchResult:
     return run_search(prepare_search(collection, req), vectors, read_ts)
+
+
+def _isolated(collection: Collection) -> bool:
+    """Whether ``partitionkey.isolation`` is on: searches must then pin one key value."""
+    return collection.meta.properties.get(ISOLATION_PROPERTY, "").strip().lower() == "true"
 
 
 def _check_vectors(field: FieldSchema, vectors: np.ndarray) -> None:

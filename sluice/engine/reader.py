@@ -71,18 +71,26 @@ def _hidden(view: SegmentView, deletes: DeleteSnapshot) -> np.ndarray | None:
     known, rows = view.cache.hidden_rows(deletes)
     if known:
         return rows
-    hidden = deletes.hidden(view.pk, view.ts)
+    hidden = deletes.hidden(view.pk, view.ts, view.partition_id)
     result = hidden if hidden.any() else None
     view.cache.hidden = (deletes, result)
     return result
 
 
 def visible(view: SegmentView, snapshot: Snapshot) -> np.ndarray | None:
-    """MVCC mask of ``view`` at the snapshot's timestamp (``None``: every row)."""
+    """MVCC mask of ``view`` at the snapshot's timestamp (``None``: every row).
+
+    Rows inserted before the snapshot's ``expire_before`` (the collection's
+    TTL) are invisible too.
+    """
     mask: np.ndarray | None = None
     # Rows of a segment arrive in timestamp order, so the last one is the newest.
     if view.num_rows and int(view.ts[-1]) > snapshot.read_ts:
         mask = view.ts <= np.uint64(snapshot.read_ts)
+    expire = snapshot.expire_before
+    if expire and view.num_rows and int(view.ts[0]) < expire:
+        alive = view.ts >= np.uint64(expire)
+        mask = alive if mask is None else mask & alive
     if not snapshot.deletes.empty:
         hidden = _hidden(view, snapshot.deletes)
         if hidden is not None:
@@ -91,16 +99,20 @@ def visible(view: SegmentView, snapshot: Snapshot) -> np.ndarray | None:
 
 
 def visible_rows(view: SegmentView, snapshot: Snapshot, rows: np.ndarray) -> np.ndarray:
-    """The visible ones among ``rows`` of ``view``, checking only those rows."""
+    """The visible ones among ``rows`` of ``view``, checking only those rows (as :func:`visible`)."""
     if len(rows) == 0:
         return rows
     keep: np.ndarray | None = None
     # Rows of a segment arrive in timestamp order: when the newest is old enough, all are.
     if int(view.ts[-1]) > snapshot.read_ts:
         keep = view.ts[rows] <= np.uint64(snapshot.read_ts)
+    expire = snapshot.expire_before
+    if expire and int(view.ts[0]) < expire:
+        alive = view.ts[rows] >= np.uint64(expire)
+        keep = alive if keep is None else keep & alive
     if not snapshot.deletes.empty:
-        shown = ~snapshot.deletes.hidden(view.pk[rows], view.ts[rows])
-        keep = shown if keep is None else keep & shown
+        hidden = snapshot.deletes.hidden(view.pk[rows], view.ts[rows], view.partition_id)
+        keep = ~hidden if keep is None else keep & ~hidden
     return rows if keep is None or keep.all() else rows[keep]
 
 

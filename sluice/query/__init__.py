@@ -28,6 +28,7 @@ from sluice.query.index_hook import IndexLeaf, IndexLookup
 from sluice.query.index_rows import IndexRowLookup, indexed_rows
 from sluice.query.parser import parse
 from sluice.query.pk import pk_list_terms, pk_terms
+from sluice.query.terms import check_isolation, field_terms
 from sluice.schema import CollectionSchema
 
 #: Template parameter values: bool, int, float, str, or (nested) lists of those.
@@ -52,8 +53,10 @@ __all__ = [
     "IndexRowLookup",
     "ResolvedIdentifier",
     "bind",
+    "check_isolation",
     "compile_filter",
     "evaluate",
+    "field_terms",
     "indexed_rows",
     "parse",
     "pk_list_terms",

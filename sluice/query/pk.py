@@ -42,6 +42,13 @@ _STRINGS = re.compile(rf"{_WS}({_STR}){_WS}(?:,{_WS}{_STR}{_WS})*")
 _STRING_ITEMS = re.compile(_STR)
 
 
+def member_terms(node: Predicate, name: str) -> list[ConstValue] | None:
+    """The values of ``name`` that ``name == v`` or ``name in [..]`` accepts (else ``None``)."""
+    if isinstance(node, InList | Cmp):
+        return _keys(node, name)
+    return None
+
+
 def _keys(node: Predicate, pk: str) -> list[ConstValue] | None:
     if isinstance(node, InList):
         if isinstance(node.operand, ColumnRef) and node.operand.name == pk:
