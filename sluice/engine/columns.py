@@ -186,7 +186,8 @@ class SegmentView:
     def vector_index(self, index_id: int | None) -> VectorIndex | None:
         """The vector index ``index_id`` built for these rows, if any."""
         index = self.indexes.get(index_id) if index_id is not None else None
-        return index if isinstance(index, VectorIndex) else None
+        # A plain class check: VectorIndex is a runtime protocol, slow to test on a hot path.
+        return None if index is None or isinstance(index, BuiltScalarIndex) else index
 
     def scalar_lookup(self) -> SegmentIndexes | None:
         """The filter evaluator's hook over this segment's scalar indexes (``None``: none)."""

@@ -17,6 +17,9 @@ per appended row.  A sealed segment is sorted once, on its first lookup.
 Readers fill the shared slot without a lock: two may sort at once and the
 longer index wins; either answer is right because both cover only published
 rows.
+
+Cost: 16 bytes per row (the sort order and the sorted keys; object pointers
+for VARCHAR keys), built with one ``argsort`` on a segment's first lookup.
 """
 
 from __future__ import annotations
