@@ -76,8 +76,9 @@ class FlushSettings:
     SECTION: ClassVar[str] = "flush"
 
     #: GetFlushState waits up to this long for a pending flush before answering
-    #: ``false``.  pymilvus sleeps 0.5 s after a ``false``, so a short wait on the
-    #: server saves a client most of that sleep without ever costing it time.
+    #: ``false``, and DescribeIndex/GetIndexState for running index builds before
+    #: answering "in progress".  pymilvus sleeps 0.5 s after either, so a short wait
+    #: on the server saves a client most of that sleep without ever costing it time.
     state_wait_ms: int = field(default=400, metadata=limits(minimum=0))
     #: Per-collection Flush rate in requests/s, like Milvus's
     #: ``quotaAndLimits.flushRate.collection.max`` (0.1 there).  ``None`` turns

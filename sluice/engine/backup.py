@@ -222,7 +222,7 @@ def export_collection(
     snapshot = collection.snapshot(read_ts)
     schema = collection.schema
     output = resolve_output(schema, ["*"], with_primary=True)
-    table = reader.query(snapshot, schema, reader.RowFilter(), output, None, 0)
+    table = reader.query(snapshot, schema, reader.CompiledFilter(), output, None, 0)
     progress(1, 2)
     columns: dict[str, pa.Array] = {}
     for fld in schema.fields:

@@ -36,22 +36,31 @@ DEFAULT_DB = "default"
 
 @dataclass
 class IndexMeta:
-    """An index declared on a vector field (build parameters as the client sent them)."""
+    """An index declared on a field (build parameters as the client sent them).
+
+    ``field_name`` is the name the client indexed; ``column`` is set when the
+    values live in another column: a dynamic-field key ``k`` is stored in
+    ``$meta``, so an index on it has ``field_name="k"``, ``column="$meta"``.
+    """
 
     index_id: int
     index_name: str
     field_name: str
     params: dict[str, str]
     created_ts: int
+    column: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        raw: dict[str, Any] = {
             "index_id": self.index_id,
             "index_name": self.index_name,
             "field_name": self.field_name,
             "params": self.params,
             "created_ts": self.created_ts,
         }
+        if self.column:
+            raw["column"] = self.column
+        return raw
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> IndexMeta:
@@ -61,6 +70,7 @@ class IndexMeta:
             str(raw["field_name"]),
             {str(k): str(v) for k, v in raw["params"].items()},
             int(raw["created_ts"]),
+            str(raw.get("column", "")),
         )
 
 

@@ -27,7 +27,7 @@ from sluice.engine.partition_keys import partition_key_field, pruned_partitions,
 from sluice.engine.partitions import delete_partition, read_partitions, write_partition
 from sluice.engine.ttl import expire_before
 from sluice.errors import ExpressionError, ParameterInvalid, RequestError
-from sluice.query import BoundExpr, compile_filter, pk_terms
+from sluice.query import BoundExpr, compile_filter, pk_list_terms, pk_terms
 from sluice.schema import DataType
 
 MAX_RESULT_WINDOW = 16384
@@ -89,13 +89,17 @@ def insert(
 
 def compile_rows_filter(
     collection: Collection, expr: str, params: Mapping[str, Any] | None, plan: str
-) -> reader.RowFilter:
+) -> reader.CompiledFilter:
     """Compile ``expr``; ``plan`` names the plan in errors ("query", "delete")."""
+    if not params:
+        keys = pk_list_terms(expr, collection.schema)
+        if keys is not None:  # ``get`` and delete-by-ID: no parse needed
+            return _key_filter(collection, keys)
     try:
         bound = compile_filter(expr, collection.schema, params)
     except ExpressionError as exc:
         raise ParameterInvalid.msg(f"failed to create {plan} plan: {exc.message}") from None
-    return _row_filter(collection, bound, _cache_key(expr, params))
+    return _compiled_filter(collection, bound, _cache_key(expr, params))
 
 
 def _cache_key(expr: str, params: Mapping[str, Any] | None) -> str:
@@ -107,16 +111,22 @@ def _cache_key(expr: str, params: Mapping[str, Any] | None) -> str:
         return ""
 
 
-def _row_filter(
+def _compiled_filter(
     collection: Collection, bound: BoundExpr | None, cache_key: str
-) -> reader.RowFilter:
+) -> reader.CompiledFilter:
     if bound is None:
-        return reader.RowFilter()
+        return reader.CompiledFilter()
     keys = pk_terms(bound, collection.schema)
     if keys is None:
-        return reader.RowFilter(bound=bound, cache_key=cache_key)
+        return reader.CompiledFilter(bound=bound, cache_key=cache_key)
+    return _key_filter(collection, keys)
+
+
+def _key_filter(
+    collection: Collection, keys: Sequence[int] | Sequence[str]
+) -> reader.CompiledFilter:
     dtype = np.int64 if collection.schema.primary.dtype == DataType.INT64 else object
-    return reader.RowFilter(keys=np.asarray(list(keys), dtype=dtype))
+    return reader.CompiledFilter(keys=np.asarray(list(keys), dtype=dtype))
 
 
 def delete(

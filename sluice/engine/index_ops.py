@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 
 from sluice.engine import indexes
@@ -28,9 +29,23 @@ class IndexOps(EngineCore):
         self.index_builder.request_all(collection)
 
     def describe_indexes(
-        self, db: str, name: str, index_name: str = "", field_name: str = ""
+        self,
+        db: str,
+        name: str,
+        index_name: str = "",
+        field_name: str = "",
+        wait_seconds: float = 0.0,
     ) -> list[indexes.IndexInfo]:
-        return indexes.describe_indexes(self.get(db, name), index_name, field_name)
+        """The matching indexes; an unfinished answer may wait up to ``wait_seconds`` for builds."""
+        collection = self.get(db, name)
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            infos = indexes.describe_indexes(collection, index_name, field_name)
+            left = deadline - time.monotonic()
+            if left <= 0 or all(i.finished for i in infos):
+                return infos
+            if not self.index_builder.wait_for_progress(collection.id, left):
+                return indexes.describe_indexes(collection, index_name, field_name)
 
     def drop_index(self, db: str, name: str, field_name: str, index_name: str) -> None:
         collection = self.get(db, name)

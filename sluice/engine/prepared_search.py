@@ -36,7 +36,7 @@ import numpy as np
 from sluice.engine import search as search_ops
 from sluice.engine.collection import Collection
 from sluice.engine.data import compile_rows_filter, read_snapshot, read_timestamp
-from sluice.engine.indexes import spec_of
+from sluice.engine.indexes import vector_spec_of
 from sluice.engine.ingest import check_finite_floats
 from sluice.engine.output import OutputSpec, resolve_output
 from sluice.engine.partition_keys import (
@@ -45,7 +45,7 @@ from sluice.engine.partition_keys import (
     pruned_partitions,
 )
 from sluice.engine.partitions import read_partitions
-from sluice.engine.reader import RowFilter
+from sluice.engine.reader import CompiledFilter
 from sluice.errors import FieldNotFound, ParameterInvalid, RequestError, SegcoreError
 from sluice.index import parse_search_params
 from sluice.query import check_isolation
@@ -96,7 +96,7 @@ class PreparedSearch:
     request: SearchRequest
     field: FieldSchema
     plan: search_ops.SearchPlan
-    flt: RowFilter
+    flt: CompiledFilter
     output: OutputSpec
     #: Partitions a partition-key filter can match rows in (``None``: no pruning).
     key_partitions: frozenset[int] | None = None
@@ -118,7 +118,7 @@ def prepare_search(collection: Collection, req: SearchRequest) -> PreparedSearch
     _check_search_window(req)
     field = _anns_field(collection, req.anns_field)
     index = next((i for i in collection.meta.indexes if i.field_name == field.name), None)
-    spec = spec_of(collection, index) if index is not None else None
+    spec = vector_spec_of(collection, index) if index is not None else None
     if spec is not None and req.metric and req.metric.upper() != spec.metric_type:
         # Observed from Milvus 2.4.4+ (code 1100); the proxy wraps the query node's check.
         raise ParameterInvalid(

@@ -29,7 +29,7 @@ import pyarrow as pa
 from sluice.engine.collection import Snapshot
 from sluice.engine.columns import SegmentView
 from sluice.engine.output import OutputSpec, round_scores
-from sluice.engine.reader import RowFilter, combined_mask, empty_table, gather
+from sluice.engine.reader import CompiledFilter, combined_mask, empty_table, gather
 from sluice.index import SearchParams, exact_range_search, exact_search, larger_is_better
 from sluice.index import merge_topk as merge_parts
 from sluice.schema import CollectionSchema
@@ -81,7 +81,7 @@ def search(
     schema: CollectionSchema,
     queries: np.ndarray,
     plan: SearchPlan,
-    flt: RowFilter,
+    flt: CompiledFilter,
     output: OutputSpec,
 ) -> SearchHits:
     nq = len(queries)
@@ -340,7 +340,7 @@ def _segment_topk(
         return exact_range_search(
             view.vector(plan.field), queries, k, params.metric_type, radius, float(edge), allowed
         )
-    index = view.indexes.get(plan.index_id) if plan.index_id is not None else None
+    index = view.vector_index(plan.index_id)
     if index is not None and index.ntotal == view.num_rows:
         return index.search(queries, k, params if params.k == k else replace(params, k=k), allowed)
     vectors = view.vector(plan.field)

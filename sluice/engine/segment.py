@@ -28,9 +28,15 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from sluice.engine.columns import ChunkedColumn, SegmentView, vectors_of
+from sluice.engine.columns import (
+    MAX_CHUNKS,
+    ChunkedColumn,
+    SegmentIndex,
+    SegmentView,
+    vectors_of,
+)
 from sluice.engine.ingest import missing_column
-from sluice.index import VectorIndex
+from sluice.engine.key_index import SegmentKeys
 from sluice.schema import TS_COLUMN, CollectionSchema, DataType
 
 
@@ -102,6 +108,8 @@ class Segment:
         self.partition_id = partition_id
         self.channel = channel
         self.level = level
+        #: Primary keys sorted for lookups, shared by every view of this segment.
+        self.keys = SegmentKeys()
         self.state = state
         self.created_ts = created_ts
         self.binlogs: list[Binlog] = []
@@ -109,9 +117,10 @@ class Segment:
         self.synced_end = 0
         self.pending: deque[PendingRecord] = deque()
         self.sync_lock = threading.Lock()
-        #: Built vector indexes by index ID (flushed segments only). The dict is
+        self._consolidating = threading.Lock()
+        #: Built indexes by index ID (flushed segments only). The dict is
         #: replaced, never mutated, so readers holding the old one stay consistent.
-        self.indexes: Mapping[int, VectorIndex] = {}
+        self.indexes: Mapping[int, SegmentIndex] = {}
         #: Persisted index files by index ID.
         self.index_files: dict[int, str] = {}
         self.last_write = time.monotonic()
@@ -130,6 +139,16 @@ class Segment:
         }
         self._view = self._make_view(())
 
+    @property
+    def state(self) -> SegmentState:
+        return self._state
+
+    @state.setter
+    def state(self, state: SegmentState) -> None:
+        self._state = state
+        # Only a growing segment takes rows; any other keeps its key index for good.
+        self.keys.sealed = state != SegmentState.GROWING
+
     # --- reading ----------------------------------------------------------
 
     @property
@@ -138,10 +157,29 @@ class Segment:
 
     def view(self) -> SegmentView:
         view = self._view
+        if len(view.scalars) > 1 and self._state != SegmentState.GROWING:
+            view = self._consolidate(view)
         if view.indexes is not self.indexes:
             view = view.with_indexes(self.indexes)
             self._view = view
         return view
+
+    def _consolidate(self, view: SegmentView) -> SegmentView:
+        """Merge a sealed segment's scalar batches into one, once.
+
+        A growing segment gains one batch per insert; reading a few rows of a
+        many-batch table makes Arrow concatenate every batch, so once the
+        segment stops taking rows its batches are merged (one copy of its
+        scalar columns).  Only growing segments append, so the view replaced
+        here cannot have gained rows meanwhile.
+        """
+        with self._consolidating:
+            if self._view is not view:
+                return self._view
+            table = pa.Table.from_batches(list(view.scalars), schema=self._scalar_schema)
+            merged = view.with_scalars(tuple(table.combine_chunks().to_batches()))
+            self._view = merged
+            return merged
 
     @property
     def unsynced_rows(self) -> int:
@@ -210,7 +248,12 @@ class Segment:
         batches = tuple(scalars.combine_chunks().to_batches())
         added += sum(b.nbytes for b in batches)
         self.nbytes += added
-        self._view = self._make_view(self._view.scalars + batches)
+        held = self._view.scalars + batches
+        if len(held) > MAX_CHUNKS:
+            # Many tiny inserts: keep reads from concatenating thousands of batches.
+            merged = pa.Table.from_batches(list(held), schema=self._scalar_schema)
+            held = tuple(merged.combine_chunks().to_batches())
+        self._view = self._make_view(held)
 
     def _conform(self, rows: pa.Table) -> pa.Table:
         """``rows`` with every scalar field of the schema (fields added later filled in).
@@ -235,6 +278,7 @@ class Segment:
             pk=self._pk,
             ts=self._ts,
             vectors=self._vectors,
+            keys=self.keys,
         )
 
     # --- persistence bookkeeping ----------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sluice.engine.collection import Collection
+from sluice.engine.indexes import is_vector_index
 from sluice.engine.segment import SegmentLevel, SegmentState
 from sluice.errors import CollectionNotLoaded
 
@@ -39,7 +40,8 @@ def loaded_segments(collection: Collection) -> list[LoadedSegment]:
     loaded = collection.meta.loaded_partition_ids
     if not loaded:
         raise CollectionNotLoaded.named(collection.name)
-    index = collection.meta.indexes[0] if collection.meta.indexes else None
+    declared = collection.meta.indexes
+    index = next((i for i in declared if is_vector_index(collection, i)), None)
     return [
         LoadedSegment(
             segment_id=s.id,

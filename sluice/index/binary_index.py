@@ -32,7 +32,7 @@ import faiss as _faiss_typed
 import numpy as np
 
 from sluice.errors import StorageError
-from sluice.index.filtering import row_filter
+from sluice.index.filtering import allowed_rows
 from sluice.index.format import BINARY, pack_arrays, unpack_arrays
 from sluice.index.kinds import binary_codes
 from sluice.index.metrics import HAMMING, JACCARD, SUBSTRUCTURE, SUPERSTRUCTURE
@@ -142,7 +142,7 @@ class BinaryIndex:
     ) -> Result:
         q = binary_codes(queries, self._spec.dim)
         nq, n = q.shape[0], self.ntotal
-        rows = row_filter(allowed, n)
+        rows = allowed_rows(allowed, n)
         metric = params.metric_type
         if nq == 0 or k <= 0 or n == 0 or (rows is not None and rows.allowed == 0):
             return empty_result(nq, max(k, 0), metric)

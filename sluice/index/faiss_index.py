@@ -44,7 +44,7 @@ import numpy as np
 
 from sluice.errors import StorageError
 from sluice.index.exact import as_matrix, exact_range_search, exact_search, rescore_pairs
-from sluice.index.filtering import RowFilter, prefer_exact_scan, row_filter
+from sluice.index.filtering import AllowedRows, allowed_rows, prefer_exact_scan
 from sluice.index.format import pack_index
 from sluice.index.metrics import COSINE, L2, internal_metric, larger_is_better, normalize_rows
 from sluice.index.search_params import SearchParams
@@ -199,7 +199,7 @@ class FaissIndex:
             return self.range_search(queries, k, params, allowed)
         q = self._queries(queries)
         nq = q.shape[0]
-        rows = row_filter(allowed, self._ntotal)
+        rows = allowed_rows(allowed, self._ntotal)
         if nq == 0 or k <= 0 or self._ntotal == 0 or (rows is not None and rows.allowed == 0):
             return empty_result(nq, max(k, 0), self._metric)
         tuning = self._tuning(params, k)
@@ -235,7 +235,7 @@ class FaissIndex:
             raise ValueError("range_search needs params.radius")
         q = self._queries(queries)
         nq = q.shape[0]
-        rows = row_filter(allowed, self._ntotal)
+        rows = allowed_rows(allowed, self._ntotal)
         if nq == 0 or k <= 0 or self._ntotal == 0 or (rows is not None and rows.allowed == 0):
             return empty_result(nq, max(k, 0), self._metric)
         ef = params.hnsw_ef(k)
@@ -389,7 +389,7 @@ class FaissIndex:
         return ((q_sq + self._shift - dist) * 0.5).astype(np.float32)
 
     def _run(
-        self, q: np.ndarray, k: int, rows: RowFilter | None, ef: int, nprobe: int, tuning: Tuning
+        self, q: np.ndarray, k: int, rows: AllowedRows | None, ef: int, nprobe: int, tuning: Tuning
     ) -> Result:
         """An ANN search with the given effort, restricted to ``rows`` when filtered."""
         fparams, keep = self._faiss_params(rows, ef, nprobe, tuning)
@@ -418,7 +418,7 @@ class FaissIndex:
         )
 
     def _faiss_params(
-        self, rows: RowFilter | None, ef: int, nprobe: int, tuning: Tuning
+        self, rows: AllowedRows | None, ef: int, nprobe: int, tuning: Tuning
     ) -> tuple[Any, tuple[object, ...]]:
         """SearchParameters for one call, and the objects that must outlive that call.
 
@@ -487,7 +487,7 @@ class FaissIndex:
         return _keep_ranges(lims, exact, ids, keep)
 
     def _complete(
-        self, q: np.ndarray, k: int, rows: RowFilter | None, found: Result, tuning: Tuning
+        self, q: np.ndarray, k: int, rows: AllowedRows | None, found: Result, tuning: Tuning
     ) -> Result:
         """Pad FAISS's short rows our way and re-run exhaustively those the walk left short.
 

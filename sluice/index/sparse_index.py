@@ -38,7 +38,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from sluice.index.bm25 import Bm25Stats, posting_values
-from sluice.index.filtering import row_filter
+from sluice.index.filtering import allowed_rows
 from sluice.index.format import SPARSE, pack_arrays, unpack_arrays
 from sluice.index.kinds import sparse_rows
 from sluice.index.metrics import BM25
@@ -124,7 +124,7 @@ class SparseIndex:
     ) -> Result:
         q = sparse_rows(queries)
         nq = q.shape[0]
-        rows = row_filter(allowed, self._n)
+        rows = allowed_rows(allowed, self._n)
         if nq == 0 or k <= 0 or self._n == 0 or (rows is not None and rows.allowed == 0):
             return empty_result(nq, max(k, 0), params.metric_type)
         mask = None if rows is None else rows.mask

@@ -87,7 +87,7 @@ OPS: list[tuple[str, Callable[[Any], Any]]] = [
 def observe(engine: Any) -> dict[str, Any]:
     """What a client could see: databases, collections, partitions, aliases, fields, rows."""
     from sluice.engine.data import read_snapshot
-    from sluice.engine.reader import RowFilter, count
+    from sluice.engine.reader import CompiledFilter, count
 
     state: dict[str, Any] = {"databases": sorted(engine.list_databases()), "collections": {}}
     for db in state["databases"]:
@@ -97,7 +97,7 @@ def observe(engine: Any) -> dict[str, Any]:
             rows = {}
             for name, pid in info.partitions.items():
                 snapshot = read_snapshot(collection, ts, frozenset({pid}))
-                rows[name] = count(snapshot, RowFilter())
+                rows[name] = count(snapshot, CompiledFilter())
             state["collections"][f"{db}.{info.name}"] = {
                 "partitions": list(info.partitions),
                 "aliases": list(info.aliases),
