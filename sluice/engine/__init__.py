@@ -13,11 +13,13 @@ from sluice.engine.data import DeleteResult, InsertResult, QueryResult
 from sluice.engine.describe import CollectionInfo
 from sluice.engine.engine import Engine, FlushAllResult, LoadedSegment, LoadState, SegmentInfo
 from sluice.engine.flush import CollectionFlush, FlushResult
+from sluice.engine.hybrid_search import HybridSearchRequest
 from sluice.engine.indexes import IndexInfo
 from sluice.engine.ingest import Column
 from sluice.engine.output import COUNT_STAR, OutputSpec
 from sluice.engine.prepared_search import SearchRequest, SearchResult
 from sluice.engine.ratelimit import QuotaLimiter
+from sluice.engine.rerank import FunctionScore
 from sluice.engine.search import SearchHits
 from sluice.engine.segment import SegmentLevel, SegmentState
 from sluice.text import AnalyzedToken
@@ -35,7 +37,9 @@ __all__ = [
     "Engine",
     "FlushAllResult",
     "FlushResult",
+    "FunctionScore",
     "Grant",
+    "HybridSearchRequest",
     "IndexInfo",
     "InsertResult",
     "LoadState",

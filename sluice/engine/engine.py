@@ -36,6 +36,7 @@ from sluice.engine.channel import pchannel_name, vchannel_name
 from sluice.engine.collection import Collection
 from sluice.engine.context import EngineContext
 from sluice.engine.describe import CollectionInfo
+from sluice.engine.hybrid_search import HybridSearchRequest, hybrid_search
 from sluice.engine.ids import IdAllocator
 from sluice.engine.index_builds import IndexBuilder, drop_segment_indexes
 from sluice.engine.ingest import Column
@@ -546,6 +547,12 @@ class Engine:
         plan = prepared_search.cached_plan(self.get(db, name), key, request)
         read_ts = iterator_ts if plan.request.iterator else None
         return prepared_search.run_search(plan, vectors, read_ts)
+
+    def hybrid_search(
+        self, db: str, name: str, req: HybridSearchRequest, vectors: Sequence[np.ndarray]
+    ) -> prepared_search.SearchResult:
+        """``vectors[i]``: the queries of ``req.searches[i]``."""
+        return hybrid_search(self.get(db, name), req, vectors)
 
     # --- indexes and load state ------------------------------------------------------
 

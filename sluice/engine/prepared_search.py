@@ -40,12 +40,15 @@ from sluice.engine.data import (
     read_timestamp,
     require_loaded,
 )
+from sluice.engine.fused_hits import Grouping, SearchOutcome, rerank
 from sluice.engine.indexes import spec_of
 from sluice.engine.ingest import check_finite_floats
 from sluice.engine.output import OutputSpec, resolve_output
 from sluice.engine.reader import RowFilter
+from sluice.engine.rerank import FunctionScore, RerankPlan, plan_function_score
 from sluice.errors import FieldNotFound, ParameterInvalid, RequestError, SegcoreError
 from sluice.index import parse_search_params
+from sluice.rank import Window
 from sluice.schema import CollectionSchema, DataType, FieldSchema
 
 MAX_TOPK = 16384
@@ -83,6 +86,8 @@ class SearchRequest:
     ignore_growing: bool = False
     #: Partitions to search (empty: all); each must exist.
     partition_names: Sequence[str] = ()
+    #: Rerank functions applied to the hits (decay, boost, rrf, weighted).
+    function_score: FunctionScore | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,10 @@ class PreparedSearch:
     plan: search_ops.SearchPlan
     flt: RowFilter
     output: OutputSpec
+    #: The rerank functions, when the request has them.
+    rerank: RerankPlan | None = None
+    #: What the vector search gathers: ``output`` plus the columns ``rerank`` reads.
+    search_output: OutputSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -131,17 +140,30 @@ def prepare_search(collection: Collection, req: SearchRequest) -> PreparedSearch
         raise ParameterInvalid.expected("", "", "Not allowed to do groupBy when doing iteration")
     flt = compile_rows_filter(collection, req.expr, req.params, "query")
     output = resolve_output(collection.schema, req.output_fields, with_primary=False)
+    rerank_plan = (
+        plan_function_score(collection.schema, req.function_score)
+        if req.function_score is not None
+        else None
+    )
+    search_output = output
+    if rerank_plan is not None and rerank_plan.columns:
+        wanted = [*req.output_fields, *rerank_plan.columns]
+        search_output = resolve_output(collection.schema, wanted, with_primary=False)
+    # Reranked hits are cut to offset/limit and rounded after the ranker, not before.
+    reranked = rerank_plan is not None
     plan = search_ops.SearchPlan(
         field=field.name,
         params=params,
-        limit=req.limit,
-        offset=req.offset,
+        limit=req.limit + req.offset if reranked else req.limit,
+        offset=0 if reranked else req.offset,
         index_id=index.index_id if index is not None else None,
-        round_decimal=req.round_decimal,
+        round_decimal=-1 if reranked else req.round_decimal,
         after=req.iterator_last_bound if req.iterator else None,
         group_by=group_by,
     )
-    return PreparedSearch(collection, epoch, req, field, plan, flt, output)
+    return PreparedSearch(
+        collection, epoch, req, field, plan, flt, output, rerank_plan, search_output
+    )
 
 
 def cached_plan(
@@ -178,10 +200,25 @@ def run_search(
     snapshot = collection.snapshot(ts, ignore_growing=prepared.request.ignore_growing)
     schema = collection.schema
     queries = np.ascontiguousarray(vectors, dtype=np.float32)
-    hits = search_ops.search(
-        snapshot, schema, queries, prepared.plan, prepared.flt, prepared.output
-    )
+    output = prepared.search_output or prepared.output
+    hits = search_ops.search(snapshot, schema, queries, prepared.plan, prepared.flt, output)
+    if prepared.rerank is not None:
+        hits = _reranked(prepared, hits)
     return SearchResult(prepared.request, hits, prepared.output, ts, schema)
+
+
+def _reranked(prepared: PreparedSearch, hits: search_ops.SearchHits) -> search_ops.SearchHits:
+    assert prepared.rerank is not None
+    req = prepared.request
+    group = prepared.plan.group_by
+    grouping = Grouping(group.field, group.size, group.strict) if group is not None else None
+    return rerank(
+        [SearchOutcome(hits, prepared.plan.params.metric_type)],
+        prepared.rerank,
+        Window(req.limit, req.offset, req.round_decimal),
+        prepared.output,
+        grouping,
+    )
 
 
 def search(
