@@ -200,6 +200,10 @@ class FieldSchema:
     #: Type parameters exactly as the client sent them (echoed by DescribeCollection).
     type_params: Mapping[str, str] = field(default_factory=dict)
 
+    def type_flag(self, key: str) -> bool:
+        """A boolean type parameter (``enable_match``...) read as Go's ``strconv.ParseBool``."""
+        return self.type_params.get(key, "") in ("1", "t", "T", "TRUE", "true", "True")
+
     @property
     def arrow_type(self) -> pa.DataType:
         if self.dtype == DataType.FLOAT_VECTOR:

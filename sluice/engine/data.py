@@ -111,7 +111,8 @@ def _row_filter(
         return reader.RowFilter()
     keys = pk_terms(bound, collection.schema)
     if keys is None:
-        return reader.RowFilter(bound=bound, cache_key=cache_key)
+        text = collection.text_match if bound.text_match_fields else None
+        return reader.RowFilter(bound=bound, cache_key=cache_key, text=text)
     dtype = np.int64 if collection.schema.primary.dtype == DataType.INT64 else object
     return reader.RowFilter(keys=np.asarray(list(keys), dtype=dtype))
 

@@ -26,6 +26,7 @@ import pyarrow as pa
 from sluice.engine.output import OutputSpec, project_dynamic
 from sluice.engine.rerank import RerankPlan
 from sluice.engine.search import SearchHits
+from sluice.engine.text_match import TableTextLookup
 from sluice.query import evaluate
 from sluice.rank import (
     BoostApplication,
@@ -197,7 +198,8 @@ def _boost_masks(plan: RerankPlan, outcome: SearchOutcome) -> list[np.ndarray | 
         if boost.flt is None or table.num_rows == 0:
             masks.append(None)
         else:
-            masks.append(np.asarray(evaluate(boost.flt, table), dtype=np.bool_))
+            lookup = TableTextLookup(dict(boost.analyzers), table) if boost.analyzers else None
+            masks.append(np.asarray(evaluate(boost.flt, table, index=lookup), dtype=np.bool_))
     return masks
 
 

@@ -21,6 +21,7 @@ from sluice.engine.collection import Snapshot
 from sluice.engine.columns import SegmentView
 from sluice.engine.deletes import DeleteSnapshot
 from sluice.engine.output import OutputSpec, project_dynamic
+from sluice.engine.text_match import TextMatchIndexes
 from sluice.query import BoundExpr, evaluate
 from sluice.schema import DYNAMIC_FIELD, CollectionSchema
 
@@ -36,6 +37,8 @@ class RowFilter:
     keys: np.ndarray | None = None
     #: Identifies the filter with its parameter values (``""``: do not cache).
     cache_key: str = ""
+    #: The collection's token indexes, when the filter uses ``text_match``/``phrase_match``.
+    text: TextMatchIndexes | None = None
 
     def mask(self, view: SegmentView) -> np.ndarray | None:
         """Rows of ``view`` that pass (``None``: all of them)."""
@@ -50,7 +53,10 @@ class RowFilter:
             return masks[self.cache_key]
         table = view.table(sorted(self.bound.fields))
         json_cache = view.__dict__.setdefault("_json_paths", {})
-        mask = np.asarray(evaluate(self.bound, table, json_cache), dtype=bool)
+        lookup = None
+        if self.text is not None:
+            lookup = self.text.lookup(view.segment_id, view.num_rows, table.column, None)
+        mask = np.asarray(evaluate(self.bound, table, json_cache, index=lookup), dtype=bool)
         if self.cache_key:
             if len(masks) >= _MASKS_PER_VIEW:
                 masks.pop(next(iter(masks)))

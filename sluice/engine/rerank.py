@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from sluice.engine.text_fields import field_analyzer
 from sluice.errors import ExpressionError, ParameterInvalid
 from sluice.query import BoundExpr, compile_filter
 from sluice.rank import (
@@ -32,6 +33,7 @@ from sluice.rank import (
     ranker_from_rank_params,
 )
 from sluice.schema import CollectionSchema, FunctionSchema, FunctionType
+from sluice.text import Analyzer
 
 _MODES = ("multiply", "sum")
 
@@ -49,6 +51,8 @@ class BoostPlan:
     ranker: BoostRanker
     #: Which hits the boost applies to (``None``: all of them).
     flt: BoundExpr | None
+    #: Analyzers of the fields the filter's ``text_match``/``phrase_match`` read.
+    analyzers: Mapping[str, Analyzer] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -94,7 +98,13 @@ def plan_function_score(schema: CollectionSchema, score: FunctionScore) -> Reran
         _check_input_fields(schema, function)
         built: Ranker = ranker_from_function(function.params, function.input_field_names, types)
         if isinstance(built, BoostRanker):
-            boosts.append(BoostPlan(built, _boost_filter(schema, function.params)))
+            flt = _boost_filter(schema, function.params)
+            analyzers = {}
+            for name in flt.text_match_fields if flt is not None else ():
+                found = schema.get(name)
+                assert found is not None
+                analyzers[name] = field_analyzer(found)
+            boosts.append(BoostPlan(built, flt, analyzers))
             continue
         if ranker is not None:
             raise RerankParamsError("Currently only supports one rerank")
