@@ -110,7 +110,6 @@ def serve(
 ) -> None:
     from sluice.api.logsafe import EscapingFormatter
     from sluice.api.server import serve_forever
-    from sluice.engine import Engine
 
     handler = logging.StreamHandler()
     handler.setFormatter(EscapingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -124,7 +123,7 @@ def serve(
     except ConfigError as exc:
         raise UnusableInput(str(exc)) from None
     try:
-        serve_forever(lambda: Engine(settings), host, port, ready_file=ready_file)
+        serve_forever(lambda: _open_engine(settings), host, port, ready_file=ready_file)
     except (SluiceError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -149,3 +148,24 @@ def check(data_dir: Path) -> None:
         click.echo(line)
     if not report.clean:
         click.get_current_context().exit(1)
+
+
+def _open_engine(settings: Settings) -> Any:
+    from sluice.engine import Engine
+
+    engine = Engine(settings)
+    if engine.stores.lease is not None:
+        engine.stores.lease.on_lost(_stop_writing)
+    return engine
+
+
+def _stop_writing() -> None:
+    """The writer lease is gone: another node may be writing, so this one must stop at once.
+
+    Fencing already refuses this node's commits and WAL acknowledgements; exiting
+    also closes its port, so clients and load balancers move to the new writer.
+    A supervisor that restarts the process gets a standby.
+    """
+    logging.getLogger("sluice").critical("lost the writer lease: exiting so another node writes")
+    logging.shutdown()
+    os._exit(75)

@@ -410,6 +410,34 @@ class MetaCorruptedError(StorageError):
     """The metadata store's snapshot or journal is damaged somewhere other than a torn tail."""
 
 
+class StorageUnavailable(StorageError):
+    """A storage service (etcd, NATS JetStream, S3) refused or did not answer in time.
+
+    The message names the service and its endpoint.  Milvus answers requests
+    it cannot serve for the same reason with ``service unavailable`` (code 2);
+    the request may be retried once the service is back.
+    """
+
+    code = ServiceUnavailable.code
+    base_message = ServiceUnavailable.base_message
+    retriable = True
+
+    @classmethod
+    def for_service(cls, service: str, endpoint: str, why: str) -> Self:
+        return cls(f"{cls.base_message}: {service} at {endpoint}: {why}")
+
+
+class WriterFencedError(StorageError):
+    """This node no longer holds the writer lease: another node may be writing.
+
+    A fenced node must never write again; only a restart (which waits for the
+    lease) makes it a writer once more.
+    """
+
+    code = ServiceNotReady.code
+    base_message = "this node is not the writer: its lease is lost or held by another node"
+
+
 class DataDirLockedError(SluiceError):
     """Another process holds the data folder."""
 

@@ -144,6 +144,11 @@ def start(engine: Engine, host: str, port: int, workers: int = 16) -> RunningSer
             ("grpc.max_receive_message_length", settings.grpc.server_max_recv_size),
             ("grpc.max_send_message_length", settings.grpc.server_max_send_size),
             ("grpc.so_reuseport", 0),
+            # pymilvus pings every 10 s even while idle; gRPC's default server policy
+            # (one ping per 5 minutes) answers that with GOAWAY "too_many_pings" and
+            # drops idle clients.  Milvus's proxy allows pings every 5 s, idle included.
+            ("grpc.http2.min_ping_interval_without_data_ms", 5000),
+            ("grpc.keepalive_permit_without_calls", 1),
         ],
     )
     milvus_pb2_grpc.add_MilvusServiceServicer_to_server(SluiceServicer(engine), server)
