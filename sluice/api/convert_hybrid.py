@@ -16,7 +16,7 @@ from pymilvus.grpc_gen import common_pb2, milvus_pb2
 from sluice.api.convert_functions import function_score_from_proto
 from sluice.api.convert_request import key_values
 from sluice.api.convert_search import flag, query_vectors, refuse_unserved, search_request
-from sluice.engine import HybridSearchRequest, SearchRequest
+from sluice.engine import HybridSearchRequest, QueryTexts, SearchRequest
 from sluice.errors import ParameterInvalid, RequestError
 
 #: Milvus's ``quotaAndLimits.limits.maxGroupSize``.
@@ -60,7 +60,7 @@ def hybrid_request(request: milvus_pb2.HybridSearchRequest) -> HybridSearchReque
     )
 
 
-def hybrid_vectors(request: milvus_pb2.HybridSearchRequest) -> list[np.ndarray]:
+def hybrid_vectors(request: milvus_pb2.HybridSearchRequest) -> list[np.ndarray | QueryTexts]:
     return [query_vectors(sub.placeholder_group) for sub in request.requests]
 
 

@@ -26,10 +26,11 @@ from sluice.api.convert_fields import (
 from sluice.api.convert_functions import function_score_from_proto
 from sluice.api.convert_request import int_param, key_values, template_values
 from sluice.api.status import SUCCESS
-from sluice.engine import SearchRequest, SearchResult
+from sluice.engine import QueryTexts, SearchRequest, SearchResult
 from sluice.errors import ParameterInvalid, RequestError, Unimplemented
 
 _FLOAT_VECTOR_PLACEHOLDER = 101
+_VARCHAR_PLACEHOLDER = 21
 
 
 def plan_key(request: milvus_pb2.SearchRequest) -> bytes:
@@ -99,8 +100,11 @@ def refuse_unserved(request: milvus_pb2.SearchRequest | milvus_pb2.HybridSearchR
             )
 
 
-def query_vectors(raw: bytes) -> np.ndarray:
-    """The placeholder group's float vectors, one per row (no copy of the payload)."""
+def query_vectors(raw: bytes) -> np.ndarray | QueryTexts:
+    """The placeholder group's float vectors, one per row (no copy of the payload).
+
+    Texts (a VarChar placeholder) are queries for a field a function computes.
+    """
     group = common_pb2.PlaceholderGroup()
     try:
         group.ParseFromString(raw)
@@ -109,6 +113,11 @@ def query_vectors(raw: bytes) -> np.ndarray:
     if not group.placeholders:
         raise ParameterInvalid.msg("placeholder group is empty")
     holder = group.placeholders[0]
+    if holder.type == _VARCHAR_PLACEHOLDER:
+        try:
+            return QueryTexts(tuple(v.decode("utf-8") for v in holder.values))
+        except UnicodeDecodeError:
+            raise ParameterInvalid.msg("query texts must be UTF-8") from None
     if holder.type != _FLOAT_VECTOR_PLACEHOLDER:
         raise ParameterInvalid.msg(
             f"Sluice searches FloatVector data only; got placeholder type {holder.type}"

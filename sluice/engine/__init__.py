@@ -13,6 +13,7 @@ from sluice.engine.data import DeleteResult, InsertResult, QueryResult
 from sluice.engine.describe import CollectionInfo
 from sluice.engine.engine import Engine, FlushAllResult, LoadedSegment, LoadState, SegmentInfo
 from sluice.engine.flush import CollectionFlush, FlushResult
+from sluice.engine.functions import QueryTexts
 from sluice.engine.hybrid_search import HybridSearchRequest
 from sluice.engine.indexes import IndexInfo
 from sluice.engine.ingest import Column
@@ -46,6 +47,7 @@ __all__ = [
     "LoadedSegment",
     "OutputSpec",
     "QueryResult",
+    "QueryTexts",
     "QuotaLimiter",
     "RbacBackup",
     "SearchHits",

@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from sluice.engine import reader
 from sluice.engine.collection import Collection
+from sluice.engine.functions import with_outputs
 from sluice.engine.ingest import Column, prepare_rows, primary_keys
 from sluice.engine.output import OutputSpec, is_count, resolve_output
 from sluice.errors import (
@@ -76,6 +77,7 @@ def insert(
 ) -> InsertResult:
     """Insert rows; with ``upsert``, each row replaces any earlier row with its key."""
     partition_id = _partition_id(collection, partition)
+    columns = with_outputs(collection.schema, collection.ctx.settings.functions, columns, num_rows)
     rows = prepare_rows(
         collection.schema, columns, num_rows, collection.ctx.ids.allocate, upsert=upsert
     )

@@ -36,7 +36,8 @@ from sluice.engine.channel import pchannel_name, vchannel_name
 from sluice.engine.collection import Collection
 from sluice.engine.context import EngineContext
 from sluice.engine.describe import CollectionInfo
-from sluice.engine.hybrid_search import HybridSearchRequest, hybrid_search
+from sluice.engine.functions import QueryTexts, check_services
+from sluice.engine.hybrid_search import HybridSearchRequest, Queries, hybrid_search
 from sluice.engine.ids import IdAllocator
 from sluice.engine.index_builds import IndexBuilder, drop_segment_indexes
 from sluice.engine.ingest import Column
@@ -236,6 +237,7 @@ class Engine:
             shards = validate_shards(shards_num)
             validate_collection_name(schema.name)
             validate_schema(schema, self.settings.quota.max_field_num)
+            check_services(schema, self.settings.functions)
             fields = with_field_ids(schema.user_fields)
             if schema.enable_dynamic_field:
                 fields = (*fields, replace(dynamic_meta_field(), field_id=100 + len(fields)))
@@ -525,7 +527,7 @@ class Engine:
         db: str,
         name: str,
         request: prepared_search.SearchRequest,
-        vectors: np.ndarray,
+        vectors: np.ndarray | QueryTexts,
         read_ts: int | None = None,
     ) -> prepared_search.SearchResult:
         return prepared_search.search(self.get(db, name), request, vectors, read_ts)
@@ -536,7 +538,7 @@ class Engine:
         name: str,
         key: Hashable,
         request: Callable[[], prepared_search.SearchRequest],
-        vectors: np.ndarray,
+        vectors: np.ndarray | QueryTexts,
         iterator_ts: int | None = None,
     ) -> prepared_search.SearchResult:
         """``search``, planning the request once per ``key`` (a hashable form of its shape).
@@ -549,9 +551,8 @@ class Engine:
         return prepared_search.run_search(plan, vectors, read_ts)
 
     def hybrid_search(
-        self, db: str, name: str, req: HybridSearchRequest, vectors: Sequence[np.ndarray]
+        self, db: str, name: str, req: HybridSearchRequest, vectors: Sequence[Queries]
     ) -> prepared_search.SearchResult:
-        """``vectors[i]``: the queries of ``req.searches[i]``."""
         return hybrid_search(self.get(db, name), req, vectors)
 
     # --- indexes and load state ------------------------------------------------------

@@ -33,6 +33,7 @@ from sluice.engine.data import (
     read_timestamp,
     require_loaded,
 )
+from sluice.engine.functions import QueryTexts
 from sluice.engine.fused_hits import Grouping, SearchOutcome, rerank
 from sluice.engine.output import resolve_output
 from sluice.engine.prepared_search import (
@@ -47,6 +48,8 @@ from sluice.engine.rerank import FunctionScore, RerankPlan, plan_function_score,
 from sluice.errors import ParameterInvalid, RequestError
 from sluice.rank import SCORERS, WeightedRanker, Window
 
+#: One sub-search's queries: vectors, or texts for a field a function computes.
+Queries = np.ndarray | QueryTexts
 #: Milvus's ``defaultMaxSearchRequest``.
 MAX_SEARCH_REQUESTS = 1024
 
@@ -77,7 +80,7 @@ class HybridSearchRequest:
 def hybrid_search(
     collection: Collection,
     req: HybridSearchRequest,
-    vectors: Sequence[np.ndarray],
+    vectors: Sequence[Queries],
 ) -> SearchResult:
     """Run every sub-search at one timestamp and fuse their hits.
 
@@ -127,7 +130,7 @@ def hybrid_search(
     return SearchResult(shown, hits, output, ts, collection.schema)
 
 
-def _check_shape(req: HybridSearchRequest, vectors: Sequence[np.ndarray]) -> None:
+def _check_shape(req: HybridSearchRequest, vectors: Sequence[Queries]) -> None:
     if not req.searches:
         raise RequestError("minimum of ann search requests is 1")
     if len(req.searches) > MAX_SEARCH_REQUESTS:

@@ -40,6 +40,7 @@ from sluice.engine.data import (
     read_timestamp,
     require_loaded,
 )
+from sluice.engine.functions import QueryTexts, embed_queries
 from sluice.engine.fused_hits import Grouping, SearchOutcome, rerank
 from sluice.engine.indexes import spec_of
 from sluice.engine.ingest import check_finite_floats
@@ -190,11 +191,17 @@ def cached_plan(
 
 
 def run_search(
-    prepared: PreparedSearch, vectors: np.ndarray, read_ts: int | None = None
+    prepared: PreparedSearch, vectors: np.ndarray | QueryTexts, read_ts: int | None = None
 ) -> SearchResult:
-    """Search ``vectors`` (one query per row) at ``read_ts`` (default: now)."""
+    """Search ``vectors`` (one query per row) at ``read_ts`` (default: now).
+
+    Text queries are turned into vectors by the function that computes the field.
+    """
     collection = prepared.collection
     require_loaded(collection, "search")
+    if isinstance(vectors, QueryTexts):
+        settings = collection.ctx.settings.functions
+        vectors = embed_queries(collection.schema, settings, prepared.field, vectors)
     _check_vectors(prepared.field, vectors)
     ts = read_timestamp(collection, read_ts)
     snapshot = collection.snapshot(ts, ignore_growing=prepared.request.ignore_growing)
@@ -222,7 +229,10 @@ def _reranked(prepared: PreparedSearch, hits: search_ops.SearchHits) -> search_o
 
 
 def search(
-    collection: Collection, req: SearchRequest, vectors: np.ndarray, read_ts: int | None = None
+    collection: Collection,
+    req: SearchRequest,
+    vectors: np.ndarray | QueryTexts,
+    read_ts: int | None = None,
 ) -> SearchResult:
     return run_search(prepare_search(collection, req), vectors, read_ts)
 
