@@ -352,7 +352,15 @@ def _rerank(params: dict[str, Any], inputs: Sequence[str] = ()) -> Function:
     ("ranker", "message"),
     [
         (
-            _rerank({"reranker": "model", "provider": "tei", "queries": ["x"]}, ["tag"]),
+            _rerank(
+                {
+                    "reranker": "model",
+                    "provider": "tei",
+                    "queries": ["x"],
+                    "endpoint": "http://127.0.0.1:9",
+                },
+                ["tag"],
+            ),
             "model rerankers call an external inference service",
         ),
         (_rerank({"reranker": "nope"}), r"Unsupported rerank function: \[nope\]"),
