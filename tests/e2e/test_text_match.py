@@ -21,10 +21,28 @@ from pymilvus import AnnSearchRequest, DataType, MilvusClient, RRFRanker
 
 from sluice.text import analyzer_for
 
-WORDS = (
-    "red green blue fast slow river stone cloud light dark "
-    "running runs ran quick brown fox jumps over lazy dogs"
-).split()
+WORDS = [
+    "red",
+    "green",
+    "blue",
+    "fast",
+    "slow",
+    "river",
+    "stone",
+    "cloud",
+    "light",
+    "dark",
+    "running",
+    "runs",
+    "ran",
+    "quick",
+    "brown",
+    "fox",
+    "jumps",
+    "over",
+    "lazy",
+    "dogs",
+]
 N = 240
 PARAMS = {"type": "english"}
 ANALYZER = analyzer_for(PARAMS)
