@@ -231,6 +231,11 @@ class CollectionLimitExceeded(SluiceError):
     base_message = "exceeded the limit number of collections"
 
 
+class CollectionLoaded(SluiceError):
+    code = 104
+    base_message = "collection already loaded"
+
+
 class IllegalSchema(SluiceError):
     code = 105
     base_message = "illegal collection schema"
@@ -245,6 +250,11 @@ class PartitionNotFound(SluiceError):
     @classmethod
     def named(cls, partition: str) -> Self:
         return cls(f"{cls.base_message}{_fields(partition=partition)}")
+
+
+class PartitionNotLoaded(SluiceError):
+    code = 201
+    base_message = "partition not loaded"
 
 
 class IndexNotFound(SluiceError):
@@ -278,9 +288,50 @@ class DatabaseNotFound(SluiceError):
         return cls(f"{cls.base_message}{_fields(database=db)}")
 
 
+class DatabaseLimitExceeded(SluiceError):
+    code = 801
+    base_message = "exceeded the limit number of database"
+
+
 class DatabaseInvalidName(SluiceError):
     code = 802
     base_message = "invalid database name"
+    input_error = True
+
+    @classmethod
+    def named(cls, db: str, why: str) -> Self:
+        """``merr.WrapErrDatabaseNameInvalid``: ``<why>: invalid database name[database=<db>]``."""
+        return cls(f"{why}: {cls.base_message}{_fields(database=db)}")
+
+
+# --- aliases -------------------------------------------------------------------
+
+
+class AliasNotFound(SluiceError):
+    code = 1600
+    base_message = "alias not found"
+    input_error = True
+
+    @classmethod
+    def named(cls, db: str, alias: str) -> Self:
+        return cls(f"{cls.base_message}{_fields(database=db, alias=alias)}")
+
+
+class AliasNameConflict(SluiceError):
+    """An alias that is a collection's name, or a collection name that is an alias."""
+
+    code = 1601
+    base_message = "alias and collection name conflict"
+    input_error = True
+
+    @classmethod
+    def named(cls, db: str, alias: str) -> Self:
+        return cls(f"{cls.base_message}{_fields(database=db, alias=alias)}")
+
+
+class AliasAlreadyExists(SluiceError):
+    code = 1602
+    base_message = "alias already exist"
     input_error = True
 
 

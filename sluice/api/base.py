@@ -126,5 +126,7 @@ def _answer(name: str, err: SluiceError, context: grpc.ServicerContext) -> Messa
     try:
         return error_response(name, err)
     except NoStatusField:
-        context.abort(grpc.StatusCode.UNIMPLEMENTED, err.message)
+        # Only Dummy and GetReplicateInfo lack a status field, and they do not fail this way;
+        # should one ever, the gRPC status is the only place left for the error.
+        context.abort(grpc.StatusCode.INTERNAL, err.message)
         raise

@@ -8,7 +8,7 @@ from pymilvus.grpc_gen import common_pb2, schema_pb2
 
 from sluice.api.convert_functions import function_from_proto, function_to_proto
 from sluice.errors import ParameterInvalid, RequestError
-from sluice.schema import DYNAMIC_FIELD, CollectionSchema, DataType, FieldSchema
+from sluice.schema import CollectionSchema, DataType, FieldSchema
 
 
 def _int_param(field_name: str, key: str, value: str) -> int:
@@ -37,7 +37,7 @@ def schema_from_proto(raw: bytes, collection_name: str) -> CollectionSchema:
         )
     fields = []
     for f in proto.fields:
-        if f.is_dynamic or f.name == DYNAMIC_FIELD:
+        if f.is_dynamic:
             raise RequestError("cannot explicitly set a field as a dynamic field")
         try:
             dtype = DataType(f.data_type)
@@ -73,6 +73,12 @@ def schema_from_proto(raw: bytes, collection_name: str) -> CollectionSchema:
         enable_dynamic_field=proto.enable_dynamic_field,
         functions=tuple(function_from_proto(f) for f in proto.functions),
     )
+
+
+def field_from_proto(field: schema_pb2.FieldSchema) -> FieldSchema:
+    """One field (AddCollectionField, AlterCollectionSchema), read like a schema's fields."""
+    wrapper = schema_pb2.CollectionSchema(fields=[field])
+    return schema_from_proto(wrapper.SerializeToString(), "").fields[0]
 
 
 def _value_field(dtype: DataType, value: Any) -> schema_pb2.ValueField:

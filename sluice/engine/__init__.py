@@ -8,16 +8,21 @@ itself never imports the API or the clients.
 
 from sluice.engine.access import ROOT_USER, AccessControl, Grant, RbacBackup, UserBackup
 from sluice.engine.access.names import validate_username
+from sluice.engine.aliases import AliasInfo
 from sluice.engine.catalog import DEFAULT_DB
 from sluice.engine.data import DeleteResult, InsertResult, QueryResult
+from sluice.engine.databases import DatabaseInfo
 from sluice.engine.describe import CollectionInfo
-from sluice.engine.engine import Engine, FlushAllResult, LoadedSegment, LoadState, SegmentInfo
+from sluice.engine.engine import Engine
 from sluice.engine.flush import CollectionFlush, FlushResult
+from sluice.engine.flush_ops import FlushAllResult, LoadedSegment, SegmentInfo
 from sluice.engine.functions import QueryTexts
 from sluice.engine.hybrid_search import HybridSearchRequest
 from sluice.engine.indexes import IndexInfo
 from sluice.engine.ingest import Column
 from sluice.engine.output import COUNT_STAR, OutputSpec
+from sluice.engine.partition_keys import DEFAULT_KEY_PARTITIONS, MAX_PARTITIONS
+from sluice.engine.partitions import LoadState, PartitionInfo
 from sluice.engine.prepared_search import SearchRequest, SearchResult
 from sluice.engine.ratelimit import QuotaLimiter
 from sluice.engine.rerank import FunctionScore
@@ -28,12 +33,16 @@ from sluice.text import AnalyzedToken
 __all__ = [
     "COUNT_STAR",
     "DEFAULT_DB",
+    "DEFAULT_KEY_PARTITIONS",
+    "MAX_PARTITIONS",
     "ROOT_USER",
     "AccessControl",
+    "AliasInfo",
     "AnalyzedToken",
     "CollectionFlush",
     "CollectionInfo",
     "Column",
+    "DatabaseInfo",
     "DeleteResult",
     "Engine",
     "FlushAllResult",
@@ -46,6 +55,7 @@ __all__ = [
     "LoadState",
     "LoadedSegment",
     "OutputSpec",
+    "PartitionInfo",
     "QueryResult",
     "QueryTexts",
     "QuotaLimiter",

@@ -139,8 +139,11 @@ class SegmentView:
         ts: ChunkedColumn,
         vectors: Mapping[str, ChunkedColumn],
         indexes: Mapping[int, VectorIndex] | None = None,
+        partition_id: int = -1,
     ) -> None:
         self.segment_id = segment_id
+        #: The partition the rows belong to (deletes scoped to it apply to them).
+        self.partition_id = partition_id
         #: Vector indexes built for this segment, by index ID (sealed segments only).
         self.indexes: Mapping[int, VectorIndex] = indexes if indexes is not None else {}
         self.num_rows = num_rows

@@ -18,19 +18,17 @@ import orjson
 import pyarrow as pa
 
 from sluice.engine import reader
-from sluice.engine.collection import Collection
+from sluice.engine.collection import Collection, Snapshot
+from sluice.engine.deletes import ALL_PARTITIONS
 from sluice.engine.functions import with_outputs
 from sluice.engine.ingest import Column, prepare_rows, primary_keys
 from sluice.engine.output import OutputSpec, is_count, resolve_output
-from sluice.errors import (
-    CollectionNotLoaded,
-    ExpressionError,
-    ParameterInvalid,
-    PartitionNotFound,
-    RequestError,
-)
+from sluice.engine.partition_keys import partition_key_field, pruned_partitions, route_rows
+from sluice.engine.partitions import delete_partition, read_partitions, write_partition
+from sluice.engine.ttl import expire_before
+from sluice.errors import ExpressionError, ParameterInvalid, RequestError
 from sluice.query import BoundExpr, compile_filter, pk_terms
-from sluice.schema import DEFAULT_PARTITION, DataType
+from sluice.schema import DataType
 
 MAX_RESULT_WINDOW = 16384
 
@@ -59,14 +57,6 @@ class QueryResult:
     read_ts: int = 0
 
 
-def _partition_id(collection: Collection, partition: str | None) -> int:
-    name = partition or DEFAULT_PARTITION
-    pid = collection.meta.partitions.get(name)
-    if pid is None:
-        raise PartitionNotFound.named(name)
-    return pid
-
-
 def insert(
     collection: Collection,
     partition: str | None,
@@ -75,14 +65,25 @@ def insert(
     *,
     upsert: bool = False,
 ) -> InsertResult:
-    """Insert rows; with ``upsert``, each row replaces any earlier row with its key."""
-    partition_id = _partition_id(collection, partition)
-    columns = with_outputs(collection.schema, collection.ctx.settings.functions, columns, num_rows)
-    rows = prepare_rows(
-        collection.schema, columns, num_rows, collection.ctx.ids.allocate, upsert=upsert
-    )
-    pks = primary_keys(rows, collection.schema)
-    ts = collection.insert(rows, pks, partition_id, replace=upsert)
+    """Insert rows; with ``upsert``, each row replaces any earlier row with its key.
+
+    Rows go to the named partition (``_default`` when none is named), or, in a
+    partition-key collection, to the partition their key hashes to.  An
+    upsert's delete is scoped like Milvus's: to the target partition, or to
+    every partition when keys route rows (a key may have moved).
+    """
+    partition_id = write_partition(collection, partition)
+    schema = collection.schema
+    columns = with_outputs(schema, collection.ctx.settings.functions, columns, num_rows)
+    rows = prepare_rows(schema, columns, num_rows, collection.ctx.ids.allocate, upsert=upsert)
+    pks = primary_keys(rows, schema)
+    if partition_id is None:
+        key = partition_key_field(schema)
+        assert key is not None
+        routed = route_rows(collection.meta, rows.column(key.name))
+        ts = collection.insert(rows, pks, routed, replace=upsert, replace_scope=ALL_PARTITIONS)
+    else:
+        ts = collection.insert(rows, pks, partition_id, replace=upsert, replace_scope=partition_id)
     return InsertResult(pks, ts)
 
 
@@ -114,6 +115,8 @@ def _row_filter(
     keys = pk_terms(bound, collection.schema)
     if keys is None:
         text = collection.text_match if bound.text_match_fields else None
+        if text is not None:
+            text.follow(collection.schema)
         return reader.RowFilter(bound=bound, cache_key=cache_key, text=text)
     dtype = np.int64 if collection.schema.primary.dtype == DataType.INT64 else object
     return reader.RowFilter(keys=np.asarray(list(keys), dtype=dtype))
@@ -122,35 +125,48 @@ def _row_filter(
 def delete(
     collection: Collection, partition: str | None, expr: str, params: Mapping[str, Any] | None
 ) -> DeleteResult:
-    _partition_id(collection, partition)
+    """Delete by key list or filter; with ``partition``, only rows of that partition."""
+    scope = delete_partition(collection, partition)
     flt = compile_rows_filter(collection, expr, params, "delete")
     if flt.bound is None and flt.keys is None:
         raise ParameterInvalid.msg(f"delete plan can't be empty or always true : {expr}")
     if flt.keys is not None:
         keys = flt.keys
     else:
-        snapshot = collection.snapshot(collection.ctx.tso.allocate())
+        ts = collection.ctx.tso.allocate()
+        partitions = None if scope is None else frozenset({scope.id})
+        snapshot = read_snapshot(collection, ts, partitions)
         output = OutputSpec((collection.schema.primary.name,), None)
         matched = reader.query(snapshot, collection.schema, flt, output, None, 0)
         keys = matched.column(0).to_numpy(zero_copy_only=False)
     if len(keys) == 0:
         return DeleteResult(0, collection.ctx.tso.allocate(), keys)
-    ts = collection.delete(keys)
+    ts = collection.delete(keys, ALL_PARTITIONS if scope is None else scope.id)
     return DeleteResult(len(keys), ts, keys)
 
 
-def check_read_partitions(collection: Collection, names: Sequence[str]) -> None:
-    """Partitions a search or query names must exist (Milvus's proxy, ``getPartitionIDs``)."""
-    for name in names:
-        if name not in collection.meta.partitions:
-            raise ParameterInvalid.msg(f"partition name {name} not found")
+def read_snapshot(
+    collection: Collection,
+    read_ts: int,
+    partitions: frozenset[int] | None,
+    *,
+    ignore_growing: bool = False,
+) -> Snapshot:
+    """The snapshot a read sees: its partitions, at ``read_ts``, without expired rows (TTL)."""
+    return collection.snapshot(
+        read_ts,
+        ignore_growing=ignore_growing,
+        partitions=partitions,
+        expire_before=expire_before(collection.meta.properties, read_ts),
+    )
 
 
-def require_loaded(collection: Collection, action: str) -> None:
-    if not collection.meta.loaded:
-        raise CollectionNotLoaded(
-            f"failed to {action}: {CollectionNotLoaded.base_message}[collection={collection.id}]"
-        )
+def prune(
+    collection: Collection, partitions: frozenset[int], bound: BoundExpr | None
+) -> frozenset[int]:
+    """``partitions`` less those a partition-key filter cannot match rows in."""
+    pruned = pruned_partitions(collection.meta, bound)
+    return partitions if pruned is None else partitions & pruned
 
 
 def query(
@@ -165,8 +181,7 @@ def query(
     ignore_growing: bool = False,
     partition_names: Sequence[str] = (),
 ) -> QueryResult:
-    require_loaded(collection, "query")
-    check_read_partitions(collection, partition_names)
+    chosen = read_partitions(collection, partition_names, "query")
     counting = is_count(output_fields)
     if counting and limit is not None:
         raise ParameterInvalid.msg("count entities with pagination is not allowed")
@@ -174,8 +189,9 @@ def query(
         raise ParameterInvalid.msg("empty expression should be used with limit")
     check_result_window(limit, offset)
     flt = compile_rows_filter(collection, expr, params, "query")
+    partitions = prune(collection, chosen, flt.bound)
     ts = read_timestamp(collection, read_ts)
-    snapshot = collection.snapshot(ts, ignore_growing=ignore_growing)
+    snapshot = read_snapshot(collection, ts, partitions, ignore_growing=ignore_growing)
     if counting:
         output = OutputSpec((), None)
         return QueryResult(pa.table({}), output, reader.count(snapshot, flt), ts)

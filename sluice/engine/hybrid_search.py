@@ -27,15 +27,11 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from sluice.engine.collection import Collection
-from sluice.engine.data import (
-    check_read_partitions,
-    check_result_window,
-    read_timestamp,
-    require_loaded,
-)
+from sluice.engine.data import check_result_window, read_timestamp
 from sluice.engine.functions import QueryTexts
 from sluice.engine.fused_hits import Grouping, SearchOutcome, rerank
 from sluice.engine.output import resolve_output
+from sluice.engine.partitions import read_partitions
 from sluice.engine.prepared_search import (
     PreparedSearch,
     SearchRequest,
@@ -86,9 +82,8 @@ def hybrid_search(
 
     ``vectors[i]`` are the queries of ``req.searches[i]``.
     """
-    require_loaded(collection, "search")
+    read_partitions(collection, req.partition_names, "search")
     _check_shape(req, vectors)
-    check_read_partitions(collection, req.partition_names)
     check_result_window(req.limit, req.offset)
     if req.round_decimal != -1 and not 0 <= req.round_decimal <= 6:
         raise RequestError(

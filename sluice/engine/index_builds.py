@@ -139,7 +139,13 @@ class IndexBuilder:
             return False
         rel = index_file_path(collection.id, segment, index.index_id)
         self._ctx.files.write_bytes(rel, built.serialize())
-        if index not in collection.meta.indexes or collection.dropped or self._stopping.is_set():
+        gone = collection.find_segment(segment.id) is not segment  # truncated or partition dropped
+        if (
+            index not in collection.meta.indexes
+            or collection.dropped
+            or gone
+            or self._stopping.is_set()
+        ):
             self._ctx.files.delete_file(rel)
             return False
         segment.index_files[index.index_id] = rel

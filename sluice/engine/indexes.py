@@ -126,7 +126,7 @@ def drop_index(
     catalog: Catalog, collection: Collection, field_name: str, index_name: str
 ) -> list[int]:
     """Forget the matching index declarations; return their IDs (a missing index is no error)."""
-    if collection.meta.loaded:
+    if collection.meta.any_loaded:
         raise RequestError("index cannot be dropped, collection is loaded, please release it first")
     with catalog.lock:
         dropped = [

@@ -108,7 +108,7 @@ def _column_for(
         return checked_json(fld, _check_length(fld, col, num_rows), static_names)
     if col is None:
         if fld.nullable or fld.default_value is not None:
-            return _fill_missing(fld, num_rows)
+            return missing_column(fld, num_rows)
         raise DataMismatch.msg(f"fieldSchema({fld.name}) has no corresponding fieldData pass in")
     if col.dtype != fld.dtype and not _compatible(col.dtype, fld.dtype):
         raise _type_mismatch(fld)
@@ -269,7 +269,8 @@ def _check_varchar(fld: FieldSchema, values: pa.Array) -> None:
         )
 
 
-def _fill_missing(fld: FieldSchema, num_rows: int) -> pa.Array:
+def missing_column(fld: FieldSchema, num_rows: int) -> pa.Array:
+    """The column of a field with no data: its default value in every row, else nulls."""
     if fld.default_value is not None:
         return pa.array([fld.default_value] * num_rows, type=fld.arrow_type)
     return pa.nulls(num_rows, type=fld.arrow_type)

@@ -17,7 +17,8 @@ collection, under a key the caller derives from the request as it arrived
 planned once.  A plan
 belongs to its collection object (a dropped or recreated collection starts
 with no plans) and to the collection's index epoch (creating or dropping an
-index plans again).  Load state is checked on every run, as the rows are.
+index, adding a field or changing properties plans again).  Load state and
+the partitions read are checked on every run, as the rows are.
 
 Limits are Milvus's defaults: ``quotaAndLimits.limits.topK`` and ``maxNQ``
 are both 16384.
@@ -34,21 +35,23 @@ import numpy as np
 
 from sluice.engine import search as search_ops
 from sluice.engine.collection import Collection
-from sluice.engine.data import (
-    check_read_partitions,
-    compile_rows_filter,
-    read_timestamp,
-    require_loaded,
-)
+from sluice.engine.data import compile_rows_filter, read_snapshot, read_timestamp
 from sluice.engine.functions import QueryTexts, embed_queries
 from sluice.engine.fused_hits import Grouping, SearchOutcome, rerank
 from sluice.engine.indexes import spec_of
 from sluice.engine.ingest import check_finite_floats
 from sluice.engine.output import OutputSpec, resolve_output
+from sluice.engine.partition_keys import (
+    ISOLATION_PROPERTY,
+    partition_key_field,
+    pruned_partitions,
+)
+from sluice.engine.partitions import read_partitions
 from sluice.engine.reader import RowFilter
 from sluice.engine.rerank import FunctionScore, RerankPlan, plan_function_score
 from sluice.errors import FieldNotFound, ParameterInvalid, RequestError, SegcoreError
 from sluice.index import parse_search_params
+from sluice.query import check_isolation
 from sluice.rank import Window
 from sluice.schema import CollectionSchema, DataType, FieldSchema
 
@@ -101,6 +104,8 @@ class PreparedSearch:
     plan: search_ops.SearchPlan
     flt: RowFilter
     output: OutputSpec
+    #: Partitions a partition-key filter can match rows in (``None``: no pruning).
+    key_partitions: frozenset[int] | None = None
     #: The rerank functions, when the request has them.
     rerank: RerankPlan | None = None
     #: What the vector search gathers: ``output`` plus the columns ``rerank`` reads.
@@ -118,9 +123,8 @@ class SearchResult:
 
 def prepare_search(collection: Collection, req: SearchRequest) -> PreparedSearch:
     """Milvus's rules for the request's shape, and its compiled plan."""
-    require_loaded(collection, "search")
+    read_partitions(collection, req.partition_names, "search")
     epoch = collection.index_epoch
-    check_read_partitions(collection, req.partition_names)
     _check_search_window(req)
     field = _anns_field(collection, req.anns_field)
     index = next((i for i in collection.meta.indexes if i.field_name == field.name), None)
@@ -140,6 +144,9 @@ def prepare_search(collection: Collection, req: SearchRequest) -> PreparedSearch
     if group_by is not None and req.iterator:
         raise ParameterInvalid.expected("", "", "Not allowed to do groupBy when doing iteration")
     flt = compile_rows_filter(collection, req.expr, req.params, "query")
+    key = partition_key_field(collection.schema)
+    if key is not None and _isolated(collection):
+        check_isolation(flt.bound, key.name)
     output = resolve_output(collection.schema, req.output_fields, with_primary=False)
     rerank_plan = (
         plan_function_score(collection.schema, req.function_score)
@@ -162,8 +169,9 @@ def prepare_search(collection: Collection, req: SearchRequest) -> PreparedSearch
         after=req.iterator_last_bound if req.iterator else None,
         group_by=group_by,
     )
+    pruned = pruned_partitions(collection.meta, flt.bound)
     return PreparedSearch(
-        collection, epoch, req, field, plan, flt, output, rerank_plan, search_output
+        collection, epoch, req, field, plan, flt, output, pruned, rerank_plan, search_output
     )
 
 
@@ -198,13 +206,19 @@ def run_search(
     Text queries are turned into vectors by the function that computes the field.
     """
     collection = prepared.collection
-    require_loaded(collection, "search")
+    request = prepared.request
+    partitions = read_partitions(collection, request.partition_names, "search")
     if isinstance(vectors, QueryTexts):
         settings = collection.ctx.settings.functions
         vectors = embed_queries(collection.schema, settings, prepared.field, vectors)
     _check_vectors(prepared.field, vectors)
     ts = read_timestamp(collection, read_ts)
-    snapshot = collection.snapshot(ts, ignore_growing=prepared.request.ignore_growing)
+    snapshot = read_snapshot(
+        collection,
+        ts,
+        partitions if prepared.key_partitions is None else partitions & prepared.key_partitions,
+        ignore_growing=request.ignore_growing,
+    )
     schema = collection.schema
     queries = np.ascontiguousarray(vectors, dtype=np.float32)
     output = prepared.search_output or prepared.output
@@ -235,6 +249,11 @@ def search(
     read_ts: int | None = None,
 ) -> SearchResult:
     return run_search(prepare_search(collection, req), vectors, read_ts)
+
+
+def _isolated(collection: Collection) -> bool:
+    """Whether ``partitionkey.isolation`` is on: searches must then pin one key value."""
+    return collection.meta.properties.get(ISOLATION_PROPERTY, "").strip().lower() == "true"
 
 
 def _check_vectors(field: FieldSchema, vectors: np.ndarray) -> None:

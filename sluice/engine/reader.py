@@ -69,18 +69,26 @@ def _hidden(view: SegmentView, deletes: DeleteSnapshot) -> np.ndarray | None:
     cached = view.__dict__.get("_hidden")
     if cached is not None and cached[0] is deletes:
         return cached[1]
-    hidden = deletes.hidden(view.pk, view.ts)
+    hidden = deletes.hidden(view.pk, view.ts, view.partition_id)
     result = hidden if hidden.any() else None
     view.__dict__["_hidden"] = (deletes, result)
     return result
 
 
 def visible(view: SegmentView, snapshot: Snapshot) -> np.ndarray | None:
-    """MVCC mask of ``view`` at the snapshot's timestamp (``None``: every row)."""
+    """MVCC mask of ``view`` at the snapshot's timestamp (``None``: every row).
+
+    Rows inserted before the snapshot's ``expire_before`` (the collection's
+    TTL) are invisible too.
+    """
     mask: np.ndarray | None = None
     # Rows of a segment arrive in timestamp order, so the last one is the newest.
     if view.num_rows and int(view.ts[-1]) > snapshot.read_ts:
         mask = view.ts <= np.uint64(snapshot.read_ts)
+    expire = snapshot.expire_before
+    if expire and view.num_rows and int(view.ts[0]) < expire:
+        alive = view.ts >= np.uint64(expire)
+        mask = alive if mask is None else mask & alive
     if not snapshot.deletes.empty:
         hidden = _hidden(view, snapshot.deletes)
         if hidden is not None:

@@ -83,22 +83,6 @@ def is_field_name_keyword(name: str) -> bool:
     return name in FIELD_NAME_KEYWORDS or name.lower() in _KEYWORDS_ANY_CASE
 
 
-def validate_collection_name(name: str) -> None:
-    """``validateCollectionNameOrAlias``."""
-    if not name.strip():
-        raise ParameterInvalid.msg("collection name should not be empty")
-    reason: str | None = None
-    if len(name) > MAX_NAME_LENGTH:
-        reason = f"the length of a collection name must be less than {MAX_NAME_LENGTH} characters"
-    elif not (name[0] == "_" or (name[0].isascii() and name[0].isalpha())):
-        reason = "the first character of a collection name must be an underscore or letter"
-    elif not set(name) <= _NAME_CHARS:
-        reason = "collection name can only contain numbers, letters and underscores"
-    if reason is not None:
-        # Milvus's prefix ends in ". " and its format adds another space.
-        raise ParameterInvalid.msg(f"Invalid collection name: {name}.  {reason}")
-
-
 def validate_field_name(name: str) -> None:
     """``validateFieldName``: code 1701."""
     if not name.strip():
@@ -145,15 +129,7 @@ def validate_schema(schema: CollectionSchema, max_fields: int = MAX_FIELDS) -> N
     for fld in fields:
         _validate_type(fld)
     for fld in fields:
-        validate_field_name(fld.name)
-        if fld.dtype == DataType.FLOAT_VECTOR:
-            _validate_dim(fld)
-        if fld.dtype == DataType.VARCHAR:
-            _validate_max_length(fld, schema.name)
-        if fld.dtype.is_vector and fld.nullable:
-            raise RequestError(
-                f"vector type not support null, type:FloatVector, fieldName:{fld.name}"
-            )
+        check_field(fld, schema.name)
     seen: set[str] = set()
     for fld in fields:
         if fld.name in seen:
@@ -161,6 +137,20 @@ def validate_schema(schema: CollectionSchema, max_fields: int = MAX_FIELDS) -> N
         seen.add(fld.name)
     validate_text_fields(schema)
     validate_functions(schema)
+
+
+def check_field(fld: FieldSchema, collection: str) -> None:
+    """One field's own rules: its name, type parameters and nullability (``ValidateField``)."""
+    _validate_type(fld)
+    validate_field_name(fld.name)
+    if fld.dtype == DataType.FLOAT_VECTOR:
+        _validate_dim(fld)
+    if fld.dtype == DataType.VARCHAR:
+        _validate_max_length(fld, collection)
+    if fld.dtype.is_vector and fld.nullable:
+        raise RequestError(
+            f"vector type not support null, type:{fld.dtype.milvus_name}, fieldName:{fld.name}"
+        )
 
 
 def _validate_primary(fields: tuple[FieldSchema, ...]) -> None:
@@ -224,6 +214,6 @@ def _validate_max_length(fld: FieldSchema, collection: str) -> None:
         )
     if not 0 < fld.max_length <= MAX_VARCHAR:
         raise ParameterInvalid.msg(
-            f"the maximum length specified for a VarChar field({fld.name}) should be in "
+            f"the maximum length specified for the field({fld.name}) should be in "
             f"(0, {MAX_VARCHAR}], but got {fld.max_length} instead"
         )

@@ -29,6 +29,7 @@ import numpy as np
 import pyarrow as pa
 
 from sluice.engine.columns import ChunkedColumn, SegmentView, vectors_of
+from sluice.engine.ingest import missing_column
 from sluice.index import VectorIndex
 from sluice.schema import TS_COLUMN, CollectionSchema, DataType
 
@@ -121,9 +122,7 @@ class Segment:
         self.nbytes = 0
         self._schema = schema
         pk = schema.primary
-        self._scalar_schema = pa.schema(
-            [f.arrow_field() for f in schema.fields if not f.dtype.is_vector]
-        )
+        self._scalar_schema = _scalar_schema(schema)
         self._vector_dims = {f.name: int(f.dim or 0) for f in schema.vector_fields}
         pk_dtype: type = np.int64 if pk.dtype == DataType.INT64 else object
         self._pk = ChunkedColumn(pk_dtype)
@@ -174,7 +173,32 @@ class Segment:
         ts = table.column(TS_COLUMN).to_numpy().astype(np.uint64, copy=False)
         self._append_columns(table.drop_columns([TS_COLUMN]), ts)
 
+    def adopt_schema(self, schema: CollectionSchema) -> None:
+        """Take on fields added to the collection since this segment was made.
+
+        Stored rows get the new scalar columns filled with each field's
+        default value, or nulls; rows appended later carry them.  The caller
+        holds the channel lock; readers keep the view they already have.
+        """
+        added = [
+            f
+            for f in schema.fields
+            if not f.dtype.is_vector and f.name not in self._scalar_schema.names
+        ]
+        if not added:
+            self._schema = schema
+            return
+        batches = []
+        for batch in self._view.scalars:
+            for fld in added:
+                batch = batch.append_column(fld.arrow_field(), missing_column(fld, batch.num_rows))
+            batches.append(batch)
+        self._schema = schema
+        self._scalar_schema = _scalar_schema(schema)
+        self._view = self._make_view(tuple(batches))
+
     def _append_columns(self, rows: pa.Table, ts: np.ndarray) -> None:
+        rows = self._conform(rows)
         pk_name = self._schema.primary.name
         pk = rows.column(pk_name).to_numpy(zero_copy_only=False)
         self._pk.append(pk)
@@ -190,10 +214,23 @@ class Segment:
         self.nbytes += added
         self._view = self._make_view(self._view.scalars + batches)
 
+    def _conform(self, rows: pa.Table) -> pa.Table:
+        """``rows`` with every scalar field of the schema (fields added later filled in).
+
+        Rows written before a field was added (older WAL records and binlogs)
+        lack its column; they read as the field's default value, or null.
+        """
+        present = set(rows.column_names)
+        for fld in self._schema.fields:
+            if fld.name not in present and not fld.dtype.is_vector:
+                rows = rows.append_column(fld.arrow_field(), missing_column(fld, rows.num_rows))
+        return rows
+
     def _make_view(self, scalars: tuple[pa.RecordBatch, ...]) -> SegmentView:
         return SegmentView(
             indexes=self.indexes,
             segment_id=self.id,
+            partition_id=self.partition_id,
             num_rows=len(self._ts),
             scalars=scalars,
             scalar_schema=self._scalar_schema,
@@ -228,3 +265,7 @@ class Segment:
             "index_files": {str(k): v for k, v in self.index_files.items()},
             "text_index_files": dict(self.text_index_files),
         }
+
+
+def _scalar_schema(schema: CollectionSchema) -> pa.Schema:
+    return pa.schema([f.arrow_field() for f in schema.fields if not f.dtype.is_vector])

@@ -35,8 +35,9 @@ class LoadedSegment:
 
 
 def loaded_segments(collection: Collection) -> list[LoadedSegment]:
-    """Flushed segments of a loaded collection (growing data is not listed, as in Milvus)."""
-    if not collection.meta.loaded:
+    """Flushed segments of the loaded partitions (growing data is not listed, as in Milvus)."""
+    loaded = collection.meta.loaded_partition_ids
+    if not loaded:
         raise CollectionNotLoaded.named(collection.name)
     index = collection.meta.indexes[0] if collection.meta.indexes else None
     return [
@@ -51,7 +52,10 @@ def loaded_segments(collection: Collection) -> list[LoadedSegment]:
             level=s.level,
         )
         for s in sorted(collection.segments(), key=lambda s: s.id)
-        if s.state == SegmentState.FLUSHED and s.level != SegmentLevel.L0 and s.num_rows
+        if s.state == SegmentState.FLUSHED
+        and s.level != SegmentLevel.L0
+        and s.num_rows
+        and s.partition_id in loaded
     ]
 
 

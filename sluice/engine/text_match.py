@@ -25,7 +25,7 @@ import pyarrow as pa
 from sluice.engine.text_fields import field_analyzer, match_fields
 from sluice.query import IndexLeaf, IndexLookup
 from sluice.query.index_hook import PHRASE_MATCH, TEXT_MATCH
-from sluice.schema import CollectionSchema
+from sluice.schema import CollectionSchema, FieldSchema
 from sluice.text import Analyzer, TokenIndex
 
 log = logging.getLogger(__name__)
@@ -44,13 +44,19 @@ class TextMatchIndexes:
     """A collection's token indexes: one per (sealed segment, field), chunks for the rest."""
 
     def __init__(self, schema: CollectionSchema) -> None:
-        self.fields = {f.name: f for f in match_fields(schema)}
-        self.analyzers: dict[str, Analyzer] = {
-            name: field_analyzer(f) for name, f in self.fields.items()
-        }
+        self.fields: dict[str, FieldSchema] = {}
+        self.analyzers: dict[str, Analyzer] = {}
         self._sealed: dict[tuple[int, str], TokenIndex] = {}
         self._chunks: dict[tuple[int, str], list[TokenIndex]] = {}
         self._lock = threading.Lock()
+        self.follow(schema)
+
+    def follow(self, schema: CollectionSchema) -> None:
+        """Take in match-enabled fields the schema gained (AddCollectionField)."""
+        for field in match_fields(schema):
+            if field.name not in self.fields:
+                self.analyzers[field.name] = field_analyzer(field)
+                self.fields = {**self.fields, field.name: field}
 
     def has_sealed(self, segment_id: int, field: str) -> bool:
         return (segment_id, field) in self._sealed

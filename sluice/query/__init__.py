@@ -24,6 +24,7 @@ from sluice.query.evaluator import evaluate
 from sluice.query.index_hook import IndexLeaf, IndexLookup
 from sluice.query.parser import parse
 from sluice.query.pk import pk_terms
+from sluice.query.terms import check_isolation, field_terms
 from sluice.schema import CollectionSchema
 
 #: Template parameter values: bool, int, float, str, or (nested) lists of those.
@@ -46,8 +47,10 @@ __all__ = [
     "IndexLeaf",
     "IndexLookup",
     "bind",
+    "check_isolation",
     "compile_filter",
     "evaluate",
+    "field_terms",
     "parse",
     "pk_terms",
 ]

@@ -21,6 +21,13 @@ from sluice.query.consts import CastError, cast_member
 from sluice.schema import CollectionSchema
 
 
+def member_terms(node: Predicate, name: str) -> list[ConstValue] | None:
+    """The values of ``name`` that ``name == v`` or ``name in [..]`` accepts (else ``None``)."""
+    if isinstance(node, InList | Cmp):
+        return _keys(node, name)
+    return None
+
+
 def _keys(node: Predicate, pk: str) -> list[ConstValue] | None:
     if isinstance(node, InList):
         if isinstance(node.operand, ColumnRef) and node.operand.name == pk:
