@@ -445,3 +445,28 @@ def test_highlighter_is_refused_by_name(raw: RawMilvus, coll: str) -> None:
     request.highlighter.type = common_pb2.HighlightType.Lexical
     response = raw.call("Search", request)
     assert_status(response.status, 10, match="highlighters are not supported by Sluice")
+
+
+def test_partitions_restrict_every_sub_search(client: MilvusClient, coll: str) -> None:
+    client.create_partition(coll, "recent")
+    rng = np.random.default_rng(99)
+    fresh = [
+        {
+            "id": 10_000 + i,
+            "a": rng.standard_normal(DIM_A).tolist(),
+            "b": rng.standard_normal(DIM_B).tolist(),
+            "c": rng.standard_normal(DIM_B).tolist(),
+            "n": i,
+            "price": 1.0,
+            "tag": "t9",
+        }
+        for i in range(20)
+    ]
+    client.insert(coll, fresh, partition_name="recent")
+    client.load_partitions(coll, ["recent"])
+    q = _queries(71)
+    requests = [_request("a", q["a"], 10), _request("b", q["b"], 10)]
+    hits = client.hybrid_search(coll, requests, RRFRanker(), limit=8, partition_names=["recent"])
+    assert len(hits[0]) == 8 and all(h["id"] >= 10_000 for h in hits[0])
+    everywhere = client.hybrid_search(coll, requests, RRFRanker(), limit=8)[0]
+    assert any(h["id"] < 10_000 for h in everywhere)
