@@ -6,6 +6,7 @@ from typing import Any
 
 from pymilvus.grpc_gen import common_pb2, schema_pb2
 
+from sluice.api.convert_functions import function_from_proto, function_to_proto
 from sluice.errors import ParameterInvalid, RequestError
 from sluice.schema import CollectionSchema, DataType, FieldSchema
 
@@ -70,6 +71,7 @@ def schema_from_proto(raw: bytes, collection_name: str) -> CollectionSchema:
         fields=tuple(fields),
         description=proto.description,
         enable_dynamic_field=proto.enable_dynamic_field,
+        functions=tuple(function_from_proto(f) for f in proto.functions),
     )
 
 
@@ -104,6 +106,7 @@ def schema_to_proto(schema: CollectionSchema) -> schema_pb2.CollectionSchema:
         autoID=schema.auto_id,
         enable_dynamic_field=schema.enable_dynamic_field,
     )
+    computed = {n for fn in schema.functions for n in fn.output_field_names}
     for f in schema.user_fields:
         field = proto.fields.add(
             fieldID=f.field_id,
@@ -115,6 +118,7 @@ def schema_to_proto(schema: CollectionSchema) -> schema_pb2.CollectionSchema:
             is_dynamic=f.is_dynamic,
             is_partition_key=f.is_partition_key,
             nullable=f.nullable,
+            is_function_output=f.name in computed,
         )
         params = dict(f.type_params)
         if f.dim is not None:
@@ -125,4 +129,6 @@ def schema_to_proto(schema: CollectionSchema) -> schema_pb2.CollectionSchema:
             field.type_params.append(common_pb2.KeyValuePair(key=key, value=value))
         if f.default_value is not None:
             field.default_value.CopyFrom(_value_field(f.dtype, f.default_value))
+    ids = {f.name: f.field_id for f in schema.fields}
+    proto.functions.extend(function_to_proto(fn, ids) for fn in schema.functions)
     return proto

@@ -23,12 +23,14 @@ from sluice.api.convert_fields import (
     fields_data_from_table,
     ids_message,
 )
+from sluice.api.convert_functions import function_score_from_proto
 from sluice.api.convert_request import int_param, key_values, template_values
 from sluice.api.status import SUCCESS
-from sluice.engine import SearchRequest, SearchResult
-from sluice.errors import ParameterInvalid, RequestError
+from sluice.engine import QueryTexts, SearchRequest, SearchResult
+from sluice.errors import ParameterInvalid, RequestError, Unimplemented
 
 _FLOAT_VECTOR_PLACEHOLDER = 101
+_VARCHAR_PLACEHOLDER = 21
 
 
 def plan_key(request: milvus_pb2.SearchRequest) -> bytes:
@@ -59,6 +61,7 @@ def search_request(request: milvus_pb2.SearchRequest) -> SearchRequest:
     if iterator:
         limit = int_param(params, "search_iter_batch_size", limit) or limit
     last_bound = params.get("search_iter_last_bound")
+    refuse_unserved(request)
     return SearchRequest(
         anns_field=params.get("anns_field") or None,
         limit=limit,
@@ -76,11 +79,32 @@ def search_request(request: milvus_pb2.SearchRequest) -> SearchRequest:
         iterator_last_bound=float(last_bound) if iterator and last_bound else None,
         ignore_growing=flag(params.get("ignore_growing")),
         partition_names=tuple(request.partition_names),
+        function_score=function_score_from_proto(request.function_score),
     )
 
 
-def query_vectors(raw: bytes) -> np.ndarray:
-    """The placeholder group's float vectors, one per row (no copy of the payload)."""
+def refuse_unserved(request: milvus_pb2.SearchRequest | milvus_pb2.HybridSearchRequest) -> None:
+    """Parts of a search Sluice does not run are refused by name, never ignored."""
+    if request.function_chains:
+        raise Unimplemented(
+            f"{Unimplemented.base_message}: search function chains are not supported by Sluice"
+        )
+    if isinstance(request, milvus_pb2.SearchRequest):
+        if request.HasField("highlighter"):
+            raise Unimplemented(
+                f"{Unimplemented.base_message}: search highlighters are not supported by Sluice"
+            )
+        if request.HasField("search_aggregation"):
+            raise Unimplemented(
+                f"{Unimplemented.base_message}: search aggregations are not supported by Sluice"
+            )
+
+
+def query_vectors(raw: bytes) -> np.ndarray | QueryTexts:
+    """The placeholder group's float vectors, one per row (no copy of the payload).
+
+    Texts (a VarChar placeholder) are queries for a field a function computes.
+    """
     group = common_pb2.PlaceholderGroup()
     try:
         group.ParseFromString(raw)
@@ -89,6 +113,11 @@ def query_vectors(raw: bytes) -> np.ndarray:
     if not group.placeholders:
         raise ParameterInvalid.msg("placeholder group is empty")
     holder = group.placeholders[0]
+    if holder.type == _VARCHAR_PLACEHOLDER:
+        try:
+            return QueryTexts(tuple(v.decode("utf-8") for v in holder.values))
+        except UnicodeDecodeError:
+            raise ParameterInvalid.msg("query texts must be UTF-8") from None
     if holder.type != _FLOAT_VECTOR_PLACEHOLDER:
         raise ParameterInvalid.msg(
             f"Sluice searches FloatVector data only; got placeholder type {holder.type}"
@@ -108,7 +137,9 @@ def query_vectors(raw: bytes) -> np.ndarray:
 
 
 def search_results(
-    request: milvus_pb2.SearchRequest, result: SearchResult, nq: int
+    request: milvus_pb2.SearchRequest | milvus_pb2.HybridSearchRequest,
+    result: SearchResult,
+    nq: int,
 ) -> milvus_pb2.SearchResults:
     """The engine's hits as Milvus's SearchResults, built in place (no sub-message copies)."""
     search, hits, schema = result.request, result.hits, result.schema
@@ -129,7 +160,7 @@ def search_results(
         group_field = schema.get(search.group_by_field)
         assert group_field is not None
         data.group_by_field_value.CopyFrom(field_data_from_column(group_field, hits.group_values))
-    if search.iterator:
+    if search.iterator and isinstance(request, milvus_pb2.SearchRequest):
         data.search_iterator_v2_results.token = _iterator_token(request)
         data.search_iterator_v2_results.last_bound = hits.last_scores[0]
     return response

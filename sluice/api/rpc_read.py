@@ -7,6 +7,7 @@ from pymilvus.grpc_gen import milvus_pb2
 
 from sluice.api.base import db_name, rpc
 from sluice.api.convert_fields import fields_data_from_table
+from sluice.api.convert_hybrid import hybrid_request, hybrid_vectors
 from sluice.api.convert_request import int_param, key_values, template_values
 from sluice.api.convert_search import (
     flag,
@@ -80,3 +81,15 @@ class ReadRpcs:
             iterator_ts=request.guarantee_timestamp,
         )
         return search_results(request, result, len(vectors))
+
+    @rpc
+    def HybridSearch(
+        self, request: milvus_pb2.HybridSearchRequest, context: grpc.ServicerContext
+    ) -> milvus_pb2.SearchResults:
+        db = db_name(request.db_name, context)
+        vectors = hybrid_vectors(request)
+        result = self.engine.hybrid_search(
+            db, request.collection_name, hybrid_request(request), vectors
+        )
+        nq = len(vectors[0]) if vectors else 0
+        return search_results(request, result, nq)

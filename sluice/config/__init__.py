@@ -15,6 +15,7 @@ This package is shared by every layer and imports nothing else of Sluice.
 """
 
 from sluice.config.checks import ConfigError, MiB
+from sluice.config.functions import FunctionSettings
 from sluice.config.remote import MetaSettings, ObjectStoreSettings, WalSettings
 from sluice.config.sections import (
     FlushSettings,
@@ -32,6 +33,7 @@ from sluice.config.settings import Settings
 __all__ = [
     "ConfigError",
     "FlushSettings",
+    "FunctionSettings",
     "GrpcSettings",
     "HttpSettings",
     "MetaSettings",

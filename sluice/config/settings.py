@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from sluice.config.checks import ConfigError, MiB, check_fields, from_raw, limits, with_environment
+from sluice.config.functions import FunctionSettings
 from sluice.config.remote import MetaSettings, ObjectStoreSettings, WalSettings
 from sluice.config.sections import (
     FlushSettings,
@@ -48,6 +49,7 @@ class Settings:
     quota: QuotaSettings = field(default_factory=QuotaSettings)
     grpc: GrpcSettings = field(default_factory=GrpcSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
+    functions: FunctionSettings = field(default_factory=FunctionSettings)
     #: Remote backends; ``None`` keeps that state in the data folder.
     object_store: ObjectStoreSettings | None = None
     meta: MetaSettings | None = None

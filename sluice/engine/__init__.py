@@ -17,6 +17,8 @@ from sluice.engine.describe import CollectionInfo
 from sluice.engine.engine import Engine
 from sluice.engine.flush import CollectionFlush, FlushResult
 from sluice.engine.flush_ops import FlushAllResult, LoadedSegment, SegmentInfo
+from sluice.engine.functions import QueryTexts
+from sluice.engine.hybrid_search import HybridSearchRequest
 from sluice.engine.import_jobs import ImportJob, import_job, list_import_jobs, submit_import
 from sluice.engine.indexes import IndexInfo
 from sluice.engine.ingest import Column
@@ -25,6 +27,7 @@ from sluice.engine.partition_keys import DEFAULT_KEY_PARTITIONS, MAX_PARTITIONS
 from sluice.engine.partitions import LoadState, PartitionInfo
 from sluice.engine.prepared_search import SearchRequest, SearchResult
 from sluice.engine.ratelimit import QuotaLimiter
+from sluice.engine.rerank import FunctionScore
 from sluice.engine.search import SearchHits
 from sluice.engine.segment import SegmentLevel, SegmentState
 from sluice.engine.stats import CollectionStats, EngineStats, engine_stats, resident_memory_bytes
@@ -50,7 +53,9 @@ __all__ = [
     "EngineStats",
     "FlushAllResult",
     "FlushResult",
+    "FunctionScore",
     "Grant",
+    "HybridSearchRequest",
     "ImportJob",
     "IndexInfo",
     "InsertResult",
@@ -59,6 +64,7 @@ __all__ = [
     "OutputSpec",
     "PartitionInfo",
     "QueryResult",
+    "QueryTexts",
     "QuotaLimiter",
     "RbacBackup",
     "SearchHits",

@@ -28,7 +28,14 @@ from typing import Any
 
 import orjson
 
-from sluice.schema import CollectionSchema, ConsistencyLevel, DataType, FieldSchema
+from sluice.schema import (
+    CollectionSchema,
+    ConsistencyLevel,
+    DataType,
+    FieldSchema,
+    FunctionSchema,
+    FunctionType,
+)
 from sluice.storage.meta_store import MetaStore
 
 DEFAULT_DB = "default"
@@ -238,6 +245,17 @@ def schema_to_dict(schema: CollectionSchema) -> dict[str, Any]:
             }
             for f in schema.fields
         ],
+        "functions": [
+            {
+                "name": fn.name,
+                "type": int(fn.type),
+                "input_field_names": list(fn.input_field_names),
+                "output_field_names": list(fn.output_field_names),
+                "params": dict(fn.params),
+                "description": fn.description,
+            }
+            for fn in schema.functions
+        ],
     }
 
 
@@ -265,6 +283,17 @@ def schema_from_dict(raw: dict[str, Any]) -> CollectionSchema:
         fields=fields,
         description=str(raw.get("description", "")),
         enable_dynamic_field=bool(raw.get("enable_dynamic_field", False)),
+        functions=tuple(
+            FunctionSchema(
+                name=str(fn["name"]),
+                type=FunctionType(int(fn["type"])),
+                input_field_names=tuple(fn["input_field_names"]),
+                output_field_names=tuple(fn["output_field_names"]),
+                params=dict(fn.get("params", {})),
+                description=str(fn.get("description", "")),
+            )
+            for fn in raw.get("functions", [])
+        ),
     )
 
 

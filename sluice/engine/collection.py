@@ -41,6 +41,7 @@ from sluice.engine.records import (
 )
 from sluice.engine.routing import shard_of
 from sluice.engine.segment import Segment, SegmentLevel, SegmentState
+from sluice.engine.text_match import TextMatchIndexes
 from sluice.errors import CollectionNotFound, PartitionNotFound
 from sluice.schema import CollectionSchema, DataType
 from sluice.storage.wal import Record
@@ -87,6 +88,8 @@ class Collection:
         self.index_epoch = 0
         #: Prepared searches by the caller's key for a request shape (see prepared_search).
         self.search_plans: dict[Hashable, PreparedSearch] = {}
+        #: Token indexes answering ``text_match``/``phrase_match`` per segment.
+        self.text_match = TextMatchIndexes(meta.schema)
 
     @property
     def id(self) -> int:

@@ -20,6 +20,7 @@ from sluice.engine.catalog import CollectionMeta, PartitionMeta
 from sluice.engine.channel import pchannel_name, vchannel_name
 from sluice.engine.databases import DatabaseOps
 from sluice.engine.describe import CollectionInfo
+from sluice.engine.functions import check_services
 from sluice.engine.manifest import Manifest
 from sluice.engine.names import validate_collection_name
 from sluice.engine.partition_keys import (
@@ -82,6 +83,7 @@ class CollectionDDL(DatabaseOps, PartitionOps):
         shards = validate_shards(shards_num)
         validate_collection_name(schema.name)
         validate_schema(schema, self.settings.quota.max_field_num)
+        check_services(schema, self.settings.functions)
         key_partitions = validate_partition_key(schema, num_partitions)
         props = dict(properties or {})
         check_isolation_property(schema.name, schema, props)

@@ -21,6 +21,7 @@ from sluice import telemetry
 from sluice.engine import reader
 from sluice.engine.collection import Collection, Snapshot
 from sluice.engine.deletes import ALL_PARTITIONS
+from sluice.engine.functions import with_outputs
 from sluice.engine.ingest import Column, prepare_rows, primary_keys
 from sluice.engine.output import OutputSpec, is_count, resolve_output
 from sluice.engine.partition_keys import partition_key_field, pruned_partitions, route_rows
@@ -74,6 +75,7 @@ def insert(
     """
     partition_id = write_partition(collection, partition)
     schema = collection.schema
+    columns = with_outputs(schema, collection.ctx.settings.functions, columns, num_rows)
     rows = prepare_rows(schema, columns, num_rows, collection.ctx.ids.allocate, upsert=upsert)
     pks = primary_keys(rows, schema)
     if partition_id is None:
@@ -118,7 +120,10 @@ def _compiled_filter(
         return reader.CompiledFilter()
     keys = pk_terms(bound, collection.schema)
     if keys is None:
-        return reader.CompiledFilter(bound=bound, cache_key=cache_key)
+        text = collection.text_match if bound.text_match_fields else None
+        if text is not None:
+            text.follow(collection.schema)
+        return reader.CompiledFilter(bound=bound, cache_key=cache_key, text=text)
     return _key_filter(collection, keys)
 
 

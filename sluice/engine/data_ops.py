@@ -9,6 +9,8 @@ import numpy as np
 
 from sluice.engine import data, prepared_search
 from sluice.engine.core import EngineCore
+from sluice.engine.functions import QueryTexts
+from sluice.engine.hybrid_search import HybridSearchRequest, Queries, hybrid_search
 from sluice.engine.ingest import Column
 
 
@@ -61,7 +63,7 @@ class DataOps(EngineCore):
         db: str,
         name: str,
         request: prepared_search.SearchRequest,
-        vectors: np.ndarray,
+        vectors: np.ndarray | QueryTexts,
         read_ts: int | None = None,
     ) -> prepared_search.SearchResult:
         return prepared_search.search(self.get(db, name), request, vectors, read_ts)
@@ -72,7 +74,7 @@ class DataOps(EngineCore):
         name: str,
         key: Hashable,
         request: Callable[[], prepared_search.SearchRequest],
-        vectors: np.ndarray,
+        vectors: np.ndarray | QueryTexts,
         iterator_ts: int | None = None,
     ) -> prepared_search.SearchResult:
         """``search``, planning the request once per ``key`` (a hashable form of its shape).
@@ -83,3 +85,9 @@ class DataOps(EngineCore):
         plan = prepared_search.cached_plan(self.get(db, name), key, request)
         read_ts = iterator_ts if plan.request.iterator else None
         return prepared_search.run_search(plan, vectors, read_ts)
+
+    def hybrid_search(
+        self, db: str, name: str, req: HybridSearchRequest, vectors: Sequence[Queries]
+    ) -> prepared_search.SearchResult:
+        """HybridSearch: ``vectors[i]`` are the queries of ``req.searches[i]``."""
+        return hybrid_search(self.get(db, name), req, vectors)

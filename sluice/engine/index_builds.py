@@ -39,6 +39,7 @@ from sluice.engine.context import EngineContext
 from sluice.engine.indexes import AnySpec, spec_of
 from sluice.engine.scalar_indexes import build_scalar, indexed_column, load_scalar
 from sluice.engine.segment import Segment, SegmentLevel, SegmentState
+from sluice.engine.text_match_files import build_text_indexes, wants_text_indexes
 from sluice.errors import IndexBuildCancelled, StorageWriteError
 from sluice.index import build, load_index
 from sluice.index.scalar import ScalarIndexSpec
@@ -77,7 +78,8 @@ class IndexBuilder:
         self._thread.start()
 
     def request(self, collection: Collection, segment: Segment) -> None:
-        if not collection.meta.indexes or not indexable(segment):
+        wanted = bool(collection.meta.indexes) or wants_text_indexes(collection, segment)
+        if not wanted or not indexable(segment):
             return
         key = (collection.id, segment.id)
         with self._lock:
@@ -135,6 +137,8 @@ class IndexBuilder:
             for index in list(collection.meta.indexes):
                 if self._build_one(collection, segment, index):
                     self.builds += 1
+            if not self._stopping.is_set():
+                self.builds += build_text_indexes(self._ctx, collection, segment)
         except OSError as exc:
             # A full or read-only disk: one line, no traceback; the next start rebuilds it.
             log.error(

@@ -36,6 +36,8 @@ import numpy as np
 from sluice.engine import search as search_ops
 from sluice.engine.collection import Collection
 from sluice.engine.data import compile_rows_filter, read_snapshot, read_timestamp
+from sluice.engine.functions import QueryTexts, embed_queries
+from sluice.engine.fused_hits import Grouping, SearchOutcome, rerank
 from sluice.engine.indexes import vector_spec_of
 from sluice.engine.ingest import check_finite_floats
 from sluice.engine.output import OutputSpec, resolve_output
@@ -46,9 +48,11 @@ from sluice.engine.partition_keys import (
 )
 from sluice.engine.partitions import read_partitions
 from sluice.engine.reader import CompiledFilter
+from sluice.engine.rerank import FunctionScore, RerankPlan, plan_function_score
 from sluice.errors import FieldNotFound, ParameterInvalid, RequestError, SegcoreError
 from sluice.index import parse_search_params
 from sluice.query import check_isolation
+from sluice.rank import Window
 from sluice.schema import CollectionSchema, DataType, FieldSchema
 
 MAX_TOPK = 16384
@@ -86,6 +90,8 @@ class SearchRequest:
     ignore_growing: bool = False
     #: Partitions to search (empty: all); each must exist.
     partition_names: Sequence[str] = ()
+    #: Rerank functions applied to the hits (decay, boost, rrf, weighted).
+    function_score: FunctionScore | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +106,10 @@ class PreparedSearch:
     output: OutputSpec
     #: Partitions a partition-key filter can match rows in (``None``: no pruning).
     key_partitions: frozenset[int] | None = None
+    #: The rerank functions, when the request has them.
+    rerank: RerankPlan | None = None
+    #: What the vector search gathers: ``output`` plus the columns ``rerank`` reads.
+    search_output: OutputSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -138,18 +148,31 @@ def prepare_search(collection: Collection, req: SearchRequest) -> PreparedSearch
     if key is not None and _isolated(collection):
         check_isolation(flt.bound, key.name)
     output = resolve_output(collection.schema, req.output_fields, with_primary=False)
+    rerank_plan = (
+        plan_function_score(collection.schema, req.function_score)
+        if req.function_score is not None
+        else None
+    )
+    search_output = output
+    if rerank_plan is not None and rerank_plan.columns:
+        wanted = [*req.output_fields, *rerank_plan.columns]
+        search_output = resolve_output(collection.schema, wanted, with_primary=False)
+    # Reranked hits are cut to offset/limit and rounded after the ranker, not before.
+    reranked = rerank_plan is not None
     plan = search_ops.SearchPlan(
         field=field.name,
         params=params,
-        limit=req.limit,
-        offset=req.offset,
+        limit=req.limit + req.offset if reranked else req.limit,
+        offset=0 if reranked else req.offset,
         index_id=index.index_id if index is not None else None,
-        round_decimal=req.round_decimal,
+        round_decimal=-1 if reranked else req.round_decimal,
         after=req.iterator_last_bound if req.iterator else None,
         group_by=group_by,
     )
     pruned = pruned_partitions(collection.meta, flt.bound)
-    return PreparedSearch(collection, epoch, req, field, plan, flt, output, pruned)
+    return PreparedSearch(
+        collection, epoch, req, field, plan, flt, output, pruned, rerank_plan, search_output
+    )
 
 
 def cached_plan(
@@ -176,12 +199,18 @@ def cached_plan(
 
 
 def run_search(
-    prepared: PreparedSearch, vectors: np.ndarray, read_ts: int | None = None
+    prepared: PreparedSearch, vectors: np.ndarray | QueryTexts, read_ts: int | None = None
 ) -> SearchResult:
-    """Search ``vectors`` (one query per row) at ``read_ts`` (default: now)."""
+    """Search ``vectors`` (one query per row) at ``read_ts`` (default: now).
+
+    Text queries are turned into vectors by the function that computes the field.
+    """
     collection = prepared.collection
     request = prepared.request
     partitions = read_partitions(collection, request.partition_names, "search")
+    if isinstance(vectors, QueryTexts):
+        settings = collection.ctx.settings.functions
+        vectors = embed_queries(collection.schema, settings, prepared.field, vectors)
     _check_vectors(prepared.field, vectors)
     ts = read_timestamp(collection, read_ts)
     snapshot = read_snapshot(
@@ -192,14 +221,32 @@ def run_search(
     )
     schema = collection.schema
     queries = np.ascontiguousarray(vectors, dtype=np.float32)
-    hits = search_ops.search(
-        snapshot, schema, queries, prepared.plan, prepared.flt, prepared.output
-    )
+    output = prepared.search_output or prepared.output
+    hits = search_ops.search(snapshot, schema, queries, prepared.plan, prepared.flt, output)
+    if prepared.rerank is not None:
+        hits = _reranked(prepared, hits)
     return SearchResult(prepared.request, hits, prepared.output, ts, schema)
 
 
+def _reranked(prepared: PreparedSearch, hits: search_ops.SearchHits) -> search_ops.SearchHits:
+    assert prepared.rerank is not None
+    req = prepared.request
+    group = prepared.plan.group_by
+    grouping = Grouping(group.field, group.size, group.strict) if group is not None else None
+    return rerank(
+        [SearchOutcome(hits, prepared.plan.params.metric_type)],
+        prepared.rerank,
+        Window(req.limit, req.offset, req.round_decimal),
+        prepared.output,
+        grouping,
+    )
+
+
 def search(
-    collection: Collection, req: SearchRequest, vectors: np.ndarray, read_ts: int | None = None
+    collection: Collection,
+    req: SearchRequest,
+    vectors: np.ndarray | QueryTexts,
+    read_ts: int | None = None,
 ) -> SearchResult:
     return run_search(prepare_search(collection, req), vectors, read_ts)
 

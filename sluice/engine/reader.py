@@ -24,7 +24,8 @@ from sluice.engine.collection import Snapshot
 from sluice.engine.columns import SegmentView
 from sluice.engine.deletes import DeleteSnapshot
 from sluice.engine.output import OutputSpec, project_dynamic
-from sluice.query import BoundExpr, evaluate, indexed_rows
+from sluice.engine.text_match import TextMatchIndexes
+from sluice.query import BoundExpr, IndexLookup, evaluate, indexed_rows
 from sluice.schema import DYNAMIC_FIELD, CollectionSchema
 
 
@@ -36,6 +37,8 @@ class CompiledFilter:
     keys: np.ndarray | None = None
     #: Identifies the filter with its parameter values (``""``: do not cache).
     cache_key: str = ""
+    #: The collection's token indexes, when the filter uses ``text_match``/``phrase_match``.
+    text: TextMatchIndexes | None = None
 
     def indexed_rows(self, view: SegmentView) -> np.ndarray | None:
         """Rows of ``view`` that pass, when one index lookup answers the whole filter."""
@@ -59,7 +62,10 @@ class CompiledFilter:
             if cached is not None:
                 return cached
         table = view.table(sorted(self.bound.fields))
-        hook = view.scalar_lookup()
+        hook: IndexLookup | None = view.scalar_lookup()
+        if self.text is not None:
+            # Text leaves go to the token indexes, every other leaf on to the scalar ones.
+            hook = self.text.lookup(view.segment_id, view.num_rows, table.column, hook)
         mask = np.asarray(evaluate(self.bound, table, cache.json_paths, index=hook), dtype=bool)
         if self.cache_key:
             cache.remember_mask(self.cache_key, mask)

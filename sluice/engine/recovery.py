@@ -42,6 +42,7 @@ from sluice.engine.index_builds import load_segment_indexes
 from sluice.engine.manifest import ChannelState, Manifest
 from sluice.engine.records import RecordKind, decode_delete, decode_insert, decode_json
 from sluice.engine.segment import Binlog, Segment, SegmentLevel, SegmentState
+from sluice.engine.text_match_files import load_text_indexes
 from sluice.errors import WALCorruptedError
 from sluice.storage.log_store import ChannelLog
 from sluice.storage.wal import Record
@@ -74,6 +75,8 @@ def open_collection(meta: CollectionMeta, ctx: EngineContext) -> Collection:
     for segment in collection.segments():
         if segment.index_files:
             load_segment_indexes(ctx, collection, segment)
+        if segment.text_index_files:
+            load_text_indexes(ctx, collection, segment)
     _remove_unreferenced_files(ctx, collection)
     for channel in channels:
         replayed = _replay(collection, channel)
@@ -153,6 +156,7 @@ def _remove_unreferenced_files(ctx: EngineContext, collection: Collection) -> No
     for segment in collection.segments():
         referenced.update(b.path for b in segment.binlogs)
         referenced.update(segment.index_files.values())
+        referenced.update(segment.text_index_files.values())
     for kind in ("insert_log", "delta_log", "index_files"):
         for rel in ctx.files.list_files(f"{kind}/{collection.id}"):
             if rel not in referenced:
@@ -177,6 +181,7 @@ def _restore_segment(ctx: EngineContext, collection: Collection, raw: dict[str, 
     binlogs = [Binlog.from_dict(b) for b in raw["binlogs"]]
     segment.binlogs.extend(binlogs)
     segment.index_files = {int(k): str(v) for k, v in raw.get("index_files", {}).items()}
+    segment.text_index_files = {str(k): str(v) for k, v in raw.get("text_index_files", {}).items()}
     if segment.level == SegmentLevel.L0:
         for binlog in binlogs:
             table = ctx.files.read_table(binlog.path)

@@ -13,6 +13,8 @@ own column names (``RowID``, ``Timestamp``).
 
 from __future__ import annotations
 
+from sluice.engine.functions import validate_functions
+from sluice.engine.text_fields import validate_text_fields
 from sluice.errors import FieldNameInvalid, ParameterInvalid, RequestError
 from sluice.schema import SUPPORTED_TYPES, CollectionSchema, DataType, FieldSchema
 
@@ -133,6 +135,8 @@ def validate_schema(schema: CollectionSchema, max_fields: int = MAX_FIELDS) -> N
         if fld.name in seen:
             raise RequestError(f"duplicated field name {fld.name} found")
         seen.add(fld.name)
+    validate_text_fields(schema)
+    validate_functions(schema)
 
 
 def check_field(fld: FieldSchema, collection: str) -> None:

@@ -123,6 +123,8 @@ class Segment:
         self.indexes: Mapping[int, SegmentIndex] = {}
         #: Persisted index files by index ID.
         self.index_files: dict[int, str] = {}
+        #: Persisted token indexes (``text_match``) by field name.
+        self.text_index_files: dict[str, str] = {}
         self.last_write = time.monotonic()
         #: When the oldest row not yet in a binlog arrived (``None``: all persisted).
         self.unsynced_since: float | None = None
@@ -305,6 +307,7 @@ class Segment:
             "synced_rows": self.synced_rows,
             "synced_end": self.synced_end,
             "index_files": {str(k): v for k, v in self.index_files.items()},
+            "text_index_files": dict(self.text_index_files),
         }
 
 

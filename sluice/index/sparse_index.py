@@ -38,6 +38,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from sluice.index.bm25 import Bm25Stats, posting_values
+from sluice.index.bm25_topk import maxscore_top_k
 from sluice.index.filtering import allowed_rows
 from sluice.index.format import SPARSE, pack_arrays, unpack_arrays
 from sluice.index.kinds import sparse_rows
@@ -130,8 +131,11 @@ class SparseIndex:
         mask = None if rows is None else rows.mask
         weights = self._weights(q, params)
         scores_out, ids_out = empty_result(nq, k, params.metric_type)
+        pruned = params.metric_type == BM25 and not ranged and params.drop_ratio_search <= 0
         for start in range(0, nq, QUERY_BLOCK):
             block = weights[start : start + QUERY_BLOCK]
+            if pruned and self._pruned_block(block, start, k, params, mask, scores_out, ids_out):
+                continue
             full = self._scores(block, params)
             if params.drop_ratio_search > 0:
                 shortened = self._scores(_drop_smallest(block, params.drop_ratio_search), params)
@@ -142,6 +146,38 @@ class SparseIndex:
                 scores_out[start + row, : picked[0].size] = picked[0]
                 ids_out[start + row, : picked[1].size] = picked[1]
         return scores_out, ids_out
+
+    def _pruned_block(
+        self,
+        block: sp.csr_matrix,
+        start: int,
+        k: int,
+        params: SearchParams,
+        mask: np.ndarray | None,
+        scores_out: np.ndarray,
+        ids_out: np.ndarray,
+    ) -> bool:
+        """BM25 queries answered by MaxScore (:mod:`sluice.index.bm25_topk`); False: score all."""
+        bm25 = (self._params.bm25_k1, self._params.bm25_b, self._avgdl(params))
+        answers = []
+        for row in range(block.shape[0]):
+            lo, hi = block.indptr[row], block.indptr[row + 1]
+            cols, values = block.indices[lo:hi].astype(np.int64), block.data[lo:hi]
+            if self._terms.size == 0:
+                answers.append((np.zeros(0, np.float32), np.zeros(0, np.int64)))
+                continue
+            pos = np.minimum(np.searchsorted(self._terms, cols), self._terms.size - 1)
+            hit = self._terms[pos] == cols
+            answer = maxscore_top_k(
+                self._postings, self._lengths, pos[hit], values[hit], k, bm25, mask
+            )
+            if answer is None:
+                return False
+            answers.append(answer)
+        for row, (scores, ids) in enumerate(answers):
+            scores_out[start + row, : scores.size] = scores
+            ids_out[start + row, : ids.size] = ids
+        return True
 
     def _weights(self, q: sp.csr_matrix, params: SearchParams) -> sp.csr_matrix:
         if params.metric_type != BM25:

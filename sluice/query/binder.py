@@ -41,6 +41,7 @@ from sluice.query.bound import (
     NumValue,
     OrPred,
     Predicate,
+    TextMatch,
     Value,
 )
 from sluice.query.consts import (
@@ -67,6 +68,8 @@ _CONTAINS = {
     "array_contains_any": "any",
 }
 _CONTAINS_OP_NAME = {"contains": "Contains", "all": "ContainsAll", "any": "ContainsAny"}
+_TEXT_MATCH = ("text_match", "phrase_match")
+_UINT32_MAX = 2**32 - 1
 _PREDICATE_NODES = (
     ast.Compare,
     ast.Chain,
@@ -133,6 +136,7 @@ class Binder:
         else:
             self.meta = DYNAMIC_FIELD if schema.enable_dynamic_field else None
         self.fields: set[str] = set()
+        self.text_fields: set[str] = set()
 
     # --- errors ---------------------------------------------------------------
 
@@ -147,7 +151,7 @@ class Binder:
 
     def bind(self, root: ast.Node) -> BoundExpr:
         predicate = self.predicate(root, "top")
-        return BoundExpr(predicate, frozenset(self.fields), self.text)
+        return BoundExpr(predicate, frozenset(self.fields), self.text, frozenset(self.text_fields))
 
     # --- names -------------------------------------------------------------------
 
@@ -194,6 +198,8 @@ class Binder:
             return OrPred(tuple(self.predicate(o, "or") for o in node.operands))
         if isinstance(node, ast.Call) and node.name in _CONTAINS:
             return self.contains(node)
+        if isinstance(node, ast.Call) and node.name in _TEXT_MATCH:
+            return self.text_match(node)
         self.not_boolean(node, context)
 
     def not_boolean(self, node: ast.Node, context: str) -> NoReturn:
@@ -380,6 +386,50 @@ class Binder:
             self.fail(f"{_CONTAINS_OP_NAME[mode]} operation element must be an array")
         return JsonContains(target, mode, element.value)
 
+    def text_match(self, node: ast.Call) -> Predicate:
+        """``text_match(field, 'q')`` / ``phrase_match(field, 'q'[, slop])``, as planparserv2."""
+        phrase = node.name == "phrase_match"
+        arity = (2, 3) if phrase else (2,)
+        if len(node.args) not in arity or not isinstance(node.args[0], ast.Identifier):
+            extra = " and an optional slop" if phrase else ""
+            self.fail(f"{node.name} takes a field and a string{extra}, got: {self.snippet(node)}")
+        ref = self.resolve(node.args[0])
+        what = "phrase match" if phrase else "text match"
+        if not isinstance(ref, ColumnRef) or ref.dtype != DataType.VARCHAR:
+            self.fail(f"{what} operation on non-string is unsupported")
+        field = self.schema.get(ref.name)
+        assert field is not None
+        if not field.type_flag("enable_match"):
+            self.fail(f'field "{ref.name}" does not enable match')
+        query = self.value(node.args[1])
+        if not (isinstance(query, Const) and isinstance(query.value, str)):
+            self.fail(
+                f"the query of {node.name} must be a string, but got: {self.snippet(node.args[1])}"
+            )
+        slop: int | None = None
+        if phrase:
+            slop = self.slop(node.args[2]) if len(node.args) == 3 else 0
+        self.text_fields.add(ref.name)
+        return TextMatch(ref, query.value, slop)
+
+    def slop(self, node: ast.Node) -> int:
+        text = self.snippet(node)
+        value = self.value(node)
+        if not (
+            isinstance(value, Const)
+            and isinstance(value.value, int)
+            and not isinstance(value.value, bool)
+        ):
+            self.fail(
+                '"slop" should be a const integer expression with "uint32" value. '
+                f'"slop" expression passed: {text}'
+            )
+        if value.value < 0:
+            self.fail(f'"slop" should not be a negative interger. "slop" passed: {text}')
+        if value.value > _UINT32_MAX:
+            self.fail(f'"slop" exceeds the range of "uint32". "slop" expression passed: {text}')
+        return value.value
+
     # --- values --------------------------------------------------------------------
 
     def value(self, node: ast.Node) -> Value:
@@ -403,7 +453,7 @@ class Binder:
             return self.arith(node)
         if isinstance(node, ast.Call) and node.name == "array_length":
             return self.array_length(node)
-        if isinstance(node, ast.Call) and node.name not in _CONTAINS:
+        if isinstance(node, ast.Call) and node.name not in (*_CONTAINS, *_TEXT_MATCH):
             self.fail(f"function {node.name} is not supported")
         if isinstance(node, ast.Template):
             self.fail(

@@ -150,6 +150,19 @@ class JsonContains:
 
 
 @dataclass(frozen=True, slots=True)
+class TextMatch:
+    """``text_match(field, query)`` (``slop is None``) or ``phrase_match(field, query, slop)``.
+
+    Rows are matched on the field's analyzed tokens, which only the index hook
+    can answer (this package has no analyzers): see :mod:`sluice.query.index_hook`.
+    """
+
+    operand: ColumnRef
+    query: str
+    slop: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class NotPred:
     child: Predicate
 
@@ -165,7 +178,16 @@ class OrPred:
 
 
 Predicate: TypeAlias = (
-    Cmp | InList | LikeMatch | NullTest | JsonExists | JsonContains | NotPred | AndPred | OrPred
+    Cmp
+    | InList
+    | LikeMatch
+    | NullTest
+    | JsonExists
+    | JsonContains
+    | TextMatch
+    | NotPred
+    | AndPred
+    | OrPred
 )
 
 
@@ -177,3 +199,5 @@ class BoundExpr:
     #: Column names the evaluation reads (``$meta`` for dynamic keys).
     fields: frozenset[str]
     text: str
+    #: Fields that ``text_match``/``phrase_match`` read: the evaluation needs a hook for them.
+    text_match_fields: frozenset[str] = frozenset()

@@ -13,6 +13,7 @@ from sluice.rank.function_score import (
     to_greater,
 )
 from sluice.rank.fusion import Hits, Ranked, RRFRanker, WeightedRanker, Window, normalize
+from sluice.rank.grouping import SCORERS, GroupedRanking, select_groups
 from sluice.rank.params import (
     Ranker,
     RerankParamsError,
@@ -21,9 +22,11 @@ from sluice.rank.params import (
 )
 
 __all__ = [
+    "SCORERS",
     "BoostApplication",
     "BoostRanker",
     "DecayRanker",
+    "GroupedRanking",
     "Hits",
     "RRFRanker",
     "Ranked",
@@ -35,5 +38,6 @@ __all__ = [
     "normalize",
     "ranker_from_function",
     "ranker_from_rank_params",
+    "select_groups",
     "to_greater",
 ]

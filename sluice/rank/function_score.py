@@ -50,15 +50,18 @@ class DecayRanker:
     decay: float = 0.5
 
     def factors(self, values: _F64) -> _F64:
+        """The decay factor of each value; a missing value (NaN, a null) gets 0."""
         d = np.maximum(0.0, np.abs(values.astype(np.float64) - self.origin) - self.offset)
         if self.function == "gauss":
             sigma_square = self.scale**2 / math.log(self.decay)
-            return np.exp(d**2 / sigma_square)
-        if self.function == "exp":
-            return np.exp(math.log(self.decay) / self.scale * d)
-        if self.function == "linear":
-            return np.maximum(self.decay, 1 - (1 - self.decay) / self.scale * d)
-        raise ValueError(f"unknown decay function {self.function}")
+            out = np.exp(d**2 / sigma_square)
+        elif self.function == "exp":
+            out = np.exp(math.log(self.decay) / self.scale * d)
+        elif self.function == "linear":
+            out = np.maximum(self.decay, 1 - (1 - self.decay) / self.scale * d)
+        else:
+            raise ValueError(f"unknown decay function {self.function}")
+        return np.where(np.isnan(d), 0.0, out)
 
     def rerank(self, searches: Sequence[Hits], values: Sequence[_F64], window: Window) -> Ranked:
         """``values[i]`` is the input field of ``searches[i]``'s hits, aligned with its ids."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -68,12 +69,55 @@ def ranker_from_function(
     if name == "boost":
         return boost_ranker(lowered)
     if name == "model":
+        check_model_params(lowered, input_fields, field_types)
         raise RerankParamsError(
             "model rerankers call an external inference service, which Sluice does not run"
         )
     raise RerankParamsError(
         f"Unsupported rerank function: [{name}] , list of supported [{','.join(SUPPORTED)}]"
     )
+
+
+#: Milvus 2.6's rerank model providers.
+MODEL_PROVIDERS = ("vllm", "tei", "siliconflow", "cohere", "voyageai", "ali", "zilliz")
+
+
+def check_model_params(
+    params: Mapping[str, str], input_fields: Sequence[str], field_types: Mapping[str, DataType]
+) -> None:
+    """Milvus's checks of a model reranker, so a malformed one is refused as Milvus refuses it.
+
+    A well-formed one is still refused (the caller says why): it needs a
+    service Sluice does not run.
+    """
+    if len(input_fields) != 1:
+        raise RerankParamsError(
+            f"Rerank model only supports single input, but gets [{_go_list(input_fields)}] input"
+        )
+    dtype = field_types.get(input_fields[0], DataType.NONE)
+    if dtype != DataType.VARCHAR:
+        raise RerankParamsError(f"Rerank model only support varchar, bug got [{dtype.milvus_name}]")
+    provider = params.get("provider")
+    if provider is None:
+        raise RerankParamsError("lost rerank params:provider ")
+    if provider.lower() not in MODEL_PROVIDERS:
+        raise RerankParamsError(f"unknown rerank model provider:{provider}")
+    if provider.lower() in ("tei", "vllm"):
+        endpoint = params.get("endpoint", "")
+        parsed = urllib.parse.urlparse(endpoint)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise RerankParamsError(f"Rerank endpoint: [{endpoint}] is not a valid http/https link")
+    raw = params.get("queries")
+    queries: object = []
+    if raw is not None:
+        try:
+            queries = json.loads(raw)
+            if not isinstance(queries, list) or not all(isinstance(q, str) for q in queries):
+                raise ValueError(f"cannot unmarshal {raw} into []string")
+        except ValueError as exc:
+            raise RerankParamsError(f"Parse rerank params [queries] failed, err: {exc}") from None
+    if not queries:
+        raise RerankParamsError("Rerank function lost params queries")
 
 
 def ranker_from_rank_params(strategy: str, params: str | Mapping[str, Any]) -> Ranker:

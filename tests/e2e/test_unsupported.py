@@ -35,17 +35,5 @@ def _expect_unsupported(call: Callable[[], object], rpc: str) -> MilvusException
     return err
 
 
-def test_hybrid_search(base: str, client: MilvusClient) -> None:
-    from pymilvus import AnnSearchRequest, RRFRanker
-
-    request = AnnSearchRequest(
-        data=[[0.1] * DIM], anns_field="vector", param={"metric_type": "COSINE"}, limit=3
-    )
-    _expect_unsupported(
-        lambda: client.hybrid_search(base, [request, request], RRFRanker(), limit=3),
-        "HybridSearch",
-    )
-
-
 def test_compact(base: str, client: MilvusClient) -> None:
     _expect_unsupported(lambda: client.compact(base), "ManualCompaction")

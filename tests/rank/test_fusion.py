@@ -218,9 +218,35 @@ REFUSED = [
         "Decay rerank: unsupported input field type:VarChar, only support numberic field",
     ),
     (
-        {"reranker": "model", "provider": "tei"},
-        [],
+        {
+            "reranker": "model",
+            "provider": "tei",
+            "endpoint": "http://127.0.0.1:1",
+            "queries": '["q"]',
+        },
+        ["s"],
         "model rerankers call an external inference service, which Sluice does not run",
+    ),
+    (
+        {"reranker": "model", "provider": "tei", "queries": '["q"]'},
+        ["n"],
+        "Rerank model only support varchar, bug got [Int32]",
+    ),
+    ({"reranker": "model", "provider": "openai"}, ["s"], "unknown rerank model provider:openai"),
+    (
+        {"reranker": "model", "provider": "tei", "endpoint": "ftp://x"},
+        ["s"],
+        "Rerank endpoint: [ftp://x] is not a valid http/https link",
+    ),
+    (
+        {"reranker": "model", "provider": "cohere", "queries": "[1]"},
+        ["s"],
+        "Parse rerank params [queries] failed, err: cannot unmarshal [1] into []string",
+    ),
+    (
+        {"reranker": "model", "provider": "cohere"},
+        ["s"],
+        "Rerank function lost params queries",
     ),
     (
         {"reranker": "magic"},
