@@ -529,6 +529,10 @@ class WALCorruptedError(StorageError):
     """A WAL is damaged in a way that is not a torn tail, or misses records a checkpoint needs."""
 
 
+class SegmentFileCorruptedError(StorageError):
+    """A segment file a manifest names is missing, unreadable, or fails its recorded checksum."""
+
+
 class MetaCorruptedError(StorageError):
     """The metadata store's snapshot or journal is damaged somewhere other than a torn tail."""
 

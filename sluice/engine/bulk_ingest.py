@@ -115,9 +115,9 @@ def write_segments(
                 created_ts=ts,
             )
             rel = insert_log_path(collection.id, target, segment.id, ctx.ids.allocate())
-            size = ctx.files.write_table(rel, chunk)
+            stored = ctx.files.write_table(rel, chunk)
             segment.load(chunk)
-            segment.binlogs.append(Binlog(rel, chunk.num_rows, size))
+            segment.binlogs.append(Binlog.written(rel, chunk.num_rows, stored))
             segment.synced_rows = chunk.num_rows
             written.setdefault(channel.name, []).append(segment)
             total += chunk.num_rows

@@ -190,7 +190,7 @@ def _check_segment(
     for binlog in (Binlog.from_dict(b) for b in raw["binlogs"]):
         report.segment_files += 1
         try:
-            table = files.read_table(binlog.path)
+            table = files.read_table(binlog.path, binlog.expected)
         except Exception as exc:
             report.problems.append(
                 f"segments/{binlog.path} (segment {segment_id}): cannot be read: {_why(exc)}"

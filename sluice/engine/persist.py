@@ -241,8 +241,7 @@ def sync_segment(
             rel = insert_log_path(
                 collection.id, segment.partition_id, segment.id, ctx.ids.allocate()
             )
-            size = ctx.files.write_table(rel, table)
-            binlog = Binlog(rel, rows - start, size)
+            binlog = Binlog.written(rel, rows - start, ctx.files.write_table(rel, table))
         with channel.lock:
             segment.mark_synced(rows, wal_end, binlog)
             if final:
@@ -273,7 +272,7 @@ def sync_deletes(ctx: EngineContext, collection: Collection, channel: Channel) -
         segment_id = ctx.ids.allocate()
         rel = delta_log_path(collection.id, partition_id, segment_id, ctx.ids.allocate())
         table = pa.table({"pk": pa.array(keys), "ts": pa.array(stamps)})
-        size = ctx.files.write_table(rel, table)
+        stored = ctx.files.write_table(rel, table)
         l0 = Segment(
             segment_id,
             collection_id=collection.id,
@@ -284,7 +283,7 @@ def sync_deletes(ctx: EngineContext, collection: Collection, channel: Channel) -
             state=SegmentState.FLUSHED,
             created_ts=items[0].timestamp,
         )
-        l0.binlogs.append(Binlog(rel, len(keys), size))
+        l0.binlogs.append(Binlog.written(rel, len(keys), stored))
         written.append(l0)
     with channel.lock:
         for _ in pending:

@@ -184,14 +184,14 @@ def _restore_segment(ctx: EngineContext, collection: Collection, raw: dict[str, 
     segment.text_index_files = {str(k): str(v) for k, v in raw.get("text_index_files", {}).items()}
     if segment.level == SegmentLevel.L0:
         for binlog in binlogs:
-            table = ctx.files.read_table(binlog.path)
+            table = ctx.files.read_table(binlog.path, binlog.expected)
             keys = table.column("pk").to_numpy(zero_copy_only=False)
             stamps = table.column("ts").to_numpy().astype(np.uint64)
             collection.deletes.add(keys, stamps, segment.partition_id)
         return segment
     if state != SegmentState.DROPPED:
         for binlog in binlogs:
-            segment.load(ctx.files.read_table(binlog.path))
+            segment.load(ctx.files.read_table(binlog.path, binlog.expected))
     segment.synced_rows = segment.num_rows
     segment.synced_end = int(raw["synced_end"])
     return segment

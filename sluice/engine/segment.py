@@ -38,6 +38,7 @@ from sluice.engine.columns import (
 from sluice.engine.ingest import missing_column
 from sluice.engine.key_index import SegmentKeys
 from sluice.schema import TS_COLUMN, CollectionSchema, DataType
+from sluice.storage.segment_files import StoredFile
 
 
 class SegmentState(enum.IntEnum):
@@ -60,18 +61,38 @@ class SegmentLevel(enum.IntEnum):
 
 @dataclass(frozen=True)
 class Binlog:
-    """One persisted file of a segment: insert rows, or deletes for L0 segments."""
+    """One persisted file of a segment: insert rows, or deletes for L0 segments.
+
+    ``crc32`` is the whole file's checksum, verified when the file is loaded
+    (``None`` only in manifests written before checksums were recorded).
+    """
 
     path: str
     rows: int
     bytes: int
+    crc32: int | None = None
+
+    @classmethod
+    def written(cls, path: str, rows: int, stored: StoredFile) -> Binlog:
+        return cls(path, rows, stored.size, stored.crc32)
+
+    @property
+    def expected(self) -> StoredFile | None:
+        """What a read must find in the file (``None``: an old manifest, unverifiable)."""
+        return None if self.crc32 is None else StoredFile(self.bytes, self.crc32)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "rows": self.rows, "bytes": self.bytes}
+        raw: dict[str, Any] = {"path": self.path, "rows": self.rows, "bytes": self.bytes}
+        if self.crc32 is not None:
+            raw["crc32"] = self.crc32
+        return raw
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Binlog:
-        return cls(str(raw["path"]), int(raw["rows"]), int(raw["bytes"]))
+        crc = raw.get("crc32")
+        return cls(
+            str(raw["path"]), int(raw["rows"]), int(raw["bytes"]), None if crc is None else int(crc)
+        )
 
 
 @dataclass(frozen=True)

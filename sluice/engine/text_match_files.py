@@ -12,6 +12,7 @@ names; a file that is gone or does not decode is dropped and rebuilt.
 from __future__ import annotations
 
 import logging
+import zipfile
 
 from sluice.engine.collection import Collection
 from sluice.engine.context import EngineContext
@@ -59,7 +60,7 @@ def load_text_indexes(ctx: EngineContext, collection: Collection, segment: Segme
         if name in registry.fields and wants_text_indexes(collection, segment):
             try:
                 index = TokenIndex.from_bytes(ctx.files.read_bytes(rel))
-            except (OSError, ValueError, KeyError, EOFError) as exc:
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
                 log.warning("token index %s cannot be read (%s): it is built again", rel, exc)
         if index is None or index.num_rows != segment.num_rows:
             del segment.text_index_files[name]

@@ -16,13 +16,22 @@ Float vectors are stored as ``fixed_size_binary(dim * 4)`` columns rather than
 Parquet lists: a flat column writes and reads several times faster and maps
 straight back onto the numpy buffer.  The field metadata key
 ``sluice.vector_dim`` marks them.
+
+Every binlog is written from one in-memory buffer whose CRC-32 is returned
+with its size (:class:`StoredFile`); the manifest records both, and
+``read_table(..., expect=...)`` refuses a file whose length or checksum differ
+with :class:`~sluice.errors.SegmentFileCorruptedError` naming it.  Parquet's
+own page checksums are optional and do not cover the footer, so a flipped bit
+could otherwise change a value without any error.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -30,12 +39,20 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from sluice.errors import StorageUnavailable
+from sluice.errors import SegmentFileCorruptedError, StorageUnavailable
 from sluice.storage.atomic import fsync_dir
 
 _VECTOR_DIM = b"sluice.vector_dim"
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """What a manifest records to verify a file: its length and CRC-32."""
+
+    size: int
+    crc32: int
 
 
 def _remote_errors(what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
@@ -95,23 +112,28 @@ class SegmentFiles:
         return self._root
 
     @_remote_errors("write")
-    def write_table(self, rel: str, table: pa.Table) -> int:
-        """Write ``table`` as Parquet at ``rel``; return its size in bytes."""
+    def write_table(self, rel: str, table: pa.Table) -> StoredFile:
+        """Write ``table`` as Parquet at ``rel``, durably; return its size and CRC-32."""
+        buffer = pa.BufferOutputStream()
+        pq.write_table(
+            _flatten_vectors(table),
+            buffer,
+            compression="snappy",
+            use_dictionary=False,
+            write_statistics=True,
+        )
+        data = buffer.getvalue()
+        self._write(rel, data)
+        return StoredFile(data.size, zlib.crc32(data))
+
+    def _write(self, rel: str, data: pa.Buffer | bytes) -> None:
         full = self._full(rel)
         parent = full.rsplit("/", 1)[0]
         if self._make_dirs:
             self._fs.create_dir(parent, recursive=True)
         with self._fs.open_output_stream(full) as out:
-            pq.write_table(
-                _flatten_vectors(table),
-                out,
-                compression="snappy",
-                use_dictionary=False,
-                write_statistics=True,
-            )
-            size = int(out.tell())
+            out.write(data)
         self._make_durable(full, parent)
-        return size
 
     def _make_durable(self, full: str, parent: str) -> None:
         """fsync a new local file and its directory (object stores need nothing)."""
@@ -127,13 +149,7 @@ class SegmentFiles:
     @_remote_errors("write")
     def write_bytes(self, rel: str, data: bytes) -> int:
         """Write an opaque file (a serialised index) at ``rel``, durably; return its size."""
-        full = self._full(rel)
-        parent = full.rsplit("/", 1)[0]
-        if self._make_dirs:
-            self._fs.create_dir(parent, recursive=True)
-        with self._fs.open_output_stream(full) as out:
-            out.write(data)
-        self._make_durable(full, parent)
+        self._write(rel, data)
         return len(data)
 
     @_remote_errors("read")
@@ -148,8 +164,33 @@ class SegmentFiles:
             self._fs.delete_file(full)
 
     @_remote_errors("read")
-    def read_table(self, rel: str) -> pa.Table:
-        return _restore_vectors(pq.read_table(self._full(rel), filesystem=self._fs))
+    def read_table(self, rel: str, expect: StoredFile | None = None) -> pa.Table:
+        """Read the Parquet file at ``rel``; with ``expect``, verify its length and CRC-32 first.
+
+        A file that is missing where ``expect`` says it exists, differs from
+        ``expect``, or cannot be parsed raises
+        :class:`~sluice.errors.SegmentFileCorruptedError` naming it.
+        """
+        full = self._full(rel)
+        try:
+            with self._fs.open_input_stream(full) as src:
+                data = src.read_buffer()
+        except FileNotFoundError:
+            raise SegmentFileCorruptedError(f"segment file {rel} is missing") from None
+        if expect is not None:
+            if data.size != expect.size:
+                raise SegmentFileCorruptedError(
+                    f"segment file {rel} holds {data.size} bytes, its manifest says {expect.size}"
+                )
+            if zlib.crc32(data) != expect.crc32:
+                raise SegmentFileCorruptedError(
+                    f"segment file {rel} fails its checksum (the manifest's CRC-32 differs)"
+                )
+        try:
+            table = pq.read_table(pa.BufferReader(data))
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            raise SegmentFileCorruptedError(f"segment file {rel} cannot be parsed: {exc}") from None
+        return _restore_vectors(table)
 
     @_remote_errors("delete")
     def delete_dir(self, rel: str) -> None:

@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from sluice.errors import StorageUnavailable
+from sluice.errors import SegmentFileCorruptedError, StorageUnavailable
 from sluice.storage.object_store import open_object_store
 from sluice.storage.segment_files import SegmentFiles
 from tests import services
@@ -51,10 +51,24 @@ def _table(rows: int, dim: int = 8) -> pa.Table:
 def test_tables_round_trip_with_vectors(open_files: Opener) -> None:
     files = open_files()
     table = _table(1000)
-    size = files.write_table("insert_log/1/2/3/100.parquet", table)
-    assert size > 0
-    again = open_files().read_table("insert_log/1/2/3/100.parquet")
+    stored = files.write_table("insert_log/1/2/3/100.parquet", table)
+    assert stored.size > 0
+    again = open_files().read_table("insert_log/1/2/3/100.parquet", stored)
     assert again.equals(table)
+
+
+def test_a_changed_table_file_is_refused_by_name(open_files: Opener) -> None:
+    files = open_files()
+    rel = "insert_log/1/2/3/101.parquet"
+    stored = files.write_table(rel, _table(50))
+    damaged = bytearray(files.read_bytes(rel))
+    damaged[len(damaged) // 2] ^= 0x10
+    files.write_bytes(rel, bytes(damaged))
+    with pytest.raises(SegmentFileCorruptedError, match=f"{rel} fails its checksum"):
+        files.read_table(rel, stored)
+    files.write_bytes(rel, bytes(damaged[:-7]))
+    with pytest.raises(SegmentFileCorruptedError, match="its manifest says"):
+        files.read_table(rel, stored)
 
 
 def test_bytes_round_trip_and_large_files(open_files: Opener) -> None:
@@ -86,7 +100,7 @@ def test_reading_a_missing_file_says_so(open_files: Opener) -> None:
     files = open_files()
     with pytest.raises(FileNotFoundError):
         files.read_bytes("index_files/none")
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(SegmentFileCorruptedError, match=r"none\.parquet is missing"):
         files.read_table("insert_log/none.parquet")
 
 
