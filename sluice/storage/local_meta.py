@@ -14,8 +14,9 @@ exists.  Record format (little-endian)::
            u32 n_deletes | (u32 key_len | key)*
 
 Opening reads the snapshot, then applies every journal record whose ``seq``
-is newer.  Only a torn tail (an incomplete or unchecksummed *last* record,
-which no caller was ever told was committed) is cut; a damaged record followed
+is newer.  Only a torn tail (a *last* record cut short, or holding zeroed
+sectors: what an interrupted append leaves, which no caller was ever told was
+committed) is cut; a whole last record failing its checksum is damage; a damaged record followed
 by more data is corruption and stops the open with an error naming the file
 and offset, touching nothing.
 
@@ -36,6 +37,7 @@ from pathlib import Path
 
 from sluice.errors import MetaCorruptedError, StorageError, StorageWriteError
 from sluice.storage.atomic import fsync_dir, write_atomic
+from sluice.storage.wal_scan import is_torn_append
 
 _HEADER = struct.Struct("<II")
 _U32 = struct.Struct("<I")
@@ -163,14 +165,23 @@ class LocalMetaStore:
             length, crc = _HEADER.unpack_from(data, pos)
             end = pos + _HEADER.size + length
             if end > len(data):
-                break  # torn body at the tail
+                if is_torn_append(data, pos, "incomplete record"):
+                    break  # torn body at the tail
+                raise MetaCorruptedError(
+                    f"metadata journal {path} is damaged at offset {pos}: the last record's "
+                    "length field is wrong (its bytes match its checksum)"
+                )
             body = data[pos + _HEADER.size : end]
             if zlib.crc32(body) != crc:
-                if end == len(data):
+                if end == len(data) and is_torn_append(data, pos, "record checksum mismatch"):
                     break  # the last record, half-written: a torn tail
+                why = (
+                    "the last record is whole but fails its checksum (it may have been committed)"
+                    if end == len(data)
+                    else "a record fails its checksum and later records follow"
+                )
                 raise MetaCorruptedError(
-                    f"metadata journal {path} is damaged at offset {pos}: "
-                    "a record fails its checksum and later records follow"
+                    f"metadata journal {path} is damaged at offset {pos}: {why}"
                 )
             seq, puts, deletes = _decode(body)
             if seq > self._seq:

@@ -10,12 +10,13 @@ body`` with ``body = u8 kind | u64 timestamp | payload``.
 
 :func:`scan_log` classifies what it finds:
 
-* a **torn tail**: the first invalid record is in the last file and nothing
-  valid follows it.  That is what a crash in the middle of an append leaves
-  (possibly followed by zeros the filesystem allocated); the records in it were
-  never acknowledged, because acknowledgement waits for the fsync.  It may be
-  cut automatically.
-* **corruption**: an invalid record followed by a valid one, an invalid record
+* a **torn tail**: the first invalid record is in the last file, nothing
+  valid follows it, and it looks like an interrupted append (cut short, or
+  holding zeroed sectors: :func:`is_torn_append`).  That is what a crash in
+  the middle of an append leaves; the records in it were never acknowledged,
+  because acknowledgement waits for the fsync.  It may be cut automatically.
+* **corruption**: an invalid record followed by a valid one, a whole last
+  record that fails its checksum (a flipped bit, not an append), an invalid record
   in any file but the last (the log fsyncs a file before it moves to the next,
   so an older file can never hold a torn append), or a gap or overlap between
   files.  Cutting there would drop acknowledged records, so it is reported and
@@ -136,7 +137,17 @@ def scan_log(directory: Path) -> LogScan:
             bad = log_file.start + valid
             damage = LogDamage(log_file.path, log_file.start, bad, reason, total_end - bad)
             if is_last and next_valid_record(data, valid) is None:
-                scan.torn_tail = (log_file, valid)
+                if is_torn_append(data, valid, reason):
+                    scan.torn_tail = (log_file, valid)
+                else:
+                    scan.corruption = LogDamage(
+                        log_file.path,
+                        log_file.start,
+                        bad,
+                        f"{reason} in the newest file's last record, which is whole "
+                        "(damage, not an interrupted append)",
+                        total_end - bad,
+                    )
             elif is_last:
                 scan.corruption = _followed(damage)
             else:
@@ -161,6 +172,41 @@ def scan_log(directory: Path) -> LogScan:
             )
             return scan
     return scan
+
+
+def is_torn_append(data: bytes, valid: int, reason: str) -> bool:
+    """Whether the invalid end of the newest file is what an interrupted append leaves.
+
+    A process killed mid-append leaves a record cut short; a machine that lost
+    power can also leave the declared length followed by zeroed sectors.  A
+    record that is whole (its declared length fits) but fails its checksum
+    without a zeroed sector, or whose remaining bytes match its checksum (a
+    damaged length field), is damage: that record may have been acknowledged,
+    so cutting it could lose a write silently.
+    """
+    tail = memoryview(data)[valid:]
+    if reason == "incomplete record header" or not any(tail):
+        return True
+    if _has_zero_sector(data, valid):
+        return True
+    if reason == "incomplete record":
+        _length, crc = HEADER.unpack_from(tail, 0)
+        return zlib.crc32(tail[HEADER.size :]) != crc
+    return False
+
+
+#: The unit a disk writes atomically; a torn write leaves whole sectors unwritten (zeros).
+_SECTOR = 512
+
+
+def _has_zero_sector(data: bytes, valid: int) -> bool:
+    """Whether a whole, sector-aligned block of zeros lies in ``data[valid:]``."""
+    first = -(-valid // _SECTOR) * _SECTOR
+    whole = (len(data) - first) // _SECTOR
+    if whole <= 0:
+        return False
+    blocks = np.frombuffer(data, dtype=np.uint8, count=whole * _SECTOR, offset=first)
+    return bool((~blocks.reshape(whole, _SECTOR).any(axis=1)).any())
 
 
 def _followed(damage: LogDamage) -> LogDamage:

@@ -165,10 +165,14 @@ def _flip(path: Path, rng: random.Random) -> tuple[int, int]:
     return offset, original
 
 
-def _restore(path: Path, offset: int, original: int) -> None:
+def _restore(path: Path, offset: int, original: int) -> bool:
+    """Flip the bit back; ``False`` if the refused start shortened or removed the file."""
+    if not path.exists() or path.stat().st_size <= offset:
+        return False
     data = bytearray(path.read_bytes())
     data[offset] = original
     path.write_bytes(bytes(data))
+    return True
 
 
 class Writers:
@@ -271,7 +275,10 @@ def corruption_phase(server: SluiceProcess, data: Path, tail: LogTail, logs: lis
             print(f"corruption {round_no + 1}/{rounds} {where}: SILENT LOSS {problem}", flush=True)
             continue
         clear = _clear_refusal(output, path)
-        _restore(path, offset, original)
+        if not _restore(path, offset, original):
+            failures.append(f"{where}: the refused start changed the damaged file")
+            outcomes["changed-on-refusal"] += 1
+            break
         started_again, output_again = _start_outcome(server)
         if not started_again:
             failures.append(

@@ -147,6 +147,23 @@ def test_local_damage_followed_by_records_stops_the_open(tmp_path: Path) -> None
     assert journal.read_bytes() == before
 
 
+def test_local_flipped_bit_in_the_last_whole_record_stops_the_open(tmp_path: Path) -> None:
+    """The last commit was acknowledged once whole: a flipped bit in it is not a torn tail."""
+    store = LocalMetaStore(tmp_path)
+    store.commit({"a": b"1"})
+    store.commit({"b": b"2" * 30})
+    store.close()
+    journal = tmp_path / "journal"
+    data = bytearray(journal.read_bytes())
+    for pos in (len(data) - 5, len(data) - 40):  # two places in its body
+        damaged = bytearray(data)
+        damaged[pos] ^= 0x10
+        journal.write_bytes(bytes(damaged))
+        with pytest.raises(MetaCorruptedError, match="the last record"):
+            LocalMetaStore(tmp_path)
+        assert journal.read_bytes() == bytes(damaged)
+
+
 def test_local_damaged_snapshot_stops_the_open(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

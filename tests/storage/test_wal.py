@@ -332,9 +332,10 @@ def test_truncated_mid_record_keeps_valid_prefix(
 
 
 @pytest.mark.parametrize("file_bytes", [1 << 20, 300], ids=["one-file", "rotated"])
-def test_flipped_byte_in_last_record_keeps_valid_prefix(
+def test_flipped_byte_in_whole_last_record_stops_recovery(
     tmp_path: Path, file_bytes: int, fast_fsync: None
 ) -> None:
+    """A whole last record failing its checksum may have been acknowledged: never cut silently."""
     pristine = tmp_path / "pristine"
     records = build(pristine, 12, file_bytes)
     last = records[-1]
@@ -348,19 +349,44 @@ def test_flipped_byte_in_last_record_keeps_valid_prefix(
         data = bytearray(path.read_bytes())
         data[pos - file_start] ^= 0x5A
         path.write_bytes(bytes(data))
-        check_prefix_recovery(work, records, len(records) - 1, file_bytes)
+        before = path.read_bytes()
+        with pytest.raises(WALCorruptedError, match=f"offset {last.offset}"):
+            WriteAheadLog(work, file_bytes=file_bytes)
+        assert path.read_bytes() == before, "a refused recovery changed the file"
+        # The operator's explicit choice keeps the prefix.
+        wal = WriteAheadLog(work, file_bytes=file_bytes, recovery=WalRecovery.TRUNCATE)
+        assert replayed(wal) == expected(records[:-1], [payload_of(i) for i in range(11)])
+        wal.close()
         shutil.rmtree(work)
 
 
-def test_huge_length_field_is_cut_not_fatal(tmp_path: Path) -> None:
+def test_huge_length_field_is_refused_not_trusted(tmp_path: Path) -> None:
     directory = tmp_path / "wal"
     records = build(directory, 5, 1 << 20)
     path = wal_files(directory)[0]
     data = bytearray(path.read_bytes())
-    # A length just under the sanity limit: recovery must not trust (or allocate) it.
+    # A length just under the sanity limit: recovery must not trust (or allocate) it,
+    # and the bytes after it still match the record's checksum: damage, not a torn append.
     data[records[-1].offset : records[-1].offset + 4] = (2**31 - 16).to_bytes(4, "little")
     path.write_bytes(bytes(data))
-    check_prefix_recovery(directory, records, 4, 1 << 20)
+    with pytest.raises(WALCorruptedError, match="whole"):
+        WriteAheadLog(directory, file_bytes=1 << 20)
+
+
+def test_zeroed_sector_in_last_record_is_a_torn_append(tmp_path: Path) -> None:
+    """Power loss can leave a record's declared length with unwritten (zero) sectors."""
+    directory = tmp_path / "wal"
+    records = build(directory, 3, 1 << 20)
+    wal = WriteAheadLog(directory, file_bytes=1 << 20)
+    big = wal.append(1, 1, bytes(range(256)) * 8)
+    wal.sync(big.end)
+    wal.close()
+    path = wal_files(directory)[-1]
+    data = bytearray(path.read_bytes())
+    first = -(-(big.offset + 64) // 512) * 512
+    data[first : first + 512] = bytes(512)
+    path.write_bytes(bytes(data))
+    check_prefix_recovery(directory, [*records, big], 3, 1 << 20)
 
 
 @pytest.mark.parametrize("garbage", [b"\0" * 4096, b"\0" * 3, b"\0" * 17], ids=len)
