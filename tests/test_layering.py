@@ -41,6 +41,18 @@ FORBIDDEN = {
         "sluice.storage",
         "sluice.index",
     ),
+    # Shared by every layer, like sluice.schema: it imports none of them.
+    "types": (
+        "grpc",
+        "google.protobuf",
+        "pymilvus",
+        "sluice.api",
+        "sluice.engine",
+        "sluice.client",
+        "sluice.storage",
+        "sluice.index",
+        "sluice.query",
+    ),
     "engine": ("grpc", "google.protobuf", "pymilvus", "sluice.api", "sluice.client"),
     # The API and the clients reach the engine only through its public surface
     # (``sluice.engine`` itself) and never touch the layers below it.

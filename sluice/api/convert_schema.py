@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pymilvus.grpc_gen import common_pb2, schema_pb2
@@ -73,20 +74,24 @@ def schema_from_proto(raw: bytes, collection_name: str) -> CollectionSchema:
     )
 
 
+#: ``ValueField`` oneof holding a default value of each type, and the Python conversion.
+_DEFAULT_SLOTS: dict[DataType, tuple[str, Callable[[Any], Any]]] = {
+    DataType.BOOL: ("bool_data", bool),
+    DataType.INT8: ("int_data", int),
+    DataType.INT16: ("int_data", int),
+    DataType.INT32: ("int_data", int),
+    DataType.INT64: ("long_data", int),
+    DataType.FLOAT: ("float_data", float),
+    DataType.DOUBLE: ("double_data", float),
+    DataType.VARCHAR: ("string_data", str),
+}
+
+
 def _value_field(dtype: DataType, value: Any) -> schema_pb2.ValueField:
     out = schema_pb2.ValueField()
-    if dtype == DataType.BOOL:
-        out.bool_data = bool(value)
-    elif dtype in (DataType.INT8, DataType.INT16, DataType.INT32):
-        out.int_data = int(value)
-    elif dtype == DataType.INT64:
-        out.long_data = int(value)
-    elif dtype == DataType.FLOAT:
-        out.float_data = float(value)
-    elif dtype == DataType.DOUBLE:
-        out.double_data = float(value)
-    elif dtype == DataType.VARCHAR:
-        out.string_data = str(value)
+    slot = _DEFAULT_SLOTS.get(dtype)
+    if slot is not None:
+        setattr(out, slot[0], slot[1](value))
     return out
 
 

@@ -45,7 +45,8 @@ from sluice.engine.output import OutputSpec, resolve_output
 from sluice.engine.reader import RowFilter
 from sluice.errors import FieldNotFound, ParameterInvalid, RequestError, SegcoreError
 from sluice.index import parse_search_params
-from sluice.schema import CollectionSchema, DataType, FieldSchema
+from sluice.schema import CollectionSchema, FieldSchema
+from sluice.types import type_info
 
 MAX_TOPK = 16384
 MAX_NQ = 16384
@@ -53,9 +54,6 @@ MAX_GROUP_SIZE = 1024
 #: Prepared searches kept per collection (oldest dropped first).
 PLANS_KEPT = 64
 _PLANS_LOCK = threading.Lock()
-_GROUPABLE = frozenset(
-    {DataType.INT8, DataType.INT16, DataType.INT32, DataType.INT64, DataType.VARCHAR, DataType.BOOL}
-)
 
 
 @dataclass(frozen=True)
@@ -229,7 +227,7 @@ def _group_by(collection: Collection, req: SearchRequest) -> search_ops.GroupBy 
     field = collection.schema.get(req.group_by_field)
     if field is None or field.is_dynamic:
         raise FieldNotFound.wrap("groupBy field not found in schema", field=req.group_by_field)
-    if field.dtype not in _GROUPABLE:
+    if not type_info(field.dtype).groupable:
         raise ParameterInvalid.msg(
             f"group by field {field.name} has unsupported data type {field.dtype.milvus_name}"
         )

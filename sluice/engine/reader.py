@@ -23,6 +23,7 @@ from sluice.engine.deletes import DeleteSnapshot
 from sluice.engine.output import OutputSpec, project_dynamic
 from sluice.query import BoundExpr, evaluate
 from sluice.schema import DYNAMIC_FIELD, CollectionSchema
+from sluice.types import arrow_type
 
 #: Filter masks remembered per segment view (oldest evicted first).
 _MASKS_PER_VIEW = 16
@@ -182,5 +183,5 @@ def empty_table(schema: CollectionSchema, output: OutputSpec) -> pa.Table:
     for name in output.columns:
         fld = schema.get(name) if name != DYNAMIC_FIELD else schema.dynamic_field
         assert fld is not None
-        fields.append(pa.field(name, fld.arrow_type))
+        fields.append(pa.field(name, arrow_type(fld)))
     return pa.schema(fields).empty_table()

@@ -12,7 +12,8 @@ checks are plain errors (code 65535), others carry ``invalid parameter``
 from __future__ import annotations
 
 from sluice.errors import FieldNameInvalid, ParameterInvalid, RequestError
-from sluice.schema import SUPPORTED_TYPES, CollectionSchema, DataType, FieldSchema
+from sluice.schema import CollectionSchema, DataType, FieldSchema
+from sluice.types import SUPPORTED_TYPES
 
 MAX_NAME_LENGTH = 255
 MAX_FIELDS = 64

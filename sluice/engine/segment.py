@@ -28,9 +28,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from sluice.engine.columns import ChunkedColumn, SegmentView, vectors_of
+from sluice.engine.columns import ChunkedColumn, DenseColumn, SegmentView
 from sluice.index import VectorIndex
-from sluice.schema import TS_COLUMN, CollectionSchema, DataType
+from sluice.schema import TS_COLUMN, CollectionSchema, DataType, FieldSchema
+from sluice.types import Storage, arrow_field, type_info
 
 
 class SegmentState(enum.IntEnum):
@@ -119,15 +120,17 @@ class Segment:
         self.nbytes = 0
         self._schema = schema
         pk = schema.primary
+        #: Fields held as numpy matrices (dense vectors); every other column is Arrow.
+        self._dense = tuple(f for f in schema.fields if type_info(f.dtype).storage == Storage.DENSE)
+        dense_names = {f.name for f in self._dense}
         self._scalar_schema = pa.schema(
-            [f.arrow_field() for f in schema.fields if not f.dtype.is_vector]
+            [arrow_field(f) for f in schema.fields if f.name not in dense_names]
         )
-        self._vector_dims = {f.name: int(f.dim or 0) for f in schema.vector_fields}
         pk_dtype: type = np.int64 if pk.dtype == DataType.INT64 else object
         self._pk = ChunkedColumn(pk_dtype)
         self._ts = ChunkedColumn(np.uint64)
         self._vectors = {
-            name: ChunkedColumn(np.float32, width=dim) for name, dim in self._vector_dims.items()
+            f.name: DenseColumn(f, ChunkedColumn(*_matrix_shape(f))) for f in self._dense
         }
         self._view = self._make_view(())
 
@@ -178,10 +181,8 @@ class Segment:
         self._pk.append(pk)
         self._ts.append(ts)
         added = int(ts.nbytes + pk.nbytes)
-        for name, dim in self._vector_dims.items():
-            vecs = vectors_of(rows.column(name), dim)
-            self._vectors[name].append(vecs)
-            added += vecs.nbytes
+        for fld in self._dense:
+            added += self._vectors[fld.name].append(rows.column(fld.name))
         scalars = rows.select(self._scalar_schema.names).cast(self._scalar_schema)
         batches = tuple(scalars.combine_chunks().to_batches())
         added += sum(b.nbytes for b in batches)
@@ -225,3 +226,9 @@ class Segment:
             "synced_end": self.synced_end,
             "index_files": {str(k): v for k, v in self.index_files.items()},
         }
+
+
+def _matrix_shape(fld: FieldSchema) -> tuple[np.dtype, int]:
+    info = type_info(fld.dtype)
+    assert info.numpy_dtype is not None
+    return info.numpy_dtype, info.matrix_width(fld)

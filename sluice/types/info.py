@@ -1,0 +1,96 @@
+"""What Sluice knows about one data type, in one record.
+
+Every layer asks the same questions of a field's type: which Arrow type holds
+its values, whether a column a client sent can be stored as it, how a
+rejected column is worded, what a filter may do with it, how segments hold
+it and what stands in for a null when Milvus sends a value for every row.
+A :class:`TypeInfo` answers all of them for one :class:`~sluice.schema.DataType`;
+:mod:`sluice.types.registry` holds one per type Sluice stores, so a new type
+is one new entry rather than a branch in every module that touches data.
+
+Protobuf encodings are not here: they live beside the API and the remote
+client, the only layers allowed to import protobuf.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from sluice.schema import DataType, FieldSchema
+
+
+class Storage(enum.Enum):
+    """How a segment holds a column."""
+
+    #: In the segment's Arrow record batches, beside the other scalar columns.
+    ARROW = "arrow"
+    #: As one numpy ``(rows, width)`` matrix, the shape vector search reads.
+    DENSE = "dense"
+    #: As Arrow binary rows in Milvus's sparse format, turned into CSR for search.
+    SPARSE = "sparse"
+
+
+class FilterKind(enum.Enum):
+    """What a filter expression may do with a field of the type."""
+
+    NUMBER = "number"
+    STRING = "string"
+    BOOL = "bool"
+    JSON = "json"
+    ARRAY = "array"
+    GEOMETRY = "geometry"
+    TIMESTAMP = "timestamp"
+
+
+#: Validates a column's non-null values for a field and returns them in the storage type.
+Check = Callable[[FieldSchema, pa.Array], pa.Array]
+
+
+@dataclass(frozen=True)
+class TypeInfo:
+    """One data type's facts and rules; see the module docstring."""
+
+    dtype: DataType
+    storage: Storage
+    #: The Arrow type a field of this type is stored as.
+    arrow: Callable[[FieldSchema], pa.DataType]
+    #: Whether values arriving in this Arrow type can be stored (whatever label they carry).
+    accepts: Callable[[pa.DataType], bool]
+    #: Milvus's words for a column of the wrong kind: the prefix of
+    #: ``<prefix>field '<name>' is illegal, array type mismatch`` and the "expected" text.
+    mismatch: tuple[str, str]
+    #: Type-specific validation and conversion to the storage type (Milvus's wording).
+    check: Check
+    #: What filters may do with the field (``None``: it cannot be filtered on).
+    filter: FilterKind | None = None
+    #: Whether a search may group by the field.
+    groupable: bool = False
+    #: What Milvus puts in a response at a null row (it sends a value for every row).
+    placeholder: Any = None
+    #: Dense vectors: the numpy element type of the segment matrix.
+    numpy_dtype: np.dtype[Any] | None = None
+    #: Dense vectors: matrix columns for a dimension (``dim / 8`` bytes for binary).
+    width: Callable[[int], int] | None = None
+    #: Dense vectors: a column in the storage type -> the ``(rows, width)`` matrix
+    #: (null rows zero-filled).
+    to_matrix: Callable[[FieldSchema, pa.Array], np.ndarray] | None = None
+    #: Dense vectors: the matrix back to a column in the storage type (no nulls).
+    from_matrix: Callable[[FieldSchema, np.ndarray], pa.Array] | None = None
+    #: Dense vectors: the dimension a column in this Arrow type carries, if it says.
+    dim_of: Callable[[pa.DataType], int | None] | None = None
+    #: Whether the type may be the element type of an ARRAY field.
+    array_element: bool = False
+
+    @property
+    def is_vector(self) -> bool:
+        return self.dtype.is_vector
+
+    def matrix_width(self, fld: FieldSchema) -> int:
+        assert self.width is not None and fld.dim is not None
+        return self.width(fld.dim)
