@@ -305,6 +305,19 @@ class MetaCorruptedError(StorageError):
     """The metadata store's snapshot or journal is damaged somewhere other than a torn tail."""
 
 
+class GeometryInvalid(SluiceError):
+    """WKT or WKB that does not parse: Milvus reports it as an IO failure (code 1001)."""
+
+    code = 1001
+    base_message = "IO failed"
+    input_error = True
+
+    @classmethod
+    def reason(cls, why: str) -> Self:
+        """``merr.WrapErrIoFailedReason``: ``<why>: IO failed``."""
+        return cls(f"{why}: {cls.base_message}")
+
+
 class DataDirLockedError(SluiceError):
     """Another process holds the data folder."""
 

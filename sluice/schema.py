@@ -122,6 +122,9 @@ class FieldSchema:
     default_value: Any = None
     is_dynamic: bool = False
     is_partition_key: bool = False
+    #: ARRAY fields: the elements' type and the most elements a row may hold.
+    element_type: DataType | None = None
+    max_capacity: int | None = None
     #: Type parameters exactly as the client sent them (echoed by DescribeCollection).
     type_params: Mapping[str, str] = field(default_factory=dict)
 

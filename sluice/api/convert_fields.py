@@ -20,6 +20,7 @@ from sluice.api.field_codecs import (
     ENCODERS,
     SCALAR_SOURCES,
     VECTOR_SOURCES,
+    array_values,
     float_array,
     scalar_values,
 )
@@ -48,7 +49,9 @@ def column_from_field_data(fd: schema_pb2.FieldData, num_rows: int) -> Column:
         values = pa.nulls(0) if decode is None else decode(fd.vectors, dim)
         return Column(fd.field_name, dtype, _apply_validity(fd, values, num_rows), dim=dim)
     kind = fd.scalars.WhichOneof("data") if fd.HasField("scalars") else None
-    if kind is None or kind not in SCALAR_SOURCES:
+    if kind == "array_data":
+        values = array_values(fd.scalars.array_data)
+    elif kind is None or kind not in SCALAR_SOURCES:
         values = pa.nulls(0)
     else:
         values = scalar_values(getattr(fd.scalars, kind), SCALAR_SOURCES[kind])
@@ -83,9 +86,14 @@ def field_data_from_column(
         type=int(fld.dtype), field_name=fld.name, field_id=fld.field_id, is_dynamic=fld.is_dynamic
     )
     if column.null_count:
-        fd.valid_data.extend(np.asarray(column.is_valid(), dtype=bool).tolist())
-        placeholder = pa.scalar(type_info(fld.dtype).placeholder, type=column.type)
-        column = pc.fill_null(column, placeholder)
+        valid = np.asarray(column.is_valid(), dtype=bool)
+        fd.valid_data.extend(valid.tolist())
+        if fld.dtype.is_vector:
+            # Milvus sends vectors only for the rows that have one.
+            column = column.filter(pa.array(valid))
+        else:
+            placeholder = pa.scalar(type_info(fld.dtype).placeholder, type=column.type)
+            column = pc.fill_null(column, placeholder)
     ENCODERS[fld.dtype](fld, column, fd)
     return fd
 

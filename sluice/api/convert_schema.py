@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pyarrow as pa
 from pymilvus.grpc_gen import common_pb2, schema_pb2
 
-from sluice.errors import ParameterInvalid, RequestError
+from sluice.errors import ParameterInvalid, RequestError, Unimplemented
 from sluice.schema import DYNAMIC_FIELD, CollectionSchema, DataType, FieldSchema
+from sluice.types.temporal import format_iso
 
 
 def _int_param(field_name: str, key: str, value: str) -> int:
@@ -35,6 +37,7 @@ def schema_from_proto(raw: bytes, collection_name: str) -> CollectionSchema:
         raise RequestError(
             f"collection name [{collection_name}] not matches schema name [{proto.name}]"
         )
+    _refuse_unserved(proto)
     fields = []
     for f in proto.fields:
         if f.is_dynamic or f.name == DYNAMIC_FIELD:
@@ -50,7 +53,13 @@ def schema_from_proto(raw: bytes, collection_name: str) -> CollectionSchema:
             if "max_length" in params
             else None
         )
+        max_capacity = (
+            _int_param(f.name, "max_capacity", params["max_capacity"])
+            if "max_capacity" in params
+            else None
+        )
         default = _default_value(f.default_value) if f.HasField("default_value") else None
+        element_type = _element_type(f) if dtype == DataType.ARRAY else None
         fields.append(
             FieldSchema(
                 name=f.name,
@@ -63,6 +72,8 @@ def schema_from_proto(raw: bytes, collection_name: str) -> CollectionSchema:
                 nullable=f.nullable,
                 default_value=default,
                 is_partition_key=f.is_partition_key,
+                element_type=element_type,
+                max_capacity=max_capacity,
                 type_params=params,
             )
         )
@@ -72,6 +83,28 @@ def schema_from_proto(raw: bytes, collection_name: str) -> CollectionSchema:
         description=proto.description,
         enable_dynamic_field=proto.enable_dynamic_field,
     )
+
+
+def _element_type(f: schema_pb2.FieldSchema) -> DataType:
+    try:
+        return DataType(f.element_type)
+    except ValueError:
+        raise RequestError(f"element type {f.element_type} is not supported") from None
+
+
+def _refuse_unserved(proto: schema_pb2.CollectionSchema) -> None:
+    """Refuse, by name, what Sluice cannot serve: never drop part of a schema silently."""
+    for struct in proto.struct_array_fields:
+        raise Unimplemented(
+            f"{Unimplemented.base_message}: the array of struct field {struct.name} is not "
+            "supported by Sluice"
+        )
+    for function in proto.functions:
+        kind = schema_pb2.FunctionType.Name(function.type) if function.type else "Unknown"
+        raise Unimplemented(
+            f"{Unimplemented.base_message}: function {function.name} of type {kind} is not "
+            "supported by Sluice"
+        )
 
 
 #: ``ValueField`` oneof holding a default value of each type, and the Python conversion.
@@ -87,15 +120,22 @@ _DEFAULT_SLOTS: dict[DataType, tuple[str, Callable[[Any], Any]]] = {
 }
 
 
-def _value_field(dtype: DataType, value: Any) -> schema_pb2.ValueField:
+def _value_field(dtype: DataType, value: Any, timezone: str) -> schema_pb2.ValueField:
     out = schema_pb2.ValueField()
+    if dtype == DataType.TIMESTAMPTZ and isinstance(value, int):
+        # Kept as UTC microseconds; shown as text in the collection's zone, as Milvus does.
+        out.string_data = str(format_iso(pa.array([value], pa.int64()), timezone)[0].as_py())
+        return out
+    if dtype == DataType.GEOMETRY:
+        out.string_data = str(value)
+        return out
     slot = _DEFAULT_SLOTS.get(dtype)
     if slot is not None:
         setattr(out, slot[0], slot[1](value))
     return out
 
 
-def schema_to_proto(schema: CollectionSchema) -> schema_pb2.CollectionSchema:
+def schema_to_proto(schema: CollectionSchema, timezone: str = "UTC") -> schema_pb2.CollectionSchema:
     """The schema DescribeCollection shows: like Milvus's proxy, without ``$meta``."""
     proto = schema_pb2.CollectionSchema(
         name=schema.name,
@@ -123,5 +163,7 @@ def schema_to_proto(schema: CollectionSchema) -> schema_pb2.CollectionSchema:
         for key, value in params.items():
             field.type_params.append(common_pb2.KeyValuePair(key=key, value=value))
         if f.default_value is not None:
-            field.default_value.CopyFrom(_value_field(f.dtype, f.default_value))
+            field.default_value.CopyFrom(_value_field(f.dtype, f.default_value, timezone))
+        if f.element_type is not None:
+            field.element_type = int(f.element_type)
     return proto

@@ -56,7 +56,7 @@ class CollectionRpcs:
             return milvus_pb2.DescribeCollectionResponse(status=status)
         response = milvus_pb2.DescribeCollectionResponse(
             status=SUCCESS,
-            schema=schema_to_proto(meta.schema),
+            schema=schema_to_proto(meta.schema, meta.properties.get("timezone", "UTC")),
             collectionID=meta.id,
             virtual_channel_names=meta.vchannels,
             physical_channel_names=meta.pchannels,

@@ -22,10 +22,12 @@ from functools import cached_property
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import scipy.sparse
 
 from sluice.index import VectorIndex
 from sluice.schema import TS_COLUMN, FieldSchema
 from sluice.types import type_info
+from sluice.types.sparse import csr
 from sluice.types.vectors import valid_rows
 
 #: Consolidate eagerly once a column holds this many chunks (tiny inserts).
@@ -176,6 +178,8 @@ class SegmentView:
         self._pk = pk
         self._ts = ts
         self._vectors = vectors
+        #: Sparse vector columns as CSR matrices, built on first search (rows never change).
+        self._sparse: dict[str, scipy.sparse.csr_matrix] = {}
 
     def with_indexes(self, indexes: Mapping[int, VectorIndex]) -> SegmentView:
         """The same rows with a newer set of built indexes (cached columns carry over)."""
@@ -222,6 +226,25 @@ class SegmentView:
 
     def vector(self, name: str) -> np.ndarray:
         return self.vectors[name]
+
+    def search_data(self, name: str) -> np.ndarray | scipy.sparse.csr_matrix:
+        """What search scans for a vector field: its dense matrix or its sparse CSR rows."""
+        if name in self._vectors:
+            return self.vectors[name]
+        cached = self._sparse.get(name)
+        if cached is None:
+            cached = csr(self.table([name]).column(name).combine_chunks())
+            self._sparse[name] = cached
+        return cached
+
+    def search_validity(self, name: str) -> np.ndarray | None:
+        """Rows of a vector field that hold a vector (``None``: every row)."""
+        if name in self._vectors:
+            return self.vector_validity[name]
+        column = self.table([name]).column(name)
+        if column.null_count == 0:
+            return None
+        return np.asarray(column.is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)
 
     def table(self, columns: Sequence[str] | None = None) -> pa.Table:
         """The rows as one Arrow table (every field in its storage type, ``$ts`` included)."""

@@ -40,9 +40,15 @@ from sluice.engine.manifest import Manifest
 from sluice.engine.persist import Persister, Ticker, persist_channel
 from sluice.engine.ratelimit import FlushRateLimiter
 from sluice.engine.recovery import open_collection
-from sluice.engine.schema_rules import validate_collection_name, validate_schema, validate_shards
+from sluice.engine.schema_rules import (
+    stored_defaults,
+    validate_collection_name,
+    validate_schema,
+    validate_shards,
+)
 from sluice.engine.segment import SegmentLevel, SegmentState
 from sluice.engine.stores import Stores, open_stores
+from sluice.engine.timezones import collection_timezone, creation_timezone
 from sluice.engine.tso import TimestampOracle, now_ms
 from sluice.errors import (
     CollectionNotFound,
@@ -60,6 +66,7 @@ from sluice.schema import (
     with_field_ids,
 )
 from sluice.storage.lock import DataDirLock
+from sluice.types import Context
 
 log = logging.getLogger(__name__)
 
@@ -233,12 +240,13 @@ class Engine:
             shards = validate_shards(shards_num)
             validate_collection_name(schema.name)
             validate_schema(schema)
+            props = dict(properties or {})
+            schema = stored_defaults(schema, creation_timezone(self.catalog, db, props))
             fields = with_field_ids(schema.user_fields)
             if schema.enable_dynamic_field:
                 fields = (*fields, replace(dynamic_meta_field(), field_id=100 + len(fields)))
             schema = replace(schema, fields=fields)
             existing = self.catalog.find(db, schema.name)
-            props = dict(properties or {})
             if existing is not None:
                 same = (
                     existing.schema == schema
@@ -295,6 +303,10 @@ class Engine:
                 shards,
             )
             return CollectionInfo.of(meta)
+
+    def timezone(self, db: str, name: str, requested: str = "") -> str:
+        """The zone TIMESTAMPTZ values of ``name`` are read and shown in (see timezones.py)."""
+        return collection_timezone(self.catalog, self.get(db, name).meta, requested)
 
     def drop_collection(self, db: str, name: str) -> None:
         """Milvus drops idempotently: a missing collection (or database) is a success."""
@@ -454,12 +466,22 @@ class Engine:
     def insert(
         self, db: str, name: str, partition: str | None, columns: Sequence[Column], num_rows: int
     ) -> data.InsertResult:
-        return data.insert(self.get(db, name), partition, columns, num_rows)
+        context = Context(self.timezone(db, name))
+        return data.insert(self.get(db, name), partition, columns, num_rows, context=context)
 
     def upsert(
-        self, db: str, name: str, partition: str | None, columns: Sequence[Column], num_rows: int
+        self,
+        db: str,
+        name: str,
+        partition: str | None,
+        columns: Sequence[Column],
+        num_rows: int,
+        *,
+        partial: bool = False,
     ) -> data.InsertResult:
-        return data.insert(self.get(db, name), partition, columns, num_rows, upsert=True)
+        """Replace rows by key; with ``partial``, fields not sent keep their stored values."""
+        context = Context(self.timezone(db, name))
+        return data.upsert(self.get(db, name), partition, columns, num_rows, partial, context)
 
     def delete(
         self, db: str, name: str, partition: str | None, expr: str, params: Mapping[str, Any] | None
@@ -479,7 +501,10 @@ class Engine:
         read_ts: int | None = None,
         ignore_growing: bool = False,
         partition_names: Sequence[str] = (),
+        timezone: str = "",
+        order_by: str = "",
     ) -> data.QueryResult:
+        """``timezone``: this query's zone; ``order_by``: ``order_by_fields`` (``a:asc,b:desc``)."""
         return data.query(
             self.get(db, name),
             expr,
@@ -490,6 +515,8 @@ class Engine:
             read_ts,
             ignore_growing=ignore_growing,
             partition_names=partition_names,
+            context=Context(self.timezone(db, name, timezone)),
+            order_by=order_by,
         )
 
     def search(
@@ -500,7 +527,12 @@ class Engine:
         vectors: np.ndarray,
         read_ts: int | None = None,
     ) -> prepared_search.SearchResult:
-        return prepared_search.search(self.get(db, name), request, vectors, read_ts)
+        context = Context(self.timezone(db, name, request.timezone))
+        return prepared_search.search(self.get(db, name), request, vectors, read_ts, context)
+
+    def vectors_of_keys(self, db: str, name: str, field: str | None, keys: Sequence[Any]) -> Any:
+        """Stored vectors of primary keys, for a search by ``ids``."""
+        return data.vectors_of_keys(self.get(db, name), field, keys)
 
     def search_by_key(
         self,
@@ -518,7 +550,8 @@ class Engine:
         """
         plan = prepared_search.cached_plan(self.get(db, name), key, request)
         read_ts = iterator_ts if plan.request.iterator else None
-        return prepared_search.run_search(plan, vectors, read_ts)
+        context = Context(self.timezone(db, name, plan.request.timezone))
+        return prepared_search.run_search(plan, vectors, read_ts, context)
 
     # --- indexes and load state ------------------------------------------------------
 

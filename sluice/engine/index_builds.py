@@ -25,13 +25,16 @@ import logging
 import queue
 import threading
 import time
+from typing import Any
 
 from sluice.engine.catalog import IndexMeta
 from sluice.engine.collection import Collection
 from sluice.engine.context import EngineContext
 from sluice.engine.indexes import spec_of
 from sluice.engine.segment import Segment, SegmentLevel, SegmentState
-from sluice.index import build, load_index
+from sluice.engine.vector_kinds import ExactKindIndex, is_other_kind
+from sluice.index import IndexSpec, VectorIndex, build, load_index
+from sluice.schema import FieldSchema
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +107,7 @@ class IndexBuilder:
             return False
         started = time.perf_counter()
         spec = spec_of(collection, index)
-        vectors = segment.view().vectors[index.field_name]
-        built = build(spec, vectors, rerank_vectors=vectors)
+        built = _build(collection, segment, index, spec)
         if self._stopping.is_set():
             return False
         rel = index_file_path(collection.id, segment, index.index_id)
@@ -127,20 +129,36 @@ class IndexBuilder:
         return True
 
 
+def _build(collection: Collection, segment: Segment, index: IndexMeta, spec: IndexSpec) -> Any:
+    field = collection.schema.get(index.field_name)
+    assert field is not None
+    if is_other_kind(field):
+        return _exact(segment, field, spec)
+    vectors = segment.view().vectors[index.field_name]
+    return build(spec, vectors, rerank_vectors=vectors)
+
+
+def _exact(segment: Segment, field: FieldSchema, spec: IndexSpec) -> ExactKindIndex:
+    return ExactKindIndex(spec, field.dtype, segment.view().search_data(field.name))
+
+
 def load_segment_indexes(ctx: EngineContext, collection: Collection, segment: Segment) -> None:
     """Load the index files a recovered segment's manifest names (no rebuild)."""
     declared = {i.index_id: i for i in collection.meta.indexes}
-    loaded = {}
+    loaded: dict[int, VectorIndex] = {}
     for index_id, rel in list(segment.index_files.items()):
         index = declared.get(index_id)
         if index is None or not indexable(segment):
             ctx.files.delete_file(rel)
             del segment.index_files[index_id]
             continue
+        spec = spec_of(collection, index)
+        field = collection.schema.get(index.field_name)
+        if field is not None and is_other_kind(field):
+            loaded[index_id] = _exact(segment, field, spec)
+            continue
         vectors = segment.view().vectors[index.field_name]
-        loaded[index_id] = load_index(
-            spec_of(collection, index), ctx.files.read_bytes(rel), rerank_vectors=vectors
-        )
+        loaded[index_id] = load_index(spec, ctx.files.read_bytes(rel), rerank_vectors=vectors)
     segment.indexes = loaded
 
 

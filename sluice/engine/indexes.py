@@ -19,9 +19,11 @@ from dataclasses import dataclass
 from sluice.engine.catalog import Catalog, IndexMeta
 from sluice.engine.collection import Collection
 from sluice.engine.segment import SegmentLevel, SegmentState
+from sluice.engine.vector_kinds import is_other_kind, parse_kind_index
 from sluice.errors import IndexNotFound, RequestError
 from sluice.index import IndexSpec, parse_index_spec
 from sluice.index.spec import merge_client_params
+from sluice.schema import FieldSchema
 
 
 @dataclass(frozen=True)
@@ -45,8 +47,14 @@ def spec_of(collection: Collection, index: IndexMeta) -> IndexSpec:
     if spec is None:
         field = collection.schema.get(index.field_name)
         assert field is not None
-        spec = _SPECS[index.index_id] = parse_index_spec(field, "", "", index.params)
+        spec = _SPECS[index.index_id] = _parse(field, index.params)
     return spec
+
+
+def _parse(field: FieldSchema, params: Mapping[str, str]) -> IndexSpec:
+    if is_other_kind(field):
+        return parse_kind_index(field, params)
+    return parse_index_spec(field, "", "", params)
 
 
 def create_index(
@@ -62,7 +70,7 @@ def create_index(
     if field is None or field.is_dynamic:
         raise RequestError(f"cannot create index on non-exist field: {field_name}")
     merged = merge_client_params(params)
-    spec = parse_index_spec(field, "", "", merged)
+    spec = _parse(field, merged)
     with catalog.lock:
         for existing in collection.meta.indexes:
             if existing.field_name == field_name:

@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 
 from sluice.errors import DataMismatch, SluiceError
 from sluice.schema import DYNAMIC_FIELD, CollectionSchema, DataType, FieldSchema
-from sluice.types import Storage, TypeInfo, arrow_field, arrow_type, type_info
+from sluice.types import UTC, Context, Storage, TypeInfo, arrow_field, arrow_type, type_info
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,7 @@ def prepare_rows(
     allocate_ids: Callable[[int], int],
     *,
     upsert: bool = False,
+    context: Context = UTC,
 ) -> pa.Table:
     """Validate ``columns`` against ``schema`` and build the stored table (no ``$ts`` yet).
 
@@ -73,6 +74,7 @@ def prepare_rows(
             num_rows,
             allocate_ids,
             generate=generated and fld.is_primary,
+            context=context,
         )
         for fld in schema.fields
     ]
@@ -85,6 +87,7 @@ def _column_for(
     num_rows: int,
     allocate_ids: Callable[[int], int],
     generate: bool = False,
+    context: Context = UTC,
 ) -> pa.Array:
     if generate:
         first = allocate_ids(num_rows)
@@ -112,22 +115,21 @@ def _column_for(
     if values.null_count:
         if fld.is_primary:
             raise DataMismatch.msg("primary field not support null")
-        if fld.default_value is not None:
-            values = pc.fill_null(values, pa.scalar(fld.default_value, type=arrow_type(fld)))
-        elif not fld.nullable:
+        if fld.default_value is None and not fld.nullable:
             raise DataMismatch.msg(f"the field {fld.name} is not nullable but got null values")
     try:
-        return info.check(fld, values)
+        stored = info.check(fld, values, context)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         raise _type_mismatch(fld) from None
+    if stored.null_count and fld.default_value is not None:
+        stored = pc.fill_null(stored, _default_scalar(fld))
+    return stored
 
 
 def _type_mismatch(fld: FieldSchema) -> DataMismatch:
     """``validate_util.go``: ``<kind>field '<f>' is illegal, array type mismatch``."""
-    kind, expected = type_info(fld.dtype).mismatch
-    return DataMismatch.expected(
-        expected, "got nil", f"{kind}field '{fld.name}' is illegal, array type mismatch"
-    )
+    message, expected = type_info(fld.dtype).mismatch_words(fld)
+    return DataMismatch.expected(expected, "got nil", message)
 
 
 def _compatible(sent: DataType, declared: DataType) -> bool:
@@ -161,9 +163,13 @@ def _check_dim(fld: FieldSchema, col: Column, info: TypeInfo) -> None:
         )
 
 
+def _default_scalar(fld: FieldSchema) -> pa.Scalar:
+    return pa.scalar(type_info(fld.dtype).stored_default(fld), type=arrow_type(fld))
+
+
 def _fill_missing(fld: FieldSchema, num_rows: int) -> pa.Array:
     if fld.default_value is not None:
-        return pa.array([fld.default_value] * num_rows, type=arrow_type(fld))
+        return pa.repeat(_default_scalar(fld), num_rows)
     return pa.nulls(num_rows, type=arrow_type(fld))
 
 

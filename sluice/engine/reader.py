@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from sluice.engine.collection import Snapshot
 from sluice.engine.columns import SegmentView
@@ -109,8 +110,10 @@ def query(
     output: OutputSpec,
     limit: int | None,
     offset: int,
+    order_by: Sequence[tuple[str, str]] = (),
 ) -> pa.Table:
-    """Matching rows, newest version per key, ordered by primary key, then paginated."""
+    """Matching rows, newest version per key, ordered by primary key (or ``order_by``,
+    then primary key), then paginated."""
     seg_nos, rows, pks, stamps = [], [], [], []
     for no, view in enumerate(snapshot.segments):
         mask = combined_mask(view, snapshot, flt)
@@ -126,9 +129,27 @@ def query(
     seg_no = np.concatenate(seg_nos)
     row = np.concatenate(rows)
     order = _newest_per_key_sorted(np.concatenate(pks), np.concatenate(stamps))
+    if order_by:
+        order = _ordered_by(snapshot.segments, seg_no, row, order, order_by)
     stop = len(order) if limit is None else offset + limit
     order = order[offset:stop]
     return gather(snapshot.segments, seg_no[order], row[order], output, schema)
+
+
+def _ordered_by(
+    segments: Sequence[SegmentView],
+    seg_no: np.ndarray,
+    row: np.ndarray,
+    order: np.ndarray,
+    order_by: Sequence[tuple[str, str]],
+) -> np.ndarray:
+    """``order`` (key-sorted candidates) re-sorted by the fields; ties keep key order."""
+    names = [name for name, _ in order_by]
+    keys = gather(segments, seg_no[order], row[order], OutputSpec(tuple(names), None), None)
+    keys = keys.append_column("__rank", pa.array(np.arange(len(order))))
+    sort_keys = [(name, direction) for name, direction in order_by] + [("__rank", "ascending")]
+    ranked = pc.sort_indices(keys, sort_keys=sort_keys, null_placement="at_end")
+    return order[np.asarray(ranked)]
 
 
 def _newest_per_key_sorted(pk: np.ndarray, ts: np.ndarray) -> np.ndarray:

@@ -8,7 +8,7 @@ Shared by every layer, like :mod:`sluice.schema`: this package imports only
 protobuf; the API and the remote client keep their own codec tables).
 """
 
-from sluice.types.info import FilterKind, Storage, TypeInfo
+from sluice.types.info import UTC, Context, FilterKind, Storage, TypeInfo
 from sluice.types.registry import (
     REGISTRY,
     SUPPORTED_TYPES,
@@ -21,6 +21,8 @@ from sluice.types.registry import (
 __all__ = [
     "REGISTRY",
     "SUPPORTED_TYPES",
+    "UTC",
+    "Context",
     "FilterKind",
     "Storage",
     "TypeInfo",

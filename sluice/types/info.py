@@ -48,8 +48,20 @@ class FilterKind(enum.Enum):
     TIMESTAMP = "timestamp"
 
 
-#: Validates a column's non-null values for a field and returns them in the storage type.
-Check = Callable[[FieldSchema, pa.Array], pa.Array]
+@dataclass(frozen=True)
+class Context:
+    """What checks and presentation need besides the field: the collection's settings."""
+
+    #: IANA name of the time zone naive timestamps are read in and results shown in.
+    timezone: str = "UTC"
+
+
+UTC = Context()
+
+#: Validates a column for a field and returns it in the storage type (Milvus's wording).
+Check = Callable[[FieldSchema, pa.Array, Context], pa.Array]
+#: Stored values -> what Milvus shows a client (ISO timestamps, WKT), per row.
+Present = Callable[[FieldSchema, pa.Array, Context], pa.Array]
 
 
 @dataclass(frozen=True)
@@ -62,8 +74,8 @@ class TypeInfo:
     arrow: Callable[[FieldSchema], pa.DataType]
     #: Whether values arriving in this Arrow type can be stored (whatever label they carry).
     accepts: Callable[[pa.DataType], bool]
-    #: Milvus's words for a column of the wrong kind: the prefix of
-    #: ``<prefix>field '<name>' is illegal, array type mismatch`` and the "expected" text.
+    #: Milvus's words for a column of the wrong kind: the message (``{name}``: the
+    #: field) and the "expected" text of ``WrapErrParameterInvalid``.
     mismatch: tuple[str, str]
     #: Type-specific validation and conversion to the storage type (Milvus's wording).
     check: Check
@@ -86,10 +98,26 @@ class TypeInfo:
     dim_of: Callable[[pa.DataType], int | None] | None = None
     #: Whether the type may be the element type of an ARRAY field.
     array_element: bool = False
+    #: Stored values -> Milvus's representation in results (``None``: shown as stored).
+    present: Present | None = None
+    #: A field's ``default_value`` (as the schema keeps it) -> the stored value.
+    default: Callable[[Any], Any] | None = None
 
     @property
     def is_vector(self) -> bool:
         return self.dtype.is_vector
+
+    def mismatch_words(self, fld: FieldSchema) -> tuple[str, str]:
+        """``mismatch`` for ``fld``; an ARRAY's expectation names its element type."""
+        message = self.mismatch[0].format(name=fld.name)
+        if self.dtype == DataType.ARRAY and fld.element_type is not None:
+            return message, f"need {fld.element_type.milvus_name} array"
+        return message, self.mismatch[1]
+
+    def stored_default(self, fld: FieldSchema) -> Any:
+        """The value that fills a missing or null cell of ``fld``."""
+        value = fld.default_value
+        return value if self.default is None or value is None else self.default(value)
 
     def matrix_width(self, fld: FieldSchema) -> int:
         assert self.width is not None and fld.dim is not None

@@ -11,11 +11,17 @@ from __future__ import annotations
 import pyarrow as pa
 
 from sluice.schema import TS_COLUMN, CollectionSchema, DataType, FieldSchema
+from sluice.types.arrays import ARRAYS
+from sluice.types.geometry import GEOMETRY
 from sluice.types.info import TypeInfo
 from sluice.types.scalars import SCALARS
+from sluice.types.sparse import SPARSE
+from sluice.types.temporal import TEMPORAL
 from sluice.types.vectors import VECTORS
 
-REGISTRY: dict[DataType, TypeInfo] = {info.dtype: info for info in (*SCALARS, *VECTORS)}
+REGISTRY: dict[DataType, TypeInfo] = {
+    info.dtype: info for info in (*SCALARS, *ARRAYS, *TEMPORAL, *GEOMETRY, *VECTORS, *SPARSE)
+}
 
 #: Types Sluice stores.  Anything else is rejected at CreateCollection.
 SUPPORTED_TYPES = frozenset(REGISTRY)

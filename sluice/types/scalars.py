@@ -13,9 +13,11 @@ import pyarrow.compute as pc
 
 from sluice.errors import DataMismatch
 from sluice.schema import DataType, FieldSchema
-from sluice.types.info import Check, FilterKind, Storage, TypeInfo
+from sluice.types.info import Check, Context, FilterKind, Storage, TypeInfo
 
 MAX_VARCHAR = 65535
+#: ``validate_util.go``'s refusal of a column of the wrong kind (``{name}``: the field).
+_PLAIN = "field '{name}' is illegal, array type mismatch"
 
 INT_RANGES = {
     DataType.INT8: (-(2**7), 2**7 - 1),
@@ -82,22 +84,22 @@ def check_varchar_length(fld: FieldSchema, values: pa.Array) -> None:
         )
 
 
-def _integer_check(fld: FieldSchema, values: pa.Array) -> pa.Array:
+def _integer_check(fld: FieldSchema, values: pa.Array, ctx: Context) -> pa.Array:
     if fld.dtype in INT_RANGES:
         check_int_range(fld, values)
     return values.cast(_ARROW[fld.dtype])
 
 
-def _plain_check(fld: FieldSchema, values: pa.Array) -> pa.Array:
+def _plain_check(fld: FieldSchema, values: pa.Array, ctx: Context) -> pa.Array:
     return values.cast(_ARROW[fld.dtype])
 
 
-def _varchar_check(fld: FieldSchema, values: pa.Array) -> pa.Array:
+def _varchar_check(fld: FieldSchema, values: pa.Array, ctx: Context) -> pa.Array:
     check_varchar_length(fld, values)
     return values.cast(pa.string())
 
 
-def _json_check(fld: FieldSchema, values: pa.Array) -> pa.Array:
+def _json_check(fld: FieldSchema, values: pa.Array, ctx: Context) -> pa.Array:
     # JSON values are kept as their UTF-8 encoded text, exactly as received.
     return values.cast(pa.binary())
 
@@ -148,39 +150,39 @@ def _entry(
 
 SCALARS: tuple[TypeInfo, ...] = (
     _entry(
-        DataType.BOOL, _is_bool, ("", "need bool array"), _plain_check, FilterKind.BOOL, False,
+        DataType.BOOL, _is_bool, (_PLAIN, "need bool array"), _plain_check, FilterKind.BOOL, False,
         groupable=True,
     ),
     _entry(
-        DataType.INT8, _is_int, ("", "need int array"), _integer_check, FilterKind.NUMBER, 0,
+        DataType.INT8, _is_int, (_PLAIN, "need int array"), _integer_check, FilterKind.NUMBER, 0,
         groupable=True,
     ),
     _entry(
-        DataType.INT16, _is_int, ("", "need int array"), _integer_check, FilterKind.NUMBER, 0,
+        DataType.INT16, _is_int, (_PLAIN, "need int array"), _integer_check, FilterKind.NUMBER, 0,
         groupable=True,
     ),
     _entry(
-        DataType.INT32, _is_int, ("", "need int array"), _integer_check, FilterKind.NUMBER, 0,
+        DataType.INT32, _is_int, (_PLAIN, "need int array"), _integer_check, FilterKind.NUMBER, 0,
         groupable=True,
     ),
     _entry(
-        DataType.INT64, _is_int, ("", "need long int array"), _integer_check, FilterKind.NUMBER,
+        DataType.INT64, _is_int, (_PLAIN, "need long int array"), _integer_check, FilterKind.NUMBER,
         0, groupable=True,
     ),
     _entry(
-        DataType.FLOAT, _is_number, ("", "need float32 array"), _plain_check, FilterKind.NUMBER,
+        DataType.FLOAT, _is_number, (_PLAIN, "need float32 array"), _plain_check, FilterKind.NUMBER,
         0.0, groupable=False,
     ),
     _entry(
-        DataType.DOUBLE, _is_number, ("", "need float64(double) array"), _plain_check,
+        DataType.DOUBLE, _is_number, (_PLAIN, "need float64(double) array"), _plain_check,
         FilterKind.NUMBER, 0.0, groupable=False,
     ),
     _entry(
-        DataType.VARCHAR, is_text, ("varchar ", "need string array"), _varchar_check,
+        DataType.VARCHAR, is_text, ("varchar " + _PLAIN, "need string array"), _varchar_check,
         FilterKind.STRING, "", groupable=True,
     ),
     _entry(
-        DataType.JSON, _is_json, ("json ", "need json array"), _json_check, FilterKind.JSON,
+        DataType.JSON, _is_json, ("json " + _PLAIN, "need json array"), _json_check, FilterKind.JSON,
         b"", groupable=False, element=False,
     ),
 )  # fmt: skip

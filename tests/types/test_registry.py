@@ -8,7 +8,7 @@ import pytest
 
 from sluice.errors import DataMismatch
 from sluice.schema import DataType, FieldSchema
-from sluice.types import REGISTRY, SUPPORTED_TYPES, Storage, arrow_type, type_info
+from sluice.types import REGISTRY, SUPPORTED_TYPES, UTC, Storage, arrow_type, type_info
 
 
 def test_every_entry_is_keyed_by_its_own_type() -> None:
@@ -43,7 +43,7 @@ def test_dense_entries_convert_matrices_both_ways(dtype: DataType) -> None:
 )
 def test_check_casts_to_the_storage_type(dtype: DataType, values: list[object]) -> None:
     fld = FieldSchema("f", dtype, max_length=8)
-    stored = type_info(dtype).check(fld, pa.array(values))
+    stored = type_info(dtype).check(fld, pa.array(values), UTC)
     assert stored.type == arrow_type(fld)
     assert stored.to_pylist() == pa.array(values).cast(arrow_type(fld)).to_pylist()
 
@@ -51,13 +51,13 @@ def test_check_casts_to_the_storage_type(dtype: DataType, values: list[object]) 
 def test_int_range_refused_in_milvus_words() -> None:
     fld = FieldSchema("small", DataType.INT8)
     with pytest.raises(DataMismatch, match=r"the 1th element \(128\) out of range: \[-128, 127\]"):
-        type_info(DataType.INT8).check(fld, pa.array([1, 128]))
+        type_info(DataType.INT8).check(fld, pa.array([1, 128]), UTC)
 
 
 def test_varchar_length_is_measured_in_bytes() -> None:
     fld = FieldSchema("s", DataType.VARCHAR, max_length=2)
     with pytest.raises(DataMismatch, match="row number: 0, length: 3, max length: 2"):
-        type_info(DataType.VARCHAR).check(fld, pa.array(["日"]))
+        type_info(DataType.VARCHAR).check(fld, pa.array(["日"]), UTC)
 
 
 def test_accepts_follows_the_values_not_the_label() -> None:
