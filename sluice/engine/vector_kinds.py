@@ -104,6 +104,22 @@ def _ratio(key: str, value: Any, stage: str) -> float:
     return ratio
 
 
+def _score_ratio(value: Any) -> float:
+    """knowhere's ``dim_max_score_ratio`` (sparse search pruning), in [0.5, 1.3]."""
+    try:
+        ratio = float(value)
+    except (TypeError, ValueError):
+        raise ParamRejected(
+            f"invalid float value, key: 'dim_max_score_ratio', value: '{value}'"
+        ) from None
+    if not 0.5 <= ratio <= 1.3:
+        raise ParamRejected(
+            f"Out of range in json: param 'dim_max_score_ratio' ({value}) should be in range "
+            "[0.500000, 1.300000]"
+        )
+    return ratio
+
+
 def kind_search_params(
     fld: FieldSchema,
     spec: IndexSpec | None,
@@ -131,6 +147,8 @@ def kind_search_params(
             )
     if "drop_ratio_search" in merged:
         _ratio("drop_ratio_search", merged["drop_ratio_search"], "search")
+    if "dim_max_score_ratio" in merged:
+        _score_ratio(merged["dim_max_score_ratio"])
     radius = merged.get("radius")
     range_filter = merged.get("range_filter")
     return SearchParams(
