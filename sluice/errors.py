@@ -89,6 +89,12 @@ class ServiceNotReady(SluiceError):
     retriable = True
 
 
+class IndexBuildCancelled(ServiceNotReady):
+    """An index build stopped at a checkpoint because the engine is closing."""
+
+    base_message = "index build cancelled: Sluice is stopping"
+
+
 class ServiceUnavailable(SluiceError):
     code = 2
     base_message = "service unavailable"
@@ -274,6 +280,21 @@ class OperationNotSupported(SluiceError):
     base_message = "unsupported operation"
 
 
+class InvalidJSONData(SluiceError):
+    """A JSON value that does not parse, refused at insert (Milvus's ``WrapErrIoFailedReason``).
+
+    Milvus reports it with the IO-failed code, ``IO failed: <parser's reason>``.
+    """
+
+    code = 1001
+    base_message = "IO failed"
+    input_error = True
+
+    @classmethod
+    def because(cls, reason: str) -> Self:
+        return cls(f"{cls.base_message}: {reason}")
+
+
 # --- expressions ---------------------------------------------------------------
 
 
@@ -297,8 +318,24 @@ class StorageError(SluiceError):
     base_message = "IO failed"
 
 
+class StorageWriteError(StorageError):
+    """The data folder refused a write: full, read-only, or failing.
+
+    The message names the file and the system's reason (``IO failed: cannot
+    write /data/tso.json.tmp: [Errno 28] No space left on device``), because an
+    operator has to act on it.
+    """
+
+    @classmethod
+    def from_os_error(cls, exc: OSError, path: object = None) -> Self:
+        where = path if path is not None else exc.filename
+        reason = f"[Errno {exc.errno}] {exc.strerror}" if exc.strerror else str(exc)
+        target = f" {where}" if where is not None else ""
+        return cls(f"{cls.base_message}: cannot write{target}: {' '.join(reason.split())}")
+
+
 class WALCorruptedError(StorageError):
-    """A WAL record failed its checksum somewhere other than the tail."""
+    """A WAL is damaged in a way that is not a torn tail, or misses records a checkpoint needs."""
 
 
 class MetaCorruptedError(StorageError):

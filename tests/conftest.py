@@ -37,12 +37,15 @@ class SluiceProcess:
         env: dict[str, str] | None = None,
         config: Path | None = None,
         log_level: str = "INFO",
+        extra_args: list[str] | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.port = free_port()
         self.env = {**os.environ, **(env or {})}
         self.config = config
         self.log_level = log_level
+        #: More ``sluice serve`` options (``--wal-recovery truncate``...).
+        self.extra_args = list(extra_args or [])
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir.parent / f"{data_dir.name}.server.log"
 
@@ -76,6 +79,7 @@ class SluiceProcess:
         ]
         if self.config is not None:
             args += ["--config", str(self.config)]
+        args += self.extra_args
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child process
         self.proc = subprocess.Popen(
             args, stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=ROOT

@@ -53,6 +53,17 @@ FORBIDDEN = {
         "sluice.index",
         "sluice.query",
     ),
+    "index/scalar": (
+        "grpc",
+        "google.protobuf",
+        "pymilvus",
+        "faiss",
+        "sluice.api",
+        "sluice.engine",
+        "sluice.client",
+        "sluice.storage",
+        "sluice.query",
+    ),
     "engine": ("grpc", "google.protobuf", "pymilvus", "sluice.api", "sluice.client"),
     # The API and the clients reach the engine only through its public surface
     # (``sluice.engine`` itself) and never touch the layers below it.
@@ -80,7 +91,8 @@ def _matches(name: str, forbidden: str) -> bool:
 
 def test_every_package_is_covered() -> None:
     packages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
-    assert packages == set(FORBIDDEN), "add each package's import rules to FORBIDDEN"
+    top_level = {layer.split("/")[0] for layer in FORBIDDEN}
+    assert packages == top_level, "add each package's import rules to FORBIDDEN"
 
 
 @pytest.mark.parametrize("layer", sorted(FORBIDDEN))

@@ -3,7 +3,11 @@
 ``@rpc`` wraps a handler so that a :class:`~sluice.errors.SluiceError` (or any
 unexpected exception) becomes the handler's own response type with a filled
 ``status`` — Milvus answers failures in-band, never as gRPC errors, and
-pymilvus retries gRPC errors it should not retry.
+pymilvus retries gRPC errors it should not retry.  An ``OSError`` that
+escapes the engine is the data folder refusing a write (full, read-only,
+failing disk): it is answered as a :class:`~sluice.errors.StorageWriteError`
+naming the file, and logged without a traceback.  What a client sent is
+logged escaped (:mod:`sluice.api.logsafe`), so it cannot forge log lines.
 """
 
 from __future__ import annotations
@@ -18,9 +22,10 @@ from google.protobuf import message_factory
 from google.protobuf.message import Message
 from pymilvus.grpc_gen import common_pb2, milvus_pb2
 
+from sluice.api.logsafe import escape_control
 from sluice.api.status import error_status
 from sluice.engine import DEFAULT_DB
-from sluice.errors import SluiceError
+from sluice.errors import SluiceError, StorageWriteError
 
 log = logging.getLogger("sluice.api")
 
@@ -87,6 +92,14 @@ def remaining_seconds(context: grpc.ServicerContext, default: float) -> float:
     return max(0.0, min(default, left - 0.05))
 
 
+def _request_id(context: grpc.ServicerContext) -> str:
+    return escape_control(metadata(context, "client-request-id"))
+
+
+def _safe(err: SluiceError) -> str:
+    return escape_control(err.message)
+
+
 def rpc(handler: Handler) -> Handler:
     name = handler.__name__
 
@@ -96,12 +109,14 @@ def rpc(handler: Handler) -> Handler:
             response: Message = handler(self, request, context)
             return response
         except SluiceError as err:
-            log.info(
-                "%s failed (request %s): %s", name, metadata(context, "client-request-id"), err
-            )
+            log.info("%s failed (request %s): %s", name, _request_id(context), _safe(err))
             return _answer(name, err, context)
+        except OSError as exc:
+            storage = StorageWriteError.from_os_error(exc)
+            log.warning("%s failed (request %s): %s", name, _request_id(context), _safe(storage))
+            return _answer(name, storage, context)
         except Exception as exc:
-            log.exception("%s crashed (request %s)", name, metadata(context, "client-request-id"))
+            log.exception("%s crashed (request %s)", name, _request_id(context))
             return _answer(name, SluiceError(f"unexpected error: {exc}"), context)
 
     return wrapper  # type: ignore[return-value]

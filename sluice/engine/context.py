@@ -48,5 +48,6 @@ class EngineContext:
     def files(self) -> SegmentFiles:
         return self.stores.files
 
-    def open_wal(self, vchannel: str) -> ChannelLog:
-        return self.stores.logs.open(vchannel)
+    def open_wal(self, vchannel: str, *, start_offset: int = 0) -> ChannelLog:
+        """Open a channel's log (``start_offset``: where it begins if it has no records yet)."""
+        return self.stores.logs.open(vchannel, start_offset=start_offset)

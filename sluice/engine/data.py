@@ -253,8 +253,11 @@ def check_result_window(limit: int | None, offset: int) -> None:
 
 
 def read_timestamp(collection: Collection, pinned: int | None) -> int:
-    """Now, or the client's pinned timestamp when it is older (iterators pin their first page's)."""
-    now = collection.ctx.tso.allocate()
+    """Now, or the client's pinned timestamp when it is older (iterators pin their first page's).
+
+    Reads take their timestamp from the in-memory clock and never write to disk.
+    """
+    now = collection.ctx.tso.read_timestamp()
     if pinned is None or pinned <= 0:
         return now
     return min(pinned, now)

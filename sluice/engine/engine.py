@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from sluice.config import Settings
-from sluice.engine import data, indexes, prepared_search
+from sluice.engine import data, indexes, prepared_search, segment_listing
 from sluice.engine import flush as flush_ops
 from sluice.engine.catalog import DEFAULT_DB, Catalog, CollectionMeta, DatabaseMeta
 from sluice.engine.channel import pchannel_name, vchannel_name
@@ -37,7 +37,7 @@ from sluice.engine.ids import IdAllocator
 from sluice.engine.index_builds import IndexBuilder, drop_segment_indexes
 from sluice.engine.ingest import Column
 from sluice.engine.manifest import Manifest
-from sluice.engine.persist import Persister, Ticker, persist_channel
+from sluice.engine.persist import Persister, Ticker, as_storage_error, persist_channel
 from sluice.engine.ratelimit import FlushRateLimiter
 from sluice.engine.recovery import open_collection
 from sluice.engine.schema_rules import (
@@ -46,17 +46,17 @@ from sluice.engine.schema_rules import (
     validate_schema,
     validate_shards,
 )
-from sluice.engine.segment import SegmentLevel, SegmentState
+from sluice.engine.segment_listing import LoadedSegment, SegmentInfo
 from sluice.engine.stores import Stores, open_stores
 from sluice.engine.timezones import collection_timezone, creation_timezone
 from sluice.engine.tso import TimestampOracle, now_ms
 from sluice.errors import (
     CollectionNotFound,
-    CollectionNotLoaded,
     DatabaseNotFound,
     ParameterInvalid,
     RequestError,
     ServiceNotReady,
+    SluiceError,
 )
 from sluice.schema import (
     DEFAULT_PARTITION,
@@ -81,31 +81,6 @@ class LoadState(enum.IntEnum):
 
 
 @dataclass(frozen=True)
-class SegmentInfo:
-    segment_id: int
-    collection_id: int
-    partition_id: int
-    num_rows: int
-    state: SegmentState
-    level: SegmentLevel
-    channel: str
-
-
-@dataclass(frozen=True)
-class LoadedSegment:
-    """A sealed segment serving reads, as GetQuerySegmentInfo reports it."""
-
-    segment_id: int
-    collection_id: int
-    partition_id: int
-    num_rows: int
-    mem_size: int
-    index_name: str
-    index_id: int
-    level: SegmentLevel
-
-
-@dataclass(frozen=True)
 class FlushAllResult:
     flush_all_ts: int
     pchannels: list[str]
@@ -127,6 +102,9 @@ class Engine:
         self._lock = DataDirLock(data)
         self._lock.acquire()
         self._closed = False
+        #: Whether :meth:`close` joined every background thread (a native
+        #: call that outlives its timeout leaves one running).
+        self.threads_stopped = True
         try:
             stores = open_stores(settings)
             if wrap_stores is not None:
@@ -168,18 +146,32 @@ class Engine:
         if self._closed:
             return
         self._closed = True
-        self.index_builder.stop()
+        self.threads_stopped = self.index_builder.stop()
         self._ticker.stop()
         self._persister.stop()
         for collection in list(self.collections.values()):
-            for channel in collection.channels:
-                persist_channel(
-                    self.ctx, collection, channel, force_deletes=True, force_growing=True
+            try:
+                for channel in collection.channels:
+                    persist_channel(
+                        self.ctx, collection, channel, force_deletes=True, force_growing=True
+                    )
+                collection.save_manifest()
+            except (OSError, SluiceError) as exc:
+                # The WAL still holds every acknowledged row; the next start replays them.
+                log.error(
+                    "could not persist collection %s while closing (replayed at next start): %s",
+                    collection.name,
+                    as_storage_error(exc).message,
                 )
-            collection.save_manifest()
             for channel in collection.channels:
-                channel.wal.close()
-        self.stores.close()
+                try:
+                    channel.wal.close()
+                except OSError as exc:
+                    log.error("closing the WAL of %s failed: %s", channel.name, exc)
+        try:
+            self.stores.close()
+        except OSError as exc:
+            log.error("closing the stores failed: %s", exc)
         self._lock.release()
         log.info("engine closed")
 
@@ -221,6 +213,8 @@ class Engine:
         meta = self.catalog.find(db, name)
         collection = self.collections.get(meta.id) if meta is not None else None
         if collection is None:
+            # Milvus checks every name it is given; an existing one passed at creation.
+            validate_collection_name(name)
             raise CollectionNotFound.named(db, name)
         return collection
 
@@ -314,6 +308,7 @@ class Engine:
         with self.catalog.lock:
             meta = self.catalog.find(db, name) if db in self.catalog.databases else None
             if meta is None:
+                validate_collection_name(name)
                 return
             collection = self.collections.pop(meta.id)
             with collection.manifest_lock:
@@ -345,7 +340,10 @@ class Engine:
     def has_collection(self, db: str, name: str) -> bool:
         self._check_open()
         self._check_db(db)
-        return self.catalog.find(db, name) is not None
+        if self.catalog.find(db, name) is not None:
+            return True
+        validate_collection_name(name)
+        return False
 
     def list_collections(self, db: str) -> list[CollectionInfo]:
         self._check_open()
@@ -380,16 +378,37 @@ class Engine:
         # Milvus loops over the names; naming a collection twice flushes it once.
         named = [(name, self.get(db, name)) for name in dict.fromkeys(names)]
         for _, collection in named:
+            self._raise_persist_failure(collection)
             self.flush_limiter.admit(collection.id)
         return flush_ops.flush_collections(db, named, self.ctx.tso.allocate)
 
     def flush_state(
         self, db: str, name: str, segment_ids: Sequence[int], flush_ts: int, wait_seconds: float
     ) -> bool:
-        collection = self.get(db, name)
-        return flush_ops.wait_until(
-            [collection], lambda: collection.flushed(segment_ids, flush_ts), wait_seconds
-        )
+        """GetFlushState; without ``name`` (the Node SDK's flushSync) the segments' own collections."""
+        if name:
+            collections = [self.get(db, name)]
+        else:
+            self._check_open()
+            self._check_db(db)
+            collections = flush_ops.collections_holding(
+                [c for c in self.collections.values() if c.meta.db == db], segment_ids
+            )
+
+        def flushed() -> bool:
+            if all(c.flushed(segment_ids, flush_ts) for c in collections):
+                return True
+            for collection in collections:
+                self._raise_persist_failure(collection)
+            return False
+
+        return flush_ops.wait_until(collections, flushed, wait_seconds)
+
+    def _raise_persist_failure(self, collection: Collection) -> None:
+        """A flush cannot complete while persisting its collection fails: say why."""
+        failure = self._persister.failure(collection)
+        if failure is not None:
+            raise failure
 
     def flush_all(self) -> FlushAllResult:
         """Flush every collection of every database with one timestamp (Milvus 2.6 semantics)."""
@@ -416,50 +435,23 @@ class Engine:
                 )
         elif flush_all_ts == 0:
             raise ParameterInvalid.msg("flush_all_ts or flush_all_tss is required")
-        return flush_ops.wait_until(
-            collections,
-            lambda: flush_ops.flush_all_reached(collections, flush_all_ts, dict(per_pchannel)),
-            wait_seconds,
-        )
+
+        def flushed() -> bool:
+            if flush_ops.flush_all_reached(collections, flush_all_ts, dict(per_pchannel)):
+                return True
+            for collection in collections:
+                self._raise_persist_failure(collection)
+            return False
+
+        return flush_ops.wait_until(collections, flushed, wait_seconds)
 
     def loaded_segments(self, db: str, name: str) -> list[LoadedSegment]:
         """Flushed segments of a loaded collection (growing data is not listed, as in Milvus)."""
-        collection = self.get(db, name)
-        if not collection.meta.loaded:
-            raise CollectionNotLoaded.named(name)
-        index = collection.meta.indexes[0] if collection.meta.indexes else None
-        return [
-            LoadedSegment(
-                segment_id=s.id,
-                collection_id=collection.id,
-                partition_id=s.partition_id,
-                num_rows=s.num_rows,
-                mem_size=s.nbytes,
-                index_name=index.index_name if index and index.index_id in s.indexes else "",
-                index_id=index.index_id if index and index.index_id in s.indexes else 0,
-                level=s.level,
-            )
-            for s in sorted(collection.segments(), key=lambda s: s.id)
-            if s.state == SegmentState.FLUSHED and s.level != SegmentLevel.L0 and s.num_rows
-        ]
+        return segment_listing.loaded_segments(self.get(db, name))
 
     def persistent_segments(self, db: str, name: str) -> list[SegmentInfo]:
         """Sealed, Flushing and Flushed segments (L0 included), as GetPersistentSegmentInfo lists them."""
-        collection = self.get(db, name)
-        shown = (SegmentState.SEALED, SegmentState.FLUSHING, SegmentState.FLUSHED)
-        return [
-            SegmentInfo(
-                segment_id=s.id,
-                collection_id=collection.id,
-                partition_id=s.partition_id,
-                num_rows=0 if s.level == SegmentLevel.L0 else s.num_rows,
-                state=s.state,
-                level=s.level,
-                channel=s.channel,
-            )
-            for s in sorted(collection.segments(), key=lambda s: s.id)
-            if s.state in shown
-        ]
+        return segment_listing.persistent_segments(self.get(db, name))
 
     # --- data -----------------------------------------------------------------------
 

@@ -79,13 +79,25 @@ def flush_collections(
     return FlushResult(db, results, checkpoints)
 
 
+def collections_holding(
+    collections: Sequence[Collection], segment_ids: Sequence[int]
+) -> list[Collection]:
+    """The collections that hold any of ``segment_ids`` (GetFlushState without a name)."""
+    return [c for c in collections if any(c.find_segment(s) is not None for s in segment_ids)]
+
+
 def wait_until(
     collections: Sequence[Collection], check: Callable[[], bool], seconds: float
 ) -> bool:
-    """``check()``, re-evaluated after each manifest commit for up to ``seconds``."""
+    """``check()``, re-evaluated after each manifest commit for up to ``seconds``.
+
+    ``check`` may raise (a persistence failure): the error is the answer.
+    """
     deadline = time.monotonic() + max(0.0, seconds)
     if check():
         return True
+    if not collections:
+        return check()
     cond = collections[0].persisted if len(collections) == 1 else None
     while True:
         remaining = deadline - time.monotonic()

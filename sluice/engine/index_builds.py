@@ -25,6 +25,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from sluice.engine.catalog import IndexMeta
@@ -33,6 +34,7 @@ from sluice.engine.context import EngineContext
 from sluice.engine.indexes import spec_of
 from sluice.engine.segment import Segment, SegmentLevel, SegmentState
 from sluice.engine.vector_kinds import ExactKindIndex, is_other_kind
+from sluice.errors import IndexBuildCancelled, StorageWriteError
 from sluice.index import IndexSpec, VectorIndex, build, load_index
 from sluice.schema import FieldSchema
 
@@ -79,11 +81,17 @@ class IndexBuilder:
         for segment in collection.segments():
             self.request(collection, segment)
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop taking work; a build still running is abandoned, never committed."""
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Stop taking work and wait for the builder; a build in progress is never committed.
+
+        A build stops at its next chunk (see :func:`sluice.index.build`).
+        Returns whether the thread ended; it may not if one native FAISS call
+        (an IVF training run) outlasts ``timeout``.
+        """
         self._stopping.set()
         self._queue.put(None)
         self._thread.join(timeout)
+        return not self._thread.is_alive()
 
     def _run(self) -> None:
         while True:
@@ -99,6 +107,13 @@ class IndexBuilder:
                 for index in list(collection.meta.indexes):
                     if self._build_one(collection, segment, index):
                         self.builds += 1
+            except OSError as exc:
+                # A full or read-only disk: one line, no traceback; the next start rebuilds it.
+                log.error(
+                    "building an index for segment %d failed: %s",
+                    segment.id,
+                    StorageWriteError.from_os_error(exc).message,
+                )
             except Exception:
                 log.exception("building an index for segment %d failed", segment.id)
 
@@ -107,7 +122,18 @@ class IndexBuilder:
             return False
         started = time.perf_counter()
         spec = spec_of(collection, index)
-        built = _build(collection, segment, index, spec)
+        log.info(
+            "building %s index %s for segment %d (%d rows)",
+            spec.engine_type,
+            index.index_name,
+            segment.id,
+            segment.num_rows,
+        )
+        try:
+            built = _build(collection, segment, index, spec, self._stopping.is_set)
+        except IndexBuildCancelled:
+            log.info("index build for segment %d cancelled: the engine is closing", segment.id)
+            return False
         if self._stopping.is_set():
             return False
         rel = index_file_path(collection.id, segment, index.index_id)
@@ -129,13 +155,19 @@ class IndexBuilder:
         return True
 
 
-def _build(collection: Collection, segment: Segment, index: IndexMeta, spec: IndexSpec) -> Any:
+def _build(
+    collection: Collection,
+    segment: Segment,
+    index: IndexMeta,
+    spec: IndexSpec,
+    cancelled: Callable[[], bool],
+) -> Any:
     field = collection.schema.get(index.field_name)
     assert field is not None
     if is_other_kind(field):
         return _exact(segment, field, spec)
     vectors = segment.view().vectors[index.field_name]
-    return build(spec, vectors, rerank_vectors=vectors)
+    return build(spec, vectors, rerank_vectors=vectors, cancelled=cancelled)
 
 
 def _exact(segment: Segment, field: FieldSchema, spec: IndexSpec) -> ExactKindIndex:

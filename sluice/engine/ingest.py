@@ -9,7 +9,7 @@ test suites match on it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pyarrow as pa
@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 from sluice.errors import DataMismatch, SluiceError
 from sluice.schema import DYNAMIC_FIELD, CollectionSchema, DataType, FieldSchema
 from sluice.types import UTC, Context, Storage, TypeInfo, arrow_field, arrow_type, type_info
+from sluice.types.json_check import checked_json
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,8 @@ def prepare_rows(
     if DYNAMIC_FIELD in by_name and schema.dynamic_field is None:
         raise DataMismatch.msg("dynamic field is not enabled in this collection")
 
+    static = tuple(f.name for f in schema.fields if not f.is_dynamic)
+    context = replace(context, static_names=static)
     arrays = [
         _column_for(
             fld,
@@ -99,7 +102,7 @@ def _column_for(
     if fld.is_dynamic:
         if col is None:
             return pa.array([b"{}"] * num_rows, type=pa.binary())
-        return _check_length(fld, col, num_rows).cast(pa.binary())
+        return checked_json(fld, _check_length(fld, col, num_rows), context.static_names)
     if col is None:
         if fld.nullable or fld.default_value is not None:
             return _fill_missing(fld, num_rows)

@@ -36,9 +36,17 @@ from sluice.engine.channel import Channel
 from sluice.engine.collection import Collection
 from sluice.engine.context import EngineContext
 from sluice.engine.segment import Binlog, Segment, SegmentLevel, SegmentState
+from sluice.engine.tso import RENEW_AHEAD_MS
+from sluice.errors import SluiceError, StorageError, StorageWriteError
 
 log = logging.getLogger(__name__)
 
+#: Seconds between attempts while persisting a channel keeps failing.
+RETRY_SECONDS = 1.0
+#: Failed attempts in a row after which Flush and GetFlushState report the error.
+FAILURES_BEFORE_REPORT = 2
+#: The ticker wakes at least this often, so the timestamp window is renewed in time.
+TSO_RENEW_SECONDS = RENEW_AHEAD_MS / 2000
 #: Write pending deletes once this many keys are buffered on a channel.
 DELETE_BUFFER_KEYS = 100_000
 
@@ -56,6 +64,9 @@ class Persister:
         self._ctx = ctx
         self._queue: queue.Queue[tuple[Collection, Channel] | None] = queue.Queue()
         self._queued: dict[tuple[int, str], bool] = {}
+        #: The error each (collection, channel) last failed with and how many attempts in a
+        #: row failed, while it keeps failing.
+        self._failures: dict[tuple[int, str], tuple[SluiceError, int]] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._workers = [
@@ -75,6 +86,20 @@ class Persister:
             self._queued[key] = urgent
         self._queue.put((collection, channel))
 
+    def failure(self, collection: Collection) -> SluiceError | None:
+        """Why persisting ``collection`` keeps failing (``None``: it does not).
+
+        Flush and GetFlushState answer with this error instead of waiting for a
+        persistence that cannot happen.  One failed attempt is not reported:
+        the retry a second later usually succeeds (a transient error), and a
+        flush waiting meanwhile only takes a little longer.
+        """
+        with self._lock:
+            for (collection_id, _), (err, attempts) in self._failures.items():
+                if collection_id == collection.id and attempts >= FAILURES_BEFORE_REPORT:
+                    return err
+        return None
+
     def stop(self) -> None:
         """Finish queued work, then stop the workers."""
         self._stopping.set()
@@ -89,15 +114,51 @@ class Persister:
             if item is None:
                 return
             collection, channel = item
+            key = (collection.id, channel.name)
             with self._lock:
-                urgent = self._queued.pop((collection.id, channel.name), False)
+                urgent = self._queued.pop(key, False)
             try:
                 persist_channel(self._ctx, collection, channel, force_deletes=urgent)
-            except Exception:
-                log.exception("persisting channel %s failed; will retry", channel.name)
-                time.sleep(1.0)
+            except Exception as exc:
+                self._failed(collection, channel, exc)
+                self._stopping.wait(RETRY_SECONDS)
                 if not self._stopping.is_set():
                     self.request(collection, channel, urgent)
+            else:
+                with self._lock:
+                    recovered = self._failures.pop(key, None) is not None
+                if recovered:
+                    log.info("persisting channel %s works again", channel.name)
+
+    def _failed(self, collection: Collection, channel: Channel, exc: Exception) -> None:
+        err = as_storage_error(exc)
+        key = (collection.id, channel.name)
+        with self._lock:
+            attempts = self._failures.get(key, (err, 0))[1] + 1
+            self._failures[key] = (err, attempts)
+        if attempts == 1:
+            log.error(
+                "persisting channel %s failed; retrying every %.0f s (the WAL keeps the rows): %s",
+                channel.name,
+                RETRY_SECONDS,
+                err.message,
+                exc_info=not isinstance(exc, OSError | SluiceError),
+            )
+        else:
+            log.warning("persisting channel %s still fails: %s", channel.name, err.message)
+        if attempts >= FAILURES_BEFORE_REPORT:
+            # Flush waiters re-check, and now answer with the error instead of waiting.
+            with collection.persisted:
+                collection.persisted.notify_all()
+
+
+def as_storage_error(exc: BaseException) -> SluiceError:
+    """A persistence failure as the error a client is told."""
+    if isinstance(exc, SluiceError):
+        return exc
+    if isinstance(exc, OSError):
+        return StorageWriteError.from_os_error(exc)
+    return StorageError(f"{StorageError.base_message}: persisting segments failed: {exc}")
 
 
 def persist_channel(
@@ -219,12 +280,17 @@ def sync_deletes(ctx: EngineContext, collection: Collection, channel: Channel) -
 
 
 class Ticker:
-    """Applies time-based policies every ``tick_seconds``."""
+    """Applies time-based policies every ``tick_seconds``, and renews the timestamp window.
+
+    Renewing the window here, before it runs out, keeps writers from waiting for
+    the disk; reads never need it (see :mod:`sluice.engine.tso`).
+    """
 
     def __init__(self, ctx: EngineContext, collections: dict[int, Collection]) -> None:
         self._ctx = ctx
         self._collections = collections
         self._stop = threading.Event()
+        self._tso_failing = False
         self._thread = threading.Thread(target=self._run, name="sluice-ticker", daemon=True)
         self._thread.start()
 
@@ -234,11 +300,29 @@ class Ticker:
 
     def _run(self) -> None:
         settings = self._ctx.settings
-        while not self._stop.wait(settings.tick_seconds):
+        next_tick = time.monotonic() + settings.tick_seconds
+        while not self._stop.wait(min(settings.tick_seconds, TSO_RENEW_SECONDS)):
+            self._renew_timestamps()
+            now = time.monotonic()
+            if now < next_tick:
+                continue
+            next_tick = now + settings.tick_seconds
             try:
-                self.tick(time.monotonic())
+                self.tick(now)
             except Exception:
                 log.exception("background tick failed")
+
+    def _renew_timestamps(self) -> None:
+        try:
+            self._ctx.tso.renew_ahead()
+        except StorageError as err:
+            if not self._tso_failing:
+                log.error("cannot renew the timestamp window (writes will fail): %s", err)
+            self._tso_failing = True
+            return
+        if self._tso_failing:
+            log.info("the timestamp window is being saved again")
+        self._tso_failing = False
 
     def tick(self, now: float) -> None:
         seg = self._ctx.settings.segments

@@ -49,6 +49,7 @@ from sluice.errors import FieldNotFound, ParameterInvalid, RequestError, Segcore
 from sluice.index import parse_search_params
 from sluice.schema import CollectionSchema, DataType, FieldSchema
 from sluice.types import UTC, Context, type_info
+from sluice.types.scalars import check_finite_floats
 
 #: Query vectors: a ``(nq, width)`` matrix, or CSR rows for sparse fields.
 Queries: TypeAlias = np.ndarray | scipy.sparse.csr_matrix
@@ -252,6 +253,8 @@ def _check_vectors(field: FieldSchema, vectors: Queries) -> None:
             f"vector dimension mismatch, expected vector size(byte) {dim * 4}, actual "
             f"{got * 4}.: {SegcoreError.base_message}"
         )
+    # NaN or an infinity has no distance to anything; refuse it as Milvus refuses it in data.
+    check_finite_floats(vectors)
 
 
 def _check_kind_vectors(field: FieldSchema, vectors: Queries, nq: int) -> None:
@@ -283,7 +286,12 @@ def _check_search_window(req: SearchRequest) -> None:
             f"topk [{req.limit}] is invalid, it should be in range [1, {MAX_TOPK}], "
             f"but got {req.limit}"
         )
-    if req.offset < 0 or req.offset + req.limit > MAX_TOPK:
+    if req.offset != 0 and not 1 <= req.offset <= MAX_TOPK:
+        raise RequestError(
+            f"offset [{req.offset}] is invalid, it should be in range [1, {MAX_TOPK}], "
+            f"but got {req.offset}"
+        )
+    if req.offset + req.limit > MAX_TOPK:
         raise RequestError(
             f"offset+topk [{req.offset + req.limit}] is invalid, it should be in range "
             f"[1, {MAX_TOPK}], but got {req.offset + req.limit}"

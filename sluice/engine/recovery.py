@@ -10,6 +10,14 @@
    SEAL and FLUSH records re-seal what they sealed, so a flush that was
    acknowledged before the crash still completes after it.
 
+Before replaying, each channel's log must hold every record from its
+checkpoint on: a log that starts after the checkpoint (its oldest file was
+deleted) or ends before it (its newest files are gone) has lost acknowledged
+records, and start-up stops with :class:`~sluice.errors.WALCorruptedError`
+before any file is changed.  ``wal_recovery = "truncate"`` accepts the loss
+instead and logs it; so does ``wal_sync = "none"`` for a log that ends early,
+since that mode never promised the tail would survive a machine crash.
+
 Nothing persisted is replayed, and nothing acknowledged is lost: an
 acknowledged record was fsynced, and every checkpoint in a manifest points
 at or before the first record not yet in segment files.
@@ -22,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from sluice.config import WalRecovery, WalSync
 from sluice.engine.catalog import CollectionMeta
 from sluice.engine.channel import Channel, PendingDelete
 from sluice.engine.collection import Collection
@@ -30,6 +39,8 @@ from sluice.engine.index_builds import load_segment_indexes
 from sluice.engine.manifest import ChannelState, Manifest
 from sluice.engine.records import RecordKind, decode_insert, decode_json, decode_table
 from sluice.engine.segment import Binlog, Segment, SegmentLevel, SegmentState
+from sluice.errors import WALCorruptedError
+from sluice.storage.log_store import ChannelLog
 from sluice.storage.wal import Record
 
 log = logging.getLogger(__name__)
@@ -39,10 +50,15 @@ def open_collection(meta: CollectionMeta, ctx: EngineContext) -> Collection:
     manifest = Manifest.load(ctx.meta, meta.id)
     # A channel that never persisted anything is checkpointed at its creation.
     initial = ChannelState(checkpoint_ts=meta.created_ts)
-    channels = [
-        Channel(name, shard, ctx.open_wal(name), manifest.channels.get(name, initial))
-        for shard, name in enumerate(meta.vchannels)
-    ]
+    channels: list[Channel] = []
+    try:
+        for shard, name in enumerate(meta.vchannels):
+            state = manifest.channels.get(name, initial)
+            channels.append(Channel(name, shard, open_channel_log(ctx, name, state), state))
+    except BaseException:
+        for channel in channels:
+            channel.wal.close()
+        raise
     collection = Collection(meta, ctx, channels)
     by_name = {c.name: c for c in channels}
     for raw in manifest.segments:
@@ -60,6 +76,69 @@ def open_collection(meta: CollectionMeta, ctx: EngineContext) -> Collection:
                 "collection %s: replayed %d WAL records on %s", meta.name, replayed, channel.name
             )
     return collection
+
+
+def open_channel_log(ctx: EngineContext, name: str, state: ChannelState) -> ChannelLog:
+    """The channel's log, checked to hold every record from the checkpoint on.
+
+    A log that starts after the checkpoint, ends before it, or is missing
+    while the checkpoint says it held records has lost acknowledged writes:
+    start-up stops and names what is missing, unless the operator chose
+    ``--wal-recovery truncate`` (or writes were never fsynced, so a lost tail
+    is expected).
+    """
+    needed = state.checkpoint_offset
+    truncate = ctx.settings.wal_recovery == WalRecovery.TRUNCATE
+    tail_may_be_lost = truncate or ctx.settings.wal_sync == WalSync.NONE
+    logs = ctx.stores.logs
+    if needed > 0 and name not in logs.channels() and not tail_may_be_lost:
+        raise WALCorruptedError(
+            f"WAL of channel {name} is missing, but its checkpoint is at offset {needed}. "
+            "Nothing was changed: restore it, or start with --wal-recovery truncate to "
+            "continue without it"
+        )
+    wal = logs.open(name, start_offset=needed)
+    if wal.first_offset > needed:
+        first = wal.first_offset
+        where = wal.where(first)
+        if not truncate:
+            wal.close()
+            raise WALCorruptedError(
+                f"WAL {where}: the log starts at offset {first}, after channel "
+                f"{name}'s checkpoint at offset {needed}: the file holding offset {needed} is "
+                "missing. Nothing was changed: restore it, or start with --wal-recovery "
+                "truncate to skip the missing records"
+            )
+        log.warning(
+            "WAL %s: records from offset %d to %d are missing; --wal-recovery truncate skips them",
+            where,
+            needed,
+            first,
+        )
+    if wal.end_offset < needed:
+        end = wal.end_offset
+        where = wal.where(end)
+        if not tail_may_be_lost:
+            wal.close()
+            raise WALCorruptedError(
+                f"WAL {where}: the log ends at offset {end}, before channel {name}'s "
+                f"checkpoint at offset {needed}: its newest records are missing. Nothing was "
+                "changed: restore them, or start with --wal-recovery truncate to continue "
+                "without them"
+            )
+        # Every record left is older than the checkpoint, hence persisted: start the log
+        # afresh at the checkpoint so offsets keep growing.
+        log.warning(
+            "WAL %s ends at offset %d, before the checkpoint at %d; records after the "
+            "checkpoint are lost and the log restarts there",
+            where,
+            end,
+            needed,
+        )
+        wal.close()
+        logs.drop(name)
+        wal = logs.open(name, start_offset=needed)
+    return wal
 
 
 def _remove_unreferenced_files(ctx: EngineContext, collection: Collection) -> None:

@@ -6,7 +6,9 @@ Milvus's defaults (``proxy.maxFieldNum`` 64, ``proxy.maxShardNum`` 16,
 fields, ARRAY capacity up to 4096).  Messages and codes follow ``internal/proxy/util.go`` and
 ``task.go`` (see docs/reference/milvus-behaviour.md §1): several of Milvus's
 checks are plain errors (code 65535), others carry ``invalid parameter``
-(1100) or ``field name invalid`` (1701), and clients match on both.
+(1100) or ``field name invalid`` (1701), and clients match on both.  Field
+names also may not be a keyword of the filter language or one of Milvus's
+own column names (``RowID``, ``Timestamp``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,60 @@ MAX_DIM = 32768
 MAX_VARCHAR = 65535
 
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+
+#: Words of the filter language that cannot name a field (Milvus's ``common.FieldNameKeywords``).
+#: A field named ``in`` or ``true`` could never be referred to in a filter.
+FIELD_NAME_KEYWORDS = frozenset(
+    {
+        "$meta",
+        "like",
+        "exists",
+        "EXISTS",
+        "and",
+        "or",
+        "not",
+        "in",
+        "json_contains",
+        "JSON_CONTAINS",
+        "json_contains_all",
+        "JSON_CONTAINS_ALL",
+        "json_contains_any",
+        "JSON_CONTAINS_ANY",
+        "array_contains",
+        "ARRAY_CONTAINS",
+        "array_contains_all",
+        "ARRAY_CONTAINS_ALL",
+        "array_contains_any",
+        "ARRAY_CONTAINS_ANY",
+        "array_length",
+        "ARRAY_LENGTH",
+        "true",
+        "True",
+        "TRUE",
+        "false",
+        "False",
+        "FALSE",
+        "null",
+        "Null",
+        "NULL",
+        "text_match",
+        "TEXT_MATCH",
+        "phrase_match",
+        "PHRASE_MATCH",
+        "random_sample",
+        "RANDOM_SAMPLE",
+    }
+)
+#: The core operators and ``null`` are reserved in every spelling (Sluice's filter
+#: language reads all keywords case-insensitively).
+_KEYWORDS_ANY_CASE = frozenset({"like", "and", "or", "not", "in", "null"})
+#: Names Milvus keeps for its own columns (``validateReservedFieldNames``).
+RESERVED_FIELD_NAMES = frozenset({"RowID", "Timestamp", "__virtual_pk__"})
+
+
+def is_field_name_keyword(name: str) -> bool:
+    """Milvus's ``IsFieldNameKeyword``."""
+    return name in FIELD_NAME_KEYWORDS or name.lower() in _KEYWORDS_ANY_CASE
 
 
 def validate_collection_name(name: str) -> None:
@@ -58,8 +114,15 @@ def validate_field_name(name: str) -> None:
         reason = "The first character of a field name must be an underscore or letter."
     elif not set(name) <= _NAME_CHARS:
         reason = "Field name can only contain numbers, letters, and underscores."
+    elif is_field_name_keyword(name):
+        reason = f"{name} is keyword in milvus."
     if reason is not None:
         raise FieldNameInvalid.named(name, f"Invalid field name: {name}. {reason}")
+    if name in RESERVED_FIELD_NAMES:
+        raise FieldNameInvalid.named(
+            name,
+            f'field name "{name}" is reserved for internal use and cannot be used in user schemas',
+        )
 
 
 def validate_shards(shards_num: int) -> int:

@@ -53,16 +53,21 @@ def open_stores(settings: Settings) -> Stores:
     fsync = settings.wal_sync == WalSync.FSYNC
     meta = LocalMetaStore(data / "meta", fsync=fsync)
     import_legacy_metadata(data, meta)
-    logs = LocalLogStore(data / "wal", fsync=fsync, file_bytes=settings.wal_file_bytes)
+    logs = LocalLogStore(
+        data / "wal",
+        fsync=fsync,
+        file_bytes=settings.wal_file_bytes,
+        recovery=settings.wal_recovery,
+    )
     files = SegmentFiles.for_uri(str(data / "segments"))
     return Stores(meta, logs, files)
 
 
-def import_legacy_metadata(data: Path, meta: MetaStore) -> None:
-    """Move JSON metadata files of an older folder layout into ``meta`` (once)."""
+def legacy_metadata(data: Path) -> dict[str, bytes] | None:
+    """The keys an older folder layout's JSON metadata files hold (``None``: not that layout)."""
     catalog = data / "catalog.json"
     if not catalog.exists():
-        return
+        return None
     puts: dict[str, bytes] = {}
     raw = orjson.loads(catalog.read_bytes())
     for name, db in raw["databases"].items():
@@ -78,9 +83,17 @@ def import_legacy_metadata(data: Path, meta: MetaStore) -> None:
         path = data / name
         if path.exists():
             puts[key] = path.read_bytes()
+    return puts
+
+
+def import_legacy_metadata(data: Path, meta: MetaStore) -> None:
+    """Move JSON metadata files of an older folder layout into ``meta`` (once)."""
+    puts = legacy_metadata(data)
+    if puts is None:
+        return
     meta.commit(puts)
     for name in ("tso.json", "ids.json"):
         (data / name).unlink(missing_ok=True)
     shutil.rmtree(data / "collections", ignore_errors=True)
-    catalog.unlink()
+    (data / "catalog.json").unlink()
     log.info("moved metadata of %s into the metadata store", data)

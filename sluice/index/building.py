@@ -41,12 +41,13 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any, Final
 
 import faiss as _faiss_typed
 import numpy as np
 
-from sluice.errors import StorageError
+from sluice.errors import IndexBuildCancelled, StorageError
 from sluice.index.exact import as_matrix
 from sluice.index.faiss_index import FaissIndex
 from sluice.index.format import unpack_index
@@ -68,15 +69,26 @@ logger = logging.getLogger(__name__)
 
 #: FAISS warns below 39 training rows per k-means centroid.
 MIN_ROWS_PER_LIST: Final = 39
+#: Rows added per FAISS call; between calls a build can be cancelled.  An HNSW
+#: chunk of this size takes a few seconds at most on two cores, which bounds how
+#: long a shutdown waits for a build; fewer, larger calls gain nothing measurable.
+ADD_CHUNK_ROWS: Final = 16384
 
 
 def build(
-    spec: IndexSpec, vectors: np.ndarray, *, rerank_vectors: np.ndarray | None = None
+    spec: IndexSpec,
+    vectors: np.ndarray,
+    *,
+    rerank_vectors: np.ndarray | None = None,
+    cancelled: Callable[[], bool] | None = None,
 ) -> FaissIndex:
     """Train (IVF types) and fill an index over ``vectors`` (``(n, spec.dim)``).
 
     ``rerank_vectors`` (usually ``vectors`` itself) enables exact re-ranking
     for IVF_SQ8/IVF_PQ; it is referenced, not copied, and must not change.
+    ``cancelled`` is asked between chunks of :data:`ADD_CHUNK_ROWS` rows (a
+    native FAISS call cannot be interrupted); when it answers true the build
+    stops with :class:`~sluice.errors.IndexBuildCancelled`.
     """
     data = np.asarray(vectors, dtype=np.float32)
     x = np.empty((0, spec.dim), dtype=np.float32) if data.size == 0 else as_matrix(data, spec.dim)
@@ -90,8 +102,10 @@ def build(
     index = _new_index(spec, x.shape[0], x.shape[1])
     if not index.is_trained:
         index.train(x)
-    if x.shape[0]:
-        index.add(x)
+    for start in range(0, x.shape[0], ADD_CHUNK_ROWS):
+        if cancelled is not None and cancelled():
+            raise IndexBuildCancelled()
+        index.add(x[start : start + ADD_CHUNK_ROWS])
     built = FaissIndex(spec, index, rerank_vectors, max_norm_sq=max_norm_sq)
     logger.debug(
         "built %s/%s over %d rows in %.3f s (%d bytes)",

@@ -3,6 +3,7 @@
     expr = parse('age > {min} and name like "a%"', {"min": 18})
     bound = bind(expr, schema)          # type-checked, names resolved
     mask = evaluate(bound, batch)       # np.ndarray[bool], one per row
+    mask = evaluate(bound, batch, index=lookup)  # the same, leaves answered by indexes
     bound.fields                        # columns the evaluation reads
     pk_terms(bound, schema)             # keys, when the filter is a pk lookup
 
@@ -20,6 +21,7 @@ from sluice.query.ast import Expr
 from sluice.query.binder import bind
 from sluice.query.bound import BoundExpr
 from sluice.query.evaluator import evaluate
+from sluice.query.index_hook import IndexLeaf, IndexLookup
 from sluice.query.parser import parse
 from sluice.query.pk import pk_terms
 from sluice.schema import CollectionSchema
@@ -41,6 +43,8 @@ __all__ = [
     "BoundExpr",
     "Expr",
     "ExprParams",
+    "IndexLeaf",
+    "IndexLookup",
     "bind",
     "compile_filter",
     "evaluate",

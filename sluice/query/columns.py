@@ -48,6 +48,25 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+#: All-true validity arrays by length, shared read-only between evaluations: a
+#: column without nulls is the common case, and allocating a fresh array of a
+#: million ones costs as much as an index lookup does.
+_ALL_VALID: dict[int, BoolArray] = {}
+_ALL_VALID_SIZES = 8
+
+
+def shared_all_valid(num_rows: int) -> BoolArray:
+    """A read-only array of ``num_rows`` True values."""
+    cached = _ALL_VALID.get(num_rows)
+    if cached is None:
+        if len(_ALL_VALID) >= _ALL_VALID_SIZES:
+            _ALL_VALID.pop(next(iter(_ALL_VALID)))
+        cached = np.ones(num_rows, dtype=np.bool_)
+        cached.flags.writeable = False
+        _ALL_VALID[num_rows] = cached
+    return cached
+
+
 def _decode(raw: bytes | None) -> Any:
     if raw is None:
         return None
@@ -82,7 +101,7 @@ class Columns:
 
     def all_valid(self) -> BoolArray:
         if self._all_valid is None:
-            self._all_valid = np.ones(self.num_rows, dtype=np.bool_)
+            self._all_valid = shared_all_valid(self.num_rows)
         return self._all_valid
 
     def arrow(self, name: str) -> ArrowColumn:

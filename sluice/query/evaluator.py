@@ -49,6 +49,7 @@ from sluice.query.bound import (
     Value,
 )
 from sluice.query.columns import ArrowColumn, Batch, Columns, gc_paused
+from sluice.query.index_hook import CONTAINS_OPS, IN, LIKE, RANGE, IndexLeaf, IndexLookup
 from sluice.query.jsonvalues import JsonValues, extract
 from sluice.query.numeric import (
     BoolArray,
@@ -102,10 +103,68 @@ def _bool_numpy(array: ArrowColumn) -> BoolArray:
     return np.asarray(filled.to_numpy(zero_copy_only=False), dtype=np.bool_)
 
 
+_LOWER_OPS = (">", ">=")
+_UPPER_OPS = ("<", "<=")
+
+
+def _ref_key(ref: ColumnRef | JsonRef) -> tuple[str, tuple[str | int, ...]]:
+    if isinstance(ref, JsonRef):
+        return ref.column, ref.path
+    return ref.name, ()
+
+
 class _Evaluator:
-    def __init__(self, columns: Columns) -> None:
+    def __init__(self, columns: Columns, index: IndexLookup | None = None) -> None:
         self.columns = columns
         self.n = columns.num_rows
+        self.index = index
+
+    # --- index hook ------------------------------------------------------------------
+
+    def indexed(self, ref: Value, op: str, operands: tuple[Any, ...]) -> Result | None:
+        """The index's answer for ``ref op operands``, with validity applied, or None."""
+        if self.index is None or not isinstance(ref, ColumnRef | JsonRef):
+            return None
+        field, path = _ref_key(ref)
+        hits = self.index.lookup(IndexLeaf(field, path, op, operands), self.n)
+        if hits is None:
+            return None
+        if isinstance(ref, JsonRef):
+            valid = self.columns.json_valid(ref.column, ref.is_meta)
+        else:
+            valid = self.columns.valid(ref.name)
+        hits = np.asarray(hits, dtype=np.bool_)
+        if valid is not self.columns.all_valid():
+            hits = hits & valid
+        return hits, valid
+
+    def ranges(self, children: tuple[Predicate, ...]) -> tuple[list[Result], list[Predicate]]:
+        """Answer ``lower < f and f < upper`` pairs of an ``and`` with one index lookup each."""
+        if self.index is None:
+            return [], list(children)
+        bounds: dict[tuple[str, tuple[str | int, ...]], dict[str, Cmp]] = {}
+        for child in children:
+            if (
+                isinstance(child, Cmp)
+                and isinstance(child.right, Const)
+                and isinstance(child.left, ColumnRef | JsonRef)
+                and child.op in _LOWER_OPS + _UPPER_OPS
+            ):
+                side = "lower" if child.op in _LOWER_OPS else "upper"
+                bounds.setdefault(_ref_key(child.left), {}).setdefault(side, child)
+        answered: list[Result] = []
+        used: set[int] = set()
+        for pair in bounds.values():
+            if len(pair) != 2:
+                continue
+            lower, upper = pair["lower"], pair["upper"]
+            assert isinstance(lower.right, Const) and isinstance(upper.right, Const)
+            operands = (lower.right.value, lower.op == ">=", upper.right.value, upper.op == "<=")
+            result = self.indexed(lower.left, RANGE, operands)
+            if result is not None:
+                answered.append(result)
+                used.update((id(lower), id(upper)))
+        return answered, [c for c in children if id(c) not in used]
 
     # --- values ----------------------------------------------------------------------
 
@@ -191,9 +250,10 @@ class _Evaluator:
         if isinstance(node, Cmp):
             return self.compare(node)
         if isinstance(node, AndPred):
-            value, valid = self.predicate(node.children[0])
-            for child in node.children[1:]:
-                child_value, child_valid = self.predicate(child)
+            results, rest = self.ranges(node.children)
+            results.extend(self.predicate(child) for child in rest)
+            value, valid = results[0]
+            for child_value, child_valid in results[1:]:
                 value, valid = value & child_value, valid | child_valid
             return value, valid
         if isinstance(node, OrPred):
@@ -226,6 +286,10 @@ class _Evaluator:
         return self.contains(node)
 
     def compare(self, node: Cmp) -> Result:
+        if isinstance(node.right, Const):
+            answer = self.indexed(node.left, node.op, (node.right.value,))
+            if answer is not None:
+                return answer
         left = self.value(node.left)
         if isinstance(node.right, Const):
             return self.compare_const(node, left, node.right.value)
@@ -259,6 +323,9 @@ class _Evaluator:
         operand = node.operand
         if isinstance(operand, ArrayItem):
             return self.item_membership(operand, node.values)
+        answer = self.indexed(operand, IN, node.values)
+        if answer is not None:
+            return answer
         if isinstance(operand, JsonRef):
             source = self.json(operand)
             return source.values.isin(node.values) & source.valid, source.valid
@@ -293,6 +360,9 @@ class _Evaluator:
         if isinstance(operand, ArrayItem):
             items, present = typed_eval.array_item(self.columns, operand)
             return _bool_numpy(pc.match_like(items, node.pattern)) & present, present
+        answer = self.indexed(operand, LIKE, (node.pattern,))
+        if answer is not None:
+            return answer
         if isinstance(operand, JsonRef):
             source = self.json(operand)
             return source.values.like(node.pattern) & source.valid, source.valid
@@ -309,6 +379,9 @@ class _Evaluator:
         return (~valid if node.is_null else valid.copy()), self.columns.all_valid()
 
     def contains(self, node: JsonContains) -> Result:
+        answer = self.indexed(node.ref, CONTAINS_OPS[node.mode], node.values)
+        if answer is not None:
+            return answer
         source = self.json(node.ref)
         hits = source.values.contains(node.mode, node.values)
         return hits & source.valid, source.valid
@@ -318,17 +391,20 @@ def evaluate(
     bound: BoundExpr,
     batch: Batch,
     json_cache: MutableMapping[tuple[str, tuple[str | int, ...]], Any] | None = None,
+    index: IndexLookup | None = None,
 ) -> BoolArray:
     """The rows of ``batch`` that satisfy ``bound``, as a boolean mask of ``num_rows``.
 
     The batch may hold extra columns; it must hold every column in
     ``bound.fields`` (a missing ``$meta`` reads as rows without dynamic keys).
     ``json_cache`` may be shared by calls over the same, unchanging rows: JSON
-    paths extracted once are then reused.
+    paths extracted once are then reused.  ``index``, when given, is offered
+    each indexable leaf first (see :mod:`sluice.query.index_hook`); its
+    answers must equal the scan's, so the result is the same either way.
     """
     columns = Columns(batch, bound.text, json_cache)
     try:
-        value, _valid = _Evaluator(columns).predicate(bound.root)
+        value, _valid = _Evaluator(columns, index).predicate(bound.root)
     except RecursionError:
         raise ExpressionError.for_expr(bound.text, TOO_DEEP) from None
     return np.ascontiguousarray(value, dtype=np.bool_)

@@ -34,7 +34,7 @@ import zlib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from sluice.errors import MetaCorruptedError, StorageError
+from sluice.errors import MetaCorruptedError, StorageError, StorageWriteError
 from sluice.storage.atomic import fsync_dir, write_atomic
 
 _HEADER = struct.Struct("<II")
@@ -48,19 +48,26 @@ CHECKPOINT_BYTES = 1 << 20
 class LocalMetaStore:
     """:class:`~sluice.storage.meta_store.MetaStore` on a local folder.  Thread-safe."""
 
-    def __init__(self, folder: Path, *, fsync: bool = True) -> None:
+    def __init__(self, folder: Path, *, fsync: bool = True, read_only: bool = False) -> None:
+        """Open the store in ``folder``; ``read_only`` changes no file (for ``sluice check``)."""
         self._dir = folder
         self._fsync = fsync
         self._lock = threading.Lock()
-        folder.mkdir(parents=True, exist_ok=True)
+        if not read_only:
+            folder.mkdir(parents=True, exist_ok=True)
         self._values: dict[str, bytes] = {}
         self._seq = self._load_snapshot()
         self._snapshot_bytes = self._size(self._snapshot_path)
         journal_end = self._replay_journal()
+        #: Bytes of an incomplete last commit found at open (cut unless read-only).
+        self.torn_tail_bytes = self._size(self._journal_path) - journal_end
+        self._journal_bytes = journal_end
+        self._fd = -1
+        if read_only:
+            return
         self._fd = os.open(self._journal_path, os.O_WRONLY | os.O_CREAT, 0o644)
         os.ftruncate(self._fd, journal_end)
         os.lseek(self._fd, journal_end, os.SEEK_SET)
-        self._journal_bytes = journal_end
 
     # --- MetaStore --------------------------------------------------------------
 
@@ -77,7 +84,7 @@ class LocalMetaStore:
         deleted = list(deletes)
         with self._lock:
             if self._fd < 0:
-                raise StorageError("metadata store is closed")
+                raise StorageError(f"metadata store {self._dir} is closed or read-only")
             seq = self._seq + 1
             body = _encode(seq, puts, deleted)
             record = _HEADER.pack(len(body), zlib.crc32(body)) + body
@@ -93,9 +100,7 @@ class LocalMetaStore:
                     os.lseek(self._fd, start, os.SEEK_SET)
                 except OSError:
                     pass
-                raise StorageError(
-                    f"cannot commit metadata to {self._journal_path}: {exc.strerror or exc}"
-                ) from exc
+                raise StorageWriteError.from_os_error(exc, self._journal_path) from exc
             self._journal_bytes = start + len(record)
             self._seq = seq
             _apply(self._values, puts, deleted)

@@ -47,6 +47,10 @@ class ChannelLog(Protocol):
         """The oldest offset still held."""
         ...
 
+    def where(self, offset: int) -> str:
+        """Where the record at ``offset`` lives (a file, a stream position), for error messages."""
+        ...
+
     def append(self, kind: int, timestamp: int, *payload: Buffer) -> Record:
         """Write one record (not yet durable); its payload is the concatenation of ``payload``."""
         ...
@@ -70,8 +74,12 @@ class ChannelLog(Protocol):
 class LogStore(Protocol):
     """Where channel logs live."""
 
-    def open(self, channel: str) -> ChannelLog:
-        """The log of ``channel``, created empty if new, recovered if not."""
+    def open(self, channel: str, *, start_offset: int = 0) -> ChannelLog:
+        """The log of ``channel``, recovered if it has records, else empty from ``start_offset``.
+
+        A log whose records were all persisted and trimmed must keep its offsets
+        growing, so the caller passes the checkpoint it recovers from.
+        """
         ...
 
     def drop(self, channel: str) -> None:

@@ -4,7 +4,8 @@ Layout: a directory of files named by the global byte offset of their first
 record (``00000000000000000000.wal``, ``00000000000067108912.wal``...).  A
 record's *offset* is its global position, so offsets grow for ever and make
 stable message IDs (Milvus ``MsgPosition.msgID`` is the 8-byte little-endian
-offset).  Records never span files.
+offset).  Records never span files.  The record format and the folder scan
+live in :mod:`sluice.storage.wal_scan`.
 
 Record format (little-endian)::
 
@@ -16,18 +17,22 @@ the first waiter becomes the leader and syncs everything written so far, the
 others wait for it (group commit).  A file is fsynced before the log rotates
 away from it, and the directory is fsynced when a file is created.
 
-Recovery keeps the longest valid prefix.  Opening the log scans every file;
-at the first record that is short, fails its checksum or has an impossible
-length, the file is truncated there and any later files are deleted.  A torn
-tail from a crash mid-append is therefore cut, never fatal; the records lost
-were never acknowledged, because acknowledgement waits for ``sync``.
+Recovery cuts only a torn tail.  Opening the log scans every file first,
+changing nothing.  An incomplete or damaged last record of the newest file,
+with nothing valid after it, is what a crash mid-append leaves; its records
+were never acknowledged (acknowledgement waits for ``sync``), so the file is
+truncated there.  Anything else (a bad record followed by valid ones, a bad
+record in an older file, a gap between files) is corruption: with the default
+``WalRecovery.STRICT`` opening raises :class:`~sluice.errors.WALCorruptedError`
+naming the file and offset and leaves every file as it was.  Only
+``WalRecovery.TRUNCATE``, an operator's explicit choice, cuts the log at the
+first bad record, deletes the later files and logs what it dropped.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import struct
 import threading
 import zlib
 from collections.abc import Iterator
@@ -35,20 +40,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sluice.config import WalRecovery
 from sluice.errors import WALCorruptedError
 from sluice.storage.atomic import fsync_dir
+from sluice.storage.wal_scan import (
+    BODY_PREFIX,
+    HEADER,
+    HEADER_BYTES,
+    MAX_RECORD_BYTES,
+    LogDamage,
+    file_name,
+    scan_log,
+)
 
 log = logging.getLogger(__name__)
 
 #: Anything exporting the buffer protocol (bytes, memoryview, pyarrow.Buffer).
 Buffer = Any
 
-_HEADER = struct.Struct("<II")
-_BODY_PREFIX = struct.Struct("<BQ")
-HEADER_BYTES = _HEADER.size + _BODY_PREFIX.size
-_SUFFIX = ".wal"
-#: No single record may exceed this; a larger length field means corruption.
-MAX_RECORD_BYTES = 1 << 31
+_HEADER = HEADER
+_BODY_PREFIX = BODY_PREFIX
+
+__all__ = ["HEADER_BYTES", "MAX_RECORD_BYTES", "Record", "WriteAheadLog"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +76,20 @@ class Record:
 class WriteAheadLog:
     """One channel's log.  Thread-safe."""
 
-    def __init__(self, directory: Path, *, fsync: bool = True, file_bytes: int = 64 << 20) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        fsync: bool = True,
+        file_bytes: int = 64 << 20,
+        recovery: WalRecovery = WalRecovery.STRICT,
+        start_offset: int = 0,
+    ) -> None:
+        """Open (and recover) the log in ``directory``, creating it if needed.
+
+        ``start_offset`` is where a log with no file yet begins: a log re-created
+        after its records were all persisted must keep offsets growing.
+        """
         self._dir = directory
         self._fsync = fsync
         self._file_bytes = file_bytes
@@ -72,10 +98,10 @@ class WriteAheadLog:
         self._syncing = False
         self._durable = 0
         directory.mkdir(parents=True, exist_ok=True)
-        self._starts = self._recover()
+        self._starts = self._recover(recovery)
         if not self._starts:
-            self._starts = [0]
-            self._create_file(0)
+            self._starts = [start_offset]
+            self._create_file(start_offset)
         last = self._starts[-1]
         self._fd = os.open(self._path(last), os.O_WRONLY | os.O_APPEND)
         self._file_start = last
@@ -92,6 +118,16 @@ class WriteAheadLog:
     @property
     def first_offset(self) -> int:
         return self._starts[0]
+
+    def where(self, offset: int) -> str:
+        """The file that holds ``offset`` (or would), for messages an operator acts on."""
+        with self._append_lock:
+            starts = list(self._starts)
+        holder = starts[0]
+        for start in starts:
+            if start <= offset:
+                holder = start
+        return str(self._path(holder))
 
     def append(self, kind: int, timestamp: int, *payload: Buffer) -> Record:
         """Write one record whose payload is the concatenation of ``payload``.
@@ -190,7 +226,7 @@ class WriteAheadLog:
     # --- internals --------------------------------------------------------
 
     def _path(self, start: int) -> Path:
-        return self._dir / f"{start:020d}{_SUFFIX}"
+        return self._dir / file_name(start)
 
     def _create_file(self, start: int) -> None:
         fd = os.open(self._path(start), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -207,57 +243,61 @@ class WriteAheadLog:
         self._fd = os.open(self._path(start), os.O_WRONLY | os.O_APPEND)
         self._file_start = start
 
-    def _recover(self) -> list[int]:
-        starts = sorted(int(p.name[: -len(_SUFFIX)]) for p in self._dir.glob(f"*{_SUFFIX}"))
-        kept: list[int] = []
-        for i, start in enumerate(starts):
-            path = self._path(start)
-            valid = self._valid_length(path)
-            size = path.stat().st_size
-            expected_next = starts[i + 1] if i + 1 < len(starts) else None
-            kept.append(start)
-            if valid < size:
-                log.warning(
-                    "WAL %s: invalid record at offset %d; keeping the valid prefix "
-                    "(%d of %d bytes) and dropping %d later file(s)",
-                    path,
-                    start + valid,
-                    valid,
-                    size,
-                    len(starts) - i - 1,
+    def _recover(self, recovery: WalRecovery) -> list[int]:
+        """Scan the folder, then cut a torn tail; corruption raises unless told to truncate."""
+        scan = scan_log(self._dir)
+        for stranger in scan.strangers:
+            log.warning("WAL %s: ignoring a file that is not a log file", stranger)
+        starts = [f.start for f in scan.files]
+        damage = scan.corruption
+        if damage is not None:
+            if recovery != WalRecovery.TRUNCATE:
+                raise WALCorruptedError(
+                    f"{damage.describe()}; {damage.bytes_after} bytes of log follow it. "
+                    "Nothing was changed: run `sluice check` on the data folder, restore the "
+                    "file, or start with --wal-recovery truncate to cut the log there and lose "
+                    "every record after it"
                 )
-                with open(path, "r+b") as fh:
-                    fh.truncate(valid)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                for later in starts[i + 1 :]:
-                    self._path(later).unlink()
-                fsync_dir(self._dir)
-                break
-            if expected_next is not None and start + size != expected_next:
-                log.warning("WAL %s: gap before next file; dropping later files", path)
-                for later in starts[i + 1 :]:
-                    self._path(later).unlink()
-                fsync_dir(self._dir)
-                break
+            return self._cut_at(starts, damage)
+        if scan.torn_tail is not None:
+            last, valid = scan.torn_tail
+            log.warning(
+                "WAL %s: cut an incomplete last record at offset %d (%d bytes an interrupted "
+                "append left; never acknowledged)",
+                last.path,
+                last.start + valid,
+                last.size - valid,
+            )
+            self._truncate_file(last.path, valid)
+        return starts
+
+    def _cut_at(self, starts: list[int], damage: LogDamage) -> list[int]:
+        """Truncate the log at ``damage`` and delete every later file (an operator's choice)."""
+        damaged = damage.file_start
+        kept = [s for s in starts if s <= damaged]
+        dropped = [s for s in starts if s > damaged]
+        path = self._path(damaged)
+        self._truncate_file(path, damage.offset - damaged)
+        for start in dropped:
+            self._path(start).unlink()
+        fsync_dir(self._dir)
+        log.warning(
+            "WAL %s: %s; --wal-recovery truncate cut the log at offset %d, dropping %d bytes "
+            "of records (%d later file(s) deleted)",
+            path,
+            damage.reason,
+            damage.offset,
+            damage.bytes_after,
+            len(dropped),
+        )
         return kept
 
     @staticmethod
-    def _valid_length(path: Path) -> int:
-        """Length of the longest prefix of ``path`` made of whole, checksummed records."""
-        valid = 0
-        with open(path, "rb") as fh:
-            while True:
-                header = fh.read(_HEADER.size)
-                if len(header) < _HEADER.size:
-                    return valid
-                length, crc = _HEADER.unpack(header)
-                if length < _BODY_PREFIX.size or length > MAX_RECORD_BYTES:
-                    return valid
-                body = fh.read(length)
-                if len(body) < length or zlib.crc32(body) != crc:
-                    return valid
-                valid += _HEADER.size + length
+    def _truncate_file(path: Path, length: int) -> None:
+        with open(path, "r+b") as fh:
+            fh.truncate(length)
+            fh.flush()
+            os.fsync(fh.fileno())
 
     def _read_file(self, file_start: int, start: int, end: int) -> Iterator[Record]:
         with open(self._path(file_start), "rb") as fh:

@@ -54,6 +54,8 @@ class Context:
 
     #: IANA name of the time zone naive timestamps are read in and results shown in.
     timezone: str = "UTC"
+    #: Names of the collection's schema fields (dynamic-field keys may not reuse them).
+    static_names: tuple[str, ...] = ()
 
 
 UTC = Context()

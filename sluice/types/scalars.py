@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sluice.errors import DataMismatch
+from sluice.errors import DataMismatch, RequestError
 from sluice.schema import DataType, FieldSchema
 from sluice.types.info import Check, Context, FilterKind, Storage, TypeInfo
+from sluice.types.json_check import checked_json
 
 MAX_VARCHAR = 65535
 #: ``validate_util.go``'s refusal of a column of the wrong kind (``{name}``: the field).
@@ -100,8 +102,33 @@ def _varchar_check(fld: FieldSchema, values: pa.Array, ctx: Context) -> pa.Array
 
 
 def _json_check(fld: FieldSchema, values: pa.Array, ctx: Context) -> pa.Array:
-    # JSON values are kept as their UTF-8 encoded text, exactly as received.
-    return values.cast(pa.binary())
+    # JSON values are kept as their UTF-8 encoded text, exactly as received, once each
+    # document is known to parse back.
+    return checked_json(fld, values, ctx.static_names)
+
+
+def not_a_number(value: float) -> str:
+    """``value '%f' is not a number or infinity`` with Go's spelling of the value."""
+    spelled = "NaN" if value != value else ("+Inf" if value > 0 else "-Inf")
+    return f"value '{spelled}' is not a number or infinity"
+
+
+def check_finite_floats(data: np.ndarray) -> None:
+    """Milvus's ``VerifyFloats``: NaN and infinities are refused, naming the first one."""
+    finite = np.isfinite(data)
+    if not finite.all():
+        raise RequestError(not_a_number(float(data.ravel()[np.argmin(finite.ravel())])))
+
+
+def _float_check(fld: FieldSchema, values: pa.Array, ctx: Context) -> pa.Array:
+    stored = values.cast(_ARROW[fld.dtype])
+    if len(stored) == stored.null_count:
+        return stored
+    finite = pc.fill_null(pc.is_finite(stored), True)
+    if not pc.all(finite).as_py():
+        row = int(pc.index(finite, False).as_py())
+        raise RequestError(not_a_number(float(stored[row].as_py())))
+    return stored
 
 
 _ARROW: dict[DataType, pa.DataType] = {
@@ -170,11 +197,11 @@ SCALARS: tuple[TypeInfo, ...] = (
         0, groupable=True,
     ),
     _entry(
-        DataType.FLOAT, _is_number, (_PLAIN, "need float32 array"), _plain_check, FilterKind.NUMBER,
+        DataType.FLOAT, _is_number, (_PLAIN, "need float32 array"), _float_check, FilterKind.NUMBER,
         0.0, groupable=False,
     ),
     _entry(
-        DataType.DOUBLE, _is_number, (_PLAIN, "need float64(double) array"), _plain_check,
+        DataType.DOUBLE, _is_number, (_PLAIN, "need float64(double) array"), _float_check,
         FilterKind.NUMBER, 0.0, groupable=False,
     ),
     _entry(

@@ -22,6 +22,7 @@ import pyarrow as pa
 from sluice.errors import DataMismatch
 from sluice.schema import DataType, FieldSchema
 from sluice.types.info import Context, Storage, TypeInfo
+from sluice.types.scalars import check_finite_floats
 
 
 def valid_rows(column: pa.Array) -> np.ndarray | None:
@@ -62,9 +63,7 @@ def _float_check(fld: FieldSchema, values: pa.Array, ctx: Context) -> pa.Array:
     flat = values.values
     if values.null_count == 0 and flat.null_count:
         raise DataMismatch.msg(f"the field {fld.name} contains null values")
-    data = float_matrix(fld, values)
-    if not np.isfinite(data).all():
-        raise DataMismatch.msg(f"float vector field '{fld.name}' contains NaN or Inf")
+    check_finite_floats(float_matrix(fld, values))
     return values.cast(pa.list_(pa.float32(), int(fld.dim or 0)))
 
 
@@ -133,11 +132,7 @@ def _byte_check(fld: FieldSchema, values: pa.Array, ctx: Context) -> pa.Array:
     if pa.types.is_null(values.type):
         return values.cast(pa.binary(width))
     if fld.dtype in _NAMES:
-        matrix = _byte_matrix(fld, values).astype(np.float32)
-        if not np.isfinite(matrix).all():
-            raise DataMismatch.msg(
-                f"{_NAMES[fld.dtype]} vector field '{fld.name}' contains NaN or Inf"
-            )
+        check_finite_floats(_byte_matrix(fld, values).astype(np.float32))
     return values
 
 

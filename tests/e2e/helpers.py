@@ -9,7 +9,10 @@ when a test needs a field pymilvus hides (the whole ``FlushResponse``, the
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
+import stat
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -415,3 +418,36 @@ def wait_indexed(
         return None
 
     return wait_for(done, timeout=timeout, what=f"index {index_name} of {name}")
+
+
+# --- storage faults -------------------------------------------------------------------
+
+
+@contextmanager
+def unwritable(path: Path) -> Iterator[None]:
+    """``path`` and everything below it refuse writes, as a read-only or failing disk would.
+
+    Root ignores permission bits, so as root the immutable attribute is used
+    (``chattr +i``): even root's writes, through descriptors opened before, then
+    fail with EPERM.  Otherwise write permission is removed.  The test is skipped
+    where neither works.
+    """
+    if os.geteuid() == 0:
+        done = subprocess.run(["chattr", "-R", "+i", str(path)], capture_output=True, text=True)
+        if done.returncode != 0:
+            subprocess.run(["chattr", "-R", "-i", str(path)], capture_output=True)
+            pytest.skip(f"cannot make {path} immutable: {done.stderr.strip()}")
+        try:
+            yield
+        finally:
+            subprocess.run(["chattr", "-R", "-i", str(path)], check=True)
+        return
+    modes = {}
+    for item in [path, *path.rglob("*")]:
+        modes[item] = item.stat().st_mode
+        item.chmod(modes[item] & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    try:
+        yield
+    finally:
+        for item, mode in modes.items():
+            item.chmod(mode)

@@ -273,6 +273,34 @@ def test_get_flush_state_semantics(client: MilvusClient, raw: RawMilvus) -> None
     assert state.flushed is False
 
 
+def test_get_flush_state_without_a_collection_name(client: MilvusClient, raw: RawMilvus) -> None:
+    """The Node SDK's flushSync sends only segment IDs (and flush_ts), as Milvus accepts."""
+    _make(client, "fs_nameless", 30)
+    _make(client, "fs_nameless_other", 30)
+    response = raw.flush("fs_nameless", "fs_nameless_other")
+    segments = _ids(response, "coll_segIDs", "fs_nameless") + _ids(
+        response, "coll_segIDs", "fs_nameless_other"
+    )
+    assert segments
+    flush_ts = response.coll_flush_ts["fs_nameless"]
+
+    def nameless_flushed() -> bool:
+        state = raw.flush_state("", segments, flush_ts)
+        assert_ok(state.status)
+        return bool(state.flushed)
+
+    wait_for(nameless_flushed, what="GetFlushState without a collection name")
+    assert raw.flushed("fs_nameless", response) and raw.flushed("fs_nameless_other", response)
+    # Unknown segments without a name: nothing left to wait for, as in Milvus.
+    state = raw.flush_state("", [987654321], tso_for(time.time() + 3600))
+    assert_ok(state.status)
+    assert state.flushed is True
+    # The segments' own channels are still checked against flush_ts.
+    state = raw.flush_state("", segments, tso_for(time.time() + 3600))
+    assert_ok(state.status)
+    assert state.flushed is False
+
+
 def test_inserts_after_flush_go_to_new_segments(client: MilvusClient, raw: RawMilvus) -> None:
     _make(client, "after", 40)
     client.flush("after")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from sluice.config import SegmentSettings, Settings
 from sluice.engine.engine import Engine
 from sluice.engine.ingest import Column
 from sluice.engine.segment import SegmentLevel, SegmentState
+from sluice.errors import StorageWriteError
 from sluice.schema import CollectionSchema, DataType, FieldSchema
 from sluice.storage.segment_files import SegmentFiles
 
@@ -116,3 +119,41 @@ def test_failed_final_sync_is_retried(engine: Engine, monkeypatch: pytest.Monkey
     result = engine.flush("default", [NAME]).collections[NAME]
     # The persister retries a failed channel after a second; give it a few.
     assert engine.flush_state("default", NAME, result.sealed, result.flush_ts, 4.0)
+
+
+def test_flush_reports_a_disk_that_keeps_failing(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GetFlushState answers with the storage error instead of waiting for ever; then recovers."""
+    real = SegmentFiles.write_table
+    broken = {"on": True}
+
+    def failing(self: SegmentFiles, rel: str, table: pa.Table) -> int:
+        if broken["on"]:
+            raise OSError(28, "No space left on device", f"/data/segments/{rel}")
+        return real(self, rel, table)
+
+    monkeypatch.setattr(SegmentFiles, "write_table", failing)
+    insert(engine, np.arange(50, dtype=np.int64))
+    result = engine.flush("default", [NAME]).collections[NAME]
+    with pytest.raises(StorageWriteError) as info:
+        # Long enough for two failed attempts; a hang would return False at the end instead.
+        engine.flush_state("default", NAME, result.sealed, result.flush_ts, 30.0)
+    assert "No space left on device" in info.value.message
+    assert "/data/segments/insert_log/" in info.value.message
+    with pytest.raises(StorageWriteError):
+        engine.flush("default", [NAME])
+    broken["on"] = False
+
+    def flushed_once_retried() -> bool:
+        # The error stands until the next attempt (a second later) succeeds.
+        with contextlib.suppress(StorageWriteError):
+            return engine.flush_state("default", NAME, result.sealed, result.flush_ts, 0.5)
+        return False
+
+    deadline = time.monotonic() + 20
+    while not flushed_once_retried():
+        assert time.monotonic() < deadline, "flush never completed after the disk recovered"
+    again = engine.flush("default", [NAME]).collections[NAME]
+    assert engine.flush_state("default", NAME, again.sealed, again.flush_ts, 10.0)
+    assert stored_ids(engine) == list(range(50))

@@ -9,13 +9,23 @@ from __future__ import annotations
 import contextlib
 import itertools
 import threading
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+import orjson
 import pytest
 from meta_doubles import RecordingStore
 
 from sluice.engine import tso as tso_module
-from sluice.engine.tso import LOGICAL_MASK, WINDOW_MS, TimestampOracle, compose, physical_ms
+from sluice.engine.tso import (
+    LOGICAL_MASK,
+    RENEW_AHEAD_MS,
+    WINDOW_MS,
+    TimestampOracle,
+    compose,
+    physical_ms,
+)
+from sluice.errors import StorageWriteError
 from sluice.storage.local_meta import LocalMetaStore
 
 
@@ -124,15 +134,100 @@ def test_failed_window_write_never_lets_timestamps_go_backwards(
     start = clock.ms
     store.fail_next = 1
     clock.ms += WINDOW_MS  # the next allocation must renew the window
-    with pytest.raises(OSError):
+    with pytest.raises(StorageWriteError):
         oracle.allocate()
     handed_out = []
     for _ in range(100):
         clock.ms += 20
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(StorageWriteError):
             handed_out.append(oracle.allocate())
     # The process dies; the clock is back where it started.
     clock.ms = start
     store.close()
     reopened = TimestampOracle(LocalMetaStore(tmp_path))
     assert reopened.allocate() > max(handed_out)
+
+
+class FailingDisk(RecordingStore):
+    """A metadata store whose commits fail while ``failing`` is set (a read-only folder)."""
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__(folder)
+        self.failing = False
+
+    @property
+    def writes(self) -> int:
+        return len(self.commits)
+
+    def commit(self, puts: Mapping[str, bytes], deletes: Iterable[str] = ()) -> None:
+        if self.failing:
+            raise StorageWriteError.from_os_error(
+                OSError(30, "Read-only file system"), self._dir / "journal"
+            )
+        super().commit(puts, deletes)
+
+
+def test_reads_never_write_and_never_pass_the_saved_window(
+    tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    disk = FailingDisk(tmp_path)
+    oracle = TimestampOracle(disk)
+    writes_at_start = disk.writes
+    last_write = oracle.allocate()
+    disk.failing = True
+    reads = []
+    for _ in range(50):
+        clock.ms += 200  # ten seconds pass: the window runs out long before
+        reads.append(oracle.read_timestamp())
+    assert disk.writes == writes_at_start, "a read wrote to disk"
+    assert reads[0] > last_write
+    assert all(a < b for a, b in itertools.pairwise(reads))
+    saved = LocalMetaStore(tmp_path).get(TimestampOracle.KEY)
+    assert saved is not None
+    saved_end = int(orjson.loads(saved)["window_end_ms"])
+    assert max(physical_ms(r) for r in reads) < saved_end
+    with pytest.raises(StorageWriteError) as info:
+        oracle.allocate()
+    assert "Read-only file system" in info.value.message
+    assert "journal" in info.value.message
+    disk.failing = False
+    assert oracle.allocate() > max(reads), "a write after the disk recovers sees every read"
+
+
+def test_reads_at_the_end_of_a_window_stay_usable(
+    tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Logical values run out at the last millisecond; reads then repeat instead of failing."""
+    disk = FailingDisk(tmp_path)
+    oracle = TimestampOracle(disk)
+    disk.failing = True
+    clock.ms += 10 * WINDOW_MS
+    values = [oracle.read_timestamp() for _ in range(LOGICAL_MASK + 10)]
+    assert all(a <= b for a, b in itertools.pairwise(values))
+    assert values[-1] == values[-2]
+    disk.failing = False
+    assert oracle.allocate() > values[-1]
+
+
+def test_renew_ahead_only_when_used_and_nearly_spent(
+    tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    disk = FailingDisk(tmp_path)
+    oracle = TimestampOracle(disk)
+    base = disk.writes
+    clock.ms += WINDOW_MS - RENEW_AHEAD_MS + 1
+    assert not oracle.renew_ahead(), "an idle clock does not rewrite the file"
+    oracle.read_timestamp()
+    assert oracle.renew_ahead()
+    assert disk.writes == base + 1
+    assert not oracle.renew_ahead(), "a fresh window is not renewed again"
+    # Renewed ahead of need, the next writes do not touch the disk.
+    disk.failing = True
+    clock.ms += RENEW_AHEAD_MS
+    oracle.allocate()
+    disk.failing = False
+    oracle.read_timestamp()
+    clock.ms += WINDOW_MS
+    disk.failing = True
+    with pytest.raises(StorageWriteError):
+        oracle.renew_ahead()

@@ -1,8 +1,10 @@
-"""The write-ahead log: round trips, rotation, group commit and recovery of a damaged tail.
+"""The write-ahead log: round trips, rotation, group commit and recovery of a damaged log.
 
-Recovery must keep the longest valid prefix: whatever is
-cut off a record, every record before it survives, appends after recovery
-land right behind the prefix, and replay returns them.
+Recovery cuts only a torn tail: whatever is cut off the last record, every
+record before it survives, appends after recovery land right behind the
+prefix, and replay returns them.  Damage followed by valid records, damage in
+an older file and gaps between files stop recovery with an error naming file
+and offset, and leave every file as it was.
 """
 
 from __future__ import annotations
@@ -17,7 +19,10 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from sluice.config import WalRecovery
+from sluice.errors import WALCorruptedError
 from sluice.storage.wal import HEADER_BYTES, Record, WriteAheadLog
+from sluice.storage.wal_scan import scan_log
 
 
 def wal_files(directory: Path) -> list[Path]:
@@ -379,50 +384,136 @@ def test_zeros_at_tail_are_cut(tmp_path: Path, garbage: bytes) -> None:
     again.close()
 
 
-def test_mid_log_corruption_keeps_prefix_and_drops_later_files(tmp_path: Path) -> None:
-    """Documented behaviour: a bad record in the middle ends the log there.
+def snapshot(directory: Path) -> dict[str, bytes]:
+    """Every file of a log folder, byte for byte."""
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
 
-    Records after the first invalid one cannot be trusted to belong to the
-    same history, so recovery truncates the damaged file at that record and
-    deletes every later file, even though those files are intact.  Their
-    records are lost, acknowledged or not: this is what "longest valid
-    prefix" means, and it is the price of detecting a corrupted log instead
-    of replaying around a hole.  The offsets of the dropped records are
-    handed out again to new records.
-    """
+
+def flip_payload_byte(directory: Path, records: list[Record], victim: int) -> Path:
+    """Damage the first payload byte of ``records[victim]``; return the file it is in."""
+    files = wal_files(directory)
+    record = records[victim]
+    path = [f for f in files if int(f.stem) <= record.offset][-1]
+    data = bytearray(path.read_bytes())
+    data[record.offset - int(path.stem) + HEADER_BYTES] ^= 0xFF
+    path.write_bytes(bytes(data))
+    return path
+
+
+def expect_corruption(directory: Path, offset: int, path: Path, file_bytes: int) -> None:
+    """Opening fails naming ``path`` and ``offset``, and changes no file."""
+    before = snapshot(directory)
+    with pytest.raises(WALCorruptedError) as info:
+        WriteAheadLog(directory, file_bytes=file_bytes)
+    assert str(path) in info.value.message
+    assert f"offset {offset}" in info.value.message
+    assert "\n" not in info.value.message
+    assert snapshot(directory) == before, "a corrupted log must be left exactly as it was"
+
+
+@pytest.mark.parametrize("file_bytes", [1 << 20, 300], ids=["one-file", "rotated"])
+def test_flipped_byte_before_valid_records_stops_recovery(tmp_path: Path, file_bytes: int) -> None:
+    """A bad record followed by valid ones is corruption, in the newest file or any other."""
+    directory = tmp_path / "wal"
+    records = build(directory, 40, file_bytes)
+    path = flip_payload_byte(directory, records, 20)
+    expect_corruption(directory, records[20].offset, path, file_bytes)
+
+
+def test_bad_last_record_of_an_older_file_stops_recovery(tmp_path: Path) -> None:
+    """An older file was fsynced before the log moved on: it cannot hold a torn append."""
+    directory = tmp_path / "wal"
+    records = build(directory, 40, 300)
+    files = wal_files(directory)
+    second_start = int(files[2].stem)
+    last_of_second = max(i for i, r in enumerate(records) if r.offset < second_start)
+    path = flip_payload_byte(directory, records, last_of_second)
+    assert path == files[1]
+    expect_corruption(directory, records[last_of_second].offset, path, 300)
+
+
+def test_huge_length_field_in_the_middle_is_corruption(tmp_path: Path) -> None:
+    """A damaged length that runs past the end of the file is not mistaken for a torn tail."""
+    directory = tmp_path / "wal"
+    records = build(directory, 30, 1 << 20)
+    path = wal_files(directory)[0]
+    data = bytearray(path.read_bytes())
+    victim = records[10]
+    data[victim.offset : victim.offset + 4] = (2**31 - 16).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    expect_corruption(directory, victim.offset, path, 1 << 20)
+
+
+def test_missing_middle_file_stops_recovery(tmp_path: Path) -> None:
+    directory = tmp_path / "wal"
+    build(directory, 40, 300)
+    files = wal_files(directory)
+    files[2].unlink()
+    expect_corruption(directory, int(files[2].stem), files[1], 300)
+
+
+def test_truncate_mode_cuts_at_the_first_bad_record(tmp_path: Path) -> None:
+    """``WalRecovery.TRUNCATE`` (an operator's choice) keeps the prefix and drops the rest."""
     directory = tmp_path / "wal"
     file_bytes = 300
     records = build(directory, 40, file_bytes)
     files = wal_files(directory)
-    assert len(files) >= 4
-    victim_file = files[1]
-    start = int(victim_file.stem)
-    in_file = [i for i, r in enumerate(records) if start <= r.offset < int(files[2].stem)]
-    victim = in_file[1]  # a record in the middle of the second file
-    data = bytearray(victim_file.read_bytes())
-    data[records[victim].offset - start + HEADER_BYTES] ^= 0xFF  # first payload byte
-    victim_file.write_bytes(bytes(data))
-
+    victim = next(i for i, r in enumerate(records) if r.offset > int(files[1].stem))
+    flip_payload_byte(directory, records, victim)
+    wal = WriteAheadLog(directory, file_bytes=file_bytes, recovery=WalRecovery.TRUNCATE)
+    payloads = [payload_of(i) for i in range(len(records))]
+    assert replayed(wal) == expected(records[:victim], payloads[:victim])
+    assert wal.end_offset == records[victim].offset
+    remaining = [p.name for p in wal_files(directory)]
+    assert remaining == [p.name for p in files[:2]], "later files are deleted"
+    wal.close()
     check_prefix_recovery(directory, records, victim, file_bytes)
-    remaining = wal_files(directory)
-    assert [p.name for p in remaining[:2]] == [p.name for p in files[:2]]
-    assert not any(p.name in {f.name for f in files[2:]} for p in remaining[2:]), (
-        "later files were deleted (new appends may create files with new names)"
-    )
 
 
-def test_missing_middle_file_drops_later_files(tmp_path: Path) -> None:
-    """A gap between files ends the log at the gap, like a corrupt record."""
+def test_truncate_mode_drops_files_after_a_gap(tmp_path: Path) -> None:
     directory = tmp_path / "wal"
     records = build(directory, 40, 300)
     files = wal_files(directory)
     files[2].unlink()
-    wal = WriteAheadLog(directory, file_bytes=300)
+    wal = WriteAheadLog(directory, file_bytes=300, recovery=WalRecovery.TRUNCATE)
     kept = [r for r in records if r.offset < int(files[2].stem)]
     assert [r.offset for r in wal.replay()] == [r.offset for r in kept]
     assert wal.end_offset == int(files[2].stem)
     assert [p.name for p in wal_files(directory)] == [p.name for p in files[:2]]
     wal.close()
+
+
+def test_scan_reports_without_changing_anything(tmp_path: Path) -> None:
+    directory = tmp_path / "wal"
+    records = build(directory, 12, 1 << 20)
+    with open(wal_files(directory)[0], "ab") as fh:
+        fh.write(b"\x07torn")
+    before = snapshot(directory)
+    scan = scan_log(directory)
+    assert scan.corruption is None
+    assert scan.torn_tail is not None and scan.end_offset == records[-1].end
+    assert snapshot(directory) == before
+
+
+def test_a_new_log_starts_at_the_offset_it_is_given(tmp_path: Path) -> None:
+    wal = WriteAheadLog(tmp_path / "wal", start_offset=5000)
+    assert wal.first_offset == wal.end_offset == 5000
+    record = wal.append(1, 1, b"x")
+    assert record.offset == 5000
+    wal.close()
+    reopened = WriteAheadLog(tmp_path / "wal", start_offset=0)
+    assert [r.offset for r in reopened.replay()] == [5000]
+    reopened.close()
+
+
+def test_stray_files_are_ignored(tmp_path: Path) -> None:
+    directory = tmp_path / "wal"
+    records = build(directory, 5, 1 << 20)
+    (directory / "notes.wal").write_bytes(b"not a log")
+    wal = WriteAheadLog(directory)
+    assert [r.offset for r in wal.replay()] == [r.offset for r in records]
+    wal.close()
+    assert (directory / "notes.wal").exists()
 
 
 def test_empty_log_and_empty_last_file(tmp_path: Path) -> None:
