@@ -18,17 +18,22 @@ import copy
 import threading
 from collections.abc import Mapping, Sequence
 from functools import cached_property
+from typing import TypeAlias
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse
 
+from sluice.engine.scalar_indexes import BuiltScalarIndex
 from sluice.index import VectorIndex
 from sluice.schema import TS_COLUMN, FieldSchema
 from sluice.types import type_info
 from sluice.types.sparse import csr
 from sluice.types.vectors import valid_rows
+
+#: What a sealed segment keeps per declared index: a vector index or a scalar one.
+SegmentIndex: TypeAlias = VectorIndex | BuiltScalarIndex
 
 #: Consolidate eagerly once a column holds this many chunks (tiny inserts).
 MAX_CHUNKS = 256
@@ -167,11 +172,11 @@ class SegmentView:
         pk: ChunkedColumn,
         ts: ChunkedColumn,
         vectors: Mapping[str, DenseColumn],
-        indexes: Mapping[int, VectorIndex] | None = None,
+        indexes: Mapping[int, SegmentIndex] | None = None,
     ) -> None:
         self.segment_id = segment_id
         #: Vector indexes built for this segment, by index ID (sealed segments only).
-        self.indexes: Mapping[int, VectorIndex] = indexes if indexes is not None else {}
+        self.indexes: Mapping[int, SegmentIndex] = indexes if indexes is not None else {}
         self.num_rows = num_rows
         self.scalars = scalars
         self.scalar_schema = scalar_schema
@@ -181,7 +186,7 @@ class SegmentView:
         #: Sparse vector columns as CSR matrices, built on first search (rows never change).
         self._sparse: dict[str, scipy.sparse.csr_matrix] = {}
 
-    def with_indexes(self, indexes: Mapping[int, VectorIndex]) -> SegmentView:
+    def with_indexes(self, indexes: Mapping[int, SegmentIndex]) -> SegmentView:
         """The same rows with a newer set of built indexes (cached columns carry over)."""
         view = copy.copy(self)
         view.indexes = indexes

@@ -30,12 +30,15 @@ from typing import Any
 
 from sluice.engine.catalog import IndexMeta
 from sluice.engine.collection import Collection
+from sluice.engine.columns import SegmentIndex
 from sluice.engine.context import EngineContext
 from sluice.engine.indexes import spec_of
+from sluice.engine.scalar_indexes import build_for, load_for
 from sluice.engine.segment import Segment, SegmentLevel, SegmentState
 from sluice.engine.vector_kinds import ExactKindIndex, is_other_kind
 from sluice.errors import IndexBuildCancelled, StorageWriteError
-from sluice.index import IndexSpec, VectorIndex, build, load_index
+from sluice.index import IndexSpec, build, load_index
+from sluice.index.scalar import ScalarIndexSpec
 from sluice.schema import FieldSchema
 
 log = logging.getLogger(__name__)
@@ -159,15 +162,21 @@ def _build(
     collection: Collection,
     segment: Segment,
     index: IndexMeta,
-    spec: IndexSpec,
+    spec: IndexSpec | ScalarIndexSpec,
     cancelled: Callable[[], bool],
 ) -> Any:
     field = collection.schema.get(index.field_name)
     assert field is not None
+    if isinstance(spec, ScalarIndexSpec):
+        return build_for(spec, _column(segment, field.name))
     if is_other_kind(field):
         return _exact(segment, field, spec)
     vectors = segment.view().vectors[index.field_name]
     return build(spec, vectors, rerank_vectors=vectors, cancelled=cancelled)
+
+
+def _column(segment: Segment, name: str) -> Any:
+    return segment.view().table([name]).column(name)
 
 
 def _exact(segment: Segment, field: FieldSchema, spec: IndexSpec) -> ExactKindIndex:
@@ -177,7 +186,7 @@ def _exact(segment: Segment, field: FieldSchema, spec: IndexSpec) -> ExactKindIn
 def load_segment_indexes(ctx: EngineContext, collection: Collection, segment: Segment) -> None:
     """Load the index files a recovered segment's manifest names (no rebuild)."""
     declared = {i.index_id: i for i in collection.meta.indexes}
-    loaded: dict[int, VectorIndex] = {}
+    loaded: dict[int, SegmentIndex] = {}
     for index_id, rel in list(segment.index_files.items()):
         index = declared.get(index_id)
         if index is None or not indexable(segment):
@@ -186,6 +195,9 @@ def load_segment_indexes(ctx: EngineContext, collection: Collection, segment: Se
             continue
         spec = spec_of(collection, index)
         field = collection.schema.get(index.field_name)
+        if isinstance(spec, ScalarIndexSpec):
+            loaded[index_id] = load_for(spec, ctx.files.read_bytes(rel))
+            continue
         if field is not None and is_other_kind(field):
             loaded[index_id] = _exact(segment, field, spec)
             continue

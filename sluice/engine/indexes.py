@@ -18,10 +18,12 @@ from dataclasses import dataclass
 
 from sluice.engine.catalog import Catalog, IndexMeta
 from sluice.engine.collection import Collection
+from sluice.engine.scalar_indexes import parse_scalar
 from sluice.engine.segment import SegmentLevel, SegmentState
 from sluice.engine.vector_kinds import is_other_kind, parse_kind_index
 from sluice.errors import IndexNotFound, RequestError
 from sluice.index import IndexSpec, parse_index_spec
+from sluice.index.scalar import ScalarIndexSpec
 from sluice.index.spec import merge_client_params
 from sluice.schema import FieldSchema
 
@@ -39,10 +41,10 @@ class IndexInfo:
 
 
 #: Parsed specs by index ID: an index definition never changes once declared.
-_SPECS: dict[int, IndexSpec] = {}
+_SPECS: dict[int, IndexSpec | ScalarIndexSpec] = {}
 
 
-def spec_of(collection: Collection, index: IndexMeta) -> IndexSpec:
+def spec_of(collection: Collection, index: IndexMeta) -> IndexSpec | ScalarIndexSpec:
     spec = _SPECS.get(index.index_id)
     if spec is None:
         field = collection.schema.get(index.field_name)
@@ -51,9 +53,18 @@ def spec_of(collection: Collection, index: IndexMeta) -> IndexSpec:
     return spec
 
 
-def _parse(field: FieldSchema, params: Mapping[str, str]) -> IndexSpec:
+def vector_spec_of(collection: Collection, index: IndexMeta) -> IndexSpec:
+    """The spec of an index on a vector field."""
+    spec = spec_of(collection, index)
+    assert isinstance(spec, IndexSpec)
+    return spec
+
+
+def _parse(field: FieldSchema, params: Mapping[str, str]) -> IndexSpec | ScalarIndexSpec:
     if is_other_kind(field):
         return parse_kind_index(field, params)
+    if not field.dtype.is_vector:
+        return parse_scalar(field, params)
     return parse_index_spec(field, "", "", params)
 
 
@@ -75,7 +86,7 @@ def create_index(
         for existing in collection.meta.indexes:
             if existing.field_name == field_name:
                 same_name = not index_name or index_name == existing.index_name
-                if same_name and spec_of(collection, existing).same_as(spec):
+                if same_name and spec_of(collection, existing) == spec:
                     return
                 raise RequestError(
                     "CreateIndex failed: at most one distinct index is allowed per field"

@@ -41,7 +41,7 @@ from sluice.engine.data import (
     read_timestamp,
     require_loaded,
 )
-from sluice.engine.indexes import spec_of
+from sluice.engine.indexes import vector_spec_of
 from sluice.engine.output import OutputSpec, present_column, present_table, resolve_output
 from sluice.engine.reader import RowFilter
 from sluice.engine.vector_kinds import is_other_kind, kind_search_params
@@ -119,7 +119,7 @@ def prepare_search(collection: Collection, req: SearchRequest) -> PreparedSearch
     _check_search_window(req)
     field = _anns_field(collection, req.anns_field)
     index = next((i for i in collection.meta.indexes if i.field_name == field.name), None)
-    spec = spec_of(collection, index) if index is not None else None
+    spec = vector_spec_of(collection, index) if index is not None else None
     if spec is not None and req.metric and req.metric.upper() != spec.metric_type:
         # Observed from Milvus 2.4.4+ (code 1100); the proxy wraps the query node's check.
         raise ParameterInvalid(

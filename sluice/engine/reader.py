@@ -22,6 +22,7 @@ from sluice.engine.collection import Snapshot
 from sluice.engine.columns import SegmentView
 from sluice.engine.deletes import DeleteSnapshot
 from sluice.engine.output import OutputSpec, project_dynamic
+from sluice.engine.scalar_indexes import BuiltScalarIndex, segment_lookup
 from sluice.query import BoundExpr, evaluate
 from sluice.schema import DYNAMIC_FIELD, CollectionSchema
 from sluice.types import arrow_type
@@ -52,7 +53,9 @@ class RowFilter:
             return masks[self.cache_key]
         table = view.table(sorted(self.bound.fields))
         json_cache = view.__dict__.setdefault("_json_paths", {})
-        mask = np.asarray(evaluate(self.bound, table, json_cache), dtype=bool)
+        scalar = {k: v for k, v in view.indexes.items() if isinstance(v, BuiltScalarIndex)}
+        lookup = segment_lookup(view.num_rows, scalar, lambda name: table.column(name))
+        mask = np.asarray(evaluate(self.bound, table, json_cache, index=lookup), dtype=bool)
         if self.cache_key:
             if len(masks) >= _MASKS_PER_VIEW:
                 masks.pop(next(iter(masks)))

@@ -28,8 +28,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from sluice.engine.columns import ChunkedColumn, DenseColumn, SegmentView
-from sluice.index import VectorIndex
+from sluice.engine.columns import ChunkedColumn, DenseColumn, SegmentIndex, SegmentView
 from sluice.schema import TS_COLUMN, CollectionSchema, DataType, FieldSchema
 from sluice.types import Storage, arrow_field, type_info
 
@@ -111,7 +110,7 @@ class Segment:
         self.sync_lock = threading.Lock()
         #: Built vector indexes by index ID (flushed segments only). The dict is
         #: replaced, never mutated, so readers holding the old one stay consistent.
-        self.indexes: Mapping[int, VectorIndex] = {}
+        self.indexes: Mapping[int, SegmentIndex] = {}
         #: Persisted index files by index ID.
         self.index_files: dict[int, str] = {}
         self.last_write = time.monotonic()

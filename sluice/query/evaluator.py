@@ -275,9 +275,17 @@ class _Evaluator:
             source = self.json(node.ref)
             return source.values.present & source.valid, self.columns.all_valid()
         if isinstance(node, ArrayContains):
+            answer = self.indexed(node.ref, CONTAINS_OPS[node.mode], node.values)
+            if answer is not None:
+                return answer
             valid = self.columns.valid(node.ref.name)
             return typed_eval.array_contains(self.columns, node) & valid, valid
         if isinstance(node, GeoRelation):
+            # ST_DWITHIN measures metres on the sphere, which the index's planar test does not.
+            if node.op != "ST_DWITHIN":
+                answer = self.indexed(node.ref, node.op, (node.wkt,))
+                if answer is not None:
+                    return answer
             valid = self.columns.valid(node.ref.name)
             return typed_eval.geo_relation(self.columns, node) & valid, valid
         if isinstance(node, GeoValid):
