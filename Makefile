@@ -8,6 +8,10 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 19530
 DATA   ?= ./data
+# End-to-end modules that make test runs a second time on etcd + NATS + S3
+# (SLUICE_TEST_BACKENDS=remote runs any of them, or the whole suite, that way).
+REMOTE_E2E := tests/e2e/test_smoke.py tests/e2e/test_data.py tests/e2e/test_flush.py \
+              tests/e2e/test_consistency_mvcc.py
 
 .PHONY: serve test lint typecheck unit bench fuzz lock clean
 
@@ -32,6 +36,7 @@ test: $(VENV)/.dev
 	$(BIN)/ruff format --check sluice tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
+	SLUICE_TEST_BACKENDS=remote $(BIN)/python -m pytest -q $(REMOTE_E2E)
 
 unit: $(VENV)/.dev
 	$(BIN)/python -m pytest -q --ignore=tests/e2e

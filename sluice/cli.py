@@ -10,12 +10,15 @@ the folder could not be used as given.
 from __future__ import annotations
 
 import logging
+import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import click
 
+from sluice.cli_support import log_startup
 from sluice.config import ConfigError, Settings, WalRecovery, WalSync
 from sluice.errors import SluiceError
 
@@ -56,7 +59,9 @@ def main() -> None:
     pass
 
 
-@main.command(help="Serve the Milvus gRPC API on HOST:PORT with data in DATA.")
+@main.command(
+    help="Serve the Milvus gRPC API on HOST:PORT, and HTTP (RESTful API v2, /metrics, /healthz) on --http-port, with data in DATA."
+)
 @click.option("--data", "data_dir", default="./data", show_default=True, help="Data folder.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
@@ -65,6 +70,14 @@ def main() -> None:
     show_default=True,
     type=click.IntRange(0, 65535),
     help="Port to listen on, 1-65535 (0: any free port, written to --ready-file).",
+)
+@click.option(
+    "--http-port",
+    type=click.IntRange(0, 65535),
+    help=(
+        "Port for HTTP: Milvus's RESTful API v2, /metrics and /healthz (default [http] port, "
+        "9091; 0: any free port, and the default when --port is 0)."
+    ),
 )
 @click.option(
     "--config",
@@ -101,6 +114,7 @@ def serve(
     data_dir: str,
     host: str,
     port: int,
+    http_port: int | None,
     config_file: Path | None,
     wal_sync: str | None,
     wal_recovery: str | None,
@@ -109,7 +123,7 @@ def serve(
 ) -> None:
     from sluice.api.logsafe import EscapingFormatter
     from sluice.api.server import serve_forever
-    from sluice.engine import Engine
+    from sluice.rest.server import http_frontend
 
     handler = logging.StreamHandler()
     handler.setFormatter(EscapingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -117,13 +131,20 @@ def serve(
     overrides = {"data_dir": data_dir, "wal_sync": wal_sync, "wal_recovery": wal_recovery}
     try:
         if config_file is not None:
-            settings = Settings.from_toml(config_file, **overrides)
+            settings = Settings.from_toml(config_file, environ=os.environ, **overrides)
         else:
-            settings = Settings.from_mapping({}, **overrides)
+            settings = Settings.from_mapping({}, environ=os.environ, **overrides)
     except ConfigError as exc:
         raise UnusableInput(str(exc)) from None
+    if http_port is not None or port == 0:
+        http = replace(settings.http, port=http_port if http_port is not None else 0)
+        settings = replace(settings, http=http)
+    log_startup(settings, host, port)
+    frontend = http_frontend(settings.http, host) if settings.http.enabled else None
     try:
-        serve_forever(lambda: Engine(settings), host, port, ready_file=ready_file)
+        serve_forever(
+            lambda: _open_engine(settings), host, port, ready_file=ready_file, http=frontend
+        )
     except (SluiceError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -148,3 +169,34 @@ def check(data_dir: Path) -> None:
         click.echo(line)
     if not report.clean:
         click.get_current_context().exit(1)
+
+
+def _open_engine(settings: Settings) -> Any:
+    from sluice.engine import Engine
+
+    engine = Engine(settings)
+    if engine.stores.lease is not None:
+        engine.stores.lease.on_lost(_stop_writing)
+    return engine
+
+
+def _stop_writing() -> None:
+    """The writer lease is gone: another node may be writing, so this one must stop at once.
+
+    Fencing already refuses this node's commits and WAL acknowledgements; exiting
+    also closes its port, so clients and load balancers move to the new writer.
+    A supervisor that restarts the process gets a standby.
+    """
+    logging.getLogger("sluice").critical("lost the writer lease: exiting so another node writes")
+    logging.shutdown()
+    os._exit(75)
+
+
+def _register_data_commands() -> None:
+    from sluice.cli_data import COMMANDS
+
+    for command in COMMANDS:
+        main.add_command(command)
+
+
+_register_data_commands()

@@ -36,6 +36,20 @@ def _fields(**values: Any) -> str:
     return "".join(f"[{key}={value}]" for key, value in values.items())
 
 
+def go_float(value: float) -> str:
+    """A float as Go's ``%v`` prints it (shortest digits; ``1.048576e+06`` from 1e6 up)."""
+    if value == 0:
+        return "0"
+    text = repr(float(value))
+    mantissa, _, exponent = f"{float(value):e}".partition("e")
+    exp = int(exponent)
+    if -4 <= exp < 6:
+        return text[:-2] if text.endswith(".0") else text
+    digits = repr(float(value) / 10**exp) if abs(exp) < 300 else mantissa
+    digits = digits[:-2] if digits.endswith(".0") else digits
+    return f"{digits}e{'+' if exp >= 0 else '-'}{abs(exp):02d}"
+
+
 class SluiceError(Exception):
     """Base of every error Sluice reports.
 
@@ -115,7 +129,7 @@ class RateLimited(SluiceError):
     def for_rate(cls, rate: float) -> Self:
         err = cls(
             "request is rejected by grpc RateLimiter middleware, please retry later: "
-            f"{cls.base_message}{_fields(rate=rate)}"
+            f"{cls.base_message}{_fields(rate=go_float(rate))}"
         )
         return err
 
@@ -134,6 +148,114 @@ class Unimplemented(SluiceError):
     @classmethod
     def for_rpc(cls, rpc: str) -> Self:
         return cls(f"{cls.base_message}: {rpc} is not supported by Sluice")
+
+
+# --- authentication and privileges ------------------------------------------
+
+
+class PrivilegeNotAuthenticated(SluiceError):
+    code = 1400
+    base_message = "not authenticated"
+    input_error = True
+
+
+class PrivilegeNotPermitted(SluiceError):
+    code = 1401
+    base_message = "privilege not permitted"
+    input_error = True
+
+
+class PrivilegeGroupNameInvalid(SluiceError):
+    code = 1402
+    base_message = "invalid privilege group name"
+    input_error = True
+
+    @classmethod
+    def wrap_text(cls, text: str) -> Self:
+        """``merr.WrapErrPrivilegeGroupNameInvalid``: ``<text>: invalid privilege group name``."""
+        return cls(f"{text}: {cls.base_message}")
+
+
+class TransportRefusal(SluiceError):
+    """A refusal Milvus sends as a gRPC status, not as a ``common.Status``.
+
+    Milvus's authentication and privilege interceptors answer before any
+    handler runs, with ``UNAUTHENTICATED`` or ``PERMISSION_DENIED``; SDKs do
+    not retry those codes (they retry the in-band ones), so Sluice keeps them
+    at the transport level too.  ``grpc_status`` names the
+    ``grpc.StatusCode`` member.
+    """
+
+    grpc_status: ClassVar[str] = "UNKNOWN"
+
+
+class AuthenticationFailed(TransportRefusal):
+    grpc_status = "UNAUTHENTICATED"
+    base_message = "auth check failure, please check username and password are correct"
+
+
+class PermissionDenied(TransportRefusal):
+    grpc_status = "PERMISSION_DENIED"
+    base_message = "permission deny"
+
+    @classmethod
+    def for_privilege(cls, privilege: str, user: str, db: str) -> Self:
+        """The proxy's denial, ``privilege`` in its enum spelling (``PrivilegeSearch``)."""
+        return cls(f"{privilege}: permission deny to {user} in the `{db}` database")
+
+
+# --- the RESTful API's own refusals (Milvus's "high-level restful api" codes) ----
+
+
+class RestError(SluiceError):
+    """Errors Milvus's REST layer raises itself, before or around the RPC it calls.
+
+    Their text is ``<base message>, error: <reason>`` (Milvus joins them with
+    a plain ``+``, not the ``merr`` wrapping other errors use).
+    """
+
+    input_error = True
+
+    @classmethod
+    def because(cls, reason: str) -> Self:
+        return cls(f"{cls.base_message}, error: {reason}")
+
+
+class RestNeedAuthenticate(RestError):
+    code = 1800
+    base_message = "user hasn't authenticated"
+
+
+class RestIncorrectParameterFormat(RestError):
+    code = 1801
+    base_message = "can only accept json format request"
+
+
+class RestMissingRequiredParameters(RestError):
+    code = 1802
+    base_message = "missing required parameters"
+
+
+class RestInvalidInsertData(RestError):
+    code = 1804
+    base_message = "fail to deal the insert data"
+
+
+class RestInvalidSearchResult(RestError):
+    code = 1805
+    base_message = "fail to parse search result"
+
+
+class RestCheckPrimaryKey(RestError):
+    code = 1806
+    base_message = "please check the primary key and its' type can only in [int, string]"
+
+
+class RestRateLimited(RestError):
+    code = 1807
+    base_message = "request is rejected by limiter"
+    retriable = True
+    input_error = False
 
 
 # --- collections, partitions, databases -------------------------------------
@@ -163,6 +285,11 @@ class CollectionLimitExceeded(SluiceError):
     base_message = "exceeded the limit number of collections"
 
 
+class CollectionLoaded(SluiceError):
+    code = 104
+    base_message = "collection already loaded"
+
+
 class IllegalSchema(SluiceError):
     code = 105
     base_message = "illegal collection schema"
@@ -177,6 +304,11 @@ class PartitionNotFound(SluiceError):
     @classmethod
     def named(cls, partition: str) -> Self:
         return cls(f"{cls.base_message}{_fields(partition=partition)}")
+
+
+class PartitionNotLoaded(SluiceError):
+    code = 201
+    base_message = "partition not loaded"
 
 
 class IndexNotFound(SluiceError):
@@ -210,9 +342,50 @@ class DatabaseNotFound(SluiceError):
         return cls(f"{cls.base_message}{_fields(database=db)}")
 
 
+class DatabaseLimitExceeded(SluiceError):
+    code = 801
+    base_message = "exceeded the limit number of database"
+
+
 class DatabaseInvalidName(SluiceError):
     code = 802
     base_message = "invalid database name"
+    input_error = True
+
+    @classmethod
+    def named(cls, db: str, why: str) -> Self:
+        """``merr.WrapErrDatabaseNameInvalid``: ``<why>: invalid database name[database=<db>]``."""
+        return cls(f"{why}: {cls.base_message}{_fields(database=db)}")
+
+
+# --- aliases -------------------------------------------------------------------
+
+
+class AliasNotFound(SluiceError):
+    code = 1600
+    base_message = "alias not found"
+    input_error = True
+
+    @classmethod
+    def named(cls, db: str, alias: str) -> Self:
+        return cls(f"{cls.base_message}{_fields(database=db, alias=alias)}")
+
+
+class AliasNameConflict(SluiceError):
+    """An alias that is a collection's name, or a collection name that is an alias."""
+
+    code = 1601
+    base_message = "alias and collection name conflict"
+    input_error = True
+
+    @classmethod
+    def named(cls, db: str, alias: str) -> Self:
+        return cls(f"{cls.base_message}{_fields(database=db, alias=alias)}")
+
+
+class AliasAlreadyExists(SluiceError):
+    code = 1602
+    base_message = "alias already exist"
     input_error = True
 
 
@@ -295,6 +468,24 @@ class InvalidJSONData(SluiceError):
         return cls(f"{cls.base_message}: {reason}")
 
 
+class ImportFailed(SluiceError):
+    """A bulk import that cannot proceed (Milvus's ``ErrImportFailed``); the job fails with it."""
+
+    code = 2100
+    base_message = "importing data failed"
+    input_error = True
+
+    @classmethod
+    def at(cls, path: str, reason: str) -> Self:
+        return cls(f"{cls.base_message}: file {path}: {reason}")
+
+
+class BackupError(SluiceError):
+    """A backup, restore or export that cannot proceed as asked (an operator's error)."""
+
+    base_message = "backup failed"
+
+
 # --- expressions ---------------------------------------------------------------
 
 
@@ -319,11 +510,8 @@ class StorageError(SluiceError):
 
 
 class StorageWriteError(StorageError):
-    """The data folder refused a write: full, read-only, or failing.
-
-    The message names the file and the system's reason (``IO failed: cannot
-    write /data/tso.json.tmp: [Errno 28] No space left on device``), because an
-    operator has to act on it.
+    """The data folder refused a write (full, read-only, failing); the message names the file
+    and the system's reason (``IO failed: cannot write ...: [Errno 28] ...``) for the operator.
     """
 
     @classmethod
@@ -336,6 +524,10 @@ class StorageWriteError(StorageError):
 
 class WALCorruptedError(StorageError):
     """A WAL is damaged in a way that is not a torn tail, or misses records a checkpoint needs."""
+
+
+class SegmentFileCorruptedError(StorageError):
+    """A segment file a manifest names is missing, unreadable, or fails its recorded checksum."""
 
 
 class MetaCorruptedError(StorageError):
@@ -353,6 +545,32 @@ class GeometryInvalid(SluiceError):
     def reason(cls, why: str) -> Self:
         """``merr.WrapErrIoFailedReason``: ``<why>: IO failed``."""
         return cls(f"{why}: {cls.base_message}")
+
+
+class StorageUnavailable(StorageError):
+    """A storage service (etcd, NATS JetStream, S3) refused or did not answer in time.
+
+    The message names the service and its endpoint.  Milvus answers requests
+    it cannot serve for the same reason with ``service unavailable`` (code 2);
+    the request may be retried once the service is back.
+    """
+
+    code = ServiceUnavailable.code
+    base_message = ServiceUnavailable.base_message
+    retriable = True
+
+    @classmethod
+    def for_service(cls, service: str, endpoint: str, why: str) -> Self:
+        return cls(f"{cls.base_message}: {service} at {endpoint}: {why}")
+
+
+class WriterFencedError(StorageError):
+    """This node lost the writer lease: another node may be writing, so it never writes
+    again; only a restart (which waits for the lease) makes it a writer once more.
+    """
+
+    code = ServiceNotReady.code
+    base_message = "this node is not the writer: its lease is lost or held by another node"
 
 
 class DataDirLockedError(SluiceError):

@@ -96,6 +96,47 @@ _MILVUS_NAMES = {
 _INTEGER_TYPES = frozenset({DataType.INT8, DataType.INT16, DataType.INT32, DataType.INT64})
 
 
+class FunctionType(enum.IntEnum):
+    """``schema.FunctionType``: what a collection or rerank function computes."""
+
+    UNKNOWN = 0
+    BM25 = 1
+    TEXT_EMBEDDING = 2
+    RERANK = 3
+    MINHASH = 4
+    MOL_FINGERPRINT = 5
+
+    @property
+    def milvus_name(self) -> str:
+        """The enum name Milvus prints (``BM25``, ``TextEmbedding``)."""
+        return _FUNCTION_NAMES[self]
+
+
+_FUNCTION_NAMES = {
+    FunctionType.UNKNOWN: "Unknown",
+    FunctionType.BM25: "BM25",
+    FunctionType.TEXT_EMBEDDING: "TextEmbedding",
+    FunctionType.RERANK: "Rerank",
+    FunctionType.MINHASH: "MinHash",
+    FunctionType.MOL_FINGERPRINT: "MolFingerprint",
+}
+
+
+@dataclass(frozen=True)
+class FunctionSchema:
+    """A function: of a collection (BM25, TEXT_EMBEDDING) or of a search (RERANK).
+
+    ``params`` are the key/value pairs exactly as the client sent them.
+    """
+
+    name: str
+    type: FunctionType
+    input_field_names: tuple[str, ...] = ()
+    output_field_names: tuple[str, ...] = ()
+    params: Mapping[str, str] = field(default_factory=dict)
+    description: str = ""
+
+
 class ConsistencyLevel(enum.IntEnum):
     """``common.ConsistencyLevel``."""
 
@@ -128,6 +169,10 @@ class FieldSchema:
     #: Type parameters exactly as the client sent them (echoed by DescribeCollection).
     type_params: Mapping[str, str] = field(default_factory=dict)
 
+    def type_flag(self, key: str) -> bool:
+        """A boolean type parameter (``enable_match``...) read as Go's ``strconv.ParseBool``."""
+        return self.type_params.get(key, "") in ("1", "t", "T", "TRUE", "true", "True")
+
 
 @dataclass(frozen=True)
 class CollectionSchema:
@@ -137,6 +182,8 @@ class CollectionSchema:
     fields: tuple[FieldSchema, ...]
     description: str = ""
     enable_dynamic_field: bool = False
+    #: Functions that compute output fields from input fields at insert (BM25, embeddings).
+    functions: tuple[FunctionSchema, ...] = ()
 
     # Derived views are cached: a schema never changes, and reads consult them per request.
 

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests import remote_backends, services
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -41,6 +43,7 @@ class SluiceProcess:
     ) -> None:
         self.data_dir = data_dir
         self.port = free_port()
+        self.http_port = free_port()
         self.env = {**os.environ, **(env or {})}
         self.config = config
         self.log_level = log_level
@@ -53,8 +56,22 @@ class SluiceProcess:
     def uri(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> SluiceProcess:
-        ready = self.data_dir.parent / f"{self.data_dir.name}.ready"
+    @property
+    def http_uri(self) -> str:
+        """The HTTP port: RESTful API v2, /metrics, /healthz."""
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def ready_path(self) -> Path:
+        return self.data_dir.parent / f"{self.data_dir.name}.ready"
+
+    def is_ready(self) -> bool:
+        ready = self.ready_path
+        return ready.exists() and bool(ready.read_text().strip())
+
+    def start(self, timeout: float = 30.0, *, wait: bool = True) -> SluiceProcess:
+        """Start the server; with ``wait=False`` return at once (a standby waits for the lease)."""
+        ready = self.ready_path
         ready.unlink(missing_ok=True)
         # A storage delay needs the test-side wrapper (product code has no delay knob).
         launcher = (
@@ -72,22 +89,31 @@ class SluiceProcess:
             "127.0.0.1",
             "--port",
             str(self.port),
+            "--http-port",
+            str(self.http_port),
             "--ready-file",
             str(ready),
             "--log-level",
             self.log_level,
         ]
-        if self.config is not None:
-            args += ["--config", str(self.config)]
+        config = remote_backends.config_for(self.data_dir, self.config)
+        if config is not None:
+            args += ["--config", str(config)]
         args += self.extra_args
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child process
         self.proc = subprocess.Popen(
             args, stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=ROOT
         )
         log.close()
+        if not wait:
+            return self
+        return self.wait_ready(timeout)
+
+    def wait_ready(self, timeout: float = 30.0) -> SluiceProcess:
+        assert self.proc is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if ready.exists() and ready.read_text().strip():
+            if self.is_ready():
                 return self
             if self.proc.poll() is not None:
                 raise RuntimeError(f"sluice exited with {self.proc.returncode}:\n{self.log()}")
@@ -142,3 +168,55 @@ def milvus(sluice_server: SluiceProcess) -> Iterator[object]:
         yield client
     finally:
         client.close()
+
+
+# --- remote storage services (etcd, NATS JetStream, SeaweedFS S3), one of each per session ---
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remote_backends_for_servers(
+    request: pytest.FixtureRequest,
+) -> Iterator[None]:
+    """With SLUICE_TEST_BACKENDS=remote every SluiceProcess runs on etcd + NATS + S3."""
+    if not remote_backends.requested():
+        yield
+        return
+    remote_backends.activate(
+        request.getfixturevalue("etcd_service"),
+        request.getfixturevalue("nats_service"),
+        request.getfixturevalue("s3_service"),
+    )
+    try:
+        yield
+    finally:
+        remote_backends.deactivate()
+
+
+@pytest.fixture(scope="session")
+def etcd_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[services.EtcdService]:
+    service = services.EtcdService(tmp_path_factory.mktemp("etcd"))
+    services.started(service)
+    try:
+        yield service
+    finally:
+        service.kill()
+
+
+@pytest.fixture(scope="session")
+def nats_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[services.NatsService]:
+    service = services.NatsService(tmp_path_factory.mktemp("nats"))
+    services.started(service)
+    try:
+        yield service
+    finally:
+        service.kill()
+
+
+@pytest.fixture(scope="session")
+def s3_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[services.SeaweedService]:
+    service = services.SeaweedService(tmp_path_factory.mktemp("seaweedfs"))
+    services.started(service)
+    try:
+        yield service
+    finally:
+        service.kill()

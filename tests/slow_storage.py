@@ -26,9 +26,9 @@ class DelayedFiles:
         self._inner = inner
         self._delay = delay
 
-    def write_table(self, rel: str, table: Any) -> int:
+    def write_table(self, rel: str, table: Any) -> Any:
         time.sleep(self._delay)
-        return int(self._inner.write_table(rel, table))
+        return self._inner.write_table(rel, table)
 
     def write_bytes(self, rel: str, data: bytes) -> int:
         time.sleep(self._delay)

@@ -124,3 +124,26 @@ def test_check_on_a_missing_folder(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["check", str(tmp_path / "nowhere")])
     assert result.exit_code == 2
     assert result.output.strip() == f"Error: data folder {tmp_path / 'nowhere'} does not exist"
+
+
+def test_serve_logs_version_settings_and_addresses_with_secrets_masked(tmp_path: Path) -> None:
+    secret = "not-in-the-log-42"
+    proc = SluiceProcess(
+        tmp_path / "data", env={"SLUICE_SECURITY_DEFAULT_ROOT_PASSWORD": secret}
+    ).start()
+    try:
+        log = proc.log()
+    finally:
+        proc.stop()
+    assert "Sluice 0.1.0 starting: gRPC on 127.0.0.1:" in log
+    assert f"HTTP port {proc.http_port}" in log
+    assert "security.default_root_password = ***" in log
+    assert "http.port = " in log and "segments.max_bytes = 134217728" in log
+    assert secret not in log
+
+
+def test_data_commands_need_exactly_one_target(tmp_path: Path) -> None:
+    result = sluice("stats")
+    assert_one_error_line(result, 2, "exactly one of --data")
+    result = sluice("backup", str(tmp_path / "b"), "--data", str(tmp_path / "missing"))
+    assert_one_error_line(result, 2, "does not exist")

@@ -16,6 +16,7 @@ FORBIDDEN = {
         "google.protobuf",
         "pymilvus",
         "sluice.api",
+        "sluice.rest",
         "sluice.engine",
         "sluice.client",
         "sluice.index",
@@ -26,6 +27,7 @@ FORBIDDEN = {
         "google.protobuf",
         "pymilvus",
         "sluice.api",
+        "sluice.rest",
         "sluice.engine",
         "sluice.client",
         "sluice.storage",
@@ -36,6 +38,7 @@ FORBIDDEN = {
         "google.protobuf",
         "pymilvus",
         "sluice.api",
+        "sluice.rest",
         "sluice.engine",
         "sluice.client",
         "sluice.storage",
@@ -59,16 +62,90 @@ FORBIDDEN = {
         "pymilvus",
         "faiss",
         "sluice.api",
+        "sluice.rest",
         "sluice.engine",
         "sluice.client",
         "sluice.storage",
         "sluice.query",
     ),
-    "engine": ("grpc", "google.protobuf", "pymilvus", "sluice.api", "sluice.client"),
+    "text": (
+        "grpc",
+        "google.protobuf",
+        "pymilvus",
+        "sluice.api",
+        "sluice.rest",
+        "sluice.engine",
+        "sluice.client",
+        "sluice.storage",
+        "sluice.index",
+        "sluice.query",
+        "sluice.rank",
+    ),
+    "rank": (
+        "grpc",
+        "google.protobuf",
+        "pymilvus",
+        "sluice.api",
+        "sluice.rest",
+        "sluice.engine",
+        "sluice.client",
+        "sluice.storage",
+        "sluice.index",
+        "sluice.query",
+        "sluice.text",
+    ),
+    "engine": ("grpc", "google.protobuf", "pymilvus", "sluice.api", "sluice.client", "sluice.rest"),
+    # Settings are shared by every layer, so they import nothing else of Sluice.
+    "config": (
+        "grpc",
+        "pymilvus",
+        "sluice.api",
+        "sluice.client",
+        "sluice.engine",
+        "sluice.storage",
+        "sluice.index",
+        "sluice.query",
+        "sluice.text",
+        "sluice.rank",
+        "sluice.rest",
+        "sluice.errors",
+        "sluice.schema",
+    ),
     # The API and the clients reach the engine only through its public surface
     # (``sluice.engine`` itself) and never touch the layers below it.
-    "api": ("sluice.client", "sluice.storage", "sluice.index", "sluice.query", "sluice.engine."),
-    "client": ("sluice.api", "sluice.storage", "sluice.index", "sluice.query", "sluice.engine."),
+    "api": (
+        "sluice.rest",
+        "starlette",
+        "uvicorn",
+        "sluice.client",
+        "sluice.storage",
+        "sluice.index",
+        "sluice.query",
+        "sluice.text",
+        "sluice.rank",
+        "sluice.engine.",
+    ),
+    "client": (
+        "sluice.rest",
+        "sluice.api",
+        "sluice.storage",
+        "sluice.index",
+        "sluice.query",
+        "sluice.text",
+        "sluice.rank",
+        "sluice.engine.",
+    ),
+    # The RESTful API sits above the gRPC servicer: it may use the API and the engine's
+    # public surface, and nothing below imports it.
+    "rest": (
+        "sluice.client",
+        "sluice.storage",
+        "sluice.index",
+        "sluice.query",
+        "sluice.text",
+        "sluice.rank",
+        "sluice.engine.",
+    ),
 }
 
 
@@ -106,7 +183,7 @@ def test_layer_imports_only_downwards(layer: str) -> None:
 
 
 def test_shared_modules_import_no_layer() -> None:
-    for name in ("errors.py", "schema.py", "config.py"):
+    for name in ("errors.py", "schema.py", "telemetry.py"):
         imported = _imports(PACKAGE / name)
         assert not any(i.startswith(("sluice.", "grpc", "pymilvus")) for i in imported), name
 

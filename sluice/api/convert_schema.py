@@ -8,8 +8,9 @@ from typing import Any
 import pyarrow as pa
 from pymilvus.grpc_gen import common_pb2, schema_pb2
 
+from sluice.api.convert_functions import function_from_proto, function_to_proto
 from sluice.errors import ParameterInvalid, RequestError, Unimplemented
-from sluice.schema import DYNAMIC_FIELD, CollectionSchema, DataType, FieldSchema
+from sluice.schema import CollectionSchema, DataType, FieldSchema
 from sluice.types.temporal import format_iso
 
 
@@ -40,7 +41,7 @@ def schema_from_proto(raw: bytes, collection_name: str) -> CollectionSchema:
     _refuse_unserved(proto)
     fields = []
     for f in proto.fields:
-        if f.is_dynamic or f.name == DYNAMIC_FIELD:
+        if f.is_dynamic:
             raise RequestError("cannot explicitly set a field as a dynamic field")
         try:
             dtype = DataType(f.data_type)
@@ -82,6 +83,7 @@ def schema_from_proto(raw: bytes, collection_name: str) -> CollectionSchema:
         fields=tuple(fields),
         description=proto.description,
         enable_dynamic_field=proto.enable_dynamic_field,
+        functions=tuple(function_from_proto(f) for f in proto.functions),
     )
 
 
@@ -99,12 +101,6 @@ def _refuse_unserved(proto: schema_pb2.CollectionSchema) -> None:
             f"{Unimplemented.base_message}: the array of struct field {struct.name} is not "
             "supported by Sluice"
         )
-    for function in proto.functions:
-        kind = schema_pb2.FunctionType.Name(function.type) if function.type else "Unknown"
-        raise Unimplemented(
-            f"{Unimplemented.base_message}: function {function.name} of type {kind} is not "
-            "supported by Sluice"
-        )
 
 
 #: ``ValueField`` oneof holding a default value of each type, and the Python conversion.
@@ -118,6 +114,12 @@ _DEFAULT_SLOTS: dict[DataType, tuple[str, Callable[[Any], Any]]] = {
     DataType.DOUBLE: ("double_data", float),
     DataType.VARCHAR: ("string_data", str),
 }
+
+
+def field_from_proto(field: schema_pb2.FieldSchema) -> FieldSchema:
+    """One field (AddCollectionField, AlterCollectionSchema), read like a schema's fields."""
+    wrapper = schema_pb2.CollectionSchema(fields=[field])
+    return schema_from_proto(wrapper.SerializeToString(), "").fields[0]
 
 
 def _value_field(dtype: DataType, value: Any, timezone: str) -> schema_pb2.ValueField:
@@ -143,6 +145,7 @@ def schema_to_proto(schema: CollectionSchema, timezone: str = "UTC") -> schema_p
         autoID=schema.auto_id,
         enable_dynamic_field=schema.enable_dynamic_field,
     )
+    computed = {n for fn in schema.functions for n in fn.output_field_names}
     for f in schema.user_fields:
         field = proto.fields.add(
             fieldID=f.field_id,
@@ -154,6 +157,7 @@ def schema_to_proto(schema: CollectionSchema, timezone: str = "UTC") -> schema_p
             is_dynamic=f.is_dynamic,
             is_partition_key=f.is_partition_key,
             nullable=f.nullable,
+            is_function_output=f.name in computed,
         )
         params = dict(f.type_params)
         if f.dim is not None:
@@ -166,4 +170,6 @@ def schema_to_proto(schema: CollectionSchema, timezone: str = "UTC") -> schema_p
             field.default_value.CopyFrom(_value_field(f.dtype, f.default_value, timezone))
         if f.element_type is not None:
             field.element_type = int(f.element_type)
+    ids = {f.name: f.field_id for f in schema.fields}
+    proto.functions.extend(function_to_proto(fn, ids) for fn in schema.functions)
     return proto

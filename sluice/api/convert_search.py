@@ -25,12 +25,15 @@ from sluice.api.convert_fields import (
     fields_data_from_table,
     ids_message,
 )
+from sluice.api.convert_functions import function_score_from_proto
 from sluice.api.convert_request import int_param, key_values, template_values
 from sluice.api.status import SUCCESS
-from sluice.engine import SearchRequest, SearchResult
-from sluice.errors import ParameterInvalid, RequestError
+from sluice.engine import QueryTexts, SearchRequest, SearchResult
+from sluice.errors import ParameterInvalid, RequestError, Unimplemented
 from sluice.schema import DataType
 from sluice.types.sparse import csr
+
+_VARCHAR_PLACEHOLDER = int(DataType.VARCHAR)
 
 
 def plan_key(request: milvus_pb2.SearchRequest) -> bytes:
@@ -61,6 +64,7 @@ def search_request(request: milvus_pb2.SearchRequest) -> SearchRequest:
     if iterator:
         limit = int_param(params, "search_iter_batch_size", limit) or limit
     last_bound = params.get("search_iter_last_bound")
+    refuse_unserved(request)
     return SearchRequest(
         anns_field=params.get("anns_field") or None,
         limit=limit,
@@ -79,7 +83,25 @@ def search_request(request: milvus_pb2.SearchRequest) -> SearchRequest:
         ignore_growing=flag(params.get("ignore_growing")),
         partition_names=tuple(request.partition_names),
         timezone=params.get("timezone", ""),
+        function_score=function_score_from_proto(request.function_score),
     )
+
+
+def refuse_unserved(request: milvus_pb2.SearchRequest | milvus_pb2.HybridSearchRequest) -> None:
+    """Parts of a search Sluice does not run are refused by name, never ignored."""
+    if request.function_chains:
+        raise Unimplemented(
+            f"{Unimplemented.base_message}: search function chains are not supported by Sluice"
+        )
+    if isinstance(request, milvus_pb2.SearchRequest):
+        if request.HasField("highlighter"):
+            raise Unimplemented(
+                f"{Unimplemented.base_message}: search highlighters are not supported by Sluice"
+            )
+        if request.HasField("search_aggregation"):
+            raise Unimplemented(
+                f"{Unimplemented.base_message}: search aggregations are not supported by Sluice"
+            )
 
 
 #: ``PlaceholderType`` -> how each query's bytes read: numpy dtype and bytes per element.
@@ -93,12 +115,13 @@ _PLACEHOLDERS: dict[int, np.dtype[Any]] = {
 _SPARSE_PLACEHOLDER = int(DataType.SPARSE_FLOAT_VECTOR)
 
 
-def query_vectors(raw: bytes) -> np.ndarray | scipy.sparse.csr_matrix:
+def query_vectors(raw: bytes) -> np.ndarray | scipy.sparse.csr_matrix | QueryTexts:
     """The placeholder group's query vectors, one per row (no copy of a dense payload).
 
     Float vectors come back as float32 ``(nq, dim)``; byte vectors (binary,
     float16, bfloat16, int8) as their raw bytes ``(nq, bytes)``, which the
     engine views as the field's element type; sparse vectors as CSR rows.
+    Texts (a VarChar placeholder) are queries for a field a function computes.
     """
     group = common_pb2.PlaceholderGroup()
     try:
@@ -108,6 +131,11 @@ def query_vectors(raw: bytes) -> np.ndarray | scipy.sparse.csr_matrix:
     if not group.placeholders:
         raise ParameterInvalid.msg("placeholder group is empty")
     holder = group.placeholders[0]
+    if holder.type == _VARCHAR_PLACEHOLDER:
+        try:
+            return QueryTexts(tuple(v.decode("utf-8") for v in holder.values))
+        except UnicodeDecodeError:
+            raise ParameterInvalid.msg("query texts must be UTF-8") from None
     values = holder.values
     if not values:
         raise ParameterInvalid.msg("nq (number of search vector per search request) is 0")
@@ -127,6 +155,11 @@ def query_vectors(raw: bytes) -> np.ndarray | scipy.sparse.csr_matrix:
     return np.frombuffer(payload, dtype=dtype).reshape(len(values), -1)
 
 
+def query_count(vectors: np.ndarray | scipy.sparse.csr_matrix | QueryTexts) -> int:
+    """How many queries a search carries (``len`` is ambiguous for a sparse matrix)."""
+    return len(vectors) if isinstance(vectors, QueryTexts) else int(vectors.shape[0])
+
+
 def search_keys(request: milvus_pb2.SearchRequest) -> list[int] | list[str] | None:
     """Primary keys to search by (``ids=`` instead of vectors), or ``None``."""
     if not request.HasField("ids"):
@@ -138,7 +171,9 @@ def search_keys(request: milvus_pb2.SearchRequest) -> list[int] | list[str] | No
 
 
 def search_results(
-    request: milvus_pb2.SearchRequest, result: SearchResult, nq: int
+    request: milvus_pb2.SearchRequest | milvus_pb2.HybridSearchRequest,
+    result: SearchResult,
+    nq: int,
 ) -> milvus_pb2.SearchResults:
     """The engine's hits as Milvus's SearchResults, built in place (no sub-message copies)."""
     search, hits, schema = result.request, result.hits, result.schema
@@ -159,7 +194,7 @@ def search_results(
         group_field = schema.get(search.group_by_field)
         assert group_field is not None
         data.group_by_field_value.CopyFrom(field_data_from_column(group_field, hits.group_values))
-    if search.iterator:
+    if search.iterator and isinstance(request, milvus_pb2.SearchRequest):
         data.search_iterator_v2_results.token = _iterator_token(request)
         data.search_iterator_v2_results.last_bound = hits.last_scores[0]
     return response

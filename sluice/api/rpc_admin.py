@@ -1,4 +1,4 @@
-"""Connection, version, health and timestamp RPCs."""
+"""Connection, version, health, timestamp and probe RPCs."""
 
 from __future__ import annotations
 
@@ -6,12 +6,14 @@ import itertools
 import threading
 
 import grpc
+import orjson
 from pymilvus.grpc_gen import common_pb2, milvus_pb2
 
 from sluice import __version__
 from sluice.api.base import db_name, rpc
 from sluice.api.status import SUCCESS
-from sluice.engine import Engine
+from sluice.engine import COUNT_STAR, DEFAULT_DB, Engine
+from sluice.errors import SluiceError
 
 #: The Milvus release whose API Sluice serves; SDKs gate features on it.
 MILVUS_API_VERSION = "v2.6.0"
@@ -28,6 +30,8 @@ class AdminRpcs:
     def Connect(
         self, request: milvus_pb2.ConnectRequest, context: grpc.ServicerContext
     ) -> milvus_pb2.ConnectResponse:
+        # pymilvus connects again on use_database; Milvus answers for the database it names.
+        self.engine.describe_database(db_name("", context))
         with self._identifier_lock:
             identifier = next(self._identifiers)
         info = common_pb2.ServerInfo(
@@ -58,16 +62,41 @@ class AdminRpcs:
         )
 
     @rpc
-    def ListDatabases(
-        self, request: milvus_pb2.ListDatabasesRequest, context: grpc.ServicerContext
-    ) -> milvus_pb2.ListDatabasesResponse:
-        names = self.engine.list_databases()
-        return milvus_pb2.ListDatabasesResponse(status=SUCCESS, db_names=names)
+    def Dummy(
+        self, request: milvus_pb2.DummyRequest, context: grpc.ServicerContext
+    ) -> milvus_pb2.DummyResponse:
+        """Milvus's probe RPC: a ``{"request_type": "query", ...}`` JSON runs a count query.
+
+        Anything else, or a failed query, answers ``{"status": "fail"}`` as Milvus does;
+        DummyResponse has no status field, so that text is the whole answer.
+        """
+        try:
+            probe = orjson.loads(request.request_type or "{}")
+        except orjson.JSONDecodeError:
+            return milvus_pb2.DummyResponse(response=_DUMMY_FAIL)
+        if not isinstance(probe, dict) or probe.get("request_type") != "query":
+            return milvus_pb2.DummyResponse(response=_DUMMY_FAIL)
+        try:
+            self.engine.query(
+                str(probe.get("dbname") or DEFAULT_DB),
+                str(probe.get("collection_name") or ""),
+                "",
+                [COUNT_STAR],
+                partition_names=[str(p) for p in probe.get("partition_names") or []],
+            )
+        except SluiceError:
+            return milvus_pb2.DummyResponse(response=_DUMMY_FAIL)
+        return milvus_pb2.DummyResponse(response='{"status": "success"}')
 
     @rpc
-    def DescribeDatabase(
-        self, request: milvus_pb2.DescribeDatabaseRequest, context: grpc.ServicerContext
-    ) -> milvus_pb2.DescribeDatabaseResponse:
-        name = db_name(request.db_name, context)
-        self.engine.list_collections(name)
-        return milvus_pb2.DescribeDatabaseResponse(status=SUCCESS, db_name=name, dbID=1)
+    def GetReplicateInfo(
+        self, request: milvus_pb2.GetReplicateInfoRequest, context: grpc.ServicerContext
+    ) -> milvus_pb2.GetReplicateInfoResponse:
+        """Sluice replicates to no other cluster, so there is no checkpoint to report.
+
+        The response type has no status field: an empty one is the answer.
+        """
+        return milvus_pb2.GetReplicateInfoResponse()
+
+
+_DUMMY_FAIL = '{"status": "fail"}'

@@ -5,7 +5,7 @@ from __future__ import annotations
 import grpc
 from pymilvus.grpc_gen import common_pb2, milvus_pb2
 
-from sluice.api.base import db_name, rpc
+from sluice.api.base import db_name, remaining_seconds, rpc
 from sluice.api.convert_request import key_values
 from sluice.api.status import SUCCESS
 from sluice.engine import Engine, IndexInfo
@@ -78,12 +78,20 @@ class IndexRpcs:
         | milvus_pb2.GetIndexBuildProgressRequest,
         context: grpc.ServicerContext,
     ) -> list[IndexInfo]:
-        """The indexes a request names by index and/or field name (Milvus's matching rules)."""
+        """The indexes a request names by index and/or field name (Milvus's matching rules).
+
+        Like GetFlushState, an answer that would say "in progress" may wait up to
+        ``flush.state_wait_ms`` for running builds (never past the client's deadline):
+        pymilvus polls index state every 0.5 s, so a build finishing just after a
+        poll would otherwise cost the client another half second.
+        """
+        wait = remaining_seconds(context, self.engine.settings.flush.state_wait_ms / 1000)
         return self.engine.describe_indexes(
             db_name(request.db_name, context),
             request.collection_name,
             request.index_name,
             request.field_name,
+            wait_seconds=wait,
         )
 
     @rpc

@@ -7,10 +7,12 @@ from pymilvus.grpc_gen import milvus_pb2
 
 from sluice.api.base import db_name, rpc
 from sluice.api.convert_fields import fields_data_from_table
+from sluice.api.convert_hybrid import hybrid_request, hybrid_vectors
 from sluice.api.convert_request import int_param, key_values, template_values
 from sluice.api.convert_search import (
     flag,
     plan_key,
+    query_count,
     query_vectors,
     search_keys,
     search_request,
@@ -87,4 +89,16 @@ class ReadRpcs:
             # Search iterators pin their first page's timestamp for every later page.
             iterator_ts=request.guarantee_timestamp,
         )
-        return search_results(request, result, vectors.shape[0])
+        return search_results(request, result, query_count(vectors))
+
+    @rpc
+    def HybridSearch(
+        self, request: milvus_pb2.HybridSearchRequest, context: grpc.ServicerContext
+    ) -> milvus_pb2.SearchResults:
+        db = db_name(request.db_name, context)
+        vectors = hybrid_vectors(request)
+        result = self.engine.hybrid_search(
+            db, request.collection_name, hybrid_request(request), vectors
+        )
+        nq = query_count(vectors[0]) if vectors else 0
+        return search_results(request, result, nq)

@@ -24,6 +24,7 @@ from typing import Any, Self
 import numpy as np
 
 from sluice.client.flush_task import FlushAllTask, FlushTask
+from sluice.client.namespaces import NamespaceClient
 from sluice.schema import CollectionSchema
 
 #: The database a connection uses unless told otherwise (Milvus's default).
@@ -69,8 +70,12 @@ class IndexParam:
     index_name: str = ""
 
 
-class Client(abc.ABC):
-    """A connection to one Sluice database, in this process or over gRPC."""
+class Client(NamespaceClient):
+    """A connection to one Sluice database, in this process or over gRPC.
+
+    Databases, partitions, aliases and collection changes are in
+    :class:`~sluice.client.namespaces.NamespaceClient`.
+    """
 
     db_name: str
 
@@ -110,6 +115,8 @@ class Client(abc.ABC):
         consistency_level: str = "Bounded",
         enable_dynamic_field: bool = True,
         max_length: int | None = None,
+        num_partitions: int = 0,
+        properties: Mapping[str, Any] | None = None,
     ) -> None:
         """Create a collection, as ``MilvusClient.create_collection`` does.
 
@@ -117,7 +124,8 @@ class Client(abc.ABC):
         key (``id_type`` ``"int"`` or ``"string"``; strings need ``max_length``),
         a float ``vector`` field of ``dimension``, a dynamic field, an AUTOINDEX
         with ``metric_type``, and is loaded.  With ``schema`` it is only created;
-        indexed and loaded too when ``index_params`` are given.
+        indexed and loaded too when ``index_params`` are given.  A schema with a
+        partition-key field gets ``num_partitions`` partitions (Milvus's default 16).
         """
 
     @abc.abstractmethod
@@ -182,11 +190,12 @@ class Client(abc.ABC):
     # --- data ------------------------------------------------------------------------
 
     @abc.abstractmethod
-    def insert(self, name: str, data: InsertData) -> dict[str, Any]:
+    def insert(self, name: str, data: InsertData, partition_name: str = "") -> dict[str, Any]:
         """Insert rows (list of dicts) or columns (dict of lists/arrays).
 
         Keys that are not schema fields go to the dynamic field when the
-        collection has one.  Returns ``{"insert_count": n, "ids": [...]}``.
+        collection has one.  Rows go to ``partition_name`` (``_default`` when
+        empty), or by partition key.  Returns ``{"insert_count": n, "ids": [...]}``.
         """
 
     @abc.abstractmethod
@@ -196,8 +205,12 @@ class Client(abc.ABC):
         ids: Sequence[int | str] | int | str | None = None,
         filter: str = "",
         filter_params: Mapping[str, Any] | None = None,
+        partition_name: str = "",
     ) -> dict[str, int]:
-        """Delete by primary keys or by filter (not both): ``{"delete_count": n}``."""
+        """Delete by primary keys or by filter (not both): ``{"delete_count": n}``.
+
+        With ``partition_name`` only rows of that partition are deleted.
+        """
 
     @abc.abstractmethod
     def query(
@@ -208,8 +221,10 @@ class Client(abc.ABC):
         limit: int | None = None,
         offset: int = 0,
         filter_params: Mapping[str, Any] | None = None,
+        partition_names: Sequence[str] | None = None,
     ) -> list[Row]:
-        """Matching rows as dicts, ordered by primary key.
+        """Matching rows as dicts, ordered by primary key (of ``partition_names``, else all
+        loaded partitions).
 
         ``output_fields`` defaults to every field; dynamic keys appear as
         top-level keys like in pymilvus.  ``["count(*)"]`` returns
@@ -222,6 +237,7 @@ class Client(abc.ABC):
         name: str,
         ids: Sequence[int | str] | int | str,
         output_fields: Sequence[str] | None = None,
+        partition_names: Sequence[str] | None = None,
     ) -> list[Row]:
         """Rows by primary key (missing keys are skipped)."""
 
@@ -236,6 +252,7 @@ class Client(abc.ABC):
         anns_field: str | None = None,
         metric_type: str | None = None,
         filter_params: Mapping[str, Any] | None = None,
+        partition_names: Sequence[str] | None = None,
     ) -> list[list[Row]]:
         """Per query vector, the best hits: ``{"id", "distance", "entity": {...}}``.
 

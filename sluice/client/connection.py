@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 from sluice.client.base import DEFAULT_DB, Client
@@ -57,15 +59,19 @@ def connect(
     uri: str | os.PathLike[str],
     *,
     db_name: str = DEFAULT_DB,
-    settings: Settings | None = None,
+    settings: Settings | Mapping[str, Any] | None = None,
     token: str | None = None,
 ) -> Client:
     """Open a data folder in this process, or connect to a server.
 
     ``settings`` tune an embedded engine (its ``data_dir`` is replaced by the
-    path); a server has its own, so passing them with a server URI is an
-    error.  ``token`` (``"user:password"`` or an API key) is sent to a server;
-    an embedded engine has no authentication and ignores it.
+    path): a :class:`~sluice.config.Settings`, or a mapping shaped like the
+    TOML file of ``sluice serve --config`` (``{"object_store": {...}, "meta":
+    {...}, "wal": {...}}``), to which ``SLUICE_*`` environment variables apply
+    as they do for the server.  A server has its own settings, so passing
+    them with a server URI is an error.  ``token`` (``"user:password"`` or an
+    API key) is sent to a server; an embedded engine has no authentication
+    and ignores it.
     """
     if isinstance(uri, os.PathLike):
         return _embedded(Path(uri), db_name, settings)
@@ -83,7 +89,13 @@ def connect(
     return _embedded(Path(uri), db_name, settings)
 
 
-def _embedded(path: Path, db_name: str, settings: Settings | None) -> Client:
+def _embedded(path: Path, db_name: str, settings: Settings | Mapping[str, Any] | None) -> Client:
     from sluice.client.embedded import EmbeddedClient
+
+    if settings is not None and not isinstance(settings, Settings):
+        try:
+            settings = Settings.from_mapping({**settings, "data_dir": path}, environ=os.environ)
+        except (ValueError, TypeError) as exc:
+            raise ParameterInvalid.msg(f"invalid settings: {exc}") from exc
 
     return EmbeddedClient(path, db_name=db_name, settings=settings)

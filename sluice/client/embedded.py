@@ -40,7 +40,9 @@ from sluice.client.convert import (
     segment_level_name,
     segment_state_name,
 )
+from sluice.client.embedded_namespaces import EmbeddedNamespaces
 from sluice.client.flush_task import Checkpoint, FlushAllTask, FlushTask
+from sluice.client.namespaces import text_values
 from sluice.config import Settings
 from sluice.engine import DEFAULT_DB, Engine, SearchRequest
 from sluice.errors import DatabaseNotFound, IndexNotFound, ParameterInvalid
@@ -51,7 +53,7 @@ log = logging.getLogger(__name__)
 _PK_PARAM = "pks"
 
 
-class EmbeddedClient(Client):
+class EmbeddedClient(EmbeddedNamespaces, Client):
     """A data folder opened in this process (one engine per folder per machine)."""
 
     def __init__(
@@ -101,15 +103,18 @@ class EmbeddedClient(Client):
         consistency_level: str = "Bounded",
         enable_dynamic_field: bool = True,
         max_length: int | None = None,
+        num_partitions: int = 0,
+        properties: Mapping[str, Any] | None = None,
     ) -> None:
         level = parse_consistency(consistency_level)
+        props = text_values(properties)
         if schema is None:
             quick = _quick_schema(
                 name, dimension, primary_field, id_type, vector_field, auto_id,
                 enable_dynamic_field, max_length,
             )  # fmt: skip
             self._engine.create_collection(
-                self.db_name, quick, shards_num=num_shards, consistency=level
+                self.db_name, quick, shards_num=num_shards, consistency=level, properties=props
             )
             self.create_index(name, vector_field, "AUTOINDEX", metric_type)
             self._engine.load(self.db_name, name)
@@ -117,7 +122,12 @@ class EmbeddedClient(Client):
         if schema.name != name:
             schema = replace(schema, name=name)
         self._engine.create_collection(
-            self.db_name, schema, shards_num=num_shards, consistency=level
+            self.db_name,
+            schema,
+            shards_num=num_shards,
+            consistency=level,
+            properties=props,
+            num_partitions=num_partitions,
         )
         if index_params:
             for ip in index_params:
@@ -159,9 +169,9 @@ class EmbeddedClient(Client):
             consistency=meta.consistency_level,
             enable_dynamic_field=meta.schema.enable_dynamic_field,
             properties=meta.properties,
-            aliases=[],
+            aliases=list(meta.aliases),
             created_timestamp=meta.created_ts,
-            update_timestamp=meta.created_ts,
+            update_timestamp=meta.updated_ts,
         )
 
     def list_collections(self) -> list[str]:
@@ -211,12 +221,12 @@ class EmbeddedClient(Client):
 
     # --- data ------------------------------------------------------------------------
 
-    def insert(self, name: str, data: InsertData) -> dict[str, Any]:
+    def insert(self, name: str, data: InsertData, partition_name: str = "") -> dict[str, Any]:
         schema = self._engine.describe(self.db_name, name).schema
         cols, num_rows = columns.insert_columns(schema, data)
         if num_rows == 0:
             return {"insert_count": 0, "ids": []}
-        result = self._engine.insert(self.db_name, name, None, cols, num_rows)
+        result = self._engine.insert(self.db_name, name, partition_name, cols, num_rows)
         return {"insert_count": len(result.ids), "ids": result.ids.tolist()}
 
     def delete(
@@ -225,6 +235,7 @@ class EmbeddedClient(Client):
         ids: Sequence[int | str] | int | str | None = None,
         filter: str = "",
         filter_params: Mapping[str, Any] | None = None,
+        partition_name: str = "",
     ) -> dict[str, int]:
         keys = id_list(ids)
         if filter and keys:
@@ -233,7 +244,7 @@ class EmbeddedClient(Client):
             expr, params = self._pk_filter(name, keys)
         else:
             expr, params = filter, dict(filter_params or {})
-        result = self._engine.delete(self.db_name, name, None, expr, params)
+        result = self._engine.delete(self.db_name, name, partition_name, expr, params)
         return {"delete_count": result.count}
 
     def query(
@@ -244,20 +255,23 @@ class EmbeddedClient(Client):
         limit: int | None = None,
         offset: int = 0,
         filter_params: Mapping[str, Any] | None = None,
+        partition_names: Sequence[str] | None = None,
     ) -> list[Row]:
-        return self._query(name, filter, output_fields, limit, offset, dict(filter_params or {}))
+        params = dict(filter_params or {})
+        return self._query(name, filter, output_fields, limit, offset, params, partition_names)
 
     def get(
         self,
         name: str,
         ids: Sequence[int | str] | int | str,
         output_fields: Sequence[str] | None = None,
+        partition_names: Sequence[str] | None = None,
     ) -> list[Row]:
         keys = id_list(ids)
         if not keys:
             return []
         expr, params = self._pk_filter(name, keys)
-        return self._query(name, expr, output_fields, None, 0, params)
+        return self._query(name, expr, output_fields, None, 0, params, partition_names)
 
     def _query(
         self,
@@ -267,6 +281,7 @@ class EmbeddedClient(Client):
         limit: int | None,
         offset: int,
         params: dict[str, Any],
+        partition_names: Sequence[str] | None,
     ) -> list[Row]:
         result = self._engine.query(
             self.db_name,
@@ -277,6 +292,7 @@ class EmbeddedClient(Client):
             # The server ignores an offset without a limit; so does pymilvus's request.
             offset=offset if limit is not None else 0,
             params=params,
+            partition_names=list(partition_names or ()),
         )
         if result.count is not None:
             return [{"count(*)": result.count}]
@@ -293,6 +309,7 @@ class EmbeddedClient(Client):
         anns_field: str | None = None,
         metric_type: str | None = None,
         filter_params: Mapping[str, Any] | None = None,
+        partition_names: Sequence[str] | None = None,
     ) -> list[list[Row]]:
         check_limit(limit)
         request = SearchRequest(
@@ -302,6 +319,7 @@ class EmbeddedClient(Client):
             expr=filter,
             params=dict(filter_params or {}),
             output_fields=list(output_fields or ()),
+            partition_names=tuple(partition_names or ()),
         )
         hits = self._engine.search(self.db_name, name, request, as_vectors(data)).hits
         schema = self._engine.describe(self.db_name, name).schema

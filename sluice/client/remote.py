@@ -42,6 +42,8 @@ from sluice.client.convert import (
     rows_from_columns,
 )
 from sluice.client.flush_task import FlushAllTask, FlushTask
+from sluice.client.namespaces import text_values
+from sluice.client.remote_namespaces import RemoteNamespaces
 from sluice.client.wire import FlushRpcs, translated
 from sluice.errors import ParameterInvalid
 from sluice.schema import CollectionSchema, DataType, FieldSchema
@@ -49,7 +51,7 @@ from sluice.schema import CollectionSchema, DataType, FieldSchema
 log = logging.getLogger(__name__)
 
 
-class RemoteClient(Client):
+class RemoteClient(RemoteNamespaces, Client):
     """A connection to a server: pymilvus for data and DDL, a raw stub for flush and segments."""
 
     def __init__(self, uri: str, *, db_name: str = DEFAULT_DB, token: str | None = None) -> None:
@@ -99,11 +101,19 @@ class RemoteClient(Client):
         consistency_level: str = "Bounded",
         enable_dynamic_field: bool = True,
         max_length: int | None = None,
+        num_partitions: int = 0,
+        properties: Mapping[str, Any] | None = None,
     ) -> None:
         level = parse_consistency(consistency_level).value
+        extra: dict[str, Any] = {}
+        if properties:
+            extra["properties"] = text_values(properties)
+        if num_partitions:
+            extra["num_partitions"] = num_partitions
         with translated():
             if schema is None:
-                extra = {} if max_length is None else {"max_length": max_length}
+                if max_length is not None:
+                    extra["max_length"] = max_length
                 self._milvus.create_collection(
                     name,
                     dimension,
@@ -124,6 +134,7 @@ class RemoteClient(Client):
                 index_params=_pymilvus_indexes(index_params) if index_params else None,
                 num_shards=num_shards,
                 consistency_level=level,
+                **extra,
             )
 
     def drop_collection(self, name: str) -> None:
@@ -208,12 +219,12 @@ class RemoteClient(Client):
 
     # --- data ------------------------------------------------------------------------
 
-    def insert(self, name: str, data: InsertData) -> dict[str, Any]:
+    def insert(self, name: str, data: InsertData, partition_name: str = "") -> dict[str, Any]:
         rows = rows_from_columns(data) if isinstance(data, Mapping) else list(data)
         if not rows:
             return {"insert_count": 0, "ids": []}
         with translated():
-            result = self._milvus.insert(name, rows)
+            result = self._milvus.insert(name, rows, partition_name=partition_name or None)
         return {"insert_count": int(result["insert_count"]), "ids": list(result["ids"])}
 
     def delete(
@@ -222,6 +233,7 @@ class RemoteClient(Client):
         ids: Sequence[int | str] | int | str | None = None,
         filter: str = "",
         filter_params: Mapping[str, Any] | None = None,
+        partition_name: str = "",
     ) -> dict[str, int]:
         keys = id_list(ids)
         if filter and keys:
@@ -232,6 +244,7 @@ class RemoteClient(Client):
                 ids=keys or None,
                 filter=filter,
                 filter_params=dict(filter_params or {}),
+                partition_name=partition_name or None,
             )
         # Sluice (like Milvus before 2.3.2) echoes the deleted keys; pymilvus then returns them.
         if isinstance(result, list):
@@ -246,6 +259,7 @@ class RemoteClient(Client):
         limit: int | None = None,
         offset: int = 0,
         filter_params: Mapping[str, Any] | None = None,
+        partition_names: Sequence[str] | None = None,
     ) -> list[Row]:
         page: dict[str, Any] = {} if limit is None else {"limit": limit, "offset": offset}
         with translated():
@@ -254,6 +268,7 @@ class RemoteClient(Client):
                 filter=filter,
                 output_fields=list(output_fields) if output_fields else None,
                 filter_params=dict(filter_params or {}),
+                partition_names=list(partition_names) if partition_names else None,
                 **page,
             )
             return [_plain_row(row) for row in rows]
@@ -263,13 +278,17 @@ class RemoteClient(Client):
         name: str,
         ids: Sequence[int | str] | int | str,
         output_fields: Sequence[str] | None = None,
+        partition_names: Sequence[str] | None = None,
     ) -> list[Row]:
         keys = id_list(ids)
         if not keys:
             return []
         with translated():
             rows = self._milvus.get(
-                name, ids=keys, output_fields=list(output_fields) if output_fields else None
+                name,
+                ids=keys,
+                output_fields=list(output_fields) if output_fields else None,
+                partition_names=list(partition_names) if partition_names else None,
             )
             return [_plain_row(row) for row in rows]
 
@@ -283,6 +302,7 @@ class RemoteClient(Client):
         anns_field: str | None = None,
         metric_type: str | None = None,
         filter_params: Mapping[str, Any] | None = None,
+        partition_names: Sequence[str] | None = None,
     ) -> list[list[Row]]:
         check_limit(limit)
         vectors = as_vectors(data)
@@ -296,6 +316,7 @@ class RemoteClient(Client):
                 search_params={"metric_type": metric_type} if metric_type else {},
                 anns_field=anns_field,
                 filter_params=dict(filter_params or {}),
+                partition_names=list(partition_names) if partition_names else None,
             )
             return [
                 [

@@ -127,10 +127,16 @@ class FlushRpcs:
         else:
             self._channel = grpc.insecure_channel(endpoint.address)
         self._stub = milvus_pb2_grpc.MilvusServiceStub(self._channel)
-        metadata = [("dbname", db_name)]
-        if token:
-            metadata.append(("authorization", base64.b64encode(token.encode()).decode()))
-        self._metadata = tuple(metadata)
+        self._token = token
+        self.db_name = db_name
+
+    @property
+    def _metadata(self) -> tuple[tuple[str, str], ...]:
+        """The headers pymilvus sends: the connection's database, and the token."""
+        metadata = [("dbname", self.db_name)]
+        if self._token:
+            metadata.append(("authorization", base64.b64encode(self._token.encode()).decode()))
+        return tuple(metadata)
 
     def close(self) -> None:
         self._channel.close()

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sluice.engine.deletes import ALL_PARTITIONS
 from sluice.engine.manifest import ChannelState
 from sluice.engine.segment import Segment, SegmentLevel, SegmentState
 from sluice.storage.log_store import ChannelLog
@@ -51,6 +52,8 @@ class PendingDelete:
     end: int
     timestamp: int
     pks: np.ndarray
+    #: The partition the delete is scoped to (``ALL_PARTITIONS``: every partition).
+    partition_id: int = ALL_PARTITIONS
 
 
 def vchannel_name(prefix: str, pchannel_index: int, collection_id: int, shard: int) -> str:

@@ -34,12 +34,13 @@ import pyarrow.fs as pafs
 
 from sluice.engine.catalog import Catalog, CollectionMeta
 from sluice.engine.ids import IdAllocator
+from sluice.engine.index_builds import decode_index
+from sluice.engine.indexes import parse_declared
 from sluice.engine.manifest import ChannelState, Manifest
 from sluice.engine.segment import Binlog, SegmentLevel
 from sluice.engine.stores import legacy_metadata
 from sluice.engine.tso import TimestampOracle
 from sluice.errors import DataDirLockedError
-from sluice.index import load_index, parse_index_spec
 from sluice.storage.local_meta import LocalMetaStore
 from sluice.storage.memory_meta import MemoryMetaStore
 from sluice.storage.meta_store import MetaStore
@@ -189,7 +190,7 @@ def _check_segment(
     for binlog in (Binlog.from_dict(b) for b in raw["binlogs"]):
         report.segment_files += 1
         try:
-            table = files.read_table(binlog.path)
+            table = files.read_table(binlog.path, binlog.expected)
         except Exception as exc:
             report.problems.append(
                 f"segments/{binlog.path} (segment {segment_id}): cannot be read: {_why(exc)}"
@@ -210,11 +211,8 @@ def _check_segment(
                 f"segments/{rel}: index {index_id} is no longer declared (removed at start-up)"
             )
             continue
-        field_schema = meta.schema.get(index.field_name)
         try:
-            assert field_schema is not None, f"no field {index.field_name}"
-            spec = parse_index_spec(field_schema, "", "", index.params)
-            load_index(spec, files.read_bytes(rel))
+            decode_index(parse_declared(meta.schema, index), files.read_bytes(rel))
         except Exception as exc:
             report.problems.append(
                 f"segments/{rel} (segment {segment_id}, index {index.index_name}): cannot be "

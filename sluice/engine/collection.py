@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Hashable, Iterable, Iterator, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -27,15 +27,22 @@ import numpy as np
 import pyarrow as pa
 
 from sluice.engine.catalog import CollectionMeta
-from sluice.engine.channel import Channel, PendingDelete
+from sluice.engine.channel import Channel, PendingDelete, Position
 from sluice.engine.columns import SegmentView
 from sluice.engine.context import EngineContext
-from sluice.engine.deletes import DeleteLog, DeleteSnapshot
+from sluice.engine.deletes import ALL_PARTITIONS, DeleteLog, DeleteSnapshot
 from sluice.engine.manifest import Manifest
-from sluice.engine.records import RecordKind, encode_batch, encode_json, insert_header
+from sluice.engine.records import (
+    RecordKind,
+    encode_batch,
+    encode_delete,
+    encode_json,
+    insert_header,
+)
 from sluice.engine.routing import shard_of
 from sluice.engine.segment import Segment, SegmentLevel, SegmentState
-from sluice.errors import CollectionNotFound
+from sluice.engine.text_match import TextMatchIndexes
+from sluice.errors import CollectionNotFound, PartitionNotFound
 from sluice.schema import CollectionSchema, DataType
 from sluice.storage.wal import Record
 
@@ -52,6 +59,8 @@ class Snapshot:
     read_ts: int
     segments: tuple[SegmentView, ...]
     deletes: DeleteSnapshot
+    #: Rows inserted before this timestamp have outlived the collection's TTL (0: no TTL).
+    expire_before: int = 0
 
 
 @dataclass(frozen=True)
@@ -79,6 +88,8 @@ class Collection:
         self.index_epoch = 0
         #: Prepared searches by the caller's key for a request shape (see prepared_search).
         self.search_plans: dict[Hashable, PreparedSearch] = {}
+        #: Token indexes answering ``text_match``/``phrase_match`` per segment.
+        self.text_match = TextMatchIndexes(meta.schema)
 
     @property
     def id(self) -> int:
@@ -134,74 +145,104 @@ class Collection:
         return parts
 
     def insert(
-        self, rows: pa.Table, pks: np.ndarray, partition_id: int, *, replace: bool = False
+        self,
+        rows: pa.Table,
+        pks: np.ndarray,
+        partitions: int | np.ndarray,
+        *,
+        replace: bool = False,
+        replace_scope: int = ALL_PARTITIONS,
     ) -> int:
         """Append ``rows`` durably; return the insert timestamp.
 
-        With ``replace`` (upsert), each channel first logs a delete of the same
-        keys at the same timestamp: the tombstone hides every older row of the
-        key, and the new rows, stamped with that timestamp, stay visible.
+        ``partitions`` is the partition ID of every row (one ID: all rows);
+        each (shard, partition) part becomes one WAL record in that
+        partition's growing segment, all stamped with one timestamp.  With
+        ``replace`` (upsert), each channel first logs a delete of the same keys
+        (scoped to ``replace_scope``) at the same timestamp: the tombstone
+        hides every older row of the key, and the new rows stay visible.
         """
         parts = []
         for channel, idx in self._split(pks):
             sub = rows if idx is None else rows.take(pa.array(idx))
             keys = pks if idx is None else pks[idx]
-            parts.append((channel, sub, keys, encode_batch(sub)))
+            if isinstance(partitions, int):
+                split = [(partitions, sub)]
+            else:
+                owners = partitions if idx is None else partitions[idx]
+                split = [
+                    (int(pid), sub.take(pa.array(np.flatnonzero(owners == pid))))
+                    for pid in np.unique(owners)
+                ]
+            parts.append((channel, keys, [(pid, g, encode_batch(g)) for pid, g in split]))
+        targets = (
+            {partitions} if isinstance(partitions, int) else set(np.unique(partitions).tolist())
+        )
         settings = self.ctx.settings.segments
         written: list[tuple[Channel, Record]] = []
         to_persist: list[Channel] = []
         with ExitStack() as stack:
             for channel, *_ in parts:
                 stack.enter_context(channel.lock)
-            self._check_live()
+            self._check_live(targets)
             ts = self.ctx.tso.allocate()
-            for channel, sub, keys, payload in parts:
+            for channel, keys, groups in parts:
                 if replace:
-                    self._delete_locked(channel, keys, ts)
-                segment = self._growing(channel, partition_id, ts)
-                header = insert_header(segment.id, partition_id, sub.num_rows)
-                record = channel.wal.append(RecordKind.INSERT, ts, header, payload)
-                segment.append(sub, ts, record.offset, record.end)
-                channel.advance_tick(record.end, ts)
-                written.append((channel, record))
-                if segment.nbytes >= settings.max_bytes:
-                    self._seal_locked(channel, [segment])
-                    to_persist.append(channel)
-                elif _unsynced_bytes(segment) >= settings.sync_buffer_bytes:
-                    to_persist.append(channel)
+                    self._delete_locked(channel, keys, ts, replace_scope)
+                for partition_id, sub, payload in groups:
+                    segment = self._growing(channel, partition_id, ts)
+                    header = insert_header(segment.id, partition_id, sub.num_rows)
+                    record = channel.wal.append(RecordKind.INSERT, ts, header, payload)
+                    segment.append(sub, ts, record.offset, record.end)
+                    channel.advance_tick(record.end, ts)
+                    written.append((channel, record))
+                    if segment.nbytes >= settings.max_bytes:
+                        self._seal_locked(channel, [segment])
+                        to_persist.append(channel)
+                    elif _unsynced_bytes(segment) >= settings.sync_buffer_bytes:
+                        to_persist.append(channel)
         for channel, record in written:
             channel.wal.sync(record.end)
         for channel in to_persist:
             self.ctx.request_persist(self, channel, False)
         return ts
 
-    def delete(self, pks: np.ndarray) -> int:
-        """Write tombstones for ``pks`` durably; return the delete timestamp."""
+    def delete(self, pks: np.ndarray, partition_id: int = ALL_PARTITIONS) -> int:
+        """Write tombstones for ``pks`` durably; return the delete timestamp.
+
+        With a ``partition_id`` the tombstones hide rows of that partition only.
+        """
         parts = [(channel, pks if idx is None else pks[idx]) for channel, idx in self._split(pks)]
         written: list[tuple[Channel, Record]] = []
         with ExitStack() as stack:
             for channel, _ in parts:
                 stack.enter_context(channel.lock)
-            self._check_live()
+            self._check_live({partition_id} if partition_id != ALL_PARTITIONS else set())
             ts = self.ctx.tso.allocate()
             for channel, keys in parts:
-                written.append((channel, self._delete_locked(channel, keys, ts)))
+                written.append((channel, self._delete_locked(channel, keys, ts, partition_id)))
         for channel, record in written:
             channel.wal.sync(record.end)
         return ts
 
-    def _delete_locked(self, channel: Channel, keys: np.ndarray, ts: int) -> Record:
-        payload = encode_batch(pa.table({"pk": pa.array(keys)}))
-        record = channel.wal.append(RecordKind.DELETE, ts, payload)
-        channel.add_pending_delete(PendingDelete(record.offset, record.end, ts, keys))
-        self.deletes.add(keys, ts)
+    def _delete_locked(
+        self, channel: Channel, keys: np.ndarray, ts: int, partition_id: int = ALL_PARTITIONS
+    ) -> Record:
+        record = channel.wal.append(RecordKind.DELETE, ts, encode_delete(keys, partition_id))
+        channel.add_pending_delete(PendingDelete(record.offset, record.end, ts, keys, partition_id))
+        self.deletes.add(keys, ts, partition_id)
         channel.advance_tick(record.end, ts)
         return record
 
-    def _check_live(self) -> None:
-        """Raise if the collection was dropped while the caller waited for its locks."""
+    def _check_live(self, partitions: set[int]) -> None:
+        """Raise if the collection (or a target partition) was dropped while the caller
+        waited for its locks: DDL publishes its changes while holding them."""
         if self.dropped:
             raise CollectionNotFound.named(self.meta.db, self.meta.name)
+        known = self.meta.partition_ids
+        for partition_id in partitions:
+            if partition_id not in known:
+                raise PartitionNotFound.named(str(partition_id))
 
     def _seal_locked(self, channel: Channel, segments: Iterable[Segment]) -> list[int]:
         """Seal ``segments`` and log it (caller holds ``channel.lock``)."""
@@ -267,49 +308,155 @@ class Collection:
 
     # --- reads --------------------------------------------------------------
 
-    def snapshot(self, read_ts: int, *, ignore_growing: bool = False) -> Snapshot:
-        """What a read at ``read_ts`` sees; ``ignore_growing`` leaves out growing segments."""
+    def snapshot(
+        self,
+        read_ts: int,
+        *,
+        ignore_growing: bool = False,
+        partitions: frozenset[int] | None = None,
+        expire_before: int = 0,
+    ) -> Snapshot:
+        """What a read at ``read_ts`` sees.
+
+        ``ignore_growing`` leaves out growing segments; ``partitions`` keeps
+        only segments of those partitions (``None``: every partition);
+        ``expire_before`` hides rows older than the collection's TTL.
+        """
         skipped = (SegmentState.DROPPED, SegmentState.GROWING if ignore_growing else None)
         views = tuple(
             s.view()
             for s in self.segments()
-            if s.level != SegmentLevel.L0 and s.state not in skipped and s.num_rows
+            if s.level != SegmentLevel.L0
+            and s.state not in skipped
+            and s.num_rows
+            and (partitions is None or s.partition_id in partitions)
         )
-        return Snapshot(read_ts, views, self.deletes.snapshot(read_ts))
+        return Snapshot(read_ts, views, self.deletes.snapshot(read_ts), expire_before)
 
-    def persisted_rows(self) -> int:
+    def persisted_rows(self, partitions: frozenset[int] | None = None) -> int:
         """Rows in segment files, as Milvus's ``row_count`` counts them (deletes included)."""
         return sum(
             s.synced_rows
             for s in self.segments()
-            if s.level != SegmentLevel.L0 and s.state != SegmentState.DROPPED
+            if s.level != SegmentLevel.L0
+            and s.state != SegmentState.DROPPED
+            and (partitions is None or s.partition_id in partitions)
         )
+
+    # --- namespace changes (the caller holds every channel lock) -------------------
+
+    def detach_partitions_locked(self, partition_ids: set[int]) -> list[Segment]:
+        """Remove the segments (and pending deletes) of dropped partitions; return the segments.
+
+        Their rows disappear from the next snapshot on; the caller commits the
+        manifest without them and then deletes their files.
+        """
+        removed: list[Segment] = []
+        for channel in self.channels:
+            for segment in list(channel.segments.values()):
+                if segment.partition_id in partition_ids:
+                    removed.append(segment)
+                    del channel.segments[segment.id]
+                    if channel.growing.get(segment.partition_id) is segment:
+                        del channel.growing[segment.partition_id]
+            kept = [p for p in channel.pending_deletes if p.partition_id not in partition_ids]
+            if len(kept) != len(channel.pending_deletes):
+                channel.pending_deletes.clear()
+                channel.pending_deletes.extend(kept)
+                if not kept:
+                    channel.deletes_since = None
+        self.deletes.forget(partition_ids)
+        self.search_plans.clear()
+        return removed
+
+    def clear_locked(self) -> list[Segment]:
+        """Remove every segment and tombstone (TruncateCollection); return the segments."""
+        removed = [s for channel in self.channels for s in channel.segments.values()]
+        for channel in self.channels:
+            channel.segments.clear()
+            channel.growing.clear()
+            channel.pending_deletes.clear()
+            channel.deletes_since = None
+        self.deletes.forget()
+        self.search_plans.clear()
+        return removed
+
+    def adopt_schema_locked(self, schema: CollectionSchema) -> None:
+        """Give every segment the columns of ``schema`` (a field was added).
+
+        Rows already stored read the new field as its default value, or null.
+        """
+        for segment in self.segments():
+            segment.adopt_schema(schema)
+        self.index_epoch += 1
 
     # --- persistence bookkeeping ------------------------------------------------
 
-    def save_manifest(self) -> None:
-        """Commit segment state and checkpoints; then trim WALs and wake flush waiters."""
+    def save_manifest(
+        self,
+        adding: Mapping[str, Sequence[Segment]] | None = None,
+        also: Mapping[str, bytes] | None = None,
+    ) -> bool:
+        """Commit segment state and checkpoints; then trim WALs and wake flush waiters.
+
+        ``adding`` (channel name -> segments whose files are written) joins
+        segments in the same commit, and they become readable only after it;
+        ``also`` commits more metadata keys with it (a bulk import's job record).
+        Returns ``False`` when the collection was dropped (nothing committed).
+        """
+        adding = adding or {}
         with self.manifest_lock:
             if self.dropped:
-                return
+                return False
             manifest = Manifest()
             positions = []
             for channel in self.channels:
                 with channel.lock:
-                    checkpoint = channel.current_checkpoint()
-                    manifest.segments.extend(
-                        s.to_dict()
-                        for s in channel.segments.values()
-                        if s.binlogs or s.state not in (SegmentState.GROWING, SegmentState.DROPPED)
-                    )
-                    manifest.channels[channel.name] = channel.state(checkpoint)
+                    adds = adding.get(channel.name, ())
+                    checkpoint = self._describe_channel(channel, manifest, adds)
                 # A checkpoint must never point past the durable end of its WAL.
                 channel.wal.sync(checkpoint.offset)
                 positions.append((channel, checkpoint))
-            manifest.save(self.ctx.meta, self.id)
-            for channel, checkpoint in positions:
-                channel.persisted = checkpoint
-                channel.wal.truncate_before(checkpoint.offset)
+            manifest.save(self.ctx.meta, self.id, also)
+            for channel, _ in positions:
+                with channel.lock:
+                    for segment in adding.get(channel.name, ()):
+                        channel.add_segment(segment)
+            self.manifest_committed(positions)
+        return True
+
+    def manifest_locked(self) -> tuple[Manifest, list[tuple[Channel, Position]]]:
+        """The manifest of the current state, for a caller holding every lock of the collection.
+
+        The caller commits it (possibly with other keys) and then calls
+        :meth:`manifest_committed` with the returned positions.
+        """
+        manifest = Manifest()
+        positions = []
+        for channel in self.channels:
+            checkpoint = self._describe_channel(channel, manifest)
+            channel.wal.sync(checkpoint.offset)
+            positions.append((channel, checkpoint))
+        return manifest, positions
+
+    def _describe_channel(
+        self, channel: Channel, manifest: Manifest, adding: Sequence[Segment] = ()
+    ) -> Position:
+        checkpoint = channel.current_checkpoint()
+        manifest.segments.extend(
+            s.to_dict()
+            for s in channel.segments.values()
+            if s.binlogs or s.state not in (SegmentState.GROWING, SegmentState.DROPPED)
+        )
+        manifest.segments.extend(s.to_dict() for s in adding)
+        manifest.channels[channel.name] = channel.state(checkpoint)
+        return checkpoint
+
+    def manifest_committed(self, positions: list[tuple[Channel, Position]]) -> None:
+        """A manifest naming ``positions`` is durable: publish checkpoints, trim WALs, wake waiters."""
+        for channel, checkpoint in positions:
+            channel.persisted = checkpoint
+            channel.wal.truncate_before(checkpoint.offset)
         with self.persisted:
             self.persisted.notify_all()
 

@@ -25,8 +25,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse
 
-from sluice.engine.scalar_indexes import BuiltScalarIndex
+from sluice.engine.key_index import SegmentKeys
+from sluice.engine.scalar_indexes import BuiltScalarIndex, segment_lookup
+from sluice.engine.view_cache import ViewCache
 from sluice.index import VectorIndex
+from sluice.index.scalar import SegmentIndexes
 from sluice.schema import TS_COLUMN, FieldSchema
 from sluice.types import type_info
 from sluice.types.sparse import csr
@@ -161,6 +164,9 @@ class SegmentView:
     ``scalars`` holds every non-vector column (primary key and ``$meta``
     included) in record batches; primary keys, timestamps and vectors are
     also available as numpy arrays, because MVCC and search work on them.
+    What readers derive from the rows is kept in :attr:`cache` (see
+    :mod:`sluice.engine.view_cache`); primary-key lookups go through the
+    segment's shared :class:`~sluice.engine.key_index.SegmentKeys`.
     """
 
     def __init__(
@@ -173,24 +179,62 @@ class SegmentView:
         ts: ChunkedColumn,
         vectors: Mapping[str, DenseColumn],
         indexes: Mapping[int, SegmentIndex] | None = None,
+        keys: SegmentKeys | None = None,
+        partition_id: int = -1,
     ) -> None:
         self.segment_id = segment_id
-        #: Vector indexes built for this segment, by index ID (sealed segments only).
+        #: The partition the rows belong to (deletes scoped to it apply to them).
+        self.partition_id = partition_id
+        #: Indexes built for this segment, by index ID (Flushed segments only).
         self.indexes: Mapping[int, SegmentIndex] = indexes if indexes is not None else {}
         self.num_rows = num_rows
         self.scalars = scalars
         self.scalar_schema = scalar_schema
+        self.cache = ViewCache()
         self._pk = pk
         self._ts = ts
         self._vectors = vectors
         #: Sparse vector columns as CSR matrices, built on first search (rows never change).
         self._sparse: dict[str, scipy.sparse.csr_matrix] = {}
+        self._keys = keys if keys is not None else SegmentKeys()
+        self._scalar_lookup: tuple[SegmentIndexes | None] | None = None
+        self._scalar_table: pa.Table | None = None
 
     def with_indexes(self, indexes: Mapping[int, SegmentIndex]) -> SegmentView:
-        """The same rows with a newer set of built indexes (cached columns carry over)."""
+        """The same rows with a newer set of built indexes (row caches carry over)."""
         view = copy.copy(self)
         view.indexes = indexes
+        view._scalar_lookup = None
         return view
+
+    def with_scalars(self, scalars: tuple[pa.RecordBatch, ...]) -> SegmentView:
+        """The same rows held in other batches (a consolidation; row caches carry over)."""
+        view = copy.copy(self)
+        view.scalars = scalars
+        view._scalar_table = None
+        return view
+
+    def vector_index(self, index_id: int | None) -> VectorIndex | None:
+        """The vector index ``index_id`` built for these rows, if any."""
+        index = self.indexes.get(index_id) if index_id is not None else None
+        # A plain class check: VectorIndex is a runtime protocol, slow to test on a hot path.
+        return None if index is None or isinstance(index, BuiltScalarIndex) else index
+
+    def scalar_lookup(self) -> SegmentIndexes | None:
+        """The filter evaluator's hook over this segment's scalar indexes (``None``: none)."""
+        cached = self._scalar_lookup
+        if cached is None:
+            built = {k: v for k, v in self.indexes.items() if isinstance(v, BuiltScalarIndex)}
+            lookup = segment_lookup(self.num_rows, built, self._column)
+            cached = self._scalar_lookup = (lookup,)
+        return cached[0]
+
+    def _column(self, name: str) -> pa.ChunkedArray:
+        return self.table([name]).column(name)
+
+    def key_rows(self, keys: np.ndarray) -> np.ndarray:
+        """Rows (ascending) whose primary key is one of ``keys``, without a scan."""
+        return self._keys.rows_with(self.pk, keys)
 
     @cached_property
     def pk(self) -> np.ndarray:
@@ -251,10 +295,18 @@ class SegmentView:
             return None
         return np.asarray(column.is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)
 
+    def scalar_table(self) -> pa.Table:
+        """Every non-vector column as one table over :attr:`scalars` (built once per view)."""
+        table = self._scalar_table
+        if table is None:
+            table = pa.Table.from_batches(list(self.scalars), schema=self.scalar_schema)
+            self._scalar_table = table
+        return table
+
     def table(self, columns: Sequence[str] | None = None) -> pa.Table:
         """The rows as one Arrow table (every field in its storage type, ``$ts`` included)."""
         wanted = set(columns) if columns is not None else None
-        base = pa.Table.from_batches(list(self.scalars), schema=self.scalar_schema)
+        base = self.scalar_table()
         names: list[str] = []
         arrays: list[pa.ChunkedArray | pa.Array] = []
         for name in base.column_names:
@@ -274,7 +326,7 @@ class SegmentView:
 
     def table_range(self, start: int, stop: int) -> pa.Table:
         """Rows ``start:stop`` with every column, reading only the chunks that hold them."""
-        base = pa.Table.from_batches(list(self.scalars), schema=self.scalar_schema)
+        base = self.scalar_table()
         table = base.slice(start, stop - start)
         for name, col in self._vectors.items():
             valid = None if col.valid is None else col.valid.read_range(start, stop)

@@ -18,20 +18,19 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sluice import telemetry
 from sluice.engine import reader
-from sluice.engine.collection import Collection
+from sluice.engine.collection import Collection, Snapshot
+from sluice.engine.deletes import ALL_PARTITIONS
+from sluice.engine.functions import with_outputs
 from sluice.engine.ingest import Column, prepare_rows, primary_keys
 from sluice.engine.output import OutputSpec, is_count, present_table, resolve_output
-from sluice.errors import (
-    CollectionNotLoaded,
-    DataMismatch,
-    ExpressionError,
-    ParameterInvalid,
-    PartitionNotFound,
-    RequestError,
-)
-from sluice.query import BoundExpr, compile_filter, pk_terms
-from sluice.schema import DEFAULT_PARTITION, DYNAMIC_FIELD, CollectionSchema, DataType
+from sluice.engine.partition_keys import partition_key_field, pruned_partitions, route_rows
+from sluice.engine.partitions import delete_partition, read_partitions, write_partition
+from sluice.engine.ttl import expire_before
+from sluice.errors import DataMismatch, ExpressionError, ParameterInvalid, RequestError
+from sluice.query import BoundExpr, compile_filter, pk_list_terms, pk_terms
+from sluice.schema import DYNAMIC_FIELD, CollectionSchema, DataType
 from sluice.types import UTC, Context, FilterKind, arrow_type, type_info
 from sluice.types.sparse import csr
 
@@ -62,14 +61,6 @@ class QueryResult:
     read_ts: int = 0
 
 
-def _partition_id(collection: Collection, partition: str | None) -> int:
-    name = partition or DEFAULT_PARTITION
-    pid = collection.meta.partitions.get(name)
-    if pid is None:
-        raise PartitionNotFound.named(name)
-    return pid
-
-
 def insert(
     collection: Collection,
     partition: str | None,
@@ -79,18 +70,28 @@ def insert(
     upsert: bool = False,
     context: Context = UTC,
 ) -> InsertResult:
-    """Insert rows; with ``upsert``, each row replaces any earlier row with its key."""
-    partition_id = _partition_id(collection, partition)
+    """Insert rows; with ``upsert``, each row replaces any earlier row with its key.
+
+    Rows go to the named partition (``_default`` when none is named), or, in a
+    partition-key collection, to the partition their key hashes to.  An
+    upsert's delete is scoped like Milvus's: to the target partition, or to
+    every partition when keys route rows (a key may have moved).
+    """
+    partition_id = write_partition(collection, partition)
+    schema = collection.schema
+    columns = with_outputs(schema, collection.ctx.settings.functions, columns, num_rows)
     rows = prepare_rows(
-        collection.schema,
-        columns,
-        num_rows,
-        collection.ctx.ids.allocate,
-        upsert=upsert,
-        context=context,
+        schema, columns, num_rows, collection.ctx.ids.allocate, upsert=upsert, context=context
     )
-    pks = primary_keys(rows, collection.schema)
-    ts = collection.insert(rows, pks, partition_id, replace=upsert)
+    pks = primary_keys(rows, schema)
+    if partition_id is None:
+        key = partition_key_field(schema)
+        assert key is not None
+        routed = route_rows(collection.meta, rows.column(key.name))
+        ts = collection.insert(rows, pks, routed, replace=upsert, replace_scope=ALL_PARTITIONS)
+    else:
+        ts = collection.insert(rows, pks, partition_id, replace=upsert, replace_scope=partition_id)
+    telemetry.ROWS_INSERTED.inc(rows.num_rows)
     return InsertResult(pks, ts)
 
 
@@ -110,13 +111,17 @@ def upsert(
 
 def compile_rows_filter(
     collection: Collection, expr: str, params: Mapping[str, Any] | None, plan: str
-) -> reader.RowFilter:
+) -> reader.CompiledFilter:
     """Compile ``expr``; ``plan`` names the plan in errors ("query", "delete")."""
+    if not params:
+        keys = pk_list_terms(expr, collection.schema)
+        if keys is not None:  # ``get`` and delete-by-ID: no parse needed
+            return _key_filter(collection, keys)
     try:
         bound = compile_filter(expr, collection.schema, params)
     except ExpressionError as exc:
         raise ParameterInvalid.msg(f"failed to create {plan} plan: {exc.message}") from None
-    return _row_filter(collection, bound, _cache_key(expr, params))
+    return _compiled_filter(collection, bound, _cache_key(expr, params))
 
 
 def _cache_key(expr: str, params: Mapping[str, Any] | None) -> str:
@@ -128,50 +133,73 @@ def _cache_key(expr: str, params: Mapping[str, Any] | None) -> str:
         return ""
 
 
-def _row_filter(
+def _compiled_filter(
     collection: Collection, bound: BoundExpr | None, cache_key: str
-) -> reader.RowFilter:
+) -> reader.CompiledFilter:
     if bound is None:
-        return reader.RowFilter()
+        return reader.CompiledFilter()
     keys = pk_terms(bound, collection.schema)
     if keys is None:
-        return reader.RowFilter(bound=bound, cache_key=cache_key)
+        text = collection.text_match if bound.text_match_fields else None
+        if text is not None:
+            text.follow(collection.schema)
+        return reader.CompiledFilter(bound=bound, cache_key=cache_key, text=text)
+    return _key_filter(collection, keys)
+
+
+def _key_filter(
+    collection: Collection, keys: Sequence[int] | Sequence[str]
+) -> reader.CompiledFilter:
     dtype = np.int64 if collection.schema.primary.dtype == DataType.INT64 else object
-    return reader.RowFilter(keys=np.asarray(list(keys), dtype=dtype))
+    return reader.CompiledFilter(keys=np.asarray(list(keys), dtype=dtype))
 
 
 def delete(
     collection: Collection, partition: str | None, expr: str, params: Mapping[str, Any] | None
 ) -> DeleteResult:
-    _partition_id(collection, partition)
+    """Delete by key list or filter; with ``partition``, only rows of that partition."""
+    scope = delete_partition(collection, partition)
     flt = compile_rows_filter(collection, expr, params, "delete")
     if flt.bound is None and flt.keys is None:
         raise ParameterInvalid.msg(f"delete plan can't be empty or always true : {expr}")
     if flt.keys is not None:
         keys = flt.keys
     else:
-        snapshot = collection.snapshot(collection.ctx.tso.allocate())
+        ts = collection.ctx.tso.allocate()
+        partitions = None if scope is None else frozenset({scope.id})
+        snapshot = read_snapshot(collection, ts, partitions)
         output = OutputSpec((collection.schema.primary.name,), None)
         matched = reader.query(snapshot, collection.schema, flt, output, None, 0)
         keys = matched.column(0).to_numpy(zero_copy_only=False)
     if len(keys) == 0:
         return DeleteResult(0, collection.ctx.tso.allocate(), keys)
-    ts = collection.delete(keys)
+    ts = collection.delete(keys, ALL_PARTITIONS if scope is None else scope.id)
+    telemetry.ROWS_DELETED.inc(len(keys))
     return DeleteResult(len(keys), ts, keys)
 
 
-def check_read_partitions(collection: Collection, names: Sequence[str]) -> None:
-    """Partitions a search or query names must exist (Milvus's proxy, ``getPartitionIDs``)."""
-    for name in names:
-        if name not in collection.meta.partitions:
-            raise ParameterInvalid.msg(f"partition name {name} not found")
+def read_snapshot(
+    collection: Collection,
+    read_ts: int,
+    partitions: frozenset[int] | None,
+    *,
+    ignore_growing: bool = False,
+) -> Snapshot:
+    """The snapshot a read sees: its partitions, at ``read_ts``, without expired rows (TTL)."""
+    return collection.snapshot(
+        read_ts,
+        ignore_growing=ignore_growing,
+        partitions=partitions,
+        expire_before=expire_before(collection.meta.properties, read_ts),
+    )
 
 
-def require_loaded(collection: Collection, action: str) -> None:
-    if not collection.meta.loaded:
-        raise CollectionNotLoaded(
-            f"failed to {action}: {CollectionNotLoaded.base_message}[collection={collection.id}]"
-        )
+def prune(
+    collection: Collection, partitions: frozenset[int], bound: BoundExpr | None
+) -> frozenset[int]:
+    """``partitions`` less those a partition-key filter cannot match rows in."""
+    pruned = pruned_partitions(collection.meta, bound)
+    return partitions if pruned is None else partitions & pruned
 
 
 def query(
@@ -188,9 +216,8 @@ def query(
     context: Context = UTC,
     order_by: str = "",
 ) -> QueryResult:
-    require_loaded(collection, "query")
+    chosen = read_partitions(collection, partition_names, "query")
     ordering = parse_order_by(collection.schema, order_by)
-    check_read_partitions(collection, partition_names)
     counting = is_count(output_fields)
     if counting and limit is not None:
         raise ParameterInvalid.msg("count entities with pagination is not allowed")
@@ -198,8 +225,9 @@ def query(
         raise ParameterInvalid.msg("empty expression should be used with limit")
     check_result_window(limit, offset)
     flt = compile_rows_filter(collection, expr, params, "query")
+    partitions = prune(collection, chosen, flt.bound)
     ts = read_timestamp(collection, read_ts)
-    snapshot = collection.snapshot(ts, ignore_growing=ignore_growing)
+    snapshot = read_snapshot(collection, ts, partitions, ignore_growing=ignore_growing)
     if counting:
         output = OutputSpec((), None)
         return QueryResult(pa.table({}), output, reader.count(snapshot, flt), ts)
@@ -296,7 +324,7 @@ def partial_upsert(
         return insert(collection, partition, columns, num_rows, upsert=True, context=context)
     snapshot = collection.snapshot(collection.ctx.tso.allocate())
     dtype = np.int64 if pk.dtype == DataType.INT64 else object
-    flt = reader.RowFilter(keys=np.asarray(key_array, dtype=dtype))
+    flt = reader.CompiledFilter(keys=np.asarray(key_array, dtype=dtype))
     output = OutputSpec(
         tuple(f.name for f in schema.user_fields), () if schema.dynamic_field else None
     )
@@ -333,7 +361,7 @@ def vectors_of_keys(collection: Collection, anns_field: str | None, keys: Sequen
 
     Milvus reads each key's newest row; a key with no row (or no vector) is an error.
     """
-    require_loaded(collection, "search")
+    read_partitions(collection, (), "search")  # the load check
     schema = collection.schema
     vectors = schema.vector_fields
     if anns_field:
@@ -351,7 +379,7 @@ def vectors_of_keys(collection: Collection, anns_field: str | None, keys: Sequen
     wanted = np.asarray(list(keys), dtype=dtype)
     snapshot = collection.snapshot(collection.ctx.tso.allocate())
     output = OutputSpec((pk.name, field.name), None)
-    found = reader.query(snapshot, schema, reader.RowFilter(keys=wanted), output, None, 0)
+    found = reader.query(snapshot, schema, reader.CompiledFilter(keys=wanted), output, None, 0)
     positions = _positions(found.column(pk.name).to_numpy(zero_copy_only=False), wanted)
     column = found.column(field.name).combine_chunks()
     absent = positions < 0

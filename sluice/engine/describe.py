@@ -30,10 +30,17 @@ class CollectionInfo:
     created_ts: int
     created_utc_ms: int
     properties: Mapping[str, str]
+    #: Whether any partition is loaded (reads are served).
     loaded: bool
+    #: Aliases that resolve to this collection, in creation order.
+    aliases: tuple[str, ...] = ()
+    #: The database's ID (DescribeCollection's ``db_id``).
+    db_id: int = 0
+    #: The last DDL change (DescribeCollection's ``update_timestamp``).
+    updated_ts: int = 0
 
     @classmethod
-    def of(cls, meta: CollectionMeta) -> CollectionInfo:
+    def of(cls, meta: CollectionMeta, db_id: int = 0) -> CollectionInfo:
         return cls(
             id=meta.id,
             db=meta.db,
@@ -42,10 +49,13 @@ class CollectionInfo:
             shards_num=meta.shards_num,
             vchannels=tuple(meta.vchannels),
             pchannels=tuple(meta.pchannels),
-            partitions=dict(meta.partitions),
+            partitions={name: p.id for name, p in meta.partitions.items()},
             consistency_level=meta.consistency_level,
             created_ts=meta.created_ts,
             created_utc_ms=meta.created_utc_ms,
             properties=dict(meta.properties),
-            loaded=meta.loaded,
+            loaded=meta.any_loaded,
+            aliases=tuple(meta.aliases),
+            db_id=db_id,
+            updated_ts=meta.updated_ts or meta.created_ts,
         )

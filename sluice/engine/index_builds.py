@@ -1,22 +1,26 @@
-"""Per-segment vector indexes: built in the background, persisted beside the segment.
+"""Per-segment indexes (vector and scalar): built in the background, persisted beside the segment.
 
 Milvus indexes each sealed segment separately, after it is flushed; Sluice
 does the same.  A segment that becomes Flushed, or every Flushed segment when
 CreateIndex arrives, is queued for the builder thread, which:
 
 1. builds the index from the segment's vectors (FAISS releases the GIL and
-   uses every core, so inserts and searches carry on meanwhile);
+   uses every core, so inserts and searches carry on meanwhile), or a scalar
+   index from the segment's column (whole-column NumPy work);
 2. writes the serialised index to ``index_files/<coll>/<part>/<seg>/<index>.slix``
    through the segment store and fsyncs it;
 3. commits the collection manifest naming the file;
 4. publishes the index to readers (until then the segment is searched exactly).
 
 At start-up an index file named by the manifest is loaded, never rebuilt; a
-Flushed segment without one is queued again.  An index is immutable: dropping
-it removes the files, and a new CreateIndex builds new ones.
+Flushed segment without one is queued again.  A file that cannot be loaded
+(missing, truncated, failing its checksum) is logged, forgotten and rebuilt
+from the segment: a damaged index never stops start-up and never answers.
+An index is immutable: dropping it removes the files, and a new CreateIndex
+builds new ones.
 
-Growing segments are never indexed; searches scan them exactly, so fresh rows
-are always findable.
+Growing segments are never indexed; searches and filters scan them, so fresh
+rows are always found.
 """
 
 from __future__ import annotations
@@ -25,16 +29,17 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
+from sluice import telemetry
 from sluice.engine.catalog import IndexMeta
 from sluice.engine.collection import Collection
 from sluice.engine.columns import SegmentIndex
 from sluice.engine.context import EngineContext
-from sluice.engine.indexes import spec_of
-from sluice.engine.scalar_indexes import build_for, load_for
+from sluice.engine.indexes import AnySpec, spec_of
+from sluice.engine.scalar_indexes import build_scalar, indexed_column, load_scalar
 from sluice.engine.segment import Segment, SegmentLevel, SegmentState
+from sluice.engine.text_match_files import build_text_indexes, wants_text_indexes
 from sluice.engine.vector_kinds import ExactKindIndex, is_other_kind
 from sluice.errors import IndexBuildCancelled, StorageWriteError
 from sluice.index import IndexSpec, build, load_index
@@ -64,6 +69,10 @@ class IndexBuilder:
         self._queue: queue.Queue[tuple[Collection, Segment] | None] = queue.Queue()
         self._pending: set[tuple[int, int]] = set()
         self._lock = threading.Lock()
+        #: Notified after every segment's builds, so index-state readers can wait for them.
+        self._progress = threading.Condition(self._lock)
+        #: The collection whose segment is being built right now.
+        self._active: int | None = None
         self._stopping = threading.Event()
         #: Indexes built (not loaded) since start: tests and metrics read it.
         self.builds = 0
@@ -71,7 +80,8 @@ class IndexBuilder:
         self._thread.start()
 
     def request(self, collection: Collection, segment: Segment) -> None:
-        if not collection.meta.indexes or not indexable(segment):
+        wanted = bool(collection.meta.indexes) or wants_text_indexes(collection, segment)
+        if not wanted or not indexable(segment):
             return
         key = (collection.id, segment.id)
         with self._lock:
@@ -83,6 +93,16 @@ class IndexBuilder:
     def request_all(self, collection: Collection) -> None:
         for segment in collection.segments():
             self.request(collection, segment)
+
+    def wait_for_progress(self, collection_id: int, timeout: float) -> bool:
+        """Wait up to ``timeout`` for a build of the collection to end; False if none is due."""
+        with self._progress:
+            busy = self._active == collection_id or any(
+                c == collection_id for c, _ in self._pending
+            )
+            if busy:
+                self._progress.wait(timeout)
+            return busy
 
     def stop(self, timeout: float = 30.0) -> bool:
         """Stop taking work and wait for the builder; a build in progress is never committed.
@@ -106,19 +126,30 @@ class IndexBuilder:
                 return
             with self._lock:
                 self._pending.discard((collection.id, segment.id))
+                self._active = collection.id
             try:
-                for index in list(collection.meta.indexes):
-                    if self._build_one(collection, segment, index):
-                        self.builds += 1
-            except OSError as exc:
-                # A full or read-only disk: one line, no traceback; the next start rebuilds it.
-                log.error(
-                    "building an index for segment %d failed: %s",
-                    segment.id,
-                    StorageWriteError.from_os_error(exc).message,
-                )
-            except Exception:
-                log.exception("building an index for segment %d failed", segment.id)
+                self._build_segment(collection, segment)
+            finally:
+                with self._progress:
+                    self._active = None
+                    self._progress.notify_all()
+
+    def _build_segment(self, collection: Collection, segment: Segment) -> None:
+        try:
+            for index in list(collection.meta.indexes):
+                if self._build_one(collection, segment, index):
+                    self.builds += 1
+            if not self._stopping.is_set():
+                self.builds += build_text_indexes(self._ctx, collection, segment)
+        except OSError as exc:
+            # A full or read-only disk: one line, no traceback; the next start rebuilds it.
+            log.error(
+                "building an index for segment %d failed: %s",
+                segment.id,
+                StorageWriteError.from_os_error(exc).message,
+            )
+        except Exception:
+            log.exception("building an index for segment %d failed", segment.id)
 
     def _build_one(self, collection: Collection, segment: Segment, index: IndexMeta) -> bool:
         if collection.dropped or index.index_id in segment.indexes:
@@ -133,7 +164,7 @@ class IndexBuilder:
             segment.num_rows,
         )
         try:
-            built = _build(collection, segment, index, spec, self._stopping.is_set)
+            built = self._build(collection, segment, index, spec)
         except IndexBuildCancelled:
             log.info("index build for segment %d cancelled: the engine is closing", segment.id)
             return False
@@ -141,12 +172,19 @@ class IndexBuilder:
             return False
         rel = index_file_path(collection.id, segment, index.index_id)
         self._ctx.files.write_bytes(rel, built.serialize())
-        if index not in collection.meta.indexes or collection.dropped or self._stopping.is_set():
+        gone = collection.find_segment(segment.id) is not segment  # truncated or partition dropped
+        if (
+            index not in collection.meta.indexes
+            or collection.dropped
+            or gone
+            or self._stopping.is_set()
+        ):
             self._ctx.files.delete_file(rel)
             return False
         segment.index_files[index.index_id] = rel
         collection.save_manifest()
         segment.indexes = {**segment.indexes, index.index_id: built}
+        telemetry.INDEX_BUILD_SECONDS.observe(time.perf_counter() - started)
         log.info(
             "built %s index %s for segment %d (%d rows) in %.2fs",
             spec.engine_type,
@@ -157,26 +195,25 @@ class IndexBuilder:
         )
         return True
 
+    def _build(
+        self, collection: Collection, segment: Segment, index: IndexMeta, spec: AnySpec
+    ) -> SegmentIndex:
+        view = segment.view()
+        if isinstance(spec, ScalarIndexSpec):
+            name = indexed_column(spec)
+            return build_scalar(spec, view.table([name]).column(name))
+        field = collection.schema.get(index.field_name)
+        if field is not None and is_other_kind(field):
+            return _exact(segment, field, spec)
+        vectors = view.vectors[index.field_name]
+        return build(spec, vectors, rerank_vectors=vectors, cancelled=self._stopping.is_set)
 
-def _build(
-    collection: Collection,
-    segment: Segment,
-    index: IndexMeta,
-    spec: IndexSpec | ScalarIndexSpec,
-    cancelled: Callable[[], bool],
-) -> Any:
-    field = collection.schema.get(index.field_name)
-    assert field is not None
+
+def decode_index(spec: AnySpec, blob: bytes, rerank_vectors: Any = None) -> SegmentIndex:
+    """An index from its file's bytes; damaged bytes raise (never a wrong index)."""
     if isinstance(spec, ScalarIndexSpec):
-        return build_for(spec, _column(segment, field.name))
-    if is_other_kind(field):
-        return _exact(segment, field, spec)
-    vectors = segment.view().vectors[index.field_name]
-    return build(spec, vectors, rerank_vectors=vectors, cancelled=cancelled)
-
-
-def _column(segment: Segment, name: str) -> Any:
-    return segment.view().table([name]).column(name)
+        return load_scalar(spec, blob)
+    return load_index(spec, blob, rerank_vectors=rerank_vectors)
 
 
 def _exact(segment: Segment, field: FieldSchema, spec: IndexSpec) -> ExactKindIndex:
@@ -184,7 +221,11 @@ def _exact(segment: Segment, field: FieldSchema, spec: IndexSpec) -> ExactKindIn
 
 
 def load_segment_indexes(ctx: EngineContext, collection: Collection, segment: Segment) -> None:
-    """Load the index files a recovered segment's manifest names (no rebuild)."""
+    """Load the index files a recovered segment's manifest names (no rebuild).
+
+    A file that does not load is logged and forgotten; the builder, which runs
+    over every Flushed segment at start-up, then rebuilds it from the segment.
+    """
     declared = {i.index_id: i for i in collection.meta.indexes}
     loaded: dict[int, SegmentIndex] = {}
     for index_id, rel in list(segment.index_files.items()):
@@ -193,17 +234,38 @@ def load_segment_indexes(ctx: EngineContext, collection: Collection, segment: Se
             ctx.files.delete_file(rel)
             del segment.index_files[index_id]
             continue
-        spec = spec_of(collection, index)
-        field = collection.schema.get(index.field_name)
-        if isinstance(spec, ScalarIndexSpec):
-            loaded[index_id] = load_for(spec, ctx.files.read_bytes(rel))
-            continue
-        if field is not None and is_other_kind(field):
-            loaded[index_id] = _exact(segment, field, spec)
-            continue
-        vectors = segment.view().vectors[index.field_name]
-        loaded[index_id] = load_index(spec, ctx.files.read_bytes(rel), rerank_vectors=vectors)
+        try:
+            spec = spec_of(collection, index)
+            field = collection.schema.get(index.field_name)
+            if field is not None and is_other_kind(field):
+                assert isinstance(spec, IndexSpec)
+                loaded[index_id] = _exact(segment, field, spec)
+                continue
+            vectors = None if isinstance(spec, ScalarIndexSpec) else _vectors(segment, index)
+            loaded[index_id] = decode_index(spec, ctx.files.read_bytes(rel), vectors)
+        except Exception as exc:  # a damaged file must never stop start-up
+            log.error(
+                "index file %s (index %s, segment %d) cannot be loaded, rebuilding it: %s",
+                rel,
+                index.index_name,
+                segment.id,
+                " ".join(str(exc).split()) or type(exc).__name__,
+            )
+            del segment.index_files[index_id]
+            _forget_file(ctx, rel)
     segment.indexes = loaded
+
+
+def _forget_file(ctx: EngineContext, rel: str) -> None:
+    """Delete a damaged index file (best effort: the rebuild overwrites it anyway)."""
+    try:
+        ctx.files.delete_file(rel)
+    except OSError as exc:
+        log.warning("cannot delete damaged index file %s: %s", rel, exc)
+
+
+def _vectors(segment: Segment, index: IndexMeta) -> Any:
+    return segment.view().vectors[index.field_name]
 
 
 def drop_segment_indexes(ctx: EngineContext, collection: Collection, index_id: int) -> None:

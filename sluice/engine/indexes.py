@@ -1,31 +1,52 @@
-"""Index declarations and load state, with Milvus's rules.
+"""Index declarations and load state, with Milvus 2.6's rules.
 
-- CreateIndex with the same definition as an existing index on the field
-  succeeds; a different one fails (``at most one distinct index is allowed
-  per field``).  An empty index type is AUTOINDEX.
-- DropIndex on a loaded collection fails; on a missing index it succeeds.
-- LoadCollection needs an index on every vector field.
+Vector and scalar indexes share one list per collection.  CreateIndex follows
+Milvus's datacoord (``canCreateIndex``), in this order for each declared index:
+
+- the same index name: success when it is the same field with the same
+  definition (a repeated CreateIndex), else ``at most one distinct index is
+  allowed per field`` (code 1100);
+- the same field under another name: ``CreateIndex failed: creating multiple
+  indexes on same field is not supported`` (code 65535), except that a JSON
+  field (the dynamic field included) takes one index per distinct path.
+
+An unnamed index is named after its field, plus the JSON pointer of its path
+for a JSON index (``meta/a/b``; ``$meta/k/a`` for a dynamic key ``k``), as
+Milvus names them.  DropIndex refuses a vector index while the collection is
+loaded (``vector index cannot be dropped on loaded collection``); scalar
+indexes may be dropped at any time (readers simply stop using them).  A
+missing index is no error.  LoadCollection needs an index on every vector field.
 
 Index parameters are stored exactly as the client sent them (flat keys and
-the ``params`` JSON merged), re-parsed into an :class:`IndexSpec` when
-needed, and shown back by DescribeIndex.
+the ``params`` JSON merged), re-parsed into a spec when needed, and shown back
+by DescribeIndex.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypeAlias
 
 from sluice.engine.catalog import Catalog, IndexMeta
 from sluice.engine.collection import Collection
-from sluice.engine.scalar_indexes import parse_scalar
+from sluice.engine.scalar_indexes import (
+    IndexTarget,
+    default_index_name,
+    index_target,
+    parse_scalar,
+    target_of,
+)
 from sluice.engine.segment import SegmentLevel, SegmentState
 from sluice.engine.vector_kinds import is_other_kind, parse_kind_index
-from sluice.errors import IndexNotFound, RequestError
+from sluice.errors import IndexNotFound, ParameterInvalid, RequestError
 from sluice.index import IndexSpec, parse_index_spec
 from sluice.index.scalar import ScalarIndexSpec
 from sluice.index.spec import merge_client_params
-from sluice.schema import FieldSchema
+from sluice.schema import CollectionSchema
+
+#: What a declared index parses to: a vector index spec or a scalar one.
+AnySpec: TypeAlias = IndexSpec | ScalarIndexSpec
 
 
 @dataclass(frozen=True)
@@ -41,31 +62,52 @@ class IndexInfo:
 
 
 #: Parsed specs by index ID: an index definition never changes once declared.
-_SPECS: dict[int, IndexSpec | ScalarIndexSpec] = {}
+_SPECS: dict[int, AnySpec] = {}
 
 
-def spec_of(collection: Collection, index: IndexMeta) -> IndexSpec | ScalarIndexSpec:
+def spec_of(collection: Collection, index: IndexMeta) -> AnySpec:
     spec = _SPECS.get(index.index_id)
     if spec is None:
-        field = collection.schema.get(index.field_name)
-        assert field is not None
-        spec = _SPECS[index.index_id] = _parse(field, index.params)
+        spec = _SPECS[index.index_id] = parse_declared(collection.schema, index)
     return spec
 
 
-def vector_spec_of(collection: Collection, index: IndexMeta) -> IndexSpec:
-    """The spec of an index on a vector field."""
+def parse_declared(schema: CollectionSchema, index: IndexMeta) -> AnySpec:
+    """The spec of a declared index, parsed again from its stored parameters."""
+    return _parse(schema, target_of(schema, index.field_name, index.column), index.params)
+
+
+def vector_spec_of(collection: Collection, index: IndexMeta) -> IndexSpec | None:
+    """The spec of a vector index (``None`` for a scalar one)."""
     spec = spec_of(collection, index)
-    assert isinstance(spec, IndexSpec)
-    return spec
+    return spec if isinstance(spec, IndexSpec) else None
 
 
-def _parse(field: FieldSchema, params: Mapping[str, str]) -> IndexSpec | ScalarIndexSpec:
-    if is_other_kind(field):
-        return parse_kind_index(field, params)
-    if not field.dtype.is_vector:
-        return parse_scalar(field, params)
-    return parse_index_spec(field, "", "", params)
+def is_vector_index(collection: Collection, index: IndexMeta) -> bool:
+    return isinstance(spec_of(collection, index), IndexSpec)
+
+
+def _parse(schema: CollectionSchema, target: IndexTarget, params: Mapping[str, str]) -> AnySpec:
+    if is_other_kind(target.field):
+        return parse_kind_index(target.field, params)
+    if target.field.dtype.is_vector:
+        return parse_index_spec(target.field, "", "", params)
+    return parse_scalar(schema, target, params)
+
+
+def _same_definition(a: AnySpec, b: AnySpec) -> bool:
+    if isinstance(a, IndexSpec) and isinstance(b, IndexSpec):
+        return a.same_as(b)
+    if isinstance(a, ScalarIndexSpec) and isinstance(b, ScalarIndexSpec):
+        return a.same_as(b)
+    return False
+
+
+def _path_text(spec: AnySpec) -> tuple[str, ...] | None:
+    """A JSON index's path as text steps (``a[0]`` and ``a["0"]`` are one path), else ``None``."""
+    if isinstance(spec, ScalarIndexSpec) and spec.is_json:
+        return tuple(str(step) for step in spec.nested_path)
+    return None
 
 
 def create_index(
@@ -77,28 +119,35 @@ def create_index(
     index_id: int,
     created_ts: int,
 ) -> None:
-    field = collection.schema.get(field_name)
-    if field is None or field.is_dynamic:
-        raise RequestError(f"cannot create index on non-exist field: {field_name}")
+    target = index_target(collection.schema, field_name)
     merged = merge_client_params(params)
-    spec = _parse(field, merged)
+    spec = _parse(collection.schema, target, merged)
+    name = index_name or default_index_name(
+        target, spec if isinstance(spec, ScalarIndexSpec) else None
+    )
     with catalog.lock:
         for existing in collection.meta.indexes:
-            if existing.field_name == field_name:
-                same_name = not index_name or index_name == existing.index_name
-                if same_name and spec_of(collection, existing) == spec:
+            existing_spec = spec_of(collection, existing)
+            same_field = (existing.column or existing.field_name) == target.column
+            if existing.index_name == name:
+                if same_field and _same_definition(existing_spec, spec):
                     return
-                raise RequestError(
+                raise ParameterInvalid.msg(
                     "CreateIndex failed: at most one distinct index is allowed per field"
                 )
-            if index_name and existing.index_name == index_name:
-                raise RequestError(
-                    f"CreateIndex failed: index already exist, but parameters are inconsistent. "
-                    f"source index: {existing.index_name}"
-                )
+            if not same_field:
+                continue
+            path = _path_text(spec)
+            if path is not None and path != _path_text(existing_spec):
+                continue
+            raise RequestError(
+                "CreateIndex failed: creating multiple indexes on same field is not supported"
+            )
+        column = target.column if target.is_dynamic_key else ""
         collection.meta.indexes.append(
-            IndexMeta(index_id, index_name or field_name, field_name, merged, created_ts)
+            IndexMeta(index_id, name, field_name, merged, created_ts, column)
         )
+        _SPECS[index_id] = spec
         collection.index_epoch += 1
         catalog.put_collection(collection.meta)
 
@@ -116,15 +165,15 @@ def describe_indexes(
         if index_name:
             raise IndexNotFound.named(index_name)
         raise IndexNotFound.with_fields(collection=collection.name)
+    # As Milvus: only flushed segments count; growing data is read without an index.
+    segments = [
+        s
+        for s in collection.segments()
+        if s.state == SegmentState.FLUSHED and s.level != SegmentLevel.L0 and s.num_rows
+    ]
+    total = sum(s.num_rows for s in segments)
     infos = []
     for index in chosen:
-        # As Milvus: only flushed segments count; growing data is searched without an index.
-        segments = [
-            s
-            for s in collection.segments()
-            if s.state == SegmentState.FLUSHED and s.level != SegmentLevel.L0 and s.num_rows
-        ]
-        total = sum(s.num_rows for s in segments)
         indexed = sum(s.num_rows for s in segments if index.index_id in s.indexes)
         infos.append(
             IndexInfo(
@@ -145,8 +194,6 @@ def drop_index(
     catalog: Catalog, collection: Collection, field_name: str, index_name: str
 ) -> list[int]:
     """Forget the matching index declarations; return their IDs (a missing index is no error)."""
-    if collection.meta.loaded:
-        raise RequestError("index cannot be dropped, collection is loaded, please release it first")
     with catalog.lock:
         dropped = [
             i
@@ -154,6 +201,10 @@ def drop_index(
             if (not index_name or i.index_name == index_name)
             and (not field_name or i.field_name == field_name)
         ]
+        if collection.meta.any_loaded and any(is_vector_index(collection, i) for i in dropped):
+            raise ParameterInvalid.msg(
+                f"vector index cannot be dropped on loaded collection: {collection.id}"
+            )
         if dropped:
             collection.meta.indexes = [i for i in collection.meta.indexes if i not in dropped]
             collection.index_epoch += 1

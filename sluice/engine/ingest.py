@@ -105,7 +105,7 @@ def _column_for(
         return checked_json(fld, _check_length(fld, col, num_rows), context.static_names)
     if col is None:
         if fld.nullable or fld.default_value is not None:
-            return _fill_missing(fld, num_rows)
+            return missing_column(fld, num_rows)
         raise DataMismatch.msg(f"fieldSchema({fld.name}) has no corresponding fieldData pass in")
     info = type_info(fld.dtype)
     if col.dtype != fld.dtype and not _compatible(col.dtype, fld.dtype):
@@ -170,7 +170,8 @@ def _default_scalar(fld: FieldSchema) -> pa.Scalar:
     return pa.scalar(type_info(fld.dtype).stored_default(fld), type=arrow_type(fld))
 
 
-def _fill_missing(fld: FieldSchema, num_rows: int) -> pa.Array:
+def missing_column(fld: FieldSchema, num_rows: int) -> pa.Array:
+    """The column of a field with no data: its default value in every row, else nulls."""
     if fld.default_value is not None:
         return pa.repeat(_default_scalar(fld), num_rows)
     return pa.nulls(num_rows, type=arrow_type(fld))

@@ -11,6 +11,7 @@ from its checkpoint.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,5 +70,8 @@ class Manifest:
             }
         )
 
-    def save(self, store: MetaStore, collection_id: int) -> None:
-        store.commit({self.key(collection_id): self.encode()})
+    def save(
+        self, store: MetaStore, collection_id: int, also: Mapping[str, bytes] | None = None
+    ) -> None:
+        """Commit this manifest, and ``also``'s keys in the same atomic commit."""
+        store.commit({self.key(collection_id): self.encode(), **(also or {})})

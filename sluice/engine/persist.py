@@ -32,7 +32,8 @@ import time
 import numpy as np
 import pyarrow as pa
 
-from sluice.engine.channel import Channel
+from sluice import telemetry
+from sluice.engine.channel import Channel, PendingDelete
 from sluice.engine.collection import Collection
 from sluice.engine.context import EngineContext
 from sluice.engine.segment import Binlog, Segment, SegmentLevel, SegmentState
@@ -225,6 +226,7 @@ def sync_segment(
     ctx: EngineContext, collection: Collection, channel: Channel, segment: Segment, *, final: bool
 ) -> None:
     """Persist a segment's unpersisted rows as one binlog (and finish it if ``final``)."""
+    started = time.perf_counter()
     with segment.sync_lock:
         with channel.lock:
             view = segment.view()
@@ -239,44 +241,57 @@ def sync_segment(
             rel = insert_log_path(
                 collection.id, segment.partition_id, segment.id, ctx.ids.allocate()
             )
-            size = ctx.files.write_table(rel, table)
-            binlog = Binlog(rel, rows - start, size)
+            binlog = Binlog.written(rel, rows - start, ctx.files.write_table(rel, table))
         with channel.lock:
             segment.mark_synced(rows, wal_end, binlog)
             if final:
                 segment.state = SegmentState.FLUSHED if segment.num_rows else SegmentState.DROPPED
+    if final:
+        telemetry.FLUSH_SECONDS.observe(time.perf_counter() - started)
 
 
 def sync_deletes(ctx: EngineContext, collection: Collection, channel: Channel) -> None:
-    """Write a channel's pending deletes as the delta log of a new L0 segment."""
+    """Write a channel's pending deletes as delta logs of new L0 segments, one per scope.
+
+    A delete scoped to a partition goes to an L0 segment of that partition;
+    the others to one of partition ``-1`` (every partition), as in Milvus.
+    The segments are published together, after every file is written.
+    """
     with channel.lock:
         pending = list(channel.pending_deletes)
     if not pending:
         return
-    keys = np.concatenate([p.pks for p in pending])
-    stamps = np.concatenate([np.full(len(p.pks), p.timestamp, dtype=np.uint64) for p in pending])
     channel.wal.sync(pending[-1].end)
-    segment_id = ctx.ids.allocate()
-    partition_id = collection.meta.default_partition_id
-    rel = delta_log_path(collection.id, partition_id, segment_id, ctx.ids.allocate())
-    size = ctx.files.write_table(rel, pa.table({"pk": pa.array(keys), "ts": pa.array(stamps)}))
-    l0 = Segment(
-        segment_id,
-        collection_id=collection.id,
-        partition_id=partition_id,
-        channel=channel.name,
-        schema=collection.schema,
-        level=SegmentLevel.L0,
-        state=SegmentState.FLUSHED,
-        created_ts=pending[0].timestamp,
-    )
-    l0.binlogs.append(Binlog(rel, len(keys), size))
+    scopes: dict[int, list[PendingDelete]] = {}
+    for item in pending:
+        scopes.setdefault(item.partition_id, []).append(item)
+    written = []
+    for partition_id, items in scopes.items():
+        keys = np.concatenate([p.pks for p in items])
+        stamps = np.concatenate([np.full(len(p.pks), p.timestamp, dtype=np.uint64) for p in items])
+        segment_id = ctx.ids.allocate()
+        rel = delta_log_path(collection.id, partition_id, segment_id, ctx.ids.allocate())
+        table = pa.table({"pk": pa.array(keys), "ts": pa.array(stamps)})
+        stored = ctx.files.write_table(rel, table)
+        l0 = Segment(
+            segment_id,
+            collection_id=collection.id,
+            partition_id=partition_id,
+            channel=channel.name,
+            schema=collection.schema,
+            level=SegmentLevel.L0,
+            state=SegmentState.FLUSHED,
+            created_ts=items[0].timestamp,
+        )
+        l0.binlogs.append(Binlog.written(rel, len(keys), stored))
+        written.append(l0)
     with channel.lock:
         for _ in pending:
             channel.pending_deletes.popleft()
         channel.deletes_since = time.monotonic() if channel.pending_deletes else None
         channel.deletes_synced_end = pending[-1].end
-        channel.segments[segment_id] = l0
+        for l0 in written:
+            channel.segments[l0.id] = l0
 
 
 class Ticker:

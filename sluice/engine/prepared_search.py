@@ -17,7 +17,8 @@ collection, under a key the caller derives from the request as it arrived
 planned once.  A plan
 belongs to its collection object (a dropped or recreated collection starts
 with no plans) and to the collection's index epoch (creating or dropping an
-index plans again).  Load state is checked on every run, as the rows are.
+index, adding a field or changing properties plans again).  Load state and
+the partitions read are checked on every run, as the rows are.
 
 Limits are Milvus's defaults: ``quotaAndLimits.limits.topK`` and ``maxNQ``
 are both 16384.
@@ -35,18 +36,24 @@ import scipy.sparse
 
 from sluice.engine import search as search_ops
 from sluice.engine.collection import Collection
-from sluice.engine.data import (
-    check_read_partitions,
-    compile_rows_filter,
-    read_timestamp,
-    require_loaded,
-)
+from sluice.engine.data import compile_rows_filter, read_snapshot, read_timestamp
+from sluice.engine.functions import QueryTexts, embed_queries
+from sluice.engine.fused_hits import Grouping, SearchOutcome, rerank
 from sluice.engine.indexes import vector_spec_of
 from sluice.engine.output import OutputSpec, present_column, present_table, resolve_output
-from sluice.engine.reader import RowFilter
+from sluice.engine.partition_keys import (
+    ISOLATION_PROPERTY,
+    partition_key_field,
+    pruned_partitions,
+)
+from sluice.engine.partitions import read_partitions
+from sluice.engine.reader import CompiledFilter
+from sluice.engine.rerank import FunctionScore, RerankPlan, plan_function_score
 from sluice.engine.vector_kinds import is_other_kind, kind_search_params
 from sluice.errors import FieldNotFound, ParameterInvalid, RequestError, SegcoreError
 from sluice.index import parse_search_params
+from sluice.query import check_isolation
+from sluice.rank import Window
 from sluice.schema import CollectionSchema, DataType, FieldSchema
 from sluice.types import UTC, Context, type_info
 from sluice.types.scalars import check_finite_floats
@@ -88,6 +95,8 @@ class SearchRequest:
     partition_names: Sequence[str] = ()
     #: Time zone TIMESTAMPTZ outputs are shown in (empty: the collection's).
     timezone: str = ""
+    #: Rerank functions applied to the hits (decay, boost, rrf, weighted).
+    function_score: FunctionScore | None = None
 
 
 @dataclass(frozen=True)
@@ -98,8 +107,14 @@ class PreparedSearch:
     request: SearchRequest
     field: FieldSchema
     plan: search_ops.SearchPlan
-    flt: RowFilter
+    flt: CompiledFilter
     output: OutputSpec
+    #: Partitions a partition-key filter can match rows in (``None``: no pruning).
+    key_partitions: frozenset[int] | None = None
+    #: The rerank functions, when the request has them.
+    rerank: RerankPlan | None = None
+    #: What the vector search gathers: ``output`` plus the columns ``rerank`` reads.
+    search_output: OutputSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -113,9 +128,8 @@ class SearchResult:
 
 def prepare_search(collection: Collection, req: SearchRequest) -> PreparedSearch:
     """Milvus's rules for the request's shape, and its compiled plan."""
-    require_loaded(collection, "search")
+    read_partitions(collection, req.partition_names, "search")
     epoch = collection.index_epoch
-    check_read_partitions(collection, req.partition_names)
     _check_search_window(req)
     field = _anns_field(collection, req.anns_field)
     index = next((i for i in collection.meta.indexes if i.field_name == field.name), None)
@@ -139,19 +153,36 @@ def prepare_search(collection: Collection, req: SearchRequest) -> PreparedSearch
     if group_by is not None and req.iterator:
         raise ParameterInvalid.expected("", "", "Not allowed to do groupBy when doing iteration")
     flt = compile_rows_filter(collection, req.expr, req.params, "query")
+    key = partition_key_field(collection.schema)
+    if key is not None and _isolated(collection):
+        check_isolation(flt.bound, key.name)
     output = resolve_output(collection.schema, req.output_fields, with_primary=False)
+    rerank_plan = (
+        plan_function_score(collection.schema, req.function_score)
+        if req.function_score is not None
+        else None
+    )
+    search_output = output
+    if rerank_plan is not None and rerank_plan.columns:
+        wanted = [*req.output_fields, *rerank_plan.columns]
+        search_output = resolve_output(collection.schema, wanted, with_primary=False)
+    # Reranked hits are cut to offset/limit and rounded after the ranker, not before.
+    reranked = rerank_plan is not None
     plan = search_ops.SearchPlan(
         field=field.name,
         params=params,
-        limit=req.limit,
-        offset=req.offset,
+        limit=req.limit + req.offset if reranked else req.limit,
+        offset=0 if reranked else req.offset,
         index_id=index.index_id if index is not None else None,
-        round_decimal=req.round_decimal,
+        round_decimal=-1 if reranked else req.round_decimal,
         after=req.iterator_last_bound if req.iterator else None,
         group_by=group_by,
         kind=field.dtype,
     )
-    return PreparedSearch(collection, epoch, req, field, plan, flt, output)
+    pruned = pruned_partitions(collection.meta, flt.bound)
+    return PreparedSearch(
+        collection, epoch, req, field, plan, flt, output, pruned, rerank_plan, search_output
+    )
 
 
 def cached_plan(
@@ -179,21 +210,34 @@ def cached_plan(
 
 def run_search(
     prepared: PreparedSearch,
-    vectors: Queries,
+    vectors: Queries | QueryTexts,
     read_ts: int | None = None,
     context: Context = UTC,
 ) -> SearchResult:
-    """Search ``vectors`` (one query per row) at ``read_ts`` (default: now)."""
+    """Search ``vectors`` (one query per row) at ``read_ts`` (default: now).
+
+    Text queries are turned into vectors by the function that computes the field.
+    """
     collection = prepared.collection
-    require_loaded(collection, "search")
+    request = prepared.request
+    partitions = read_partitions(collection, request.partition_names, "search")
+    if isinstance(vectors, QueryTexts):
+        settings = collection.ctx.settings.functions
+        vectors = embed_queries(collection.schema, settings, prepared.field, vectors)
     queries = query_matrix(prepared.field, vectors)
     _check_vectors(prepared.field, queries)
     ts = read_timestamp(collection, read_ts)
-    snapshot = collection.snapshot(ts, ignore_growing=prepared.request.ignore_growing)
-    schema = collection.schema
-    hits = search_ops.search(
-        snapshot, schema, queries, prepared.plan, prepared.flt, prepared.output
+    snapshot = read_snapshot(
+        collection,
+        ts,
+        partitions if prepared.key_partitions is None else partitions & prepared.key_partitions,
+        ignore_growing=request.ignore_growing,
     )
+    schema = collection.schema
+    output = prepared.search_output or prepared.output
+    hits = search_ops.search(snapshot, schema, queries, prepared.plan, prepared.flt, output)
+    if prepared.rerank is not None:
+        hits = _reranked(prepared, hits)
     hits = replace(hits, fields=present_table(schema, hits.fields, context))
     if hits.group_values is not None and prepared.plan.group_by is not None:
         group_field = schema.get(prepared.plan.group_by.field)
@@ -203,10 +247,24 @@ def run_search(
     return SearchResult(prepared.request, hits, prepared.output, ts, schema)
 
 
+def _reranked(prepared: PreparedSearch, hits: search_ops.SearchHits) -> search_ops.SearchHits:
+    assert prepared.rerank is not None
+    req = prepared.request
+    group = prepared.plan.group_by
+    grouping = Grouping(group.field, group.size, group.strict) if group is not None else None
+    return rerank(
+        [SearchOutcome(hits, prepared.plan.params.metric_type)],
+        prepared.rerank,
+        Window(req.limit, req.offset, req.round_decimal),
+        prepared.output,
+        grouping,
+    )
+
+
 def search(
     collection: Collection,
     req: SearchRequest,
-    vectors: Queries,
+    vectors: Queries | QueryTexts,
     read_ts: int | None = None,
     context: Context = UTC,
 ) -> SearchResult:
@@ -234,6 +292,11 @@ def query_matrix(field: FieldSchema, vectors: Queries) -> Queries:
             f"{info.matrix_width(field) * size}, actual {width}.: {SegcoreError.base_message}"
         )
     return raw.view(np.uint8).view(info.numpy_dtype)
+
+
+def _isolated(collection: Collection) -> bool:
+    """Whether ``partitionkey.isolation`` is on: searches must then pin one key value."""
+    return collection.meta.properties.get(ISOLATION_PROPERTY, "").strip().lower() == "true"
 
 
 def _check_vectors(field: FieldSchema, vectors: Queries) -> None:

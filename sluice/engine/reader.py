@@ -3,7 +3,10 @@
 A row is visible to a read at ``T`` when it was inserted at or before ``T``
 and no delete at or before ``T`` (and after the insert) names its key.
 Visibility and filters are computed per segment on whole columns; only the
-(small) result is assembled row by row.
+(small) result is assembled row by row.  A filter that only names primary
+keys (``get``, ``id in [...]``) looks its rows up in each segment's sorted
+keys instead, and checks visibility of those rows alone.  Filters on fields
+with scalar indexes ask the segment's indexes first (:meth:`SegmentView.scalar_lookup`).
 
 When several visible rows share a primary key (a key inserted twice), a
 query keeps the newest one, as Milvus's reduce step does.
@@ -22,64 +25,80 @@ from sluice.engine.collection import Snapshot
 from sluice.engine.columns import SegmentView
 from sluice.engine.deletes import DeleteSnapshot
 from sluice.engine.output import OutputSpec, project_dynamic
-from sluice.engine.scalar_indexes import BuiltScalarIndex, segment_lookup
-from sluice.query import BoundExpr, evaluate
+from sluice.engine.text_match import TextMatchIndexes
+from sluice.query import BoundExpr, IndexLookup, evaluate, indexed_rows
 from sluice.schema import DYNAMIC_FIELD, CollectionSchema
 from sluice.types import arrow_type
 
-#: Filter masks remembered per segment view (oldest evicted first).
-_MASKS_PER_VIEW = 16
-
 
 @dataclass(frozen=True)
-class RowFilter:
-    """A compiled filter; ``keys`` is set when it is a plain primary-key membership test."""
+class CompiledFilter:
+    """A filter compiled for reads; ``keys`` is set when it only names primary keys."""
 
     bound: BoundExpr | None = None
     keys: np.ndarray | None = None
     #: Identifies the filter with its parameter values (``""``: do not cache).
     cache_key: str = ""
+    #: The collection's token indexes, when the filter uses ``text_match``/``phrase_match``.
+    text: TextMatchIndexes | None = None
+
+    def indexed_rows(self, view: SegmentView) -> np.ndarray | None:
+        """Rows of ``view`` that pass, when one index lookup answers the whole filter."""
+        hook = view.scalar_lookup() if self.bound is not None else None
+        if hook is None or self.bound is None:
+            return None
+        table = view.table(sorted(self.bound.fields))
+        return indexed_rows(self.bound, table, hook, view.cache.json_paths)
 
     def mask(self, view: SegmentView) -> np.ndarray | None:
         """Rows of ``view`` that pass (``None``: all of them)."""
         if self.keys is not None:
-            return np.isin(view.pk, self.keys)
+            mask = np.zeros(view.num_rows, dtype=bool)
+            mask[view.key_rows(self.keys)] = True
+            return mask
         if self.bound is None:
             return None
-        # A view's rows never change, so a mask (or a decoded JSON path) computed
-        # for it stays valid: repeated filters cost a lookup.
-        masks: dict[str, np.ndarray] = view.__dict__.setdefault("_filter_masks", {})
-        if self.cache_key and self.cache_key in masks:
-            return masks[self.cache_key]
-        table = view.table(sorted(self.bound.fields))
-        json_cache = view.__dict__.setdefault("_json_paths", {})
-        scalar = {k: v for k, v in view.indexes.items() if isinstance(v, BuiltScalarIndex)}
-        lookup = segment_lookup(view.num_rows, scalar, lambda name: table.column(name))
-        mask = np.asarray(evaluate(self.bound, table, json_cache, index=lookup), dtype=bool)
+        cache = view.cache
         if self.cache_key:
-            if len(masks) >= _MASKS_PER_VIEW:
-                masks.pop(next(iter(masks)))
-            masks[self.cache_key] = mask
+            cached = cache.filter_masks.get(self.cache_key)
+            if cached is not None:
+                return cached
+        table = view.table(sorted(self.bound.fields))
+        hook: IndexLookup | None = view.scalar_lookup()
+        if self.text is not None:
+            # Text leaves go to the token indexes, every other leaf on to the scalar ones.
+            hook = self.text.lookup(view.segment_id, view.num_rows, table.column, hook)
+        mask = np.asarray(evaluate(self.bound, table, cache.json_paths, index=hook), dtype=bool)
+        if self.cache_key:
+            cache.remember_mask(self.cache_key, mask)
         return mask
 
 
 def _hidden(view: SegmentView, deletes: DeleteSnapshot) -> np.ndarray | None:
-    """Rows of ``view`` a delete hides, cached on the view per delete snapshot."""
-    cached = view.__dict__.get("_hidden")
-    if cached is not None and cached[0] is deletes:
-        return cached[1]
-    hidden = deletes.hidden(view.pk, view.ts)
+    """Rows of ``view`` a delete hides (``None``: none), remembered per delete snapshot."""
+    known, rows = view.cache.hidden_rows(deletes)
+    if known:
+        return rows
+    hidden = deletes.hidden(view.pk, view.ts, view.partition_id)
     result = hidden if hidden.any() else None
-    view.__dict__["_hidden"] = (deletes, result)
+    view.cache.hidden = (deletes, result)
     return result
 
 
 def visible(view: SegmentView, snapshot: Snapshot) -> np.ndarray | None:
-    """MVCC mask of ``view`` at the snapshot's timestamp (``None``: every row)."""
+    """MVCC mask of ``view`` at the snapshot's timestamp (``None``: every row).
+
+    Rows inserted before the snapshot's ``expire_before`` (the collection's
+    TTL) are invisible too.
+    """
     mask: np.ndarray | None = None
     # Rows of a segment arrive in timestamp order, so the last one is the newest.
     if view.num_rows and int(view.ts[-1]) > snapshot.read_ts:
         mask = view.ts <= np.uint64(snapshot.read_ts)
+    expire = snapshot.expire_before
+    if expire and view.num_rows and int(view.ts[0]) < expire:
+        alive = view.ts >= np.uint64(expire)
+        mask = alive if mask is None else mask & alive
     if not snapshot.deletes.empty:
         hidden = _hidden(view, snapshot.deletes)
         if hidden is not None:
@@ -87,7 +106,25 @@ def visible(view: SegmentView, snapshot: Snapshot) -> np.ndarray | None:
     return mask
 
 
-def combined_mask(view: SegmentView, snapshot: Snapshot, flt: RowFilter) -> np.ndarray | None:
+def visible_rows(view: SegmentView, snapshot: Snapshot, rows: np.ndarray) -> np.ndarray:
+    """The visible ones among ``rows`` of ``view``, checking only those rows (as :func:`visible`)."""
+    if len(rows) == 0:
+        return rows
+    keep: np.ndarray | None = None
+    # Rows of a segment arrive in timestamp order: when the newest is old enough, all are.
+    if int(view.ts[-1]) > snapshot.read_ts:
+        keep = view.ts[rows] <= np.uint64(snapshot.read_ts)
+    expire = snapshot.expire_before
+    if expire and int(view.ts[0]) < expire:
+        alive = view.ts[rows] >= np.uint64(expire)
+        keep = alive if keep is None else keep & alive
+    if not snapshot.deletes.empty:
+        hidden = snapshot.deletes.hidden(view.pk[rows], view.ts[rows], view.partition_id)
+        keep = ~hidden if keep is None else keep & ~hidden
+    return rows if keep is None or keep.all() else rows[keep]
+
+
+def combined_mask(view: SegmentView, snapshot: Snapshot, flt: CompiledFilter) -> np.ndarray | None:
     """Visible rows that pass ``flt`` (``None``: every row)."""
     a = visible(view, snapshot)
     b = flt.mask(view)
@@ -98,9 +135,26 @@ def combined_mask(view: SegmentView, snapshot: Snapshot, flt: RowFilter) -> np.n
     return a & b
 
 
-def count(snapshot: Snapshot, flt: RowFilter) -> int:
+def matching_rows(view: SegmentView, snapshot: Snapshot, flt: CompiledFilter) -> np.ndarray:
+    """Visible rows of ``view`` that pass ``flt``, ascending.
+
+    Primary-key filters and filters one index answers whole look their rows
+    up and check visibility of those rows only; others evaluate a mask.
+    """
+    rows = view.key_rows(flt.keys) if flt.keys is not None else flt.indexed_rows(view)
+    if rows is not None:
+        return visible_rows(view, snapshot, rows)
+    mask = combined_mask(view, snapshot, flt)
+    return np.arange(view.num_rows) if mask is None else np.flatnonzero(mask)
+
+
+def count(snapshot: Snapshot, flt: CompiledFilter) -> int:
     total = 0
     for view in snapshot.segments:
+        rows = view.key_rows(flt.keys) if flt.keys is not None else flt.indexed_rows(view)
+        if rows is not None:
+            total += len(visible_rows(view, snapshot, rows))
+            continue
         mask = combined_mask(view, snapshot, flt)
         total += view.num_rows if mask is None else int(np.count_nonzero(mask))
     return total
@@ -109,7 +163,7 @@ def count(snapshot: Snapshot, flt: RowFilter) -> int:
 def query(
     snapshot: Snapshot,
     schema: CollectionSchema,
-    flt: RowFilter,
+    flt: CompiledFilter,
     output: OutputSpec,
     limit: int | None,
     offset: int,
@@ -119,8 +173,7 @@ def query(
     then primary key), then paginated."""
     seg_nos, rows, pks, stamps = [], [], [], []
     for no, view in enumerate(snapshot.segments):
-        mask = combined_mask(view, snapshot, flt)
-        idx = np.arange(view.num_rows) if mask is None else np.flatnonzero(mask)
+        idx = matching_rows(view, snapshot, flt)
         if len(idx) == 0:
             continue
         seg_nos.append(np.full(len(idx), no, dtype=np.int64))
@@ -129,6 +182,10 @@ def query(
         stamps.append(view.ts[idx])
     if not rows:
         return empty_table(schema, output)
+    if len(rows) == 1 and len(rows[0]) == 1:  # a get of one key: nothing to order
+        if offset > 0 or limit == 0:
+            return empty_table(schema, output)
+        return gather(snapshot.segments, seg_nos[0], rows[0], output, schema)
     seg_no = np.concatenate(seg_nos)
     row = np.concatenate(rows)
     order = _newest_per_key_sorted(np.concatenate(pks), np.concatenate(stamps))
@@ -179,10 +236,9 @@ def gather(
     columns = list(output.columns)
     pieces: list[pa.Table] = []
     positions: list[np.ndarray] = []
-    for no in np.unique(seg_no):
-        where = np.flatnonzero(seg_no == no)
-        table = segments[int(no)].table(columns).select(columns)
-        pieces.append(table.take(pa.array(row[where])))
+    for no in np.unique(seg_no) if len(seg_no) > 1 else seg_no:
+        where = np.flatnonzero(seg_no == no) if len(seg_no) > 1 else np.zeros(1, dtype=np.int64)
+        pieces.append(take_rows(_output_table(segments[int(no)], columns), row[where]))
         positions.append(where)
     if not pieces:
         if schema is None:
@@ -200,6 +256,52 @@ def gather(
         projected = project_dynamic(result.column(DYNAMIC_FIELD), output.dynamic_keys)
         result = result.set_column(idx, DYNAMIC_FIELD, projected)
     return result
+
+
+def _output_table(view: SegmentView, columns: list[str]) -> pa.Table:
+    scalar = view.scalar_table()
+    names = scalar.schema.names
+    if all(c in names for c in columns):
+        return scalar.select(columns)  # no vectors or timestamps: no new table to build
+    return view.table(columns).select(columns)
+
+
+#: Up to this many rows, :func:`take_rows` slices instead of gathering.
+_SLICED_ROWS = 16
+
+
+def take_rows(table: pa.Table, rows: np.ndarray) -> pa.Table:
+    """``table.take(rows)`` reading only the chunks that hold ``rows``.
+
+    pyarrow's ``take`` on a chunked column concatenates every chunk first, so
+    fetching a few rows of a million-row segment would copy the whole
+    segment; here each chunk holding wanted rows is taken from alone.
+    """
+    if len(rows) == 1:
+        return table.slice(int(rows[0]), 1)
+    batches = table.to_batches()
+    if len(batches) <= 1 and len(rows) > _SLICED_ROWS:
+        return table.take(pa.array(rows))
+    lengths = np.fromiter((b.num_rows for b in batches), dtype=np.int64, count=len(batches))
+    ends = np.cumsum(lengths)
+    which = np.searchsorted(ends, rows, side="right")
+    if len(rows) <= _SLICED_ROWS:
+        # A get: one zero-copy slice per row beats a gather (and any concatenation).
+        starts = (ends - lengths).tolist()
+        places = zip(which.tolist(), rows.tolist(), strict=True)
+        pieces = [batches[b].slice(r - starts[b], 1) for b, r in places]
+        return pa.Table.from_batches(pieces, schema=table.schema).combine_chunks()
+    order = np.argsort(which, kind="stable")
+    grouped = which[order]
+    parts = []
+    for batch_no in np.unique(grouped):
+        lo, hi = np.searchsorted(grouped, [batch_no, batch_no + 1])
+        local = rows[order[lo:hi]] - (ends[batch_no] - lengths[batch_no])
+        parts.append(batches[int(batch_no)].take(pa.array(local)))
+    taken = pa.Table.from_batches(parts, schema=table.schema).combine_chunks()
+    inverse = np.empty(len(rows), dtype=np.int64)
+    inverse[order] = np.arange(len(rows))
+    return taken.take(pa.array(inverse))
 
 
 def empty_table(schema: CollectionSchema, output: OutputSpec) -> pa.Table:

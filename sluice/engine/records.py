@@ -5,7 +5,9 @@ channel's records are in timestamp order:
 
 - ``INSERT``: the rows (Arrow IPC stream, user columns only; every row of the
   record carries the record's timestamp) and the growing segment they went to.
-- ``DELETE``: the primary keys deleted at the record's timestamp.
+- ``DELETE``: the primary keys deleted at the record's timestamp, and the
+  partition the delete is scoped to (schema metadata ``partition``; absent
+  in records written before deletes had a scope, which meant every partition).
 - ``SEAL``: segments that stopped accepting rows (size or idle policy).
 - ``FLUSH``: a manual flush barrier at ``flush_ts``; it seals every growing
   segment of the channel.
@@ -42,6 +44,30 @@ def encode_batch(batch: pa.RecordBatch | pa.Table) -> pa.Buffer:
 
 def decode_table(payload: bytes | memoryview | pa.Buffer) -> pa.Table:
     return pa.ipc.open_stream(pa.py_buffer(payload)).read_all()
+
+
+_PARTITION_KEY = b"partition"
+
+
+def encode_delete(keys: object, partition_id: int) -> pa.Buffer:
+    """A DELETE payload: the keys, scoped to ``partition_id`` (-1: every partition)."""
+    table = pa.table({"pk": pa.array(keys)})
+    table = table.replace_schema_metadata({_PARTITION_KEY: str(partition_id).encode()})
+    return encode_batch(table)
+
+
+@dataclass(frozen=True)
+class DeleteRecord:
+    keys: pa.Array
+    partition_id: int
+
+
+def decode_delete(payload: bytes | memoryview | pa.Buffer, default_partition: int) -> DeleteRecord:
+    table = decode_table(payload)
+    metadata = table.schema.metadata or {}
+    raw = metadata.get(_PARTITION_KEY)
+    partition_id = int(raw) if raw is not None else default_partition
+    return DeleteRecord(table.column("pk").combine_chunks(), partition_id)
 
 
 def insert_header(segment_id: int, partition_id: int, num_rows: int) -> bytes:

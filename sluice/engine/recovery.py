@@ -7,6 +7,8 @@
 3. Replay each channel's WAL from its checkpoint.  An INSERT record older
    than its segment's ``synced_end`` is already in a binlog and is skipped;
    a DELETE older than the channel's ``deletes_synced_end`` likewise.
+   Records of a partition that has since been dropped are skipped too
+   (partition IDs are never reused).
    SEAL and FLUSH records re-seal what they sealed, so a flush that was
    acknowledged before the crash still completes after it.
 
@@ -35,10 +37,12 @@ from sluice.engine.catalog import CollectionMeta
 from sluice.engine.channel import Channel, PendingDelete
 from sluice.engine.collection import Collection
 from sluice.engine.context import EngineContext
+from sluice.engine.deletes import ALL_PARTITIONS
 from sluice.engine.index_builds import load_segment_indexes
 from sluice.engine.manifest import ChannelState, Manifest
-from sluice.engine.records import RecordKind, decode_insert, decode_json, decode_table
+from sluice.engine.records import RecordKind, decode_delete, decode_insert, decode_json
 from sluice.engine.segment import Binlog, Segment, SegmentLevel, SegmentState
+from sluice.engine.text_match_files import load_text_indexes
 from sluice.errors import WALCorruptedError
 from sluice.storage.log_store import ChannelLog
 from sluice.storage.wal import Record
@@ -61,13 +65,18 @@ def open_collection(meta: CollectionMeta, ctx: EngineContext) -> Collection:
         raise
     collection = Collection(meta, ctx, channels)
     by_name = {c.name: c for c in channels}
+    live_partitions = {*meta.partition_ids, ALL_PARTITIONS}
     for raw in manifest.segments:
+        if int(raw["partition"]) not in live_partitions:
+            continue
         channel = by_name[str(raw["channel"])]
         segment = _restore_segment(ctx, collection, raw)
         channel.add_segment(segment)
     for segment in collection.segments():
         if segment.index_files:
             load_segment_indexes(ctx, collection, segment)
+        if segment.text_index_files:
+            load_text_indexes(ctx, collection, segment)
     _remove_unreferenced_files(ctx, collection)
     for channel in channels:
         replayed = _replay(collection, channel)
@@ -147,6 +156,7 @@ def _remove_unreferenced_files(ctx: EngineContext, collection: Collection) -> No
     for segment in collection.segments():
         referenced.update(b.path for b in segment.binlogs)
         referenced.update(segment.index_files.values())
+        referenced.update(segment.text_index_files.values())
     for kind in ("insert_log", "delta_log", "index_files"):
         for rel in ctx.files.list_files(f"{kind}/{collection.id}"):
             if rel not in referenced:
@@ -171,15 +181,17 @@ def _restore_segment(ctx: EngineContext, collection: Collection, raw: dict[str, 
     binlogs = [Binlog.from_dict(b) for b in raw["binlogs"]]
     segment.binlogs.extend(binlogs)
     segment.index_files = {int(k): str(v) for k, v in raw.get("index_files", {}).items()}
+    segment.text_index_files = {str(k): str(v) for k, v in raw.get("text_index_files", {}).items()}
     if segment.level == SegmentLevel.L0:
         for binlog in binlogs:
-            table = ctx.files.read_table(binlog.path)
+            table = ctx.files.read_table(binlog.path, binlog.expected)
             keys = table.column("pk").to_numpy(zero_copy_only=False)
-            collection.deletes.add(keys, table.column("ts").to_numpy().astype(np.uint64))
+            stamps = table.column("ts").to_numpy().astype(np.uint64)
+            collection.deletes.add(keys, stamps, segment.partition_id)
         return segment
     if state != SegmentState.DROPPED:
         for binlog in binlogs:
-            segment.load(ctx.files.read_table(binlog.path))
+            segment.load(ctx.files.read_table(binlog.path, binlog.expected))
     segment.synced_rows = segment.num_rows
     segment.synced_end = int(raw["synced_end"])
     return segment
@@ -187,17 +199,20 @@ def _restore_segment(ctx: EngineContext, collection: Collection, raw: dict[str, 
 
 def _replay(collection: Collection, channel: Channel) -> int:
     count = 0
+    partitions = set(collection.meta.partition_ids)
     for record in channel.wal.replay(channel.persisted.offset):
-        _apply(collection, channel, record)
+        _apply(collection, channel, record, partitions)
         channel.advance_tick(record.end, record.timestamp)
         count += 1
     return count
 
 
-def _apply(collection: Collection, channel: Channel, record: Record) -> None:
+def _apply(collection: Collection, channel: Channel, record: Record, partitions: set[int]) -> None:
     kind = RecordKind(record.kind)
     if kind == RecordKind.INSERT:
         insert = decode_insert(record.payload)
+        if insert.partition_id not in partitions:
+            return
         segment = channel.segments.get(insert.segment_id)
         if segment is None:
             segment = Segment(
@@ -213,11 +228,15 @@ def _apply(collection: Collection, channel: Channel, record: Record) -> None:
             segment.append(insert.rows, record.timestamp, record.offset, record.end)
     elif kind == RecordKind.DELETE:
         if record.offset >= channel.deletes_synced_end:
-            keys = decode_table(record.payload).column("pk").to_numpy(zero_copy_only=False)
+            delete = decode_delete(record.payload, ALL_PARTITIONS)
+            pid = delete.partition_id
+            if pid != ALL_PARTITIONS and pid not in partitions:
+                return
+            keys = delete.keys.to_numpy(zero_copy_only=False)
             channel.add_pending_delete(
-                PendingDelete(record.offset, record.end, record.timestamp, keys)
+                PendingDelete(record.offset, record.end, record.timestamp, keys, pid)
             )
-            collection.deletes.add(keys, record.timestamp)
+            collection.deletes.add(keys, record.timestamp, pid)
     elif kind in (RecordKind.SEAL, RecordKind.FLUSH):
         ids = decode_json(record.payload)["segments"]
         assert isinstance(ids, list)

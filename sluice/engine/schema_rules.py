@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from sluice.engine.functions import validate_functions
+from sluice.engine.text_fields import validate_text_fields
 from sluice.errors import FieldNameInvalid, ParameterInvalid, RequestError, SluiceError
 from sluice.schema import CollectionSchema, DataType, FieldSchema
 from sluice.types import SUPPORTED_TYPES
@@ -87,22 +89,6 @@ def is_field_name_keyword(name: str) -> bool:
     return name in FIELD_NAME_KEYWORDS or name.lower() in _KEYWORDS_ANY_CASE
 
 
-def validate_collection_name(name: str) -> None:
-    """``validateCollectionNameOrAlias``."""
-    if not name.strip():
-        raise ParameterInvalid.msg("collection name should not be empty")
-    reason: str | None = None
-    if len(name) > MAX_NAME_LENGTH:
-        reason = f"the length of a collection name must be less than {MAX_NAME_LENGTH} characters"
-    elif not (name[0] == "_" or (name[0].isascii() and name[0].isalpha())):
-        reason = "the first character of a collection name must be an underscore or letter"
-    elif not set(name) <= _NAME_CHARS:
-        reason = "collection name can only contain numbers, letters and underscores"
-    if reason is not None:
-        # Milvus's prefix ends in ". " and its format adds another space.
-        raise ParameterInvalid.msg(f"Invalid collection name: {name}.  {reason}")
-
-
 def validate_field_name(name: str) -> None:
     """``validateFieldName``: code 1701."""
     if not name.strip():
@@ -132,10 +118,11 @@ def validate_shards(shards_num: int) -> int:
     return max(shards_num, 1)
 
 
-def validate_schema(schema: CollectionSchema) -> None:
+def validate_schema(schema: CollectionSchema, max_fields: int = MAX_FIELDS) -> None:
+    """``max_fields`` is Milvus's ``proxy.maxFieldNum`` (``[quota] max_field_num``)."""
     fields = schema.user_fields
-    if len(fields) > MAX_FIELDS:
-        raise RequestError(f"maximum field's number should be limited to {MAX_FIELDS}")
+    if len(fields) > max_fields:
+        raise RequestError(f"maximum field's number should be limited to {max_fields}")
     vectors = [f for f in fields if f.dtype.is_vector]
     if len(vectors) > MAX_VECTOR_FIELDS:
         raise RequestError(
@@ -148,26 +135,34 @@ def validate_schema(schema: CollectionSchema) -> None:
     for fld in fields:
         _validate_type(fld)
     for fld in fields:
-        validate_field_name(fld.name)
-        if fld.dtype.is_vector:
-            _validate_dim(fld)
-            if fld.default_value is not None:
-                raise ParameterInvalid.msg("vector type not support default value")
-        if fld.dtype == DataType.VARCHAR or (
-            fld.dtype == DataType.ARRAY and fld.element_type == DataType.VARCHAR
-        ):
-            _validate_max_length(fld, schema.name)
-        if fld.dtype == DataType.ARRAY:
-            _validate_max_capacity(fld, schema.name)
-            if fld.default_value is not None:
-                raise ParameterInvalid.msg(
-                    f"type not support default value, type:Array, fieldName:{fld.name}"
-                )
+        check_field(fld, schema.name)
     seen: set[str] = set()
     for fld in fields:
         if fld.name in seen:
             raise RequestError(f"duplicated field name {fld.name} found")
         seen.add(fld.name)
+    validate_text_fields(schema)
+    validate_functions(schema)
+
+
+def check_field(fld: FieldSchema, collection: str) -> None:
+    """One field's own rules: its name, type parameters and defaults (``ValidateField``)."""
+    _validate_type(fld)
+    validate_field_name(fld.name)
+    if fld.dtype.is_vector:
+        _validate_dim(fld)
+        if fld.default_value is not None:
+            raise ParameterInvalid.msg("vector type not support default value")
+    if fld.dtype == DataType.VARCHAR or (
+        fld.dtype == DataType.ARRAY and fld.element_type == DataType.VARCHAR
+    ):
+        _validate_max_length(fld, collection)
+    if fld.dtype == DataType.ARRAY:
+        _validate_max_capacity(fld, collection)
+        if fld.default_value is not None:
+            raise ParameterInvalid.msg(
+                f"type not support default value, type:Array, fieldName:{fld.name}"
+            )
 
 
 def _validate_primary(fields: tuple[FieldSchema, ...]) -> None:
@@ -275,7 +270,7 @@ def _validate_max_length(fld: FieldSchema, collection: str) -> None:
         )
     if not 0 < fld.max_length <= MAX_VARCHAR:
         raise ParameterInvalid.msg(
-            f"the maximum length specified for a VarChar field({fld.name}) should be in "
+            f"the maximum length specified for the field({fld.name}) should be in "
             f"(0, {MAX_VARCHAR}], but got {fld.max_length} instead"
         )
 

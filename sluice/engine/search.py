@@ -29,8 +29,7 @@ import pyarrow as pa
 from sluice.engine.collection import Snapshot
 from sluice.engine.columns import SegmentView
 from sluice.engine.output import OutputSpec, round_scores
-from sluice.engine.reader import RowFilter, combined_mask, empty_table, gather
-from sluice.engine.scalar_indexes import BuiltScalarIndex
+from sluice.engine.reader import CompiledFilter, combined_mask, empty_table, gather
 from sluice.engine.vector_kinds import kind_search
 from sluice.index import SearchParams, exact_range_search, exact_search, larger_is_better
 from sluice.index import merge_topk as merge_parts
@@ -85,7 +84,7 @@ def search(
     schema: CollectionSchema,
     queries: np.ndarray,
     plan: SearchPlan,
-    flt: RowFilter,
+    flt: CompiledFilter,
     output: OutputSpec,
 ) -> SearchHits:
     nq = queries.shape[0]
@@ -359,9 +358,7 @@ def _segment_topk(
         return exact_range_search(
             view.vector(plan.field), queries, k, params.metric_type, radius, float(edge), allowed
         )
-    index = view.indexes.get(plan.index_id) if plan.index_id is not None else None
-    if isinstance(index, BuiltScalarIndex):
-        index = None
+    index = view.vector_index(plan.index_id)
     if index is not None and index.ntotal == view.num_rows:
         return index.search(queries, k, params if params.k == k else replace(params, k=k), allowed)
     if plan.kind != DataType.FLOAT_VECTOR:

@@ -28,8 +28,11 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from sluice.engine.columns import ChunkedColumn, DenseColumn, SegmentIndex, SegmentView
+from sluice.engine.columns import MAX_CHUNKS, ChunkedColumn, DenseColumn, SegmentIndex, SegmentView
+from sluice.engine.ingest import missing_column
+from sluice.engine.key_index import SegmentKeys
 from sluice.schema import TS_COLUMN, CollectionSchema, DataType, FieldSchema
+from sluice.storage.segment_files import StoredFile
 from sluice.types import Storage, arrow_field, type_info
 
 
@@ -53,18 +56,38 @@ class SegmentLevel(enum.IntEnum):
 
 @dataclass(frozen=True)
 class Binlog:
-    """One persisted file of a segment: insert rows, or deletes for L0 segments."""
+    """One persisted file of a segment: insert rows, or deletes for L0 segments.
+
+    ``crc32`` is the whole file's checksum, verified when the file is loaded
+    (``None`` only in manifests written before checksums were recorded).
+    """
 
     path: str
     rows: int
     bytes: int
+    crc32: int | None = None
+
+    @classmethod
+    def written(cls, path: str, rows: int, stored: StoredFile) -> Binlog:
+        return cls(path, rows, stored.size, stored.crc32)
+
+    @property
+    def expected(self) -> StoredFile | None:
+        """What a read must find in the file (``None``: an old manifest, unverifiable)."""
+        return None if self.crc32 is None else StoredFile(self.bytes, self.crc32)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "rows": self.rows, "bytes": self.bytes}
+        raw: dict[str, Any] = {"path": self.path, "rows": self.rows, "bytes": self.bytes}
+        if self.crc32 is not None:
+            raw["crc32"] = self.crc32
+        return raw
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Binlog:
-        return cls(str(raw["path"]), int(raw["rows"]), int(raw["bytes"]))
+        crc = raw.get("crc32")
+        return cls(
+            str(raw["path"]), int(raw["rows"]), int(raw["bytes"]), None if crc is None else int(crc)
+        )
 
 
 @dataclass(frozen=True)
@@ -101,6 +124,8 @@ class Segment:
         self.partition_id = partition_id
         self.channel = channel
         self.level = level
+        #: Primary keys sorted for lookups, shared by every view of this segment.
+        self.keys = SegmentKeys()
         self.state = state
         self.created_ts = created_ts
         self.binlogs: list[Binlog] = []
@@ -108,11 +133,14 @@ class Segment:
         self.synced_end = 0
         self.pending: deque[PendingRecord] = deque()
         self.sync_lock = threading.Lock()
-        #: Built vector indexes by index ID (flushed segments only). The dict is
+        self._consolidating = threading.Lock()
+        #: Built indexes by index ID (flushed segments only). The dict is
         #: replaced, never mutated, so readers holding the old one stay consistent.
         self.indexes: Mapping[int, SegmentIndex] = {}
         #: Persisted index files by index ID.
         self.index_files: dict[int, str] = {}
+        #: Persisted token indexes (``text_match``) by field name.
+        self.text_index_files: dict[str, str] = {}
         self.last_write = time.monotonic()
         #: When the oldest row not yet in a binlog arrived (``None``: all persisted).
         self.unsynced_since: float | None = None
@@ -120,11 +148,8 @@ class Segment:
         self._schema = schema
         pk = schema.primary
         #: Fields held as numpy matrices (dense vectors); every other column is Arrow.
-        self._dense = tuple(f for f in schema.fields if type_info(f.dtype).storage == Storage.DENSE)
-        dense_names = {f.name for f in self._dense}
-        self._scalar_schema = pa.schema(
-            [arrow_field(f) for f in schema.fields if f.name not in dense_names]
-        )
+        self._dense = _dense_fields(schema)
+        self._scalar_schema = _scalar_schema(schema)
         pk_dtype: type = np.int64 if pk.dtype == DataType.INT64 else object
         self._pk = ChunkedColumn(pk_dtype)
         self._ts = ChunkedColumn(np.uint64)
@@ -132,6 +157,16 @@ class Segment:
             f.name: DenseColumn(f, ChunkedColumn(*_matrix_shape(f))) for f in self._dense
         }
         self._view = self._make_view(())
+
+    @property
+    def state(self) -> SegmentState:
+        return self._state
+
+    @state.setter
+    def state(self, state: SegmentState) -> None:
+        self._state = state
+        # Only a growing segment takes rows; any other keeps its key index for good.
+        self.keys.sealed = state != SegmentState.GROWING
 
     # --- reading ----------------------------------------------------------
 
@@ -141,10 +176,29 @@ class Segment:
 
     def view(self) -> SegmentView:
         view = self._view
+        if len(view.scalars) > 1 and self._state != SegmentState.GROWING:
+            view = self._consolidate(view)
         if view.indexes is not self.indexes:
             view = view.with_indexes(self.indexes)
             self._view = view
         return view
+
+    def _consolidate(self, view: SegmentView) -> SegmentView:
+        """Merge a sealed segment's scalar batches into one, once.
+
+        A growing segment gains one batch per insert; reading a few rows of a
+        many-batch table makes Arrow concatenate every batch, so once the
+        segment stops taking rows its batches are merged (one copy of its
+        scalar columns).  Only growing segments append, so the view replaced
+        here cannot have gained rows meanwhile.
+        """
+        with self._consolidating:
+            if self._view is not view:
+                return self._view
+            table = pa.Table.from_batches(list(view.scalars), schema=self._scalar_schema)
+            merged = view.with_scalars(tuple(table.combine_chunks().to_batches()))
+            self._view = merged
+            return merged
 
     @property
     def unsynced_rows(self) -> int:
@@ -174,7 +228,33 @@ class Segment:
         ts = table.column(TS_COLUMN).to_numpy().astype(np.uint64, copy=False)
         self._append_columns(table.drop_columns([TS_COLUMN]), ts)
 
+    def adopt_schema(self, schema: CollectionSchema) -> None:
+        """Take on fields added to the collection since this segment was made.
+
+        Stored rows get the new scalar columns filled with each field's
+        default value, or nulls; rows appended later carry them.  The caller
+        holds the channel lock; readers keep the view they already have.
+        """
+        dense = {f.name for f in _dense_fields(schema)}
+        added = [
+            f
+            for f in schema.fields
+            if f.name not in dense and f.name not in self._scalar_schema.names
+        ]
+        if not added:
+            self._schema = schema
+            return
+        batches = []
+        for batch in self._view.scalars:
+            for fld in added:
+                batch = batch.append_column(arrow_field(fld), missing_column(fld, batch.num_rows))
+            batches.append(batch)
+        self._schema = schema
+        self._scalar_schema = _scalar_schema(schema)
+        self._view = self._make_view(tuple(batches))
+
     def _append_columns(self, rows: pa.Table, ts: np.ndarray) -> None:
+        rows = self._conform(rows)
         pk_name = self._schema.primary.name
         pk = rows.column(pk_name).to_numpy(zero_copy_only=False)
         self._pk.append(pk)
@@ -186,18 +266,38 @@ class Segment:
         batches = tuple(scalars.combine_chunks().to_batches())
         added += sum(b.nbytes for b in batches)
         self.nbytes += added
-        self._view = self._make_view(self._view.scalars + batches)
+        held = self._view.scalars + batches
+        if len(held) > MAX_CHUNKS:
+            # Many tiny inserts: keep reads from concatenating thousands of batches.
+            merged = pa.Table.from_batches(list(held), schema=self._scalar_schema)
+            held = tuple(merged.combine_chunks().to_batches())
+        self._view = self._make_view(held)
+
+    def _conform(self, rows: pa.Table) -> pa.Table:
+        """``rows`` with every scalar field of the schema (fields added later filled in).
+
+        Rows written before a field was added (older WAL records and binlogs)
+        lack its column; they read as the field's default value, or null.
+        """
+        present = set(rows.column_names)
+        dense = {f.name for f in self._dense}
+        for fld in self._schema.fields:
+            if fld.name not in present and fld.name not in dense:
+                rows = rows.append_column(arrow_field(fld), missing_column(fld, rows.num_rows))
+        return rows
 
     def _make_view(self, scalars: tuple[pa.RecordBatch, ...]) -> SegmentView:
         return SegmentView(
             indexes=self.indexes,
             segment_id=self.id,
+            partition_id=self.partition_id,
             num_rows=len(self._ts),
             scalars=scalars,
             scalar_schema=self._scalar_schema,
             pk=self._pk,
             ts=self._ts,
             vectors=self._vectors,
+            keys=self.keys,
         )
 
     # --- persistence bookkeeping ----------------------------------------------
@@ -224,6 +324,7 @@ class Segment:
             "synced_rows": self.synced_rows,
             "synced_end": self.synced_end,
             "index_files": {str(k): v for k, v in self.index_files.items()},
+            "text_index_files": dict(self.text_index_files),
         }
 
 
@@ -231,3 +332,13 @@ def _matrix_shape(fld: FieldSchema) -> tuple[np.dtype, int]:
     info = type_info(fld.dtype)
     assert info.numpy_dtype is not None
     return info.numpy_dtype, info.matrix_width(fld)
+
+
+def _dense_fields(schema: CollectionSchema) -> tuple[FieldSchema, ...]:
+    return tuple(f for f in schema.fields if type_info(f.dtype).storage == Storage.DENSE)
+
+
+def _scalar_schema(schema: CollectionSchema) -> pa.Schema:
+    """Every column held in Arrow batches: all but the dense vector fields."""
+    dense = {f.name for f in _dense_fields(schema)}
+    return pa.schema([arrow_field(f) for f in schema.fields if f.name not in dense])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sluice.engine.collection import Collection
+from sluice.engine.indexes import is_vector_index
 from sluice.engine.segment import SegmentLevel, SegmentState
 from sluice.errors import CollectionNotLoaded
 
@@ -35,10 +36,12 @@ class LoadedSegment:
 
 
 def loaded_segments(collection: Collection) -> list[LoadedSegment]:
-    """Flushed segments of a loaded collection (growing data is not listed, as in Milvus)."""
-    if not collection.meta.loaded:
+    """Flushed segments of the loaded partitions (growing data is not listed, as in Milvus)."""
+    loaded = collection.meta.loaded_partition_ids
+    if not loaded:
         raise CollectionNotLoaded.named(collection.name)
-    index = collection.meta.indexes[0] if collection.meta.indexes else None
+    declared = collection.meta.indexes
+    index = next((i for i in declared if is_vector_index(collection, i)), None)
     return [
         LoadedSegment(
             segment_id=s.id,
@@ -51,7 +54,10 @@ def loaded_segments(collection: Collection) -> list[LoadedSegment]:
             level=s.level,
         )
         for s in sorted(collection.segments(), key=lambda s: s.id)
-        if s.state == SegmentState.FLUSHED and s.level != SegmentLevel.L0 and s.num_rows
+        if s.state == SegmentState.FLUSHED
+        and s.level != SegmentLevel.L0
+        and s.num_rows
+        and s.partition_id in loaded
     ]
 
 

@@ -11,6 +11,12 @@ data folder::
     wal/<vchannel>/   one write-ahead log per shard
     segments/    Parquet binlogs, delta logs and index files
 
+Each of the three may live in a service instead (``[meta]`` etcd, ``[wal]``
+NATS JetStream, ``[object_store]`` S3).  With etcd, the node first takes the
+writer lease (:class:`~sluice.storage.etcd_lease.WriterLease`): a second node
+on the same deployment waits here as a standby until the writer's lease
+lapses, and every metadata commit and WAL acknowledgement is fenced by it.
+
 Folders written before the metadata store existed kept metadata as JSON
 files (``catalog.json``, ``tso.json``, ``ids.json``,
 ``collections/<id>/manifest.json``); :func:`import_legacy_metadata` moves them
@@ -20,19 +26,32 @@ between imports them again.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import shutil
+import socket
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 
-from sluice.config import Settings, WalSync
+from sluice.config import MetaSettings, Settings, WalSync
+from sluice.engine.catalog import Catalog
 from sluice.storage.local_log import LocalLogStore
 from sluice.storage.local_meta import LocalMetaStore
 from sluice.storage.log_store import LogStore
 from sluice.storage.meta_store import MetaStore
 from sluice.storage.segment_files import SegmentFiles
+
+if TYPE_CHECKING:
+    # The remote backends (and the gRPC runtime the etcd client brings) load
+    # only when configured, so an embedded program on a local folder stays lean.
+    from sluice.storage.etcd_lease import WriterLease
+    from sluice.storage.etcd_meta import EtcdConnection, EtcdMetaStore
 
 log = logging.getLogger(__name__)
 
@@ -42,25 +61,108 @@ class Stores:
     meta: MetaStore
     logs: LogStore
     files: SegmentFiles
+    #: The writer lease when the metadata lives in etcd.
+    lease: WriterLease | None = None
+    etcd: EtcdConnection | None = None
 
     def close(self) -> None:
+        close_logs = getattr(self.logs, "close", None)
+        if close_logs is not None:
+            close_logs()
         self.meta.close()
+        if self.lease is not None:
+            self.lease.release()
+        if self.etcd is not None:
+            self.etcd.close()
 
 
-def open_stores(settings: Settings) -> Stores:
-    """The stores ``settings`` ask for (today: the local data folder)."""
+def open_stores(settings: Settings, *, on_standby: Callable[[], None] | None = None) -> Stores:
+    """The stores ``settings`` ask for; with etcd, block until this node is the writer."""
     data = settings.data_dir
     fsync = settings.wal_sync == WalSync.FSYNC
-    meta = LocalMetaStore(data / "meta", fsync=fsync)
-    import_legacy_metadata(data, meta)
-    logs = LocalLogStore(
-        data / "wal",
-        fsync=fsync,
-        file_bytes=settings.wal_file_bytes,
-        recovery=settings.wal_recovery,
-    )
-    files = SegmentFiles.for_uri(str(data / "segments"))
-    return Stores(meta, logs, files)
+    lease = None
+    etcd = None
+    meta: MetaStore
+    logs: LogStore
+    try:
+        if settings.meta is not None:
+            etcd, lease, meta = _open_etcd(settings.meta, on_standby)
+        else:
+            meta = LocalMetaStore(data / "meta", fsync=fsync)
+            import_legacy_metadata(data, meta)
+        if settings.wal is not None:
+            from sluice.storage.nats_log import NatsLogStore
+
+            wal = settings.wal
+            logs = NatsLogStore(
+                wal.servers,
+                wal.stream_prefix,
+                timeout=wal.timeout_seconds,
+                replicas=wal.replicas,
+                fence=lease.check if lease is not None else None,
+            )
+        else:
+            logs = LocalLogStore(
+                data / "wal",
+                fsync=fsync,
+                file_bytes=settings.wal_file_bytes,
+                recovery=settings.wal_recovery,
+            )
+        if settings.object_store is not None:
+            from sluice.storage.object_store import S3Location, open_s3
+
+            conf = settings.object_store
+            location = S3Location.parse(
+                conf.uri,
+                endpoint=conf.endpoint,
+                access_key=conf.access_key,
+                secret_key=conf.secret_key,
+                region=conf.region,
+            )
+            files = open_s3(location, timeout=conf.timeout_seconds)
+        else:
+            files = SegmentFiles.for_uri(str(data / "segments"))
+    except BaseException:
+        if lease is not None:
+            lease.release()
+        if etcd is not None:
+            etcd.close()
+        raise
+    return Stores(meta, logs, files, lease, etcd)
+
+
+def _open_etcd(
+    conf: MetaSettings, on_standby: Callable[[], None] | None
+) -> tuple[EtcdConnection, WriterLease, EtcdMetaStore]:
+    from sluice.storage.etcd_lease import WriterLease
+    from sluice.storage.etcd_meta import EtcdConnection, EtcdMetaStore
+
+    root = conf.root.rstrip("/")
+    etcd = EtcdConnection(conf.etcd_endpoints, timeout=conf.timeout_seconds)
+    node = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    lease = WriterLease(etcd, f"{root}/writer", node, ttl=conf.lease_ttl_seconds)
+
+    def standby() -> None:
+        log.warning(
+            "node %s is a standby: %s holds the writer lease; waiting to take over",
+            node,
+            _holder(lease),
+        )
+        if on_standby is not None:
+            on_standby()
+
+    guard = lease.acquire(on_wait=standby)
+    meta = EtcdMetaStore(etcd, f"{root}/meta", guard=guard)
+    swept = meta.sweep_blobs()
+    if swept:
+        log.info("removed %d metadata blob(s) a crash left behind", swept)
+    return etcd, lease, meta
+
+
+def _holder(lease: WriterLease) -> str:
+    with contextlib.suppress(Exception):
+        return lease.holder() or "nobody"
+    return "another node"
 
 
 def legacy_metadata(data: Path) -> dict[str, bytes] | None:
@@ -97,3 +199,24 @@ def import_legacy_metadata(data: Path, meta: MetaStore) -> None:
     shutil.rmtree(data / "collections", ignore_errors=True)
     (data / "catalog.json").unlink()
     log.info("moved metadata of %s into the metadata store", data)
+
+
+def remove_orphans(catalog: Catalog, stores: Stores) -> None:
+    """Delete what a crash left between a catalog commit and the cleanup that follows it.
+
+    A collection is committed to the catalog only after its storage exists and
+    forgotten before its storage is deleted, so anything not named by the
+    catalog at start-up belongs to no collection.
+    """
+    known = {str(m.id) for m in catalog.collections.values()}
+    channels = {ch for m in catalog.collections.values() for ch in m.vchannels}
+    stale = [k for k in stores.meta.scan("collection/") if k.split("/", 2)[1] not in known]
+    if stale:
+        stores.meta.commit({}, stale)
+    for channel in stores.logs.channels():
+        if channel not in channels:
+            stores.logs.drop(channel)
+    for kind in ("insert_log", "delta_log", "index_files"):
+        for name in stores.files.list_dirs(kind):
+            if name not in known:
+                stores.files.delete_dir(f"{kind}/{name}")

@@ -26,7 +26,8 @@ import scipy.sparse
 from sluice.errors import IndexNotSupported, ParameterInvalid
 from sluice.index import IndexSpec, SearchParams, exact_range_search, exact_search
 from sluice.index.errors import ParamRejected
-from sluice.index.spec import FlatParams, merge_client_params
+from sluice.index.params import FlatParams
+from sluice.index.spec import merge_client_params
 from sluice.schema import DataType, FieldSchema
 
 HAMMING: Final = "HAMMING"

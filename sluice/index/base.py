@@ -2,8 +2,11 @@
 
 An index is immutable once built: it is trained and filled from one
 segment's vectors, serialised next to the segment, and only searched after
-that.  Row ids are offsets into the segment (0 .. ntotal-1); mapping them to
-primary keys is the caller's job.  Implementations must be safe to search from
+that.  Row ids are offsets into the segment (0 .. ntotal-1, null rows of a
+nullable field included, see :mod:`sluice.index.rows`); mapping them to
+primary keys is the caller's job.  Queries come in the field's vector kind
+(:mod:`sluice.index.kinds`): dense matrices, packed binary codes, or a CSR
+matrix for sparse fields.  Implementations must be safe to search from
 several threads at once and should not hold the GIL while computing.
 """
 

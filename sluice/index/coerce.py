@@ -126,3 +126,38 @@ def float_param(key: str, value: Any, low: float, high: float) -> float:
             f"[{low:f}, {high:f}]"
         )
     return number
+
+
+def bool_param(key: str, value: Any) -> bool:
+    """knowhere's boolean parameter: ``true``/``false`` in any case, else a type conflict.
+
+    Milvus hands every build parameter over as text, so ``1`` arrives as
+    ``"1"`` and is refused as ``("1")``, the way knowhere prints it.
+    """
+    if isinstance(value, bool):
+        return value
+    text = value if isinstance(value, str) else go_text(value)
+    lowered = text.lower()
+    if lowered == "true":
+        return True
+    if lowered == "false":
+        return False
+    raise ParamText(f"Type conflict in json: param '{key}' ({json_text(text)}) should be a boolean")
+
+
+def float_range_param(key: str, value: Any, low: float, high: float, *, high_open: bool) -> float:
+    """A float parameter range-checked like knowhere, optionally with an open upper bound.
+
+    The message prints the bounds with ``%f`` and ``)`` for an open end:
+    ``Out of range in json: param 'drop_ratio_search' (1.0) should be in range
+    [0.000000, 1.000000)``.
+    """
+    if not high_open:
+        return float_param(key, value, low, high)
+    number = float_param(key, value, low, float("inf"))
+    if number >= high:
+        raise ParamText(
+            f"Out of range in json: param '{key}' ({json_text(value)}) should be in range "
+            f"[{low:f}, {high:f})"
+        )
+    return number

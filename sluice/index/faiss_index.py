@@ -19,6 +19,15 @@ anyway scan the allowed rows' vectors exactly instead.  Without them the
 index answers from its codes alone, as knowhere does.  Re-rank vectors are
 not part of the serialised index.
 
+Refining types (HNSW_SQ/PQ/PRQ and IVF_RABITQ with ``refine``, SCANN with
+``with_raw_data``) are FAISS ``IndexRefine`` objects: the base index proposes
+``refine_k * k`` candidates (SCANN: ``reorder_k``) and the stored refine copy
+re-scores them, as knowhere does; ``rbq_bits_query`` sets RaBitQ's query
+quantisation (``qb``).  Types whose FAISS structure has no range search
+(refined and fast-scan indexes) answer range searches exactly from the
+segment's vectors when they are attached.  Quantised HNSW types scan the
+attached vectors exactly under selective filters, as FLAT/HNSW scan theirs.
+
 Every search returns ``k`` results when ``k`` allowed rows exist: a query the
 ANN walk leaves short (HNSW on a tiny or heavily filtered segment, IVF whose
 probed lists hold too few rows) is re-run exhaustively, as knowhere's HNSW
@@ -35,9 +44,9 @@ import numpy as np
 
 from sluice.errors import StorageError
 from sluice.index.exact import as_matrix, exact_range_search, exact_search, rescore_pairs
-from sluice.index.filtering import RowFilter, prefer_exact_scan, row_filter
+from sluice.index.filtering import AllowedRows, allowed_rows, prefer_exact_scan
 from sluice.index.format import pack_index
-from sluice.index.metrics import COSINE, L2, internal_metric, normalize_rows
+from sluice.index.metrics import COSINE, L2, internal_metric, larger_is_better, normalize_rows
 from sluice.index.search_params import SearchParams
 from sluice.index.spec import IndexSpec
 from sluice.index.threads import use_threads_for_queries
@@ -50,9 +59,16 @@ faiss: Any = _faiss_typed
 
 #: Candidates re-scored per result when re-rank vectors are attached.
 DEFAULT_REFINE_K: Final = {"IVF_SQ8": 2.0, "IVF_PQ": 4.0}
+#: Types whose attached vectors re-rank every search (a Sluice choice, see above).
+_RERANKED_TYPES: Final = frozenset(DEFAULT_REFINE_K)
 #: Re-rank at most this many floats (``queries * candidates * dim``) at once: 16 MiB.
 RERANK_BLOCK_ELEMENTS: Final = 1 << 22
 _PARAMS_CACHE_SIZE: Final = 64
+#: Candidates a range search takes from an index FAISS cannot range-search.
+_RANGE_FALLBACK_K: Final = 1024
+
+#: (refine factor, RaBitQ query bits) of one search.
+Tuning = tuple[float, int]
 _FLAT, _HNSW, _IVF = "flat", "hnsw", "ivf"
 
 
@@ -64,8 +80,10 @@ class FaissIndex:
     """A :class:`~sluice.index.base.VectorIndex` over one FAISS index."""
 
     __slots__ = (
+        "_base",
         "_degree",
         "_dim",
+        "_exact_rows",
         "_index",
         "_internal",
         "_kind",
@@ -77,8 +95,10 @@ class FaissIndex:
         "_norms",
         "_ntotal",
         "_params_cache",
+        "_rabitq",
         "_raw",
         "_refine",
+        "_refined",
         "_rerank",
         "_shift",
         "_spec",
@@ -112,30 +132,38 @@ class FaissIndex:
         self._raw = np.empty((0, self._dim), dtype=np.float32)
         self._rerank: np.ndarray | None = None
         self._refine = 1.0
-        self._params_cache: dict[int, Any] = {}
+        self._params_cache: dict[tuple[int, Tuning], tuple[Any, tuple[object, ...]]] = {}
         self._norms: np.ndarray | None = None
         #: Gathered rows of recently used filter masks (see :meth:`_exact`).
         self._subsets: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]] = {}
-        if isinstance(index, faiss.IndexHNSW):
+        self._refined = isinstance(index, faiss.IndexRefine)
+        base = faiss.downcast_index(index.base_index) if self._refined else index
+        self._base = base
+        self._rabitq = isinstance(base, faiss.IndexIVFRaBitQ)
+        exact = None if rerank_vectors is None else as_matrix(rerank_vectors, self._dim)
+        if exact is not None and exact.shape[0] != self._ntotal:
+            raise ValueError(f"rerank_vectors has {exact.shape[0]} rows, index has {self._ntotal}")
+        self._exact_rows: np.ndarray | None = None
+        if isinstance(base, faiss.IndexHNSW):
             self._kind = _HNSW
-            self._degree = int(index.hnsw.nb_neighbors(0))
-            self._raw = _flat_view(faiss.downcast_index(index.storage))
-        elif isinstance(index, faiss.IndexIVF):
+            self._degree = int(base.hnsw.nb_neighbors(0))
+            storage = faiss.downcast_index(base.storage)
+            if isinstance(storage, faiss.IndexFlat) and not self._refined:
+                self._raw = _flat_view(storage)
+            else:
+                self._exact_rows = exact
+        elif isinstance(base, faiss.IndexIVF):
             self._kind = _IVF
-            self._nlist = int(index.nlist)
-            quantised = isinstance(index, faiss.IndexIVFPQ | faiss.IndexIVFScalarQuantizer)
-            if quantised and rerank_vectors is not None:
-                self._rerank = as_matrix(rerank_vectors, self._dim)
-                if self._rerank.shape[0] != self._ntotal:
-                    raise ValueError(
-                        f"rerank_vectors has {self._rerank.shape[0]} rows, index has {self._ntotal}"
-                    )
-                self._refine = DEFAULT_REFINE_K.get(spec.engine_type, 2.0)
-        elif isinstance(index, faiss.IndexFlat):
+            self._nlist = int(base.nlist)
+            self._exact_rows = exact
+            if spec.engine_type in _RERANKED_TYPES and exact is not None:
+                self._rerank = exact
+                self._refine = DEFAULT_REFINE_K[spec.engine_type]
+        elif isinstance(base, faiss.IndexFlat):
             self._kind = _FLAT
-            self._raw = _flat_view(index)
+            self._raw = _flat_view(base)
         else:
-            raise StorageError(f"unsupported FAISS index class {type(index).__name__}")
+            raise StorageError(f"unsupported FAISS index class {type(base).__name__}")
         self._memory = _memory_bytes(index)
 
     @property
@@ -171,28 +199,29 @@ class FaissIndex:
             return self.range_search(queries, k, params, allowed)
         q = self._queries(queries)
         nq = q.shape[0]
-        rows = row_filter(allowed, self._ntotal)
+        rows = allowed_rows(allowed, self._ntotal)
         if nq == 0 or k <= 0 or self._ntotal == 0 or (rows is not None and rows.allowed == 0):
             return empty_result(nq, max(k, 0), self._metric)
+        tuning = self._tuning(params, k)
         if self._kind == _FLAT:
             if rows is not None:
                 return self._exact(q, k, rows.mask)
-            return self._complete(q, k, rows, self._knn(q, k, None))
+            return self._complete(q, k, rows, self._knn(q, k, None), tuning)
         if self._kind == _HNSW:
             ef = params.hnsw_ef(k)
-            if rows is not None and prefer_exact_scan(rows, self._degree, ef):
+            if rows is not None and self._can_scan() and prefer_exact_scan(rows, self._degree, ef):
                 return self._exact(q, k, rows.mask)
             ef = ef if rows is None else rows.scale(ef)
-            return self._complete(q, k, rows, self._run(q, k, rows, ef, 0))
+            return self._complete(q, k, rows, self._run(q, k, rows, ef, 0, tuning), tuning)
         nprobe = min(params.nprobe, self._nlist)
         nprobe = nprobe if rows is None else min(self._nlist, rows.scale(nprobe))
         if self._rerank is None:
-            return self._complete(q, k, rows, self._run(q, k, rows, 0, nprobe))
+            return self._complete(q, k, rows, self._run(q, k, rows, 0, nprobe, tuning), tuning)
         if rows is not None and nprobe == self._nlist:
             return exact_search(self._rerank, q, k, self._metric, rows.mask)
         factor = params.refine_k if params.refine_k is not None else self._refine
         wide = min(self._ntotal, max(k, int(np.ceil(k * factor))))
-        found = self._complete(q, wide, rows, self._run(q, wide, rows, 0, nprobe))
+        found = self._complete(q, wide, rows, self._run(q, wide, rows, 0, nprobe, tuning), tuning)
         return self._rescore(q, k, found)
 
     def range_search(
@@ -206,15 +235,18 @@ class FaissIndex:
             raise ValueError("range_search needs params.radius")
         q = self._queries(queries)
         nq = q.shape[0]
-        rows = row_filter(allowed, self._ntotal)
+        rows = allowed_rows(allowed, self._ntotal)
         if nq == 0 or k <= 0 or self._ntotal == 0 or (rows is not None and rows.allowed == 0):
             return empty_result(nq, max(k, 0), self._metric)
         ef = params.hnsw_ef(k)
+        mask = None if rows is None else rows.mask
         exact = self._kind == _FLAT or (
-            self._kind == _HNSW and rows is not None and prefer_exact_scan(rows, self._degree, ef)
+            self._kind == _HNSW
+            and rows is not None
+            and self._raw.shape[0] > 0
+            and prefer_exact_scan(rows, self._degree, ef)
         )
         if exact:
-            mask = None if rows is None else rows.mask
             return exact_range_search(
                 self._raw,
                 q,
@@ -225,10 +257,36 @@ class FaissIndex:
                 mask,
                 norms=self._row_norms(),
             )
+        if not self._ranges_natively() and self._exact_rows is not None:
+            return exact_range_search(
+                self._exact_rows,
+                q[:, : self._dim],
+                k,
+                self._metric,
+                params.radius,
+                params.range_filter,
+                mask,
+            )
         nprobe = min(params.nprobe, self._nlist)
         if rows is not None:
             ef, nprobe = rows.scale(ef), min(self._nlist, rows.scale(nprobe))
-        fparams, keep = self._faiss_params(rows, ef, nprobe)
+        tuning = self._tuning(params, k)
+        if not self._ranges_natively():
+            # No range search in FAISS for this structure and no vectors to scan:
+            # take a wide top-k and keep its part inside the window.
+            wide = min(self._ntotal, max(k, _RANGE_FALLBACK_K))
+            found = self._run(q, wide, rows, max(ef, wide), nprobe, tuning)
+            scores, ids = found
+            inside = ids >= 0
+            if larger_is_better(self._metric):
+                inside &= scores > params.radius
+            else:
+                inside &= scores < params.radius
+            lims = np.concatenate([[0], np.cumsum(inside.sum(axis=1))]).astype(np.int64)
+            return topk_from_ranges(
+                lims, scores[inside], ids[inside], k, self._metric, params.range_filter
+            )
+        fparams, keep = self._faiss_params(rows, ef, nprobe, tuning)
         use_threads_for_queries(nq)
         radius = params.radius
         if self._mips:
@@ -261,7 +319,7 @@ class FaissIndex:
         if self._normalize:
             return normalize_rows(q)
         if self._mips:
-            padded = np.zeros((q.shape[0], self._dim + 1), dtype=np.float32)
+            padded = np.zeros((q.shape[0], int(self._index.d)), dtype=np.float32)
             padded[:, : self._dim] = q
             return padded
         return q
@@ -274,6 +332,9 @@ class FaissIndex:
         gathered rows (and their norms) are kept for the last few masks and the
         scan becomes one matrix product over a contiguous block.
         """
+        if self._raw.shape[0] == 0 and self._exact_rows is not None:
+            # The attached vectors are the raw ones: drop any MIPS padding of the query.
+            return exact_search(self._exact_rows, q[:, : self._dim], k, self._metric, mask)
         if mask is None:
             return exact_search(self._raw, q, k, self._internal, None, norms=self._row_norms())
         rows, block, norms = self._subset(mask)
@@ -327,40 +388,73 @@ class FaissIndex:
         q_sq = q_sq[:, None] if qid is None else q_sq[qid]
         return ((q_sq + self._shift - dist) * 0.5).astype(np.float32)
 
-    def _run(self, q: np.ndarray, k: int, rows: RowFilter | None, ef: int, nprobe: int) -> Result:
+    def _run(
+        self, q: np.ndarray, k: int, rows: AllowedRows | None, ef: int, nprobe: int, tuning: Tuning
+    ) -> Result:
         """An ANN search with the given effort, restricted to ``rows`` when filtered."""
-        fparams, keep = self._faiss_params(rows, ef, nprobe)
+        fparams, keep = self._faiss_params(rows, ef, nprobe, tuning)
         found = self._knn(q, k, fparams)
         del keep
         return found
 
+    def _tuning(self, params: SearchParams, k: int) -> Tuning:
+        """Refine factor (``refine_k``, or SCANN's ``reorder_k / k``) and RaBitQ query bits."""
+        factor = 1.0
+        if self._refined:
+            if params.reorder_k is not None:
+                factor = params.reorder_k / max(k, 1)
+            elif params.refine_k is not None and self._rerank is None:
+                factor = params.refine_k
+        return (max(factor, 1.0), params.rbq_bits_query)
+
+    def _can_scan(self) -> bool:
+        """True when a filtered search can scan vectors exactly instead of walking the graph."""
+        return self._raw.shape[0] > 0 or self._exact_rows is not None
+
+    def _ranges_natively(self) -> bool:
+        """FAISS has no range search for refined, fast-scan or RaBitQ structures."""
+        return not (
+            self._refined or self._rabitq or isinstance(self._base, faiss.IndexIVFPQFastScan)
+        )
+
     def _faiss_params(
-        self, rows: RowFilter | None, ef: int, nprobe: int
+        self, rows: AllowedRows | None, ef: int, nprobe: int, tuning: Tuning
     ) -> tuple[Any, tuple[object, ...]]:
         """SearchParameters for one call, and the objects that must outlive that call.
 
-        Unfiltered parameters are cached per effort value: FAISS only reads
+        Unfiltered parameters are cached per (effort, tuning): FAISS only reads
         them, so concurrent searches can share one.  Filtered calls get a fresh
         object because the selector differs per call.
         """
+        effort = ef if self._kind == _HNSW else nprobe
+        cache_key = (effort, tuning)
         if rows is None:
-            effort = ef if self._kind == _HNSW else nprobe
-            cached = self._params_cache.get(effort)
+            cached = self._params_cache.get(cache_key)
             if cached is not None:
-                return cached, ()
+                return cached
         if self._kind == _HNSW:
-            fparams = faiss.SearchParametersHNSW()
-            fparams.efSearch = ef
+            base = faiss.SearchParametersHNSW()
+            base.efSearch = ef
+        elif self._rabitq:
+            base = faiss.IVFRaBitQSearchParameters()
+            base.nprobe = nprobe
+            base.qb = tuning[1]
         else:
-            fparams = faiss.SearchParametersIVF()
-            fparams.nprobe = nprobe
-        if rows is None:
-            if len(self._params_cache) < _PARAMS_CACHE_SIZE:
-                self._params_cache[effort] = fparams
-            return fparams, ()
-        selector, bits = rows.selector()
-        fparams.sel = selector
-        return fparams, (selector, bits)
+            base = faiss.SearchParametersIVF()
+            base.nprobe = nprobe
+        keep: tuple[object, ...] = (base,)
+        if rows is not None:
+            selector, bits = rows.selector()
+            base.sel = selector
+            keep += (selector, bits)
+        fparams = base
+        if self._refined:
+            fparams = faiss.IndexRefineSearchParameters()
+            fparams.k_factor = float(tuning[0])
+            fparams.base_index_params = base
+        if rows is None and len(self._params_cache) < _PARAMS_CACHE_SIZE:
+            self._params_cache[cache_key] = (fparams, keep)
+        return fparams, keep
 
     def _rescore(self, q: np.ndarray, k: int, found: Result) -> Result:
         """Exact scores for the candidates in ``found``, then the best ``k`` of them."""
@@ -392,7 +486,9 @@ class FaissIndex:
         keep = exact > radius if self._internal != L2 else exact < radius
         return _keep_ranges(lims, exact, ids, keep)
 
-    def _complete(self, q: np.ndarray, k: int, rows: RowFilter | None, found: Result) -> Result:
+    def _complete(
+        self, q: np.ndarray, k: int, rows: AllowedRows | None, found: Result, tuning: Tuning
+    ) -> Result:
         """Pad FAISS's short rows our way and re-run exhaustively those the walk left short.
 
         FAISS puts missing entries at the end of a row as id -1 with +-FLT_MAX;
@@ -407,11 +503,13 @@ class FaissIndex:
         short = np.flatnonzero(last < 0)
         if short.size == 0 or self._kind == _FLAT:
             return found
-        if self._kind == _HNSW:
+        if self._kind == _HNSW and self._can_scan():
             mask = None if rows is None else rows.mask
             redo = self._exact(q[short], k, mask)
+        elif self._kind == _HNSW:
+            redo = self._run(q[short], k, rows, self._ntotal, 0, tuning)
         else:
-            redo = self._run(q[short], k, rows, 0, self._nlist)
+            redo = self._run(q[short], k, rows, 0, self._nlist, tuning)
         scores[short], ids[short] = redo
         return scores, ids
 
@@ -445,6 +543,10 @@ def _flat_view(flat: Any) -> np.ndarray:
 
 
 def _memory_bytes(index: Any) -> int:
+    if isinstance(index, faiss.IndexRefine):
+        refine = faiss.downcast_index(index.refine_index)
+        base = faiss.downcast_index(index.base_index)
+        return _memory_bytes(base) + int(refine.ntotal * refine.code_size)
     if isinstance(index, faiss.IndexHNSW):
         graph = index.hnsw
         storage = faiss.downcast_index(index.storage)

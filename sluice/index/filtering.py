@@ -46,8 +46,8 @@ EXACT_COST_RATIO: Final = 1.0
 
 
 @dataclass(frozen=True)
-class RowFilter:
-    """A validated row mask with the numbers the strategy needs."""
+class AllowedRows:
+    """The rows a filtered search may return: a checked mask and the counts the strategy needs."""
 
     mask: np.ndarray
     allowed: int
@@ -71,7 +71,7 @@ class RowFilter:
         return -(-effort * self.total // max(self.allowed, 1))
 
 
-def row_filter(allowed: np.ndarray | None, total: int) -> RowFilter | None:
+def allowed_rows(allowed: np.ndarray | None, total: int) -> AllowedRows | None:
     """The filter to apply, or None when every row is allowed."""
     if allowed is None:
         return None
@@ -79,9 +79,9 @@ def row_filter(allowed: np.ndarray | None, total: int) -> RowFilter | None:
     count = int(np.count_nonzero(mask))
     if count == total:
         return None
-    return RowFilter(mask, count, total)
+    return AllowedRows(mask, count, total)
 
 
-def prefer_exact_scan(rows: RowFilter, graph_degree: int, ef: int) -> bool:
+def prefer_exact_scan(rows: AllowedRows, graph_degree: int, ef: int) -> bool:
     """True when scanning the allowed rows beats walking a graph of this degree."""
     return rows.allowed * rows.allowed <= EXACT_COST_RATIO * graph_degree * ef * rows.total

@@ -9,6 +9,16 @@ Scores leave this package in Milvus's convention, whatever the backend:
   normalised to unit length and compared by inner product.  A zero vector
   stays zero (its norm is treated as 1), so its similarity to anything is 0
   rather than NaN, which is also what knowhere does.
+* ``HAMMING`` (binary): the number of differing bits; smaller is better.
+* ``JACCARD`` (binary): ``1 - |a & b| / |a | b|`` in [0, 1]; smaller is
+  better; two all-zero vectors are at distance 1, as in knowhere.
+* ``SUBSTRUCTURE`` / ``SUPERSTRUCTURE`` (binary, BIN_FLAT only): a filter,
+  not a distance.  A row matches SUBSTRUCTURE when the query's bits are all
+  set in it (``q & x == q``), SUPERSTRUCTURE when its bits are all set in the
+  query (``q & x == x``); matches score 0 and come in row order, as
+  knowhere's ``binary_knn_mc`` returns them.
+* ``BM25`` (sparse): the BM25 score; larger is better (see
+  :mod:`sluice.index.bm25`).
 
 Missing results (fewer than ``k`` candidates) carry id ``-1`` and the worst
 possible score for the metric: ``+inf`` for L2, ``-inf`` for IP/COSINE, so a
@@ -25,19 +35,32 @@ L2: Final = "L2"
 IP: Final = "IP"
 COSINE: Final = "COSINE"
 
+HAMMING: Final = "HAMMING"
+JACCARD: Final = "JACCARD"
+SUBSTRUCTURE: Final = "SUBSTRUCTURE"
+SUPERSTRUCTURE: Final = "SUPERSTRUCTURE"
+BM25: Final = "BM25"
+
 #: Metrics a float vector index accepts, in the order Milvus lists them.
 FLOAT_METRICS: Final = (L2, IP, COSINE)
+#: Milvus's ``BinaryVectorMetrics``.
+BINARY_METRICS: Final = (HAMMING, JACCARD, SUBSTRUCTURE, SUPERSTRUCTURE)
+#: Milvus's ``SparseMetrics``.
+SPARSE_METRICS: Final = (IP, BM25)
+#: Binary metrics that only filter (every match scores 0).
+STRUCTURE_METRICS: Final = frozenset({SUBSTRUCTURE, SUPERSTRUCTURE})
+ALL_METRICS: Final = frozenset(FLOAT_METRICS + BINARY_METRICS + SPARSE_METRICS)
 
 #: Milvus's default metric for float vectors since 2.4 (``FloatVectorDefaultMetricType``).
 DEFAULT_METRIC: Final = COSINE
 
-_LARGER_IS_BETTER: Final = frozenset({IP, COSINE})
+_LARGER_IS_BETTER: Final = frozenset({IP, COSINE, BM25})
 
 
-def canonical_metric(metric: str) -> str | None:
-    """The upper-case metric name, or None when it is not a float-vector metric."""
+def canonical_metric(metric: str, allowed: tuple[str, ...] = FLOAT_METRICS) -> str | None:
+    """The upper-case metric name, or None when it is not one of ``allowed``."""
     upper = metric.strip().upper()
-    return upper if upper in FLOAT_METRICS else None
+    return upper if upper in allowed else None
 
 
 def larger_is_better(metric: str) -> bool:
@@ -51,7 +74,7 @@ def worst_score(metric: str) -> float:
 
 
 def internal_metric(metric: str) -> str:
-    """The metric the backend computes: COSINE runs as IP over unit vectors."""
+    """The metric a float backend computes: COSINE runs as IP over unit vectors."""
     return IP if metric.upper() == COSINE else metric.upper()
 
 

@@ -2,7 +2,8 @@
 
 A spec is immutable: every sealed segment's index is built from one, and
 DescribeIndex reports it back.  Parsing follows Milvus's proxy
-(``internal/proxy/task_index.go``) and knowhere's config checks:
+(``parseIndexParams``/``checkTrain`` in ``internal/proxy/task_index.go``) and
+knowhere's config checks, per data type:
 
 * Parameters arrive as flat key/values (pymilvus's ``MilvusClient`` flattens
   ``params``) and/or a ``params`` key holding a JSON object (the ORM
@@ -11,33 +12,42 @@ DescribeIndex reports it back.  Parsing follows Milvus's proxy
   ``funcutil.JSONToMap`` prints them, then are parsed like knowhere parses
   strings (see :mod:`sluice.index.coerce`).  Explicit ``index_type`` and
   ``metric_type`` arguments win over keys of the same name.
-* Index types are FLAT, IVF_FLAT, IVF_SQ8, IVF_PQ, HNSW and AUTOINDEX (an
-  empty type means AUTOINDEX).  Names are matched case-insensitively.
-* Metrics are L2, IP and COSINE, case-insensitive, stored upper-case; an empty
-  metric means COSINE, Milvus's float-vector default since 2.4
-  (``FloatVectorDefaultMetricType`` in ``pkg/util/paramtable/autoindex_param.go``).
+* Index types per data type (knowhere's index table, Milvus 2.6):
 
-AUTOINDEX resolves to HNSW with M=18, efConstruction=240: Milvus's own default
-``autoIndex.params.build`` for float vectors.  As in Milvus, AUTOINDEX accepts
-only a metric type (anything else is "only metric type can be passed when use
-AutoIndex"), and DescribeIndex shows just ``index_type``/``metric_type`` for it.
+  =============================  =================================================
+  FLOAT / FLOAT16 / BFLOAT16     FLAT IVF_FLAT IVF_SQ8 IVF_PQ HNSW HNSW_SQ HNSW_PQ
+                                 HNSW_PRQ IVF_RABITQ SCANN DISKANN
+  INT8                           HNSW HNSW_SQ HNSW_PQ HNSW_PRQ
+  BINARY                         BIN_FLAT BIN_IVF_FLAT
+  SPARSE_FLOAT                   SPARSE_INVERTED_INDEX SPARSE_WAND
+  =============================  =================================================
 
-Parameters left out take knowhere's defaults: HNSW M=30, efConstruction=360;
-IVF nlist=128; IVF_PQ nbits=8 (``m`` is required).  Unknown keys are accepted,
-kept in :attr:`IndexSpec.extra` and echoed by DescribeIndex, as Milvus does.
+  Another type on a field is ``data type Int8Vector can't build with this
+  index FLAT`` (code 1100).  Milvus types Sluice knows but does not build
+  (IVF_FLAT_CC, IVF_SQ_CC, MINHASH_LSH, SCANN_DVR, AISAQ) are
+  :class:`~sluice.errors.IndexNotSupported` naming the type; GPU_* types, as on
+  a CPU Milvus, are unknown: ``invalid parameter[expected=valid index][actual=
+  invalid index type: GPU_CAGRA]``.
+* Metrics (case-insensitive, stored upper-case) and defaults per type:
+  float and int8 L2/IP/COSINE (default COSINE), binary
+  HAMMING/JACCARD/SUBSTRUCTURE/SUPERSTRUCTURE (default HAMMING; BIN_IVF_FLAT
+  only the first two, as knowhere's ``IvfBinConfig``), sparse IP/BM25 (default
+  IP).  Milvus's words: ``float vector index does not support metric type:
+  X``, ``binary vector index does not support metric type: X``, ``only IP&BM25
+  is the supported metric type for sparse index``.
+* AUTOINDEX (or no type) builds ``autoIndex.params.*.build``: HNSW M=18
+  efConstruction=240 for float and int8, BIN_IVF_FLAT nlist=1024 for binary,
+  SPARSE_INVERTED_INDEX for sparse.  It accepts only a metric type ("only
+  metric type can be passed when use AutoIndex") and DescribeIndex shows just
+  ``index_type``/``metric_type`` for it.
+* Build parameters take knowhere's defaults and ranges (see
+  :mod:`sluice.index.build_params` and :mod:`sluice.index.params`); unknown
+  keys are kept in :attr:`IndexSpec.extra` and echoed by DescribeIndex.
 
-Errors and their sources:
-
-* unknown type name: ``invalid parameter[expected=valid index][actual=invalid
-  index type: FOO]`` (code 1100, ``parseIndexParams``);
-* a Milvus type that cannot index a float vector (BIN_FLAT, SPARSE_*, scalar
-  types) or that Sluice does not build (DISKANN, SCANN, GPU_*...):
-  :class:`~sluice.errors.IndexNotSupported` (code 701) carrying Milvus's
-  ``data type 101 can't build with this index BIN_FLAT`` where it applies;
-* a bad metric: ``float vector index does not support metric type: X``;
-* out-of-range or malformed build parameters: knowhere's sentences, e.g.
-  ``Out of range in json: param 'M' (3000) should be in range [2, 2048]``,
-  wrapped as Milvus 2.6 wraps them (see :mod:`sluice.index.errors`).
+Errors: knowhere's sentences come back wrapped twice as Milvus 2.6 does
+(``Out of range in json: param 'M' (3000) should be in range [2, 2048]:
+invalid parameter: invalid parameter[expected=valid index params][actual=
+invalid index params]``), proxy checks once (see :mod:`sluice.index.errors`).
 """
 
 from __future__ import annotations
@@ -48,198 +58,108 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from sluice.errors import IndexNotSupported, ParameterInvalid
-from sluice.index.coerce import INT32_MAX, ParamText, go_text, int_param
+from sluice.index.build_params import (
+    BIN_FLAT,
+    BIN_IVF_FLAT,
+    BUILD_KEYS,
+    DISKANN,
+    FLAT,
+    HNSW,
+    HNSW_PQ,
+    HNSW_PRQ,
+    HNSW_SQ,
+    IVF_FLAT,
+    IVF_PQ,
+    IVF_RABITQ,
+    IVF_SQ8,
+    SCANN,
+    SPARSE_INVERTED_INDEX,
+    SPARSE_WAND,
+    MilvusCheck,
+    parse_build,
+)
+from sluice.index.coerce import ParamText, go_text
 from sluice.index.errors import ParamRejected, index_params_error, knowhere_build_error
-from sluice.index.metrics import DEFAULT_METRIC, canonical_metric
+from sluice.index.kinds import VectorKind, kind_of
+from sluice.index.metrics import HAMMING, JACCARD, canonical_metric
+from sluice.index.params import (
+    BinIvfFlatParams,
+    BuildParams,
+    HnswParams,
+    SparseParams,
+)
 from sluice.schema import DataType, FieldSchema
 
-FLAT: Final = "FLAT"
-IVF_FLAT: Final = "IVF_FLAT"
-IVF_SQ8: Final = "IVF_SQ8"
-IVF_PQ: Final = "IVF_PQ"
-HNSW: Final = "HNSW"
 AUTOINDEX: Final = "AUTOINDEX"
 
-#: Index types Sluice builds for a float vector field.
-SUPPORTED_INDEX_TYPES: Final = (FLAT, IVF_FLAT, IVF_SQ8, IVF_PQ, HNSW, AUTOINDEX)
+FLOAT_INDEX_TYPES: Final = (
+    FLAT,
+    IVF_FLAT,
+    IVF_SQ8,
+    IVF_PQ,
+    HNSW,
+    HNSW_SQ,
+    HNSW_PQ,
+    HNSW_PRQ,
+    IVF_RABITQ,
+    SCANN,
+    DISKANN,
+)
+INT8_INDEX_TYPES: Final = (HNSW, HNSW_SQ, HNSW_PQ, HNSW_PRQ)
+BINARY_INDEX_TYPES: Final = (BIN_FLAT, BIN_IVF_FLAT)
+SPARSE_INDEX_TYPES: Final = (SPARSE_INVERTED_INDEX, SPARSE_WAND)
 
-#: Milvus float-vector index types Sluice recognises but does not build.
-_MILVUS_ONLY_FLOAT_TYPES: Final = frozenset(
-    {
-        "DISKANN",
-        "SCANN",
-        "SCANN_DVR",
-        "IVF_RABITQ",
-        "HNSW_SQ",
-        "HNSW_PQ",
-        "HNSW_PRQ",
-        "IVF_FLAT_CC",
-        "IVF_SQ_CC",
-        "GPU_IVF_FLAT",
-        "GPU_IVF_PQ",
-        "GPU_CAGRA",
-        "GPU_BRUTE_FORCE",
-        "AISAQ",
-    }
+#: Every index type Sluice builds, AUTOINDEX included.
+SUPPORTED_INDEX_TYPES: Final = (
+    *FLOAT_INDEX_TYPES,
+    *BINARY_INDEX_TYPES,
+    *SPARSE_INDEX_TYPES,
+    AUTOINDEX,
 )
 
-#: Milvus index types for other data types; on a float vector Milvus says
-#: ``data type 101 can't build with this index X``.
-_OTHER_DATA_TYPES: Final = frozenset(
-    {
-        "BIN_FLAT",
-        "BIN_IVF_FLAT",
-        "MINHASH_LSH",
-        "SPARSE_INVERTED_INDEX",
-        "SPARSE_WAND",
-        "INVERTED",
-        "STL_SORT",
-        "TRIE",
-        "BITMAP",
-        "HYBRID",
-        "NGRAM",
-        "RTREE",
-    }
+_TYPES_BY_KIND: Final[dict[VectorKind, tuple[str, ...]]] = {
+    VectorKind.FLOAT: FLOAT_INDEX_TYPES,
+    VectorKind.FLOAT16: FLOAT_INDEX_TYPES,
+    VectorKind.BFLOAT16: FLOAT_INDEX_TYPES,
+    VectorKind.INT8: INT8_INDEX_TYPES,
+    VectorKind.BINARY: BINARY_INDEX_TYPES,
+    VectorKind.SPARSE: SPARSE_INDEX_TYPES,
+}
+
+#: Milvus vector index types Sluice recognises but does not build, and the kinds they serve.
+_NOT_BUILT: Final[dict[str, frozenset[VectorKind]]] = {
+    "IVF_FLAT_CC": frozenset({VectorKind.FLOAT, VectorKind.FLOAT16, VectorKind.BFLOAT16}),
+    "IVF_SQ_CC": frozenset({VectorKind.FLOAT, VectorKind.FLOAT16, VectorKind.BFLOAT16}),
+    "SCANN_DVR": frozenset({VectorKind.FLOAT, VectorKind.FLOAT16, VectorKind.BFLOAT16}),
+    "AISAQ": frozenset({VectorKind.FLOAT, VectorKind.FLOAT16, VectorKind.BFLOAT16}),
+    "MINHASH_LSH": frozenset({VectorKind.BINARY}),
+}
+
+#: Scalar index types; on a vector field Milvus says it cannot build them.
+_SCALAR_TYPES: Final = frozenset(
+    {"INVERTED", "STL_SORT", "TRIE", "BITMAP", "NGRAM", "RTREE", "MARISA-TRIE", "ASCENDING"}
 )
 
 INDEX_TYPE_KEY: Final = "index_type"
 METRIC_TYPE_KEY: Final = "metric_type"
 PARAMS_KEY: Final = "params"
 DIM_KEY: Final = "dim"
-
-# Ranges from knowhere's configs (src/index/hnsw/base_hnsw_config.h, src/index/ivf/ivf_config.h).
-HNSW_M_RANGE: Final = (2, 2048)
-HNSW_EF_CONSTRUCTION_RANGE: Final = (1, INT32_MAX)
-NLIST_RANGE: Final = (1, 65536)
-PQ_M_RANGE: Final = (1, 65536)
-PQ_NBITS_RANGE: Final = (1, 24)
-#: FAISS trains ``2**nbits`` centroids per sub-quantizer; past 16 that is
-#: impractical, so Sluice stops there although knowhere's range reaches 24.
-PQ_MAX_NBITS: Final = 16
-
-
-@dataclass(frozen=True)
-class FlatParams:
-    """FLAT: the raw vectors, searched exhaustively.
-
-    Memory ``n * dim * 4`` bytes; no training; every query reads every vector
-    (``O(n * dim)``), so it is exact and slow past ~100k rows.
-    """
-
-    def to_params(self) -> dict[str, int]:
-        return {}
-
-    def estimated_bytes(self, rows: int, dim: int) -> int:
-        return rows * dim * 4
-
-
-@dataclass(frozen=True)
-class HnswParams:
-    """HNSW graph over the raw vectors.
-
-    ``M`` is the number of links per node on upper layers (``2 * M`` on the
-    bottom layer); ``ef_construction`` the candidate list size while inserting.
-    Memory ``n * (dim * 4 + (2M + 1) * 4 + 12)`` bytes: at dim 128, M 16 about
-    650 bytes a row.  Build time grows with ``M * ef_construction``; a query
-    touches roughly ``ef * 2M`` vectors at random, so it wants the whole index
-    in RAM.
-    """
-
-    M: int = 30
-    ef_construction: int = 360
-
-    def to_params(self) -> dict[str, int]:
-        return {"M": self.M, "efConstruction": self.ef_construction}
-
-    def estimated_bytes(self, rows: int, dim: int) -> int:
-        return rows * (dim * 4 + (2 * self.M + 1) * 4 + 12)
-
-
-@dataclass(frozen=True)
-class IvfFlatParams:
-    """IVF_FLAT: k-means into ``nlist`` lists, raw vectors stored per list.
-
-    Memory ``n * (dim * 4 + 8) + nlist * dim * 4`` bytes.  Training runs
-    k-means (cost ``~ nlist * sample * dim`` per iteration); a query scans
-    ``nprobe / nlist`` of the data sequentially.
-    """
-
-    nlist: int = 128
-
-    def to_params(self) -> dict[str, int]:
-        return {"nlist": self.nlist}
-
-    def estimated_bytes(self, rows: int, dim: int) -> int:
-        return rows * (dim * 4 + 8) + self.nlist * dim * 4
-
-
-@dataclass(frozen=True)
-class IvfSq8Params:
-    """IVF_SQ8: IVF lists holding one byte per dimension (scalar quantisation).
-
-    Memory ``n * (dim + 8) + nlist * dim * 4`` bytes, about a quarter of
-    IVF_FLAT; distances are approximate, so recall is slightly lower at the
-    same ``nprobe``.
-    """
-
-    nlist: int = 128
-
-    def to_params(self) -> dict[str, int]:
-        return {"nlist": self.nlist}
-
-    def estimated_bytes(self, rows: int, dim: int) -> int:
-        return rows * (dim + 8) + self.nlist * dim * 4 + dim * 8
-
-
-@dataclass(frozen=True)
-class IvfPqParams:
-    """IVF_PQ: IVF lists holding product-quantised codes of ``m * nbits`` bits.
-
-    ``m`` sub-quantizers must divide ``dim``; each has ``2 ** nbits``
-    centroids.  Memory ``n * (ceil(m * nbits / 8) + 8) + nlist * dim * 4 +
-    2 ** nbits * dim * 4`` bytes: the most compact type, and the least
-    accurate.  From codes alone recall@10 is often 0.5-0.9; with the segment's
-    vectors attached for re-ranking it reaches 0.95+ (see
-    :mod:`sluice.index.faiss_index`).  Training runs one k-means per
-    sub-quantizer and wants ``39 * 2 ** nbits`` rows; smaller segments are
-    stored FLAT (see :mod:`sluice.index.building`).
-    """
-
-    nlist: int = 128
-    m: int = 0
-    nbits: int = 8
-
-    def to_params(self) -> dict[str, int]:
-        return {"nlist": self.nlist, "m": self.m, "nbits": self.nbits}
-
-    def estimated_bytes(self, rows: int, dim: int) -> int:
-        code = -(-self.m * self.nbits // 8)
-        return rows * (code + 8) + self.nlist * dim * 4 + (1 << self.nbits) * dim * 4
-
-
-BuildParams = FlatParams | HnswParams | IvfFlatParams | IvfSq8Params | IvfPqParams
-
-_ENGINE_TYPES: Final[dict[type, str]] = {
-    FlatParams: FLAT,
-    HnswParams: HNSW,
-    IvfFlatParams: IVF_FLAT,
-    IvfSq8Params: IVF_SQ8,
-    IvfPqParams: IVF_PQ,
-}
-
-#: Build keys each concrete type reads; anything else is kept as an extra.
-_BUILD_KEYS: Final[dict[str, frozenset[str]]] = {
-    FLAT: frozenset(),
-    HNSW: frozenset({"M", "efConstruction"}),
-    IVF_FLAT: frozenset({"nlist"}),
-    IVF_SQ8: frozenset({"nlist"}),
-    IVF_PQ: frozenset({"nlist", "m", "nbits"}),
-}
-
 _RESERVED_KEYS: Final = frozenset({INDEX_TYPE_KEY, METRIC_TYPE_KEY, PARAMS_KEY, DIM_KEY})
 
-#: What AUTOINDEX builds for a float vector (Milvus's ``autoIndex.params.build``).
+#: What AUTOINDEX builds for a float or int8 vector (Milvus's ``autoIndex.params.build``).
 AUTOINDEX_BUILD: Final = HnswParams(M=18, ef_construction=240)
+#: ``autoIndex.params.binary.build`` and ``autoIndex.params.sparse.build``.
+AUTOINDEX_BINARY_BUILD: Final = BinIvfFlatParams(nlist=1024)
+AUTOINDEX_SPARSE_BUILD: Final = SparseParams()
+
+_AUTOINDEX: Final[dict[VectorKind, tuple[str, BuildParams]]] = {
+    VectorKind.FLOAT: (HNSW, AUTOINDEX_BUILD),
+    VectorKind.FLOAT16: (HNSW, AUTOINDEX_BUILD),
+    VectorKind.BFLOAT16: (HNSW, AUTOINDEX_BUILD),
+    VectorKind.INT8: (HNSW, AUTOINDEX_BUILD),
+    VectorKind.BINARY: (BIN_IVF_FLAT, AUTOINDEX_BINARY_BUILD),
+    VectorKind.SPARSE: (SPARSE_INVERTED_INDEX, AUTOINDEX_SPARSE_BUILD),
+}
 
 
 @dataclass(frozen=True)
@@ -249,7 +169,8 @@ class IndexSpec:
     ``index_type`` is what the user asked for (``AUTOINDEX`` stays
     ``AUTOINDEX``); :attr:`engine_type` is what gets built.  ``extra`` holds
     parameters Sluice does not interpret, sorted, so DescribeIndex can echo
-    them and :meth:`same_as` can compare them.
+    them and :meth:`same_as` can compare them.  ``dim`` is 0 for sparse
+    fields, which have none.
     """
 
     index_type: str
@@ -257,11 +178,20 @@ class IndexSpec:
     dim: int
     build: BuildParams
     extra: tuple[tuple[str, str], ...] = ()
+    data_type: DataType = DataType.FLOAT_VECTOR
+    engine: str = ""
 
     @property
     def engine_type(self) -> str:
-        """The concrete index type built: AUTOINDEX resolves to HNSW."""
-        return _ENGINE_TYPES[type(self.build)]
+        """The concrete index type built: AUTOINDEX resolves per data type."""
+        if self.engine:
+            return self.engine
+        return _AUTOINDEX[self.kind][0] if self.index_type == AUTOINDEX else self.index_type
+
+    @property
+    def kind(self) -> VectorKind:
+        """The vector kind the index is built over."""
+        return kind_of(self.data_type)
 
     def describe_params(self) -> dict[str, str]:
         """The ``params`` DescribeIndex returns.
@@ -276,7 +206,7 @@ class IndexSpec:
             return out
         build = self.build.to_params()
         out[PARAMS_KEY] = json.dumps(build, separators=(",", ":"))
-        out.update({key: str(value) for key, value in build.items()})
+        out.update({key: go_text(value) for key, value in build.items()})
         out.update(dict(self.extra))
         return out
 
@@ -325,21 +255,78 @@ def parse_index_spec(
     merged = merge_client_params(params)
     requested = (index_type or merged.get(INDEX_TYPE_KEY, "")).strip().upper() or AUTOINDEX
     raw_metric = (metric_type or merged.get(METRIC_TYPE_KEY, "")).strip()
-    _check_index_type(requested, field)
+    _check_known(requested)
+    if not field.dtype.is_vector:
+        raise knowhere_build_error(f"index {requested} only supports vector data type")
+    kind = kind_of(field.dtype)
 
     if requested == AUTOINDEX:
         if set(merged) - {INDEX_TYPE_KEY, METRIC_TYPE_KEY}:
             raise ParamRejected("only metric type can be passed when use AutoIndex")
-        engine = HNSW
+        engine, auto_build = _AUTOINDEX[kind]
     else:
-        engine = requested
+        engine, auto_build = requested, None
 
-    metric = canonical_metric(raw_metric) if raw_metric else DEFAULT_METRIC
-    if metric is None:
-        raise index_params_error(f"float vector index does not support metric type: {raw_metric}")
+    metric = _metric(kind, raw_metric)
+    if requested != AUTOINDEX:
+        _check_data_type(requested, field, kind)
+    if engine == BIN_IVF_FLAT and metric not in (HAMMING, JACCARD):
+        supported = " ".join((HAMMING, JACCARD))
+        raise ParamRejected(
+            f"metric type {metric} not found or not supported, supported: [{supported}]"
+        )
+    dim = _dim(field, kind, merged)
 
-    if not field.dtype.is_vector:
-        raise knowhere_build_error(f"index {requested} only supports vector data type")
+    try:
+        build = auto_build if auto_build is not None else parse_build(engine, merged, dim)
+    except ParamText as err:
+        raise knowhere_build_error(str(err)) from err
+    except MilvusCheck as err:
+        raise index_params_error(str(err)) from err
+    known = _RESERVED_KEYS | BUILD_KEYS[engine]
+    extra = tuple(sorted((k, v) for k, v in merged.items() if k not in known))
+    return IndexSpec(requested, metric, dim, build, extra, field.dtype, engine)
+
+
+def _check_known(requested: str) -> None:
+    """Milvus's first check: is there a checker for this type name at all?"""
+    known = (
+        requested in SUPPORTED_INDEX_TYPES or requested in _NOT_BUILT or requested in _SCALAR_TYPES
+    )
+    if not known:
+        raise ParameterInvalid.expected("valid index", f"invalid index type: {requested}")
+
+
+def _metric(kind: VectorKind, raw: str) -> str:
+    if not raw:
+        return kind.default_metric
+    metric = canonical_metric(raw, kind.metrics)
+    if metric is not None:
+        return metric
+    if kind is VectorKind.SPARSE:
+        raise index_params_error("only IP&BM25 is the supported metric type for sparse index")
+    if kind is VectorKind.BINARY:
+        raise index_params_error(f"binary vector index does not support metric type: {raw}")
+    if kind is VectorKind.INT8:
+        raise index_params_error(f"int vector index does not support metric type: {raw}")
+    raise index_params_error(f"float vector index does not support metric type: {raw}")
+
+
+def _check_data_type(requested: str, field: FieldSchema, kind: VectorKind) -> None:
+    if requested in _TYPES_BY_KIND[kind]:
+        return
+    if kind in _NOT_BUILT.get(requested, frozenset()):
+        raise IndexNotSupported.wrap(
+            f"index type {requested} is not built by Sluice", indexType=requested
+        )
+    raise index_params_error(
+        f"data type {field.dtype.milvus_name} can't build with this index {requested}"
+    )
+
+
+def _dim(field: FieldSchema, kind: VectorKind, merged: Mapping[str, str]) -> int:
+    if kind is VectorKind.SPARSE:
+        return 0
     dim = field.dim
     if dim is None or dim <= 0:
         raise index_params_error("dimension not found in schema")
@@ -347,78 +334,4 @@ def parse_index_spec(
         raise index_params_error(
             f"dimension mismatch, dimension in schema: {dim}, dimension: {merged[DIM_KEY]}"
         )
-
-    build = AUTOINDEX_BUILD if requested == AUTOINDEX else _build_params(engine, merged, dim)
-    known = _RESERVED_KEYS | _BUILD_KEYS[engine]
-    extra = tuple(sorted((k, v) for k, v in merged.items() if k not in known))
-    return IndexSpec(requested, metric, dim, build, extra)
-
-
-def _check_index_type(requested: str, field: FieldSchema) -> None:
-    if requested in SUPPORTED_INDEX_TYPES:
-        if field.dtype.is_vector and field.dtype != DataType.FLOAT_VECTOR:
-            raise IndexNotSupported.wrap(
-                f"Sluice indexes FloatVector fields only, not {field.dtype.milvus_name}",
-                indexType=requested,
-            )
-        return
-    if requested in _OTHER_DATA_TYPES:
-        raise IndexNotSupported.wrap(
-            f"data type {int(field.dtype)} can't build with this index {requested}",
-            indexType=requested,
-        )
-    if requested in _MILVUS_ONLY_FLOAT_TYPES:
-        supported = " ".join(SUPPORTED_INDEX_TYPES)
-        raise IndexNotSupported.wrap(
-            f"index type {requested} is not built by Sluice, supported: [{supported}]",
-            indexType=requested,
-        )
-    raise ParameterInvalid.expected("valid index", f"invalid index type: {requested}")
-
-
-def _build_params(engine: str, merged: Mapping[str, str], dim: int) -> BuildParams:
-    try:
-        if engine == FLAT:
-            return FlatParams()
-        if engine == HNSW:
-            return HnswParams(
-                M=_get_int(merged, "M", HnswParams.M, HNSW_M_RANGE),
-                ef_construction=_get_int(
-                    merged,
-                    "efConstruction",
-                    HnswParams.ef_construction,
-                    HNSW_EF_CONSTRUCTION_RANGE,
-                ),
-            )
-        nlist = _get_int(merged, "nlist", IvfFlatParams.nlist, NLIST_RANGE)
-        if engine == IVF_FLAT:
-            return IvfFlatParams(nlist=nlist)
-        if engine == IVF_SQ8:
-            return IvfSq8Params(nlist=nlist)
-        return _pq_params(merged, nlist, dim)
-    except ParamText as err:
-        raise knowhere_build_error(str(err)) from err
-
-
-def _pq_params(merged: Mapping[str, str], nlist: int, dim: int) -> IvfPqParams:
-    nbits = _get_int(merged, "nbits", IvfPqParams.nbits, PQ_NBITS_RANGE)
-    if "m" not in merged:
-        raise ParamText("param 'm' not exist in json")
-    m = _get_int(merged, "m", 0, PQ_M_RANGE)
-    if dim % m != 0:
-        raise ParamText(
-            "The dimension of a vector (dim) should be a multiple of the number of "
-            f"subquantizers (m). Dimension: {dim}, m: {m}"
-        )
-    if nbits > PQ_MAX_NBITS:
-        raise ParamText(
-            f"param 'nbits' ({nbits}) is above {PQ_MAX_NBITS}, the largest Sluice builds: "
-            f"FAISS would train 2^{nbits} centroids per sub-quantizer"
-        )
-    return IvfPqParams(nlist=nlist, m=m, nbits=nbits)
-
-
-def _get_int(merged: Mapping[str, str], key: str, default: int, bounds: tuple[int, int]) -> int:
-    if key not in merged:
-        return default
-    return int_param(key, merged[key], bounds[0], bounds[1])
+    return dim

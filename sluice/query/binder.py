@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import NoReturn
 
 from sluice.errors import ExpressionError
-from sluice.query import ast, binder_types
+from sluice.query import ast, binder_text, binder_types
 from sluice.query.ast import TOO_DEEP
 from sluice.query.bound import (
     AndPred,
@@ -145,6 +145,7 @@ class Binder:
         else:
             self.meta = DYNAMIC_FIELD if schema.enable_dynamic_field else None
         self.fields: set[str] = set()
+        self.text_fields: set[str] = set()
 
     # --- errors ---------------------------------------------------------------
 
@@ -159,7 +160,7 @@ class Binder:
 
     def bind(self, root: ast.Node) -> BoundExpr:
         predicate = self.predicate(root, "top")
-        return BoundExpr(predicate, frozenset(self.fields), self.text)
+        return BoundExpr(predicate, frozenset(self.fields), self.text, frozenset(self.text_fields))
 
     # --- names -------------------------------------------------------------------
 
@@ -215,6 +216,8 @@ class Binder:
             return OrPred(tuple(self.predicate(o, "or") for o in node.operands))
         if isinstance(node, ast.Call) and node.name in _CONTAINS:
             return self.contains(node)
+        if isinstance(node, ast.Call) and node.name in binder_text.TEXT_MATCH:
+            return binder_text.text_match(self, node)
         if isinstance(node, ast.Call) and node.name in binder_types.GEO_FUNCTIONS:
             return binder_types.geometry_call(self, node)
         if isinstance(node, ast.Call) and node.name not in _VALUE_FUNCTIONS:
@@ -459,7 +462,10 @@ class Binder:
             return self.arith(node)
         if isinstance(node, ast.Call) and node.name == "array_length":
             return self.array_length(node)
-        if isinstance(node, ast.Call) and node.name not in _NON_VALUE_CALLS:
+        if isinstance(node, ast.Call) and node.name not in (
+            *_NON_VALUE_CALLS,
+            *binder_text.TEXT_MATCH,
+        ):
             self.fail(f"function {node.name} is not supported")
         if isinstance(node, ast.Template):
             self.fail(

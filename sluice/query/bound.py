@@ -214,6 +214,19 @@ class GeoValid:
 
 
 @dataclass(frozen=True, slots=True)
+class TextMatch:
+    """``text_match(field, query)`` (``slop is None``) or ``phrase_match(field, query, slop)``.
+
+    Rows are matched on the field's analyzed tokens, which only the index hook
+    can answer (this package has no analyzers): see :mod:`sluice.query.index_hook`.
+    """
+
+    operand: ColumnRef
+    query: str
+    slop: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class NotPred:
     child: Predicate
 
@@ -238,6 +251,7 @@ Predicate: TypeAlias = (
     | ArrayContains
     | GeoRelation
     | GeoValid
+    | TextMatch
     | NotPred
     | AndPred
     | OrPred
@@ -252,3 +266,5 @@ class BoundExpr:
     #: Column names the evaluation reads (``$meta`` for dynamic keys).
     fields: frozenset[str]
     text: str
+    #: Fields that ``text_match``/``phrase_match`` read: the evaluation needs a hook for them.
+    text_match_fields: frozenset[str] = frozenset()

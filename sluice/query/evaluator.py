@@ -45,11 +45,21 @@ from sluice.query.bound import (
     NumArith,
     OrPred,
     Predicate,
+    TextMatch,
     TimeShift,
     Value,
 )
 from sluice.query.columns import ArrowColumn, Batch, Columns, gc_paused
-from sluice.query.index_hook import CONTAINS_OPS, IN, LIKE, RANGE, IndexLeaf, IndexLookup
+from sluice.query.index_hook import (
+    CONTAINS_OPS,
+    IN,
+    LIKE,
+    PHRASE_MATCH,
+    RANGE,
+    TEXT_MATCH,
+    IndexLeaf,
+    IndexLookup,
+)
 from sluice.query.jsonvalues import JsonValues, extract
 from sluice.query.numeric import (
     BoolArray,
@@ -291,7 +301,20 @@ class _Evaluator:
         if isinstance(node, GeoValid):
             valid = self.columns.valid(node.ref.name)
             return typed_eval.geo_valid(self.columns, node.ref) & valid, valid
+        if isinstance(node, TextMatch):
+            return self.text_match(node)
         return self.contains(node)
+
+    def text_match(self, node: TextMatch) -> Result:
+        if node.slop is None:
+            answer = self.indexed(node.operand, TEXT_MATCH, (node.query,))
+        else:
+            answer = self.indexed(node.operand, PHRASE_MATCH, (node.query, node.slop))
+        if answer is None:
+            raise ExpressionError.for_expr(
+                self.columns.text, f"no token index answers the match on {node.operand.name}"
+            )
+        return answer
 
     def compare(self, node: Cmp) -> Result:
         if isinstance(node.right, Const):

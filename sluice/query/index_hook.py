@@ -21,7 +21,12 @@ Leaves offered, as :class:`IndexLeaf` ``(field, path, op, operands)``:
 ``contains``           ``json_contains``/``array_contains``; operands ``(value,)``
 ``contains_all``       operands are the values
 ``contains_any``       operands are the values
+``text_match``         ``text_match(field, q)``; operands ``(q,)``
+``phrase_match``       ``phrase_match(field, q, slop)``; operands ``(q, slop)``
 =====================  =========================================================
+
+``text_match`` and ``phrase_match`` leaves cannot be scanned here (this package
+has no analyzers): a lookup must answer them, or the evaluation fails.
 
 ``field`` is a column name (``$meta`` for dynamic keys) and ``path`` the
 JSON steps below it (``()`` for a plain column).
@@ -41,6 +46,8 @@ RANGE = "range"
 IN = "in"
 LIKE = "like"
 CONTAINS_OPS = {"contains": "contains", "all": "contains_all", "any": "contains_any"}
+TEXT_MATCH = "text_match"
+PHRASE_MATCH = "phrase_match"
 
 
 @dataclass(frozen=True, slots=True)

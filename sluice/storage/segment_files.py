@@ -8,34 +8,89 @@ never a half-read segment.
 
 On a local filesystem each file and its directory are fsynced before
 ``write_table`` returns (pyarrow does not fsync); object stores make a PUT
-durable by themselves.
+durable by themselves, and have no directories to create.  On a remote
+filesystem any I/O failure other than a missing file becomes
+:class:`~sluice.errors.StorageUnavailable` naming the service.
 
 Float vectors are stored as ``fixed_size_binary(dim * 4)`` columns rather than
 Parquet lists: a flat column writes and reads several times faster and maps
 straight back onto the numpy buffer.  The field metadata key
 ``sluice.vector_dim`` marks them.
+
+Every binlog is written from one in-memory buffer whose CRC-32 is returned
+with its size (:class:`StoredFile`); the manifest records both, and
+``read_table(..., expect=...)`` refuses a file whose length or checksum differ
+with :class:`~sluice.errors.SegmentFileCorruptedError` naming it.  Parquet's
+own page checksums are optional and do not cover the footer, so a flipped bit
+could otherwise change a value without any error.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from sluice.errors import SegmentFileCorruptedError, StorageUnavailable
 from sluice.storage.atomic import fsync_dir
 
 _VECTOR_DIM = b"sluice.vector_dim"
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """What a manifest records to verify a file: its length and CRC-32."""
+
+    size: int
+    crc32: int
+
+
+def _remote_errors(what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """On a remote store, report I/O failures (not missing files) as the service being unavailable."""
+
+    def wrap(method: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(method)
+        def call(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return method(*args, **kwargs)
+            except FileNotFoundError:
+                raise
+            except OSError as exc:
+                store: Any = args[0]
+                if store.service is None:
+                    raise
+                rel = args[1] if len(args) > 1 else ""
+                raise StorageUnavailable(
+                    f"{StorageUnavailable.base_message}: {store.service}: cannot {what} {rel}: {exc}"
+                ) from exc
+
+        return call
+
+    return wrap
 
 
 class SegmentFiles:
-    def __init__(self, filesystem: pafs.FileSystem, root: str) -> None:
+    def __init__(
+        self, filesystem: pafs.FileSystem, root: str, *, service: str | None = None
+    ) -> None:
         self._fs = filesystem
         self._root = root.rstrip("/")
         self._local = isinstance(filesystem, pafs.LocalFileSystem)
+        #: Object stores have no directories: creating one costs a request for nothing.
+        self._make_dirs = not isinstance(filesystem, pafs.S3FileSystem)
+        #: Names a remote store in errors ("S3 at http://..."); None for local disk.
+        self.service = service
 
     @classmethod
     def for_uri(cls, uri: str) -> SegmentFiles:
@@ -49,22 +104,37 @@ class SegmentFiles:
     def _full(self, rel: str) -> str:
         return f"{self._root}/{rel}"
 
-    def write_table(self, rel: str, table: pa.Table) -> int:
-        """Write ``table`` as Parquet at ``rel``; return its size in bytes."""
-        full = self._full(rel)
-        parent = full.rsplit("/", 1)[0]
-        self._fs.create_dir(parent, recursive=True)
+    @property
+    def filesystem(self) -> pafs.FileSystem:
+        return self._fs
+
+    @property
+    def root(self) -> str:
+        return self._root
+
+    @_remote_errors("write")
+    def write_table(self, rel: str, table: pa.Table) -> StoredFile:
+        """Write ``table`` as Parquet at ``rel``, durably; return its size and CRC-32."""
+        buffer = pa.BufferOutputStream()
         pq.write_table(
             _flatten_vectors(table),
-            full,
-            filesystem=self._fs,
+            buffer,
             compression="snappy",
             use_dictionary=False,
             write_statistics=True,
         )
+        data = buffer.getvalue()
+        self._write(rel, data)
+        return StoredFile(data.size, zlib.crc32(data))
+
+    def _write(self, rel: str, data: pa.Buffer | bytes) -> None:
+        full = self._full(rel)
+        parent = full.rsplit("/", 1)[0]
+        if self._make_dirs:
+            self._fs.create_dir(parent, recursive=True)
+        with self._fs.open_output_stream(full) as out:
+            out.write(data)
         self._make_durable(full, parent)
-        info = self._fs.get_file_info(full)
-        return int(info.size or 0)
 
     def _make_durable(self, full: str, parent: str) -> None:
         """fsync a new local file and its directory (object stores need nothing)."""
@@ -77,33 +147,59 @@ class SegmentFiles:
             os.close(fd)
         fsync_dir(Path(parent))
 
+    @_remote_errors("write")
     def write_bytes(self, rel: str, data: bytes) -> int:
         """Write an opaque file (a serialised index) at ``rel``, durably; return its size."""
-        full = self._full(rel)
-        parent = full.rsplit("/", 1)[0]
-        self._fs.create_dir(parent, recursive=True)
-        with self._fs.open_output_stream(full) as out:
-            out.write(data)
-        self._make_durable(full, parent)
+        self._write(rel, data)
         return len(data)
 
+    @_remote_errors("read")
     def read_bytes(self, rel: str) -> bytes:
         with self._fs.open_input_stream(self._full(rel)) as src:
             return bytes(src.read())
 
+    @_remote_errors("delete")
     def delete_file(self, rel: str) -> None:
         full = self._full(rel)
         if self._fs.get_file_info(full).type == pafs.FileType.File:
             self._fs.delete_file(full)
 
-    def read_table(self, rel: str) -> pa.Table:
-        return _restore_vectors(pq.read_table(self._full(rel), filesystem=self._fs))
+    @_remote_errors("read")
+    def read_table(self, rel: str, expect: StoredFile | None = None) -> pa.Table:
+        """Read the Parquet file at ``rel``; with ``expect``, verify its length and CRC-32 first.
 
+        A file that is missing where ``expect`` says it exists, differs from
+        ``expect``, or cannot be parsed raises
+        :class:`~sluice.errors.SegmentFileCorruptedError` naming it.
+        """
+        full = self._full(rel)
+        try:
+            with self._fs.open_input_stream(full) as src:
+                data = src.read_buffer()
+        except FileNotFoundError:
+            raise SegmentFileCorruptedError(f"segment file {rel} is missing") from None
+        if expect is not None:
+            if data.size != expect.size:
+                raise SegmentFileCorruptedError(
+                    f"segment file {rel} holds {data.size} bytes, its manifest says {expect.size}"
+                )
+            if zlib.crc32(data) != expect.crc32:
+                raise SegmentFileCorruptedError(
+                    f"segment file {rel} fails its checksum (the manifest's CRC-32 differs)"
+                )
+        try:
+            table = pq.read_table(pa.BufferReader(data))
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            raise SegmentFileCorruptedError(f"segment file {rel} cannot be parsed: {exc}") from None
+        return _restore_vectors(table)
+
+    @_remote_errors("delete")
     def delete_dir(self, rel: str) -> None:
         full = self._full(rel)
         if self._fs.get_file_info(full).type != pafs.FileType.NotFound:
             self._fs.delete_dir(full)
 
+    @_remote_errors("list")
     def list_files(self, rel: str) -> list[str]:
         """Every file below ``rel``, as paths relative to the store's root."""
         full = self._full(rel)
@@ -113,6 +209,7 @@ class SegmentFiles:
         prefix = len(self._root) + 1
         return [i.path[prefix:] for i in infos if i.type == pafs.FileType.File]
 
+    @_remote_errors("list")
     def list_dirs(self, rel: str) -> list[str]:
         full = self._full(rel)
         if self._fs.get_file_info(full).type == pafs.FileType.NotFound:

@@ -34,12 +34,14 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sluice import telemetry
 from sluice.config import WalRecovery
 from sluice.errors import WALCorruptedError
 from sluice.storage.atomic import fsync_dir
@@ -97,6 +99,9 @@ class WriteAheadLog:
         self._sync_cond = threading.Condition()
         self._syncing = False
         self._durable = 0
+        #: Records appended so far, and how many of them the last fsync covered.
+        self._appended = 0
+        self._synced_records = 0
         directory.mkdir(parents=True, exist_ok=True)
         self._starts = self._recover(recovery)
         if not self._starts:
@@ -153,6 +158,7 @@ class WriteAheadLog:
                 os.ftruncate(self._fd, offset - self._file_start)
                 raise
             self._end = offset + _HEADER.size + length
+            self._appended += 1
             end = self._end
         return Record(offset, end, kind, timestamp, b"")
 
@@ -184,11 +190,16 @@ class WriteAheadLog:
         """
         with self._append_lock:
             target = self._end
+            records = self._appended
             fd = os.dup(self._fd)
+        started = time.perf_counter()
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
+        telemetry.WAL_FSYNC_SECONDS.observe(time.perf_counter() - started)
+        telemetry.WAL_GROUP_RECORDS.observe(records - self._synced_records)
+        self._synced_records = records
         return target
 
     def replay(self, start: int = 0) -> Iterator[Record]:

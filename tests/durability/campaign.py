@@ -27,15 +27,18 @@ The campaign prints one line per round and a JSON summary; it exits 1 on any fai
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
 import re
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +58,8 @@ from crash_support import (  # noqa: E402
     write_config,
 )
 
+#: gRPC channel options for a connection that shares no subchannel with older ones.
+FRESH_CHANNEL = {"grpc.use_local_subchannel_pool": 1}
 KILL_MODES = ("random", "insert", "persist", "flush", "index", "recovery")
 SECOND_WRITER_BATCHES = 100_000
 #: Files a corruption may hit, by kind: a glob under the data folder.
@@ -166,22 +171,49 @@ def _restore(path: Path, offset: int, original: int) -> None:
     path.write_bytes(bytes(data))
 
 
-def _check_rows(server: SluiceProcess, logs: list[Path]) -> str | None:
+class Writers:
+    """The writer processes; held still (SIGSTOP) while rows are counted.
+
+    The check compares per-window counts, queries and a total taken one after
+    another; a batch landing between them would look like a duplicate or a
+    stray row.  A stopped writer's request already on the wire is given a
+    moment to land first.
+    """
+
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        for proc in self.procs:
+            proc.send_signal(signal.SIGSTOP)
+        time.sleep(1.0)
+        try:
+            yield
+        finally:
+            for proc in self.procs:
+                proc.send_signal(signal.SIGCONT)
+
+
+def _check_rows(server: SluiceProcess, logs: list[Path], writers: Writers) -> str | None:
     """``None`` when every acknowledged row is there exactly as written, else what is wrong."""
     from pymilvus import MilvusClient, MilvusException
 
-    expect = Expectation.of(Ledger.read(*logs))
-    client = MilvusClient(server.uri, timeout=30)
-    try:
-        _ensure_loaded(client)
-        expect.check_visible(visible_counts_via_api(client, expect.windows))
-    except (AssertionError, MilvusException) as err:
-        if server.proc is not None and server.proc.poll() is not None:
-            return f"the server died after starting:\n{server.log()[-1500:]}"
-        text = str(err).strip() or type(err).__name__
-        return text[:600]
-    finally:
-        client.close()
+    with writers.held():
+        expect = Expectation.of(Ledger.read(*logs))
+        # A connection of its own: pymilvus shares channels per address and gRPC
+        # shares subchannels, and one to a killed server may still be backing off.
+        client = MilvusClient(server.uri, timeout=30, dedicated=True, grpc_options=FRESH_CHANNEL)
+        try:
+            _ensure_loaded(client)
+            expect.check_visible(visible_counts_via_api(client, expect.windows))
+        except (AssertionError, MilvusException) as err:
+            if server.proc is not None and server.proc.poll() is not None:
+                return f"the server died after starting:\n{server.log()[-1500:]}"
+            text = str(err).strip() or type(err).__name__
+            return text[:600]
+        finally:
+            client.close()
     return None
 
 
@@ -213,7 +245,7 @@ def _clear_refusal(output: str, path: Path) -> bool:
     return any(re.search(re.escape(name), output) for name in names)
 
 
-def corruption_phase(server: SluiceProcess, data: Path, tail: LogTail, logs: list[Path], rounds: int, rng: random.Random) -> tuple[Counter[str], list[str]]:  # fmt: skip
+def corruption_phase(server: SluiceProcess, data: Path, tail: LogTail, logs: list[Path], writers: Writers, rounds: int, rng: random.Random) -> tuple[Counter[str], list[str]]:  # fmt: skip
     outcomes: Counter[str] = Counter()
     failures: list[str] = []
     for round_no in range(rounds):
@@ -229,7 +261,7 @@ def corruption_phase(server: SluiceProcess, data: Path, tail: LogTail, logs: lis
         where = f"{kind} {path.relative_to(data)} @{offset}"
         started, output = _start_outcome(server)
         if started:
-            problem = _check_rows(server, logs)
+            problem = _check_rows(server, logs, writers)
             if problem is None:
                 outcomes["recovered"] += 1
                 print(f"corruption {round_no + 1}/{rounds} {where}: recovered", flush=True)
@@ -247,7 +279,7 @@ def corruption_phase(server: SluiceProcess, data: Path, tail: LogTail, logs: lis
             )
             outcomes["stuck"] += 1
             break
-        problem = _check_rows(server, logs)
+        problem = _check_rows(server, logs, writers)
         if problem is not None:
             failures.append(f"{where}: rows wrong after restoring the file: {problem}")
             outcomes["loss-after-restore"] += 1
@@ -268,7 +300,7 @@ def run(kills: int, corruptions: int, seed: int, workdir: Path) -> dict[str, Any
     server = SluiceProcess(data, config=config).start()
     logs = [workdir / "writer-a.log", workdir / "writer-b.log"]
     stop = workdir / "writer.stop"
-    writers: list[subprocess.Popen[bytes]] = []
+    writers = Writers()
     operator = Operator(server, seed)
     try:
         from pymilvus import MilvusClient
@@ -277,17 +309,17 @@ def run(kills: int, corruptions: int, seed: int, workdir: Path) -> dict[str, Any
         create_collection(setup)
         setup.close()
         for n, log in enumerate(logs):
-            writers.append(start_writer(server.uri, log, stop, seed=seed + n, pause=0.02, first_batch=n * SECOND_WRITER_BATCHES, flush_every=6 + 3 * n))  # fmt: skip
+            writers.procs.append(start_writer(server.uri, log, stop, seed=seed + n, pause=0.02, first_batch=n * SECOND_WRITER_BATCHES, flush_every=6 + 3 * n))  # fmt: skip
         operator.start()
         tail = LogTail(logs[0])
         kill_counts = kill_phase(server, data, tail, kills, rng, operator)
         operator.stop_event.set()
         operator.join(30)
-        outcomes, failures = corruption_phase(server, data, tail, logs, corruptions, rng)
-        for proc in writers:
+        outcomes, failures = corruption_phase(server, data, tail, logs, writers, corruptions, rng)
+        for proc in writers.procs:
             stop_writer(proc, stop)
-        writers = []
-        final = _check_rows(server, logs)
+        writers.procs = []
+        final = _check_rows(server, logs, Writers())
         if final is not None:
             failures.append(f"final check: {final}")
         if "Traceback (most recent call last)" in server.log():
@@ -295,7 +327,7 @@ def run(kills: int, corruptions: int, seed: int, workdir: Path) -> dict[str, Any
         summary = Ledger.read(*logs).summary()
     finally:
         operator.stop_event.set()
-        for proc in writers:
+        for proc in writers.procs:
             proc.kill()
         server.kill()
     return {

@@ -34,7 +34,14 @@ HERE = Path(__file__).resolve().parent
 
 
 def _root_conftest() -> Any:
-    """``tests/conftest.py`` by path: ``import conftest`` finds whichever conftest was last loaded."""
+    """``tests/conftest.py`` by path: ``import conftest`` finds whichever conftest was last loaded.
+
+    Run as a script (``campaign.py``), the repository root is not on the path
+    yet, and the conftest imports ``tests.*``.
+    """
+    root = str(HERE.parent.parent)
+    if root not in sys.path:
+        sys.path.insert(0, root)
     spec = importlib.util.spec_from_file_location(
         "_sluice_tests_conftest", HERE.parent / "conftest.py"
     )

@@ -326,10 +326,9 @@ def test_invalid_collection_name(client: MilvusClient, name: str, why: str) -> N
 
 
 def test_invalid_collection_name_exact_text(client: MilvusClient) -> None:
-    # internal/proxy/util.go: invalidMsg = "Invalid collection name: %s. " and the
-    # format is "%s the first character ...", so Milvus prints two spaces.
+    # One space after the first sentence: Milvus 2.6's answer, which clients match on.
     message = (
-        "Invalid collection name: 1abc.  the first character of a collection name must be an "
+        "Invalid collection name: 1abc. the first character of a collection name must be an "
         "underscore or letter: invalid parameter"
     )
     with milvus_error(1100, message=message):
@@ -385,7 +384,7 @@ def test_varchar_max_length_out_of_range(client: MilvusClient, max_length: int) 
     schema.add_field("s", DataType.VARCHAR, max_length=max_length)
     schema.add_field("v", DataType.FLOAT_VECTOR, dim=4)
     message = (
-        "the maximum length specified for a VarChar field(s) should be in (0, 65535], "
+        "the maximum length specified for the field(s) should be in (0, 65535], "
         f"but got {max_length} instead: invalid parameter"
     )
     with milvus_error(1100, message=message, legacy=ILLEGAL_ARGUMENT):

@@ -32,6 +32,8 @@ from helpers import (
 from pymilvus import DataType, MilvusClient, connections, utility
 from pymilvus.grpc_gen import milvus_pb2
 
+from tests import remote_backends
+
 DIM = 16
 STRONG = {"consistency_level": "Strong"}
 HNSW = {"M": 16, "efConstruction": 100}
@@ -180,14 +182,16 @@ def test_same_index_twice_succeeds_different_fails(client: MilvusClient, raw: Ra
     assert client.list_indexes("twice") == ["vector"]
     assert _raw_description(raw, "twice").indexID == before
 
-    message = "CreateIndex failed: at most one distinct index is allowed per field"
-    with milvus_error(65535, message=message):
+    message = (
+        "CreateIndex failed: at most one distinct index is allowed per field: invalid parameter"
+    )
+    with milvus_error(1100, message=message):
         client.create_index("twice", _hnsw(client, M=32, efConstruction=100))
-    with milvus_error(65535, message=message):
+    with milvus_error(1100, message=message):
         client.create_index("twice", _hnsw(client, metric="IP"))
     other = client.prepare_index_params()
     other.add_index("vector", index_type="FLAT", metric_type="L2")
-    with milvus_error(65535, message=message):
+    with milvus_error(1100, message=message):
         client.create_index("twice", other)
     assert client.describe_index("twice", "vector")["M"] == "16"
 
@@ -218,9 +222,8 @@ def test_bad_index_parameters(client: MilvusClient) -> None:
 def test_drop_index_needs_release_and_load_needs_index(client: MilvusClient) -> None:
     client.create_collection("drops", schema=_schema(client), index_params=_hnsw(client))
     _fill(client, "drops", clustered(200, DIM, seed=4)[0])
-    with milvus_error(
-        65535, message="index cannot be dropped, collection is loaded, please release it first"
-    ):
+    # Milvus 2.6 refuses only vector indexes on a loaded collection (scalar ones drop freely).
+    with milvus_error(1100, match=r"^vector index cannot be dropped on loaded collection: \d+: "):
         client.drop_index("drops", "vector")
     assert client.list_indexes("drops") == ["vector"]
 
@@ -270,6 +273,10 @@ def test_index_created_after_data_is_flushed(client: MilvusClient, server: Sluic
     assert recall(hit_ids(result), want.tolist()) >= 0.95
 
 
+@pytest.mark.skipif(
+    remote_backends.requested(),
+    reason="looks at index files in the data folder; on remote backends they are in S3",
+)
 def test_drop_and_rebuild_with_another_type(client: MilvusClient, server: SluiceProcess) -> None:
     client.create_collection("swap", schema=_schema(client), index_params=_hnsw(client))
     base, centres = clustered(1500, DIM, clusters=15, spread=0.4, seed=7)

@@ -35,42 +35,5 @@ def _expect_unsupported(call: Callable[[], object], rpc: str) -> MilvusException
     return err
 
 
-def test_create_partition(base: str, client: MilvusClient) -> None:
-    _expect_unsupported(lambda: client.create_partition(base, "p1"), "CreatePartition")
-
-
-def test_partition_listing(base: str, client: MilvusClient) -> None:
-    _expect_unsupported(lambda: client.has_partition(base, "p1"), "HasPartition")
-
-
-def test_create_alias(base: str, client: MilvusClient) -> None:
-    _expect_unsupported(lambda: client.create_alias(base, "base_alias"), "CreateAlias")
-    # Nothing answers to the alias afterwards.
-    assert client.has_collection("base_alias") is False
-
-
-def test_rename_collection(base: str, client: MilvusClient) -> None:
-    _expect_unsupported(lambda: client.rename_collection(base, "renamed"), "RenameCollection")
-    assert client.has_collection(base) is True
-    assert client.has_collection("renamed") is False
-
-
-def test_create_database(client: MilvusClient) -> None:
-    _expect_unsupported(lambda: client.create_database("other"), "CreateDatabase")
-    assert "other" not in client.list_databases()
-
-
-def test_hybrid_search(base: str, client: MilvusClient) -> None:
-    from pymilvus import AnnSearchRequest, RRFRanker
-
-    request = AnnSearchRequest(
-        data=[[0.1] * DIM], anns_field="vector", param={"metric_type": "COSINE"}, limit=3
-    )
-    _expect_unsupported(
-        lambda: client.hybrid_search(base, [request, request], RRFRanker(), limit=3),
-        "HybridSearch",
-    )
-
-
 def test_compact(base: str, client: MilvusClient) -> None:
     _expect_unsupported(lambda: client.compact(base), "ManualCompaction")

@@ -82,3 +82,8 @@ TEST_SEARCH_PARAMS: dict[str, dict[str, object]] = {
     "HNSW": {"ef": 64},
     "AUTOINDEX": {"ef": 64},
 }
+
+
+def typed_field(dtype: DataType, dim: int | None = DIM, name: str = "embedding") -> FieldSchema:
+    """A vector field of any data type (sparse fields have no dimension)."""
+    return FieldSchema(name, dtype, field_id=101, dim=dim)

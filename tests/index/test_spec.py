@@ -179,7 +179,7 @@ def test_unknown_index_type_is_invalid_parameter() -> None:
     )
 
 
-@pytest.mark.parametrize("index_type", ["DISKANN", "SCANN", "GPU_CAGRA", "HNSW_SQ"])
+@pytest.mark.parametrize("index_type", ["IVF_FLAT_CC", "IVF_SQ_CC", "AISAQ", "SCANN_DVR"])
 def test_milvus_types_sluice_does_not_build(index_type: str) -> None:
     with pytest.raises(IndexNotSupported) as err:
         parse(index_type)
@@ -187,13 +187,26 @@ def test_milvus_types_sluice_does_not_build(index_type: str) -> None:
     assert err.value.message.endswith(f"index type not supported[indexType={index_type}]")
 
 
+@pytest.mark.parametrize(
+    "index_type", ["GPU_CAGRA", "GPU_IVF_FLAT", "GPU_IVF_PQ", "GPU_BRUTE_FORCE"]
+)
+def test_gpu_types_are_unknown_as_on_a_cpu_milvus(index_type: str) -> None:
+    with pytest.raises(ParameterInvalid) as err:
+        parse(index_type)
+    assert err.value.code == 1100
+    assert err.value.message == (
+        f"invalid parameter[expected=valid index][actual=invalid index type: {index_type}]"
+    )
+
+
 @pytest.mark.parametrize("index_type", ["BIN_FLAT", "SPARSE_INVERTED_INDEX", "INVERTED"])
 def test_index_types_for_other_data_types(index_type: str) -> None:
-    with pytest.raises(IndexNotSupported) as err:
+    with pytest.raises(ParameterInvalid) as err:
         parse(index_type)
+    assert err.value.code == 1100
     assert err.value.message == (
-        f"data type 101 can't build with this index {index_type}: "
-        f"index type not supported[indexType={index_type}]"
+        f"data type FloatVector can't build with this index {index_type}: invalid parameter"
+        "[expected=valid index params][actual=invalid index params]"
     )
 
 

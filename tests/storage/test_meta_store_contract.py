@@ -7,6 +7,7 @@ it again after ``close`` (or after a crash) must show every returned commit.
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,18 +15,26 @@ import pytest
 
 from sluice.errors import MetaCorruptedError
 from sluice.storage import local_meta
+from sluice.storage.etcd_meta import EtcdMetaStore
 from sluice.storage.local_meta import LocalMetaStore
 from sluice.storage.meta_store import MetaStore
 
 Opener = Callable[[], MetaStore]
 
 
-@pytest.fixture(params=["local"])
+@pytest.fixture(params=["local", "etcd"])
 def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
     opened: list[MetaStore] = []
+    if request.param == "etcd":
+        endpoint = request.getfixturevalue("etcd_service").endpoint
+        root = f"/sluice-test/{uuid.uuid4().hex}"
 
     def opener() -> MetaStore:
-        store = LocalMetaStore(tmp_path / "meta")
+        store: MetaStore
+        if request.param == "etcd":
+            store = EtcdMetaStore.connect([endpoint], root)
+        else:
+            store = LocalMetaStore(tmp_path / "meta")
         opened.append(store)
         return store
 
@@ -89,6 +98,20 @@ def test_large_values_and_many_commits_survive_checkpoints(
         expected[key] = value
     store.close()
     assert open_store().scan("collection/") == dict(sorted(expected.items()))
+
+
+def test_values_larger_than_one_request(open_store: Opener) -> None:
+    """etcd refuses requests over 1.5 MiB; a store must still hold a manifest of several MiB."""
+    store = open_store()
+    big = {f"manifest/{i}": os.urandom(3 << 20) for i in range(2)}
+    small = {f"small/{i}": os.urandom(300_000) for i in range(6)}  # 1.8 MB together
+    store.commit({**big, **small})
+    store.commit({"manifest/0": b"tiny"}, deletes=["manifest/1"])
+    store.close()
+    again = open_store()
+    assert again.get("manifest/0") == b"tiny"
+    assert again.get("manifest/1") is None
+    assert again.scan("small/") == small
 
 
 # --- local implementation: torn tails and corruption --------------------------------

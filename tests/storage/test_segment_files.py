@@ -83,9 +83,9 @@ def assert_same(got: pa.Table, want: pa.Table) -> None:
 
 def test_round_trip(files: SegmentFiles) -> None:
     table = sample_table(500)
-    size = files.write_table("insert_log/1/2/3/4.parquet", table)
-    assert size > 0
-    got = files.read_table("insert_log/1/2/3/4.parquet")
+    stored = files.write_table("insert_log/1/2/3/4.parquet", table)
+    assert stored.size > 0
+    got = files.read_table("insert_log/1/2/3/4.parquet", stored)
     assert_same(got, table)
     vec = got.column("vec").combine_chunks()
     assert isinstance(vec, pa.FixedSizeListArray)

@@ -1,20 +1,23 @@
 """The serialised form of a scalar index: one self-describing byte string.
 
-Layout: the 8-byte magic ``SLSCIDX1``, a little-endian ``uint32`` header
-length, a UTF-8 JSON header, then the raw buffers the header points into.
+Layout: the 8-byte magic ``SLSCIDX2``, a little-endian ``uint32`` CRC-32 of
+everything after it, a ``uint32`` header length, a UTF-8 JSON header, then the
+raw buffers the header points into.
 The header names the index class and encodes its :meth:`state` value by
 value: NumPy arrays become buffers (dtype and shape in the header), string
 arrays and lists of ``bytes`` become one blob plus ``int64`` end offsets,
 nested indexes (a JSON path index's inner indexes) nest, and plain scalars
 stay in the JSON.  Loading reads buffers with ``np.frombuffer`` (no copy of
-numeric arrays) and checks every offset against the payload, so a truncated
-or foreign file fails with :class:`CorruptIndex` instead of a wrong index.
+numeric arrays) after checking the CRC and every offset against the payload,
+so a truncated, foreign or bit-flipped file fails with :class:`CorruptIndex`
+instead of becoming an index that answers wrongly.
 """
 
 from __future__ import annotations
 
 import json
 import struct
+import zlib
 from typing import Any, Final
 
 import numpy as np
@@ -26,7 +29,8 @@ from sluice.index.scalar.ngram import NgramIndex
 from sluice.index.scalar.rtree import RTreeIndex
 from sluice.index.scalar.sorted_index import InvertedIndex, SortIndex, TrieIndex
 
-MAGIC: Final = b"SLSCIDX1"
+MAGIC: Final = b"SLSCIDX2"
+_PREFIX: Final = struct.Struct("<II")
 _CLASSES: Final[dict[str, type[ScalarIndex]]] = {
     cls.__name__: cls
     for cls in (
@@ -89,7 +93,11 @@ def to_bytes(index: ScalarIndex) -> bytes:
     """Serialise ``index`` (see the module docstring for the layout)."""
     writer = _Writer()
     header = json.dumps(writer.index(index), separators=(",", ":")).encode("utf-8")
-    return b"".join([MAGIC, struct.pack("<I", len(header)), header, *writer.buffers])
+    body = [struct.pack("<I", len(header)), header, *writer.buffers]
+    crc = 0
+    for part in body:
+        crc = zlib.crc32(part, crc)
+    return b"".join([MAGIC, struct.pack("<I", crc), *body])
 
 
 class _Reader:
@@ -150,13 +158,16 @@ class _Reader:
 def from_bytes(data: bytes | memoryview) -> ScalarIndex:
     """The index :func:`to_bytes` wrote."""
     view = memoryview(data)
-    if len(view) < 12 or bytes(view[:8]) != MAGIC:
+    start = len(MAGIC) + _PREFIX.size
+    if len(view) < start or bytes(view[: len(MAGIC)]) != MAGIC:
         raise CorruptIndex("not a Sluice scalar index")
-    (length,) = struct.unpack("<I", view[8:12])
-    if 12 + length > len(view):
+    crc, length = _PREFIX.unpack(view[len(MAGIC) : start])
+    if zlib.crc32(view[len(MAGIC) + 4 :]) != crc:
+        raise CorruptIndex("the checksum does not match the data")
+    if start + length > len(view):
         raise CorruptIndex("the header runs past the end of the data")
     try:
-        header = json.loads(bytes(view[12 : 12 + length]))
+        header = json.loads(bytes(view[start : start + length]))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise CorruptIndex(f"unreadable header: {err}") from err
-    return _Reader(view[12 + length :]).index(header)
+    return _Reader(view[start + length :]).index(header)

@@ -18,7 +18,7 @@ import numpy as np
 
 from sluice.index.scalar.base import ScalarIndex
 from sluice.index.scalar.columns import ArrowColumn
-from sluice.index.scalar.rows import BoolArray, RowHits
+from sluice.index.scalar.rows import BoolArray, Int64Array, RowHits
 
 PathKey = tuple[str, ...]
 _COMPARISONS = ("==", "!=", "<", "<=", ">", ">=")
@@ -85,6 +85,15 @@ class SegmentIndexes:
 
     def lookup(self, leaf: Leaf, num_rows: int) -> BoolArray | None:
         """The evaluator's hook: rows satisfying ``leaf``, or ``None`` to scan."""
+        hits = self._hits(leaf, num_rows)
+        return None if hits is None else np.asarray(hits.to_mask(), dtype=np.bool_)
+
+    def lookup_rows(self, leaf: Leaf, num_rows: int) -> Int64Array | None:
+        """The same answer as sorted, distinct row positions (no per-row array)."""
+        hits = self._hits(leaf, num_rows)
+        return None if hits is None else hits.to_rows()
+
+    def _hits(self, leaf: Leaf, num_rows: int) -> RowHits | None:
         if num_rows != self.num_rows:
             return None
         index = self._indexes.get((leaf.field, path_key(leaf.path)))
@@ -93,5 +102,4 @@ class SegmentIndexes:
         column = None
         if leaf.op == "like" and self._column is not None:
             column = self._column(leaf.field)
-        hits = answer(index, leaf, column)
-        return None if hits is None else np.asarray(hits.to_mask(), dtype=np.bool_)
+        return answer(index, leaf, column)

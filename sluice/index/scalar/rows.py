@@ -71,7 +71,14 @@ class RowHits:
     def to_rows(self) -> Int64Array:
         """Sorted, distinct row offsets."""
         if self._rows is not None:
-            return np.unique(self._rows)
+            # A sort and a neighbour test: ``np.unique`` hashes first and costs
+            # several times more on the short offset runs lookups return.
+            rows = np.sort(self._rows)
+            if len(rows) > 1:
+                repeated = rows[1:] == rows[:-1]
+                if repeated.any():
+                    rows = rows[np.concatenate(([True], ~repeated))]
+            return rows
         if self._mask is not None:
             return np.flatnonzero(self._mask).astype(np.int64, copy=False)
         assert self._bitmap is not None

@@ -295,7 +295,8 @@ def check_data_type(engine: str, field: FieldSchema) -> None:
             )
     elif engine in (BITMAP, HYBRID):
         what = "bitmap" if engine == BITMAP else "hybrid"
-        if field.is_primary:
+        # Only BITMAP's checker refuses the primary key; HYBRID (scalar AUTOINDEX) takes it.
+        if field.is_primary and engine == BITMAP:
             raise _checker(f"create {what} index on primary key not supported")
         if engine == BITMAP and dtype == DataType.JSON:
             return

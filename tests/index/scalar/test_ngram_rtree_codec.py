@@ -168,6 +168,9 @@ def test_empty_column_round_trips() -> None:
         lambda b: b[:-3],
         lambda b: b[:12] + b"[" + b[13:],
         lambda b: b[:8] + b"\xff\xff\x00\x00" + b[12:],
+        lambda b: b[:12] + b"\xff\xff\x00\x00" + b[16:],
+        # One flipped bit deep in a data buffer: only the checksum can tell.
+        lambda b: b[:-9] + bytes([b[-9] ^ 0x10]) + b[-8:],
     ],
 )
 def test_corrupt_bytes_are_refused(damage: object) -> None:
