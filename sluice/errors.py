@@ -510,11 +510,8 @@ class StorageError(SluiceError):
 
 
 class StorageWriteError(StorageError):
-    """The data folder refused a write: full, read-only, or failing.
-
-    The message names the file and the system's reason (``IO failed: cannot
-    write /data/tso.json.tmp: [Errno 28] No space left on device``), because an
-    operator has to act on it.
+    """The data folder refused a write (full, read-only, failing); the message names the file
+    and the system's reason (``IO failed: cannot write ...: [Errno 28] ...``) for the operator.
     """
 
     @classmethod
@@ -537,6 +534,19 @@ class MetaCorruptedError(StorageError):
     """The metadata store's snapshot or journal is damaged somewhere other than a torn tail."""
 
 
+class GeometryInvalid(SluiceError):
+    """WKT or WKB that does not parse: Milvus reports it as an IO failure (code 1001)."""
+
+    code = 1001
+    base_message = "IO failed"
+    input_error = True
+
+    @classmethod
+    def reason(cls, why: str) -> Self:
+        """``merr.WrapErrIoFailedReason``: ``<why>: IO failed``."""
+        return cls(f"{why}: {cls.base_message}")
+
+
 class StorageUnavailable(StorageError):
     """A storage service (etcd, NATS JetStream, S3) refused or did not answer in time.
 
@@ -555,10 +565,8 @@ class StorageUnavailable(StorageError):
 
 
 class WriterFencedError(StorageError):
-    """This node no longer holds the writer lease: another node may be writing.
-
-    A fenced node must never write again; only a restart (which waits for the
-    lease) makes it a writer once more.
+    """This node lost the writer lease: another node may be writing, so it never writes
+    again; only a restart (which waits for the lease) makes it a writer once more.
     """
 
     code = ServiceNotReady.code

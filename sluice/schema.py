@@ -2,9 +2,9 @@
 
 A schema is immutable once a collection exists, so fields and schemas are
 frozen dataclasses.  Field IDs follow Milvus: user fields start at 100 in
-schema order.  Each field has one Arrow type; segments, WAL payloads and
-query results all use it, so a column never changes representation between
-the write path and the read path.
+schema order.  Each field has one Arrow type (:func:`sluice.types.arrow_type`);
+segments, WAL payloads and query results all use it, so a column never
+changes representation between the write path and the read path.
 
 System columns live beside user columns in every batch under names a user
 field cannot take (Milvus field names match ``[A-Za-z_][A-Za-z0-9_]*``):
@@ -19,8 +19,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
-
-import pyarrow as pa
 
 TS_COLUMN = "$ts"
 DYNAMIC_FIELD = "$meta"
@@ -96,35 +94,6 @@ _MILVUS_NAMES = {
 }
 
 _INTEGER_TYPES = frozenset({DataType.INT8, DataType.INT16, DataType.INT32, DataType.INT64})
-
-#: Types Sluice stores.  Anything else is rejected at CreateCollection.
-SUPPORTED_TYPES = frozenset(
-    {
-        DataType.BOOL,
-        DataType.INT8,
-        DataType.INT16,
-        DataType.INT32,
-        DataType.INT64,
-        DataType.FLOAT,
-        DataType.DOUBLE,
-        DataType.VARCHAR,
-        DataType.JSON,
-        DataType.FLOAT_VECTOR,
-    }
-)
-
-_ARROW_SCALARS: dict[DataType, pa.DataType] = {
-    DataType.BOOL: pa.bool_(),
-    DataType.INT8: pa.int8(),
-    DataType.INT16: pa.int16(),
-    DataType.INT32: pa.int32(),
-    DataType.INT64: pa.int64(),
-    DataType.FLOAT: pa.float32(),
-    DataType.DOUBLE: pa.float64(),
-    DataType.VARCHAR: pa.string(),
-    # JSON values are kept as their UTF-8 encoded text, exactly as received.
-    DataType.JSON: pa.binary(),
-}
 
 
 class FunctionType(enum.IntEnum):
@@ -204,16 +173,6 @@ class FieldSchema:
         """A boolean type parameter (``enable_match``...) read as Go's ``strconv.ParseBool``."""
         return self.type_params.get(key, "") in ("1", "t", "T", "TRUE", "true", "True")
 
-    @property
-    def arrow_type(self) -> pa.DataType:
-        if self.dtype == DataType.FLOAT_VECTOR:
-            assert self.dim is not None
-            return pa.list_(pa.float32(), self.dim)
-        return _ARROW_SCALARS[self.dtype]
-
-    def arrow_field(self) -> pa.Field:
-        return pa.field(self.name, self.arrow_type, nullable=self.nullable or self.is_dynamic)
-
 
 @dataclass(frozen=True)
 class CollectionSchema:
@@ -267,12 +226,6 @@ class CollectionSchema:
             if f.field_id == field_id:
                 return f
         return None
-
-    def arrow_schema(self) -> pa.Schema:
-        """Columns of a stored batch: every field, then the row timestamp."""
-        cols = [f.arrow_field() for f in self.fields]
-        cols.append(pa.field(TS_COLUMN, pa.uint64(), nullable=False))
-        return pa.schema(cols)
 
 
 def with_field_ids(fields: Iterable[FieldSchema]) -> tuple[FieldSchema, ...]:

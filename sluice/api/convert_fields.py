@@ -1,11 +1,8 @@
-"""``schema.FieldData`` <-> Arrow columns, without per-value Python work where it counts.
+"""``schema.FieldData`` <-> Arrow columns, through the per-type codecs.
 
-Inbound, repeated numeric fields are read through the buffer protocol
-(``np.asarray(repeated)`` is a copy at memcpy speed, not a Python loop).
-Outbound, float vectors and float scores are written by serialising the
-packed bytes directly: ``FloatArray`` is one length-delimited field of
-little-endian floats, so ``tag + varint(len) + bytes`` parses into the same
-message a client would get from ``extend``, at a fraction of the cost.
+The payload encodings themselves are in :mod:`sluice.api.field_codecs`;
+this module handles what is common to every type: the field's identity,
+unknown types, and nulls.
 
 Nullable fields: pymilvus sends ``valid_data`` for every row and values only
 for valid rows; Milvus answers with a value for every row (placeholders at
@@ -19,19 +16,26 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pymilvus.grpc_gen import schema_pb2
 
+from sluice.api.field_codecs import (
+    ENCODERS,
+    SCALAR_SOURCES,
+    VECTOR_SOURCES,
+    array_values,
+    float_array,
+    scalar_values,
+)
 from sluice.engine import Column
 from sluice.errors import DataMismatch
 from sluice.schema import DYNAMIC_FIELD, CollectionSchema, DataType, FieldSchema
+from sluice.types import type_info
 
-_SCALAR_SOURCES = {
-    "bool_data": pa.bool_(),
-    "int_data": pa.int32(),
-    "long_data": pa.int64(),
-    "float_data": pa.float32(),
-    "double_data": pa.float64(),
-    "string_data": pa.string(),
-    "json_data": pa.binary(),
-}
+__all__ = [
+    "column_from_field_data",
+    "field_data_from_column",
+    "fields_data_from_table",
+    "float_array",
+    "ids_message",
+]
 
 
 def column_from_field_data(fd: schema_pb2.FieldData, num_rows: int) -> Column:
@@ -40,31 +44,19 @@ def column_from_field_data(fd: schema_pb2.FieldData, num_rows: int) -> Column:
     except ValueError:
         raise DataMismatch.msg(f"field {fd.field_name}: unknown data type {fd.type}") from None
     if fd.HasField("vectors"):
-        return _vector_column(fd, dtype)
+        dim = int(fd.vectors.dim)
+        decode = VECTOR_SOURCES.get(fd.vectors.WhichOneof("data") or "")
+        values = pa.nulls(0) if decode is None else decode(fd.vectors, dim)
+        return Column(fd.field_name, dtype, _apply_validity(fd, values, num_rows), dim=dim)
     kind = fd.scalars.WhichOneof("data") if fd.HasField("scalars") else None
-    if kind not in _SCALAR_SOURCES:
+    if kind == "array_data":
+        values = array_values(fd.scalars.array_data)
+    elif kind is None or kind not in SCALAR_SOURCES:
         values = pa.nulls(0)
     else:
-        payload = getattr(fd.scalars, kind).data
-        arrow_type = _SCALAR_SOURCES[kind]
-        if arrow_type in (pa.string(), pa.binary()):
-            values = pa.array(list(payload), type=arrow_type)
-        else:
-            values = pa.array(np.asarray(payload, dtype=arrow_type.to_pandas_dtype()))
+        values = scalar_values(getattr(fd.scalars, kind), SCALAR_SOURCES[kind])
     values = _apply_validity(fd, values, num_rows)
     return Column(fd.field_name, dtype, values, is_dynamic=fd.is_dynamic)
-
-
-def _vector_column(fd: schema_pb2.FieldData, dtype: DataType) -> Column:
-    vectors = fd.vectors
-    dim = int(vectors.dim)
-    if vectors.WhichOneof("data") != "float_vector":
-        return Column(fd.field_name, dtype, pa.nulls(0), dim=dim)
-    flat = np.asarray(vectors.float_vector.data, dtype=np.float32)
-    if dim <= 0 or len(flat) % dim:
-        raise DataMismatch(f"the length({len(flat)}) of float data should divide the dim({dim})")
-    values = pa.FixedSizeListArray.from_arrays(pa.array(flat), dim)
-    return Column(fd.field_name, dtype, values, dim=dim)
 
 
 def _apply_validity(fd: schema_pb2.FieldData, values: pa.Array, num_rows: int) -> pa.Array:
@@ -85,28 +77,6 @@ def _apply_validity(fd: schema_pb2.FieldData, values: pa.Array, num_rows: int) -
 # --- outbound -----------------------------------------------------------------
 
 
-def _packed(values: np.ndarray) -> bytes:
-    """Serialised ``FloatArray``/``DoubleArray`` body: field 1, packed."""
-    raw = np.ascontiguousarray(values).tobytes()
-    return b"\x0a" + _varint(len(raw)) + raw
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def float_array(values: np.ndarray) -> schema_pb2.FloatArray:
-    return schema_pb2.FloatArray.FromString(_packed(values.astype("<f4", copy=False)))
-
-
 def field_data_from_column(
     fld: FieldSchema, column: pa.ChunkedArray | pa.Array
 ) -> schema_pb2.FieldData:
@@ -115,46 +85,17 @@ def field_data_from_column(
     fd = schema_pb2.FieldData(
         type=int(fld.dtype), field_name=fld.name, field_id=fld.field_id, is_dynamic=fld.is_dynamic
     )
-    if fld.dtype == DataType.FLOAT_VECTOR:
-        assert fld.dim is not None
-        fd.vectors.dim = fld.dim
-        flat = column.values.slice(column.offset * fld.dim, len(column) * fld.dim)
-        fd.vectors.float_vector.CopyFrom(float_array(flat.to_numpy(zero_copy_only=False)))
-        return fd
-    nulls = column.null_count
-    if nulls:
-        fd.valid_data.extend(np.asarray(column.is_valid(), dtype=bool).tolist())
-        column = pc.fill_null(column, _placeholder(fld.dtype))
-    scalars = fd.scalars
-    dtype = fld.dtype
-    if dtype == DataType.BOOL:
-        scalars.bool_data.data.extend(column.to_pylist())
-    elif dtype in (DataType.INT8, DataType.INT16, DataType.INT32):
-        scalars.int_data.data.extend(column.to_numpy(zero_copy_only=False).tolist())
-    elif dtype == DataType.INT64:
-        scalars.long_data.data.extend(column.to_numpy(zero_copy_only=False).tolist())
-    elif dtype == DataType.FLOAT:
-        scalars.float_data.CopyFrom(float_array(column.to_numpy(zero_copy_only=False)))
-    elif dtype == DataType.DOUBLE:
-        raw = column.to_numpy(zero_copy_only=False).astype("<f8", copy=False)
-        scalars.double_data.CopyFrom(schema_pb2.DoubleArray.FromString(_packed(raw)))
-    elif dtype == DataType.VARCHAR:
-        scalars.string_data.data.extend(column.to_pylist())
-    elif dtype == DataType.JSON:
-        scalars.json_data.data.extend(column.to_pylist())
+    if column.null_count:
+        valid = np.asarray(column.is_valid(), dtype=bool)
+        fd.valid_data.extend(valid.tolist())
+        if fld.dtype.is_vector:
+            # Milvus sends vectors only for the rows that have one.
+            column = column.filter(pa.array(valid))
+        else:
+            placeholder = pa.scalar(type_info(fld.dtype).placeholder, type=column.type)
+            column = pc.fill_null(column, placeholder)
+    ENCODERS[fld.dtype](fld, column, fd)
     return fd
-
-
-def _placeholder(dtype: DataType) -> pa.Scalar:
-    if dtype == DataType.BOOL:
-        return pa.scalar(False)
-    if dtype == DataType.VARCHAR:
-        return pa.scalar("")
-    if dtype == DataType.JSON:
-        return pa.scalar(b"", type=pa.binary())
-    if dtype in (DataType.FLOAT, DataType.DOUBLE):
-        return pa.scalar(0.0)
-    return pa.scalar(0)
 
 
 def fields_data_from_table(schema: CollectionSchema, table: pa.Table) -> list[schema_pb2.FieldData]:

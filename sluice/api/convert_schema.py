@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+import pyarrow as pa
 from pymilvus.grpc_gen import common_pb2, schema_pb2
 
 from sluice.api.convert_functions import function_from_proto, function_to_proto
-from sluice.errors import ParameterInvalid, RequestError
+from sluice.errors import ParameterInvalid, RequestError, Unimplemented
 from sluice.schema import CollectionSchema, DataType, FieldSchema
+from sluice.types.temporal import format_iso
 
 
 def _int_param(field_name: str, key: str, value: str) -> int:
@@ -35,6 +38,7 @@ def schema_from_proto(raw: bytes, collection_name: str) -> CollectionSchema:
         raise RequestError(
             f"collection name [{collection_name}] not matches schema name [{proto.name}]"
         )
+    _refuse_unserved(proto)
     fields = []
     for f in proto.fields:
         if f.is_dynamic:
@@ -50,7 +54,13 @@ def schema_from_proto(raw: bytes, collection_name: str) -> CollectionSchema:
             if "max_length" in params
             else None
         )
+        max_capacity = (
+            _int_param(f.name, "max_capacity", params["max_capacity"])
+            if "max_capacity" in params
+            else None
+        )
         default = _default_value(f.default_value) if f.HasField("default_value") else None
+        element_type = _element_type(f) if dtype == DataType.ARRAY else None
         fields.append(
             FieldSchema(
                 name=f.name,
@@ -63,6 +73,8 @@ def schema_from_proto(raw: bytes, collection_name: str) -> CollectionSchema:
                 nullable=f.nullable,
                 default_value=default,
                 is_partition_key=f.is_partition_key,
+                element_type=element_type,
+                max_capacity=max_capacity,
                 type_params=params,
             )
         )
@@ -75,30 +87,57 @@ def schema_from_proto(raw: bytes, collection_name: str) -> CollectionSchema:
     )
 
 
+def _element_type(f: schema_pb2.FieldSchema) -> DataType:
+    try:
+        return DataType(f.element_type)
+    except ValueError:
+        raise RequestError(f"element type {f.element_type} is not supported") from None
+
+
+def _refuse_unserved(proto: schema_pb2.CollectionSchema) -> None:
+    """Refuse, by name, what Sluice cannot serve: never drop part of a schema silently."""
+    for struct in proto.struct_array_fields:
+        raise Unimplemented(
+            f"{Unimplemented.base_message}: the array of struct field {struct.name} is not "
+            "supported by Sluice"
+        )
+
+
+#: ``ValueField`` oneof holding a default value of each type, and the Python conversion.
+_DEFAULT_SLOTS: dict[DataType, tuple[str, Callable[[Any], Any]]] = {
+    DataType.BOOL: ("bool_data", bool),
+    DataType.INT8: ("int_data", int),
+    DataType.INT16: ("int_data", int),
+    DataType.INT32: ("int_data", int),
+    DataType.INT64: ("long_data", int),
+    DataType.FLOAT: ("float_data", float),
+    DataType.DOUBLE: ("double_data", float),
+    DataType.VARCHAR: ("string_data", str),
+}
+
+
 def field_from_proto(field: schema_pb2.FieldSchema) -> FieldSchema:
     """One field (AddCollectionField, AlterCollectionSchema), read like a schema's fields."""
     wrapper = schema_pb2.CollectionSchema(fields=[field])
     return schema_from_proto(wrapper.SerializeToString(), "").fields[0]
 
 
-def _value_field(dtype: DataType, value: Any) -> schema_pb2.ValueField:
+def _value_field(dtype: DataType, value: Any, timezone: str) -> schema_pb2.ValueField:
     out = schema_pb2.ValueField()
-    if dtype == DataType.BOOL:
-        out.bool_data = bool(value)
-    elif dtype in (DataType.INT8, DataType.INT16, DataType.INT32):
-        out.int_data = int(value)
-    elif dtype == DataType.INT64:
-        out.long_data = int(value)
-    elif dtype == DataType.FLOAT:
-        out.float_data = float(value)
-    elif dtype == DataType.DOUBLE:
-        out.double_data = float(value)
-    elif dtype == DataType.VARCHAR:
+    if dtype == DataType.TIMESTAMPTZ and isinstance(value, int):
+        # Kept as UTC microseconds; shown as text in the collection's zone, as Milvus does.
+        out.string_data = str(format_iso(pa.array([value], pa.int64()), timezone)[0].as_py())
+        return out
+    if dtype == DataType.GEOMETRY:
         out.string_data = str(value)
+        return out
+    slot = _DEFAULT_SLOTS.get(dtype)
+    if slot is not None:
+        setattr(out, slot[0], slot[1](value))
     return out
 
 
-def schema_to_proto(schema: CollectionSchema) -> schema_pb2.CollectionSchema:
+def schema_to_proto(schema: CollectionSchema, timezone: str = "UTC") -> schema_pb2.CollectionSchema:
     """The schema DescribeCollection shows: like Milvus's proxy, without ``$meta``."""
     proto = schema_pb2.CollectionSchema(
         name=schema.name,
@@ -128,7 +167,9 @@ def schema_to_proto(schema: CollectionSchema) -> schema_pb2.CollectionSchema:
         for key, value in params.items():
             field.type_params.append(common_pb2.KeyValuePair(key=key, value=value))
         if f.default_value is not None:
-            field.default_value.CopyFrom(_value_field(f.dtype, f.default_value))
+            field.default_value.CopyFrom(_value_field(f.dtype, f.default_value, timezone))
+        if f.element_type is not None:
+            field.element_type = int(f.element_type)
     ids = {f.name: f.field_id for f in schema.fields}
     proto.functions.extend(function_to_proto(fn, ids) for fn in schema.functions)
     return proto

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 import orjson
+import pyarrow as pa
+import scipy.sparse
 from pymilvus.grpc_gen import common_pb2, milvus_pb2
 
 from sluice.api.convert_fields import (
@@ -28,9 +30,10 @@ from sluice.api.convert_request import int_param, key_values, template_values
 from sluice.api.status import SUCCESS
 from sluice.engine import QueryTexts, SearchRequest, SearchResult
 from sluice.errors import ParameterInvalid, RequestError, Unimplemented
+from sluice.schema import DataType
+from sluice.types.sparse import csr
 
-_FLOAT_VECTOR_PLACEHOLDER = 101
-_VARCHAR_PLACEHOLDER = 21
+_VARCHAR_PLACEHOLDER = int(DataType.VARCHAR)
 
 
 def plan_key(request: milvus_pb2.SearchRequest) -> bytes:
@@ -47,7 +50,7 @@ def plan_key(request: milvus_pb2.SearchRequest) -> bytes:
     return shape.SerializeToString(deterministic=True)
 
 
-_PER_CALL_FIELDS = ("placeholder_group", "nq", "guarantee_timestamp")
+_PER_CALL_FIELDS = ("placeholder_group", "nq", "guarantee_timestamp", "ids")
 
 
 def search_request(request: milvus_pb2.SearchRequest) -> SearchRequest:
@@ -79,6 +82,7 @@ def search_request(request: milvus_pb2.SearchRequest) -> SearchRequest:
         iterator_last_bound=float(last_bound) if iterator and last_bound else None,
         ignore_growing=flag(params.get("ignore_growing")),
         partition_names=tuple(request.partition_names),
+        timezone=params.get("timezone", ""),
         function_score=function_score_from_proto(request.function_score),
     )
 
@@ -100,9 +104,23 @@ def refuse_unserved(request: milvus_pb2.SearchRequest | milvus_pb2.HybridSearchR
             )
 
 
-def query_vectors(raw: bytes) -> np.ndarray | QueryTexts:
-    """The placeholder group's float vectors, one per row (no copy of the payload).
+#: ``PlaceholderType`` -> how each query's bytes read: numpy dtype and bytes per element.
+_PLACEHOLDERS: dict[int, np.dtype[Any]] = {
+    int(DataType.BINARY_VECTOR): np.dtype(np.uint8),
+    int(DataType.FLOAT_VECTOR): np.dtype("<f4"),
+    int(DataType.FLOAT16_VECTOR): np.dtype(np.uint8),
+    int(DataType.BFLOAT16_VECTOR): np.dtype(np.uint8),
+    int(DataType.INT8_VECTOR): np.dtype(np.uint8),
+}
+_SPARSE_PLACEHOLDER = int(DataType.SPARSE_FLOAT_VECTOR)
 
+
+def query_vectors(raw: bytes) -> np.ndarray | scipy.sparse.csr_matrix | QueryTexts:
+    """The placeholder group's query vectors, one per row (no copy of a dense payload).
+
+    Float vectors come back as float32 ``(nq, dim)``; byte vectors (binary,
+    float16, bfloat16, int8) as their raw bytes ``(nq, bytes)``, which the
+    engine views as the field's element type; sparse vectors as CSR rows.
     Texts (a VarChar placeholder) are queries for a field a function computes.
     """
     group = common_pb2.PlaceholderGroup()
@@ -118,22 +136,38 @@ def query_vectors(raw: bytes) -> np.ndarray | QueryTexts:
             return QueryTexts(tuple(v.decode("utf-8") for v in holder.values))
         except UnicodeDecodeError:
             raise ParameterInvalid.msg("query texts must be UTF-8") from None
-    if holder.type != _FLOAT_VECTOR_PLACEHOLDER:
-        raise ParameterInvalid.msg(
-            f"Sluice searches FloatVector data only; got placeholder type {holder.type}"
-        )
     values = holder.values
+    if not values:
+        raise ParameterInvalid.msg("nq (number of search vector per search request) is 0")
+    if holder.type == _SPARSE_PLACEHOLDER:
+        return csr(pa.array(list(values), type=pa.binary()))
+    dtype = _PLACEHOLDERS.get(holder.type)
+    if dtype is None:
+        raise ParameterInvalid.msg(f"unsupported placeholder type {holder.type}")
     if len(values) == 1:
         payload = values[0]
     else:
-        if not values:
-            raise ParameterInvalid.msg("nq (number of search vector per search request) is 0")
         if len({len(v) for v in values}) != 1:
             raise ParameterInvalid.msg("query vectors have inconsistent sizes")
         payload = b"".join(values)
-    if len(payload) % (4 * len(values)):
+    if len(payload) % (dtype.itemsize * len(values)):
         raise ParameterInvalid.msg("query vectors have inconsistent sizes")
-    return np.frombuffer(payload, dtype="<f4").reshape(len(values), -1)
+    return np.frombuffer(payload, dtype=dtype).reshape(len(values), -1)
+
+
+def query_count(vectors: np.ndarray | scipy.sparse.csr_matrix | QueryTexts) -> int:
+    """How many queries a search carries (``len`` is ambiguous for a sparse matrix)."""
+    return len(vectors) if isinstance(vectors, QueryTexts) else int(vectors.shape[0])
+
+
+def search_keys(request: milvus_pb2.SearchRequest) -> list[int] | list[str] | None:
+    """Primary keys to search by (``ids=`` instead of vectors), or ``None``."""
+    if not request.HasField("ids"):
+        return None
+    ids = request.ids
+    if ids.WhichOneof("id_field") == "str_id":
+        return list(ids.str_id.data)
+    return list(ids.int_id.data)
 
 
 def search_results(

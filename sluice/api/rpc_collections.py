@@ -198,7 +198,7 @@ def describe_response(info: CollectionInfo) -> milvus_pb2.DescribeCollectionResp
     """DescribeCollection's answer for one collection (by name, alias or ID)."""
     response = milvus_pb2.DescribeCollectionResponse(
         status=SUCCESS,
-        schema=schema_to_proto(info.schema),
+        schema=schema_to_proto(info.schema, info.properties.get("timezone", "UTC")),
         collectionID=info.id,
         virtual_channel_names=info.vchannels,
         physical_channel_names=info.pchannels,

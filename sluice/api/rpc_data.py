@@ -38,8 +38,20 @@ class DataRpcs:
         info = self.engine.describe(db, request.collection_name)
         num_rows = request.num_rows
         columns = [column_from_field_data(fd, num_rows) for fd in request.fields_data]
-        write = self.engine.upsert if upsert else self.engine.insert
-        result = write(db, request.collection_name, request.partition_name, columns, num_rows)
+        if upsert:
+            assert isinstance(request, milvus_pb2.UpsertRequest)
+            result = self.engine.upsert(
+                db,
+                request.collection_name,
+                request.partition_name,
+                columns,
+                num_rows,
+                partial=request.partial_update,
+            )
+        else:
+            result = self.engine.insert(
+                db, request.collection_name, request.partition_name, columns, num_rows
+            )
         n = len(result.ids)
         response = milvus_pb2.MutationResult(
             status=SUCCESS,

@@ -12,7 +12,9 @@ from sluice.api.convert_request import int_param, key_values, template_values
 from sluice.api.convert_search import (
     flag,
     plan_key,
+    query_count,
     query_vectors,
+    search_keys,
     search_request,
     search_results,
 )
@@ -48,6 +50,8 @@ class ReadRpcs:
             read_ts=pinned,
             ignore_growing=flag(params.get("ignore_growing")),
             partition_names=list(request.partition_names),
+            timezone=params.get("timezone", ""),
+            order_by=params.get("order_by_fields", ""),
         )
         schema = info.schema
         response = milvus_pb2.QueryResults(
@@ -70,7 +74,12 @@ class ReadRpcs:
         self, request: milvus_pb2.SearchRequest, context: grpc.ServicerContext
     ) -> milvus_pb2.SearchResults:
         db = db_name(request.db_name, context)
-        vectors = query_vectors(request.placeholder_group)
+        keys = search_keys(request)
+        if keys is not None and not request.placeholder_group:
+            anns_field = key_values(request.search_params).get("anns_field") or None
+            vectors = self.engine.vectors_of_keys(db, request.collection_name, anns_field, keys)
+        else:
+            vectors = query_vectors(request.placeholder_group)
         result = self.engine.search_by_key(
             db,
             request.collection_name,
@@ -80,7 +89,7 @@ class ReadRpcs:
             # Search iterators pin their first page's timestamp for every later page.
             iterator_ts=request.guarantee_timestamp,
         )
-        return search_results(request, result, len(vectors))
+        return search_results(request, result, query_count(vectors))
 
     @rpc
     def HybridSearch(
@@ -91,5 +100,5 @@ class ReadRpcs:
         result = self.engine.hybrid_search(
             db, request.collection_name, hybrid_request(request), vectors
         )
-        nq = len(vectors[0]) if vectors else 0
+        nq = query_count(vectors[0]) if vectors else 0
         return search_results(request, result, nq)

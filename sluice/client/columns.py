@@ -19,7 +19,7 @@ merged into the row (without overwriting schema fields).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -30,6 +30,7 @@ from sluice.client.convert import INSERT_MISSED_FIELD, INSERT_UNEXPECTED_FIELD, 
 from sluice.engine import Column, SearchHits
 from sluice.errors import ParameterInvalid
 from sluice.schema import DYNAMIC_FIELD, CollectionSchema, DataType, FieldSchema
+from sluice.types import type_info
 
 Row = dict[str, Any]
 
@@ -124,11 +125,10 @@ def _to_list(values: Any) -> list[Any]:
 
 
 def _column(fld: FieldSchema, values: Any) -> Column:
-    if fld.dtype == DataType.FLOAT_VECTOR:
-        return _vector_column(fld, values)
-    if fld.dtype == DataType.JSON:
-        docs = _to_list(values)
-        return Column(fld.name, fld.dtype, pa.array([_json_field(v) for v in docs], pa.binary()))
+    return _ENCODERS.get(fld.dtype, _scalar_column)(fld, values)
+
+
+def _scalar_column(fld: FieldSchema, values: Any) -> Column:
     if isinstance(values, pa.ChunkedArray):
         array = values.combine_chunks()
     elif isinstance(values, pa.Array):
@@ -138,12 +138,17 @@ def _column(fld: FieldSchema, values: Any) -> Column:
             array = pa.array(values)
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
             raise _kind_mismatch(fld) from None
-    if not _kind_ok(fld.dtype, array.type):
+    if not type_info(fld.dtype).accepts(array.type):
         raise _kind_mismatch(fld)
     return Column(fld.name, fld.dtype, array)
 
 
-def _vector_column(fld: FieldSchema, values: Any) -> Column:
+def _json_column(fld: FieldSchema, values: Any) -> Column:
+    docs = _to_list(values)
+    return Column(fld.name, fld.dtype, pa.array([_json_field(v) for v in docs], pa.binary()))
+
+
+def _float_vector_column(fld: FieldSchema, values: Any) -> Column:
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
     if isinstance(values, pa.FixedSizeListArray):
@@ -165,18 +170,11 @@ def _vector_column(fld: FieldSchema, values: Any) -> Column:
     )
 
 
-def _kind_ok(dtype: DataType, arrow_type: pa.DataType) -> bool:
-    if pa.types.is_null(arrow_type):
-        return True
-    if dtype == DataType.BOOL:
-        return bool(pa.types.is_boolean(arrow_type))
-    if dtype.is_integer:
-        return bool(pa.types.is_integer(arrow_type))
-    if dtype in (DataType.FLOAT, DataType.DOUBLE):
-        return bool(pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type))
-    if dtype == DataType.VARCHAR:
-        return bool(pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type))
-    return True
+#: Python values -> an engine column, by field type (others: :func:`_scalar_column`).
+_ENCODERS: dict[DataType, Callable[[FieldSchema, Any], Column]] = {
+    DataType.JSON: _json_column,
+    DataType.FLOAT_VECTOR: _float_vector_column,
+}
 
 
 def _kind_mismatch(fld: FieldSchema) -> ParameterInvalid:

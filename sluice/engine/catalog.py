@@ -241,6 +241,8 @@ def schema_to_dict(schema: CollectionSchema) -> dict[str, Any]:
                 "default_value": f.default_value,
                 "is_dynamic": f.is_dynamic,
                 "is_partition_key": f.is_partition_key,
+                "element_type": None if f.element_type is None else int(f.element_type),
+                "max_capacity": f.max_capacity,
                 "type_params": dict(f.type_params),
             }
             for f in schema.fields
@@ -274,6 +276,8 @@ def schema_from_dict(raw: dict[str, Any]) -> CollectionSchema:
             default_value=f.get("default_value"),
             is_dynamic=bool(f.get("is_dynamic", False)),
             is_partition_key=bool(f.get("is_partition_key", False)),
+            element_type=None if f.get("element_type") is None else DataType(f["element_type"]),
+            max_capacity=f.get("max_capacity"),
             type_params=dict(f.get("type_params", {})),
         )
         for f in raw["fields"]

@@ -31,7 +31,8 @@ from sluice.engine.partition_keys import (
 )
 from sluice.engine.partitions import PartitionOps
 from sluice.engine.recovery import open_collection
-from sluice.engine.schema_rules import validate_schema, validate_shards
+from sluice.engine.schema_rules import stored_defaults, validate_schema, validate_shards
+from sluice.engine.timezones import creation_timezone
 from sluice.engine.tso import now_ms
 from sluice.engine.ttl import validate_ttl
 from sluice.errors import (
@@ -90,6 +91,7 @@ class CollectionDDL(DatabaseOps, PartitionOps):
         validate_ttl(props)
         with self.catalog.lock:
             self._check_db(db)
+            schema = stored_defaults(schema, creation_timezone(self.catalog, db, props))
             fields = with_field_ids(schema.user_fields)
             if schema.enable_dynamic_field:
                 fields = (*fields, replace(dynamic_meta_field(), field_id=100 + len(fields)))

@@ -22,13 +22,18 @@ from typing import TypeAlias
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import scipy.sparse
 
 from sluice.engine.key_index import SegmentKeys
 from sluice.engine.scalar_indexes import BuiltScalarIndex, segment_lookup
 from sluice.engine.view_cache import ViewCache
 from sluice.index import VectorIndex
 from sluice.index.scalar import SegmentIndexes
-from sluice.schema import TS_COLUMN
+from sluice.schema import TS_COLUMN, FieldSchema
+from sluice.types import type_info
+from sluice.types.sparse import csr
+from sluice.types.vectors import valid_rows
 
 #: What a sealed segment keeps per declared index: a vector index or a scalar one.
 SegmentIndex: TypeAlias = VectorIndex | BuiltScalarIndex
@@ -112,21 +117,45 @@ class ChunkedColumn:
         self._ends[:count] = [self._ends[count - 1]]
 
 
-def vector_column(values: np.ndarray) -> pa.FixedSizeListArray:
-    """Zero-copy Arrow view of an ``(n, dim)`` float32 array."""
-    flat = pa.array(np.ascontiguousarray(values, dtype=np.float32).reshape(-1))
-    return pa.FixedSizeListArray.from_arrays(flat, values.shape[1])
+class DenseColumn:
+    """A dense vector field as a chunked numpy matrix, plus row validity when nullable.
+
+    The matrix form is what search reads; the field's registry entry converts
+    between it and the Arrow column (a null row is a zero row here and a
+    false in ``valid``).
+    """
+
+    def __init__(self, fld: FieldSchema, matrix: ChunkedColumn) -> None:
+        self.field = fld
+        self.info = type_info(fld.dtype)
+        self.matrix = matrix
+        self.valid = ChunkedColumn(np.bool_) if fld.nullable else None
+
+    def append(self, column: pa.ChunkedArray | pa.Array) -> int:
+        """Add a column's rows; return the bytes added."""
+        array = _one_chunk(column)
+        assert self.info.to_matrix is not None
+        matrix = self.info.to_matrix(self.field, array)
+        self.matrix.append(matrix)
+        added = int(matrix.nbytes)
+        if self.valid is not None:
+            valid = valid_rows(array)
+            self.valid.append(np.ones(len(array), np.bool_) if valid is None else valid)
+            added += len(array)
+        return added
+
+    def arrow(self, matrix: np.ndarray, valid: np.ndarray | None) -> pa.Array:
+        assert self.info.from_matrix is not None
+        array = self.info.from_matrix(self.field, matrix)
+        if valid is None or valid.all():
+            return array
+        return pc.if_else(pa.array(valid), array, pa.nulls(len(array), array.type))
 
 
-def vectors_of(column: pa.ChunkedArray | pa.Array, dim: int) -> np.ndarray:
-    """``(n, dim)`` float32 numpy view of a fixed-size-list column (copies only across chunks)."""
+def _one_chunk(column: pa.ChunkedArray | pa.Array) -> pa.Array:
     if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
-    assert isinstance(column, pa.FixedSizeListArray)
-    values = column.values
-    start = column.offset * dim
-    flat = values.to_numpy(zero_copy_only=False)[start : start + len(column) * dim]
-    return flat.reshape(len(column), dim)
+        return column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    return column
 
 
 class SegmentView:
@@ -148,7 +177,7 @@ class SegmentView:
         scalar_schema: pa.Schema,
         pk: ChunkedColumn,
         ts: ChunkedColumn,
-        vectors: Mapping[str, ChunkedColumn],
+        vectors: Mapping[str, DenseColumn],
         indexes: Mapping[int, SegmentIndex] | None = None,
         keys: SegmentKeys | None = None,
         partition_id: int = -1,
@@ -165,6 +194,8 @@ class SegmentView:
         self._pk = pk
         self._ts = ts
         self._vectors = vectors
+        #: Sparse vector columns as CSR matrices, built on first search (rows never change).
+        self._sparse: dict[str, scipy.sparse.csr_matrix] = {}
         self._keys = keys if keys is not None else SegmentKeys()
         self._scalar_lookup: tuple[SegmentIndexes | None] | None = None
         self._scalar_table: pa.Table | None = None
@@ -230,10 +261,39 @@ class SegmentView:
 
     @cached_property
     def vectors(self) -> dict[str, np.ndarray]:
-        return {name: col.read(self.num_rows) for name, col in self._vectors.items()}
+        """Dense vector fields as ``(rows, width)`` matrices (null rows are zeros)."""
+        return {name: col.matrix.read(self.num_rows) for name, col in self._vectors.items()}
+
+    @cached_property
+    def vector_validity(self) -> dict[str, np.ndarray | None]:
+        """Per dense vector field, which rows hold a vector (``None``: all of them)."""
+        out: dict[str, np.ndarray | None] = {}
+        for name, col in self._vectors.items():
+            valid = None if col.valid is None else col.valid.read(self.num_rows)
+            out[name] = None if valid is None or valid.all() else valid
+        return out
 
     def vector(self, name: str) -> np.ndarray:
         return self.vectors[name]
+
+    def search_data(self, name: str) -> np.ndarray | scipy.sparse.csr_matrix:
+        """What search scans for a vector field: its dense matrix or its sparse CSR rows."""
+        if name in self._vectors:
+            return self.vectors[name]
+        cached = self._sparse.get(name)
+        if cached is None:
+            cached = csr(self.table([name]).column(name).combine_chunks())
+            self._sparse[name] = cached
+        return cached
+
+    def search_validity(self, name: str) -> np.ndarray | None:
+        """Rows of a vector field that hold a vector (``None``: every row)."""
+        if name in self._vectors:
+            return self.vector_validity[name]
+        column = self.table([name]).column(name)
+        if column.null_count == 0:
+            return None
+        return np.asarray(column.is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)
 
     def scalar_table(self) -> pa.Table:
         """Every non-vector column as one table over :attr:`scalars` (built once per view)."""
@@ -244,7 +304,7 @@ class SegmentView:
         return table
 
     def table(self, columns: Sequence[str] | None = None) -> pa.Table:
-        """The rows as one Arrow table (vectors as fixed-size lists, ``$ts`` included)."""
+        """The rows as one Arrow table (every field in its storage type, ``$ts`` included)."""
         wanted = set(columns) if columns is not None else None
         base = self.scalar_table()
         names: list[str] = []
@@ -253,10 +313,10 @@ class SegmentView:
             if wanted is None or name in wanted:
                 names.append(name)
                 arrays.append(base.column(name))
-        for name in self._vectors:
+        for name, col in self._vectors.items():
             if wanted is None or name in wanted:
                 names.append(name)
-                arrays.append(vector_column(self.vectors[name]))
+                arrays.append(col.arrow(self.vectors[name], self.vector_validity[name]))
         if wanted is None or TS_COLUMN in wanted:
             names.append(TS_COLUMN)
             arrays.append(pa.array(self.ts, type=pa.uint64()))
@@ -269,7 +329,8 @@ class SegmentView:
         base = self.scalar_table()
         table = base.slice(start, stop - start)
         for name, col in self._vectors.items():
-            table = table.append_column(name, vector_column(col.read_range(start, stop)))
+            valid = None if col.valid is None else col.valid.read_range(start, stop)
+            table = table.append_column(name, col.arrow(col.matrix.read_range(start, stop), valid))
         return table.append_column(
             TS_COLUMN, pa.array(self._ts.read_range(start, stop), type=pa.uint64())
         )

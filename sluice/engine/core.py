@@ -28,6 +28,7 @@ from sluice.engine.collection import Collection
 from sluice.engine.context import EngineContext
 from sluice.engine.names import validate_collection_name
 from sluice.engine.stores import Stores
+from sluice.engine.timezones import collection_timezone
 from sluice.errors import CollectionNotFound, DatabaseNotFound, ServiceNotReady
 
 
@@ -63,6 +64,10 @@ class EngineCore:
         if collection is None:
             raise CollectionNotFound.named(db, name)
         return collection
+
+    def timezone(self, db: str, name: str, requested: str = "") -> str:
+        """The zone TIMESTAMPTZ values of ``name`` are read and shown in (see timezones.py)."""
+        return collection_timezone(self.catalog, self.get(db, name).meta, requested)
 
     def _publish(
         self,

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from sluice import telemetry
 from sluice.engine import reader
@@ -23,13 +24,15 @@ from sluice.engine.collection import Collection, Snapshot
 from sluice.engine.deletes import ALL_PARTITIONS
 from sluice.engine.functions import with_outputs
 from sluice.engine.ingest import Column, prepare_rows, primary_keys
-from sluice.engine.output import OutputSpec, is_count, resolve_output
+from sluice.engine.output import OutputSpec, is_count, present_table, resolve_output
 from sluice.engine.partition_keys import partition_key_field, pruned_partitions, route_rows
 from sluice.engine.partitions import delete_partition, read_partitions, write_partition
 from sluice.engine.ttl import expire_before
-from sluice.errors import ExpressionError, ParameterInvalid, RequestError
+from sluice.errors import DataMismatch, ExpressionError, ParameterInvalid, RequestError
 from sluice.query import BoundExpr, compile_filter, pk_list_terms, pk_terms
-from sluice.schema import DataType
+from sluice.schema import DYNAMIC_FIELD, CollectionSchema, DataType
+from sluice.types import UTC, Context, FilterKind, arrow_type, type_info
+from sluice.types.sparse import csr
 
 MAX_RESULT_WINDOW = 16384
 
@@ -65,6 +68,7 @@ def insert(
     num_rows: int,
     *,
     upsert: bool = False,
+    context: Context = UTC,
 ) -> InsertResult:
     """Insert rows; with ``upsert``, each row replaces any earlier row with its key.
 
@@ -76,7 +80,9 @@ def insert(
     partition_id = write_partition(collection, partition)
     schema = collection.schema
     columns = with_outputs(schema, collection.ctx.settings.functions, columns, num_rows)
-    rows = prepare_rows(schema, columns, num_rows, collection.ctx.ids.allocate, upsert=upsert)
+    rows = prepare_rows(
+        schema, columns, num_rows, collection.ctx.ids.allocate, upsert=upsert, context=context
+    )
     pks = primary_keys(rows, schema)
     if partition_id is None:
         key = partition_key_field(schema)
@@ -87,6 +93,20 @@ def insert(
         ts = collection.insert(rows, pks, partition_id, replace=upsert, replace_scope=partition_id)
     telemetry.ROWS_INSERTED.inc(rows.num_rows)
     return InsertResult(pks, ts)
+
+
+def upsert(
+    collection: Collection,
+    partition: str | None,
+    columns: Sequence[Column],
+    num_rows: int,
+    partial: bool = False,
+    context: Context = UTC,
+) -> InsertResult:
+    """Each row replaces every earlier row with its key (``partial``: see partial_upsert)."""
+    if partial:
+        return partial_upsert(collection, partition, columns, num_rows, context=context)
+    return insert(collection, partition, columns, num_rows, upsert=True, context=context)
 
 
 def compile_rows_filter(
@@ -193,8 +213,11 @@ def query(
     *,
     ignore_growing: bool = False,
     partition_names: Sequence[str] = (),
+    context: Context = UTC,
+    order_by: str = "",
 ) -> QueryResult:
     chosen = read_partitions(collection, partition_names, "query")
+    ordering = parse_order_by(collection.schema, order_by)
     counting = is_count(output_fields)
     if counting and limit is not None:
         raise ParameterInvalid.msg("count entities with pagination is not allowed")
@@ -209,8 +232,34 @@ def query(
         output = OutputSpec((), None)
         return QueryResult(pa.table({}), output, reader.count(snapshot, flt), ts)
     output = resolve_output(collection.schema, output_fields or ["*"], with_primary=True)
-    table = reader.query(snapshot, collection.schema, flt, output, limit, offset)
-    return QueryResult(table, output, None, ts)
+    table = reader.query(snapshot, collection.schema, flt, output, limit, offset, ordering)
+    return QueryResult(present_table(collection.schema, table, context), output, None, ts)
+
+
+def parse_order_by(schema: CollectionSchema, text: str) -> tuple[tuple[str, str], ...]:
+    """Milvus's ``order_by_fields`` (``a:asc,b:desc``) as (field, "ascending"/"descending")."""
+    keys: list[tuple[str, str]] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        name, _, direction = part.partition(":")
+        name, direction = name.strip(), (direction.strip().lower() or "asc")
+        fld = schema.get(name)
+        if fld is None or fld.is_dynamic:
+            raise ParameterInvalid.msg(f"order by field {name} not found in schema")
+        if direction not in ("asc", "desc"):
+            raise ParameterInvalid.msg(
+                f"invalid order by direction {direction} of field {name}, should be asc or desc"
+            )
+        if fld.dtype.is_vector or type_info(fld.dtype).filter not in _ORDERABLE:
+            raise ParameterInvalid.msg(
+                f"order by field {name} of type {fld.dtype.milvus_name} is not supported"
+            )
+        keys.append((name, "ascending" if direction == "asc" else "descending"))
+    return tuple(keys)
+
+
+_ORDERABLE = (FilterKind.NUMBER, FilterKind.STRING, FilterKind.BOOL, FilterKind.TIMESTAMP)
 
 
 def check_result_window(limit: int | None, offset: int) -> None:
@@ -240,3 +289,105 @@ def read_timestamp(collection: Collection, pinned: int | None) -> int:
     if pinned is None or pinned <= 0:
         return now
     return min(pinned, now)
+
+
+def partial_upsert(
+    collection: Collection,
+    partition: str | None,
+    columns: Sequence[Column],
+    num_rows: int,
+    *,
+    context: Context = UTC,
+) -> InsertResult:
+    """Upsert where fields the request leaves out keep the values stored for each key.
+
+    Milvus's ``partial_update``: a key that exists keeps every field (and
+    dynamic key set) not sent; a new key gets defaults or nulls for them, and
+    a field that has neither must be sent.  The stored rows are read at the
+    current timestamp, newest version per key, then the whole rows are upserted.
+    """
+    schema = collection.schema
+    pk = schema.primary
+    sent = {DYNAMIC_FIELD if c.is_dynamic else c.name: c for c in columns}
+    if pk.name not in sent:
+        raise DataMismatch.msg(f"fieldSchema({pk.name}) has no corresponding fieldData pass in")
+    keys = sent[pk.name].values.cast(arrow_type(pk))
+    if keys.null_count:
+        raise DataMismatch.msg("primary field not support null")
+    key_array = keys.to_numpy(zero_copy_only=False)
+    missing = [
+        f
+        for f in schema.fields
+        if (DYNAMIC_FIELD if f.is_dynamic else f.name) not in sent and not f.is_primary
+    ]
+    if not missing:
+        return insert(collection, partition, columns, num_rows, upsert=True, context=context)
+    snapshot = collection.snapshot(collection.ctx.tso.allocate())
+    dtype = np.int64 if pk.dtype == DataType.INT64 else object
+    flt = reader.CompiledFilter(keys=np.asarray(key_array, dtype=dtype))
+    output = OutputSpec(
+        tuple(f.name for f in schema.user_fields), () if schema.dynamic_field else None
+    )
+    stored = reader.query(snapshot, schema, flt, output, None, 0)
+    positions = _positions(stored.column(pk.name).to_numpy(zero_copy_only=False), key_array)
+    found = positions >= 0
+    taken = pa.array(np.where(found, positions, 0))
+    filled = list(columns)
+    for fld in missing:
+        name = DYNAMIC_FIELD if fld.is_dynamic else fld.name
+        old = stored.column(name).combine_chunks().take(taken) if len(stored) else None
+        if old is None:
+            values = pa.nulls(num_rows, type=arrow_type(fld))
+        else:
+            values = pc.if_else(pa.array(found), old, pa.nulls(num_rows, type=old.type))
+        if fld.is_dynamic:
+            values = pc.fill_null(values, pa.scalar(b"{}", type=pa.binary()))
+        elif values.null_count == num_rows and not fld.nullable and fld.default_value is None:
+            raise DataMismatch.msg(
+                f"fieldSchema({fld.name}) has no corresponding fieldData pass in"
+            )
+        filled.append(Column(fld.name, fld.dtype, values, dim=fld.dim, is_dynamic=fld.is_dynamic))
+    return insert(collection, partition, filled, num_rows, upsert=True, context=context)
+
+
+def _positions(stored_keys: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Index of each wanted key among ``stored_keys`` (-1 where absent)."""
+    lookup = {k: i for i, k in enumerate(stored_keys.tolist())}
+    return np.fromiter((lookup.get(k, -1) for k in wanted.tolist()), np.int64, len(wanted))
+
+
+def vectors_of_keys(collection: Collection, anns_field: str | None, keys: Sequence[Any]) -> Any:
+    """The stored vectors of ``keys`` in the searched field: search by primary keys.
+
+    Milvus reads each key's newest row; a key with no row (or no vector) is an error.
+    """
+    read_partitions(collection, (), "search")  # the load check
+    schema = collection.schema
+    vectors = schema.vector_fields
+    if anns_field:
+        field = schema.get(anns_field)
+        if field is None or not field.dtype.is_vector:
+            raise ParameterInvalid.msg(f"field {anns_field} is not a vector field")
+    elif len(vectors) == 1:
+        field = vectors[0]
+    else:
+        raise RequestError(
+            "multiple anns_fields exist, please specify a anns_field in search_params"
+        )
+    pk = schema.primary
+    dtype = np.int64 if pk.dtype == DataType.INT64 else object
+    wanted = np.asarray(list(keys), dtype=dtype)
+    snapshot = collection.snapshot(collection.ctx.tso.allocate())
+    output = OutputSpec((pk.name, field.name), None)
+    found = reader.query(snapshot, schema, reader.CompiledFilter(keys=wanted), output, None, 0)
+    positions = _positions(found.column(pk.name).to_numpy(zero_copy_only=False), wanted)
+    column = found.column(field.name).combine_chunks()
+    absent = positions < 0
+    if absent.any() or column.take(pa.array(np.maximum(positions, 0))).null_count:
+        missing = wanted[absent].tolist() if absent.any() else wanted.tolist()
+        raise ParameterInvalid.msg(f"primary keys {missing} have no vector in field {field.name}")
+    picked = column.take(pa.array(positions))
+    info = type_info(field.dtype)
+    if info.to_matrix is not None:
+        return info.to_matrix(field, picked)
+    return csr(picked)

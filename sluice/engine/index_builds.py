@@ -40,9 +40,11 @@ from sluice.engine.indexes import AnySpec, spec_of
 from sluice.engine.scalar_indexes import build_scalar, indexed_column, load_scalar
 from sluice.engine.segment import Segment, SegmentLevel, SegmentState
 from sluice.engine.text_match_files import build_text_indexes, wants_text_indexes
+from sluice.engine.vector_kinds import ExactKindIndex, is_other_kind
 from sluice.errors import IndexBuildCancelled, StorageWriteError
-from sluice.index import build, load_index
+from sluice.index import IndexSpec, build, load_index
 from sluice.index.scalar import ScalarIndexSpec
+from sluice.schema import FieldSchema
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +164,7 @@ class IndexBuilder:
             segment.num_rows,
         )
         try:
-            built = self._build(segment, index, spec)
+            built = self._build(collection, segment, index, spec)
         except IndexBuildCancelled:
             log.info("index build for segment %d cancelled: the engine is closing", segment.id)
             return False
@@ -193,11 +195,16 @@ class IndexBuilder:
         )
         return True
 
-    def _build(self, segment: Segment, index: IndexMeta, spec: AnySpec) -> SegmentIndex:
+    def _build(
+        self, collection: Collection, segment: Segment, index: IndexMeta, spec: AnySpec
+    ) -> SegmentIndex:
         view = segment.view()
         if isinstance(spec, ScalarIndexSpec):
             name = indexed_column(spec)
             return build_scalar(spec, view.table([name]).column(name))
+        field = collection.schema.get(index.field_name)
+        if field is not None and is_other_kind(field):
+            return _exact(segment, field, spec)
         vectors = view.vectors[index.field_name]
         return build(spec, vectors, rerank_vectors=vectors, cancelled=self._stopping.is_set)
 
@@ -207,6 +214,10 @@ def decode_index(spec: AnySpec, blob: bytes, rerank_vectors: Any = None) -> Segm
     if isinstance(spec, ScalarIndexSpec):
         return load_scalar(spec, blob)
     return load_index(spec, blob, rerank_vectors=rerank_vectors)
+
+
+def _exact(segment: Segment, field: FieldSchema, spec: IndexSpec) -> ExactKindIndex:
+    return ExactKindIndex(spec, field.dtype, segment.view().search_data(field.name))
 
 
 def load_segment_indexes(ctx: EngineContext, collection: Collection, segment: Segment) -> None:
@@ -225,6 +236,11 @@ def load_segment_indexes(ctx: EngineContext, collection: Collection, segment: Se
             continue
         try:
             spec = spec_of(collection, index)
+            field = collection.schema.get(index.field_name)
+            if field is not None and is_other_kind(field):
+                assert isinstance(spec, IndexSpec)
+                loaded[index_id] = _exact(segment, field, spec)
+                continue
             vectors = None if isinstance(spec, ScalarIndexSpec) else _vectors(segment, index)
             loaded[index_id] = decode_index(spec, ctx.files.read_bytes(rel), vectors)
         except Exception as exc:  # a damaged file must never stop start-up

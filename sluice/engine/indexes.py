@@ -38,6 +38,7 @@ from sluice.engine.scalar_indexes import (
     target_of,
 )
 from sluice.engine.segment import SegmentLevel, SegmentState
+from sluice.engine.vector_kinds import is_other_kind, parse_kind_index
 from sluice.errors import IndexNotFound, ParameterInvalid, RequestError
 from sluice.index import IndexSpec, parse_index_spec
 from sluice.index.scalar import ScalarIndexSpec
@@ -87,6 +88,8 @@ def is_vector_index(collection: Collection, index: IndexMeta) -> bool:
 
 
 def _parse(schema: CollectionSchema, target: IndexTarget, params: Mapping[str, str]) -> AnySpec:
+    if is_other_kind(target.field):
+        return parse_kind_index(target.field, params)
     if target.field.dtype.is_vector:
         return parse_index_spec(target.field, "", "", params)
     return parse_scalar(schema, target, params)

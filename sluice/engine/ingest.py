@@ -9,21 +9,16 @@ test suites match on it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sluice.engine.json_check import checked_json
-from sluice.errors import DataMismatch, RequestError, SluiceError
+from sluice.errors import DataMismatch, SluiceError
 from sluice.schema import DYNAMIC_FIELD, CollectionSchema, DataType, FieldSchema
-
-_INT_RANGES = {
-    DataType.INT8: (-(2**7), 2**7 - 1),
-    DataType.INT16: (-(2**15), 2**15 - 1),
-    DataType.INT32: (-(2**31), 2**31 - 1),
-}
+from sluice.types import UTC, Context, Storage, TypeInfo, arrow_field, arrow_type, type_info
+from sluice.types.json_check import checked_json
 
 
 @dataclass(frozen=True)
@@ -45,6 +40,7 @@ def prepare_rows(
     allocate_ids: Callable[[int], int],
     *,
     upsert: bool = False,
+    context: Context = UTC,
 ) -> pa.Table:
     """Validate ``columns`` against ``schema`` and build the stored table (no ``$ts`` yet).
 
@@ -72,19 +68,20 @@ def prepare_rows(
     if DYNAMIC_FIELD in by_name and schema.dynamic_field is None:
         raise DataMismatch.msg("dynamic field is not enabled in this collection")
 
-    static_names = [f.name for f in schema.fields if not f.is_dynamic]
+    static = tuple(f.name for f in schema.fields if not f.is_dynamic)
+    context = replace(context, static_names=static)
     arrays = [
         _column_for(
             fld,
             by_name.get(fld.name if not fld.is_dynamic else DYNAMIC_FIELD),
             num_rows,
             allocate_ids,
-            static_names,
             generate=generated and fld.is_primary,
+            context=context,
         )
         for fld in schema.fields
     ]
-    return pa.Table.from_arrays(arrays, schema=pa.schema([f.arrow_field() for f in schema.fields]))
+    return pa.Table.from_arrays(arrays, schema=pa.schema([arrow_field(f) for f in schema.fields]))
 
 
 def _column_for(
@@ -92,8 +89,8 @@ def _column_for(
     col: Column | None,
     num_rows: int,
     allocate_ids: Callable[[int], int],
-    static_names: Sequence[str],
     generate: bool = False,
+    context: Context = UTC,
 ) -> pa.Array:
     if generate:
         first = allocate_ids(num_rows)
@@ -105,79 +102,37 @@ def _column_for(
     if fld.is_dynamic:
         if col is None:
             return pa.array([b"{}"] * num_rows, type=pa.binary())
-        return checked_json(fld, _check_length(fld, col, num_rows), static_names)
+        return checked_json(fld, _check_length(fld, col, num_rows), context.static_names)
     if col is None:
         if fld.nullable or fld.default_value is not None:
             return missing_column(fld, num_rows)
         raise DataMismatch.msg(f"fieldSchema({fld.name}) has no corresponding fieldData pass in")
+    info = type_info(fld.dtype)
     if col.dtype != fld.dtype and not _compatible(col.dtype, fld.dtype):
         raise _type_mismatch(fld)
-    if not _payload_fits(fld.dtype, col.values.type):
+    if not info.accepts(col.values.type):
         raise _type_mismatch(fld)
     values = _check_length(fld, col, num_rows)
-    if fld.dtype == DataType.FLOAT_VECTOR:
-        return _check_vectors(fld, col, values)
+    if info.storage == Storage.DENSE:
+        _check_dim(fld, col, info)
     if values.null_count:
         if fld.is_primary:
             raise DataMismatch.msg("primary field not support null")
-        if fld.default_value is not None:
-            values = pc.fill_null(values, pa.scalar(fld.default_value, type=fld.arrow_type))
-        elif not fld.nullable:
+        if fld.default_value is None and not fld.nullable:
             raise DataMismatch.msg(f"the field {fld.name} is not nullable but got null values")
-    if fld.dtype in _INT_RANGES:
-        _check_int_range(fld, values)
-    if fld.dtype == DataType.VARCHAR:
-        _check_varchar(fld, values)
-    if fld.dtype == DataType.JSON:
-        return checked_json(fld, values, static_names)
     try:
-        stored = values.cast(fld.arrow_type)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        stored = info.check(fld, values, context)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         raise _type_mismatch(fld) from None
-    if fld.dtype in (DataType.FLOAT, DataType.DOUBLE):
-        _check_finite(stored)
+    if stored.null_count and fld.default_value is not None:
+        stored = pc.fill_null(stored, _default_scalar(fld))
     return stored
-
-
-_EXPECTED_ARRAY = {
-    DataType.BOOL: ("", "need bool array"),
-    DataType.INT8: ("", "need int array"),
-    DataType.INT16: ("", "need int array"),
-    DataType.INT32: ("", "need int array"),
-    DataType.INT64: ("", "need long int array"),
-    DataType.FLOAT: ("", "need float32 array"),
-    DataType.DOUBLE: ("", "need float64(double) array"),
-    DataType.VARCHAR: ("varchar ", "need string array"),
-    DataType.JSON: ("json ", "need json array"),
-    DataType.FLOAT_VECTOR: ("float vector ", "need float vector"),
-}
 
 
 def _type_mismatch(fld: FieldSchema) -> DataMismatch:
     """``validate_util.go``: ``<kind>field '<f>' is illegal, array type mismatch``."""
-    kind, expected = _EXPECTED_ARRAY.get(fld.dtype, ("", "valid data"))
-    return DataMismatch.expected(
-        expected, "got nil", f"{kind}field '{fld.name}' is illegal, array type mismatch"
-    )
-
-
-def _payload_fits(dtype: DataType, arrow_type: pa.DataType) -> bool:
-    """Whether the values' storage suits the field, whatever type label the client put on it."""
-    if pa.types.is_null(arrow_type):
-        return True
-    if dtype.is_integer:
-        return pa.types.is_integer(arrow_type)
-    if dtype in (DataType.FLOAT, DataType.DOUBLE):
-        return pa.types.is_floating(arrow_type) or pa.types.is_integer(arrow_type)
-    if dtype == DataType.BOOL:
-        return pa.types.is_boolean(arrow_type)
-    if dtype == DataType.VARCHAR:
-        return pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
-    if dtype == DataType.JSON:
-        return pa.types.is_binary(arrow_type) or pa.types.is_string(arrow_type)
-    if dtype == DataType.FLOAT_VECTOR:
-        return pa.types.is_fixed_size_list(arrow_type)
-    return True
+    message, expected = type_info(fld.dtype).mismatch_words(fld)
+    return DataMismatch.expected(expected, "got nil", message)
 
 
 def _compatible(sent: DataType, declared: DataType) -> bool:
@@ -197,83 +152,29 @@ def _check_length(fld: FieldSchema, col: Column, num_rows: int) -> pa.Array:
     return values
 
 
-def _check_vectors(fld: FieldSchema, col: Column, values: pa.Array) -> pa.Array:
-    assert fld.dim is not None
+def _check_dim(fld: FieldSchema, col: Column, info: TypeInfo) -> None:
+    """The dimension the client declared (or its values carry) must be the schema's."""
+    assert info.dim_of is not None
     got = col.dim
-    if got is None and isinstance(values.type, pa.FixedSizeListType):
-        got = values.type.list_size
-    if got != fld.dim or not isinstance(values.type, pa.FixedSizeListType):
+    if got is None:
+        got = info.dim_of(col.values.type)
+    if got != fld.dim:
         raise DataMismatch.expected(
             fld.dim,
             got,
             f"the dim ({got}) of field data({fld.name}) is not equal to schema dim ({fld.dim})",
         )
-    if values.null_count:
-        raise DataMismatch.msg(f"the field {fld.name} is not nullable but got null values")
-    flat = values.values
-    if flat.null_count:
-        raise DataMismatch.msg(f"the field {fld.name} contains null values")
-    check_finite_floats(flat.to_numpy(zero_copy_only=False))
-    return values.cast(fld.arrow_type)
 
 
-def check_finite_floats(data: np.ndarray) -> None:
-    """Milvus's ``VerifyFloats``: NaN and infinities are refused, naming the first one."""
-    finite = np.isfinite(data)
-    if not finite.all():
-        raise RequestError(not_a_number(float(data.ravel()[np.argmin(finite.ravel())])))
-
-
-def not_a_number(value: float) -> str:
-    """``value '%f' is not a number or infinity`` with Go's spelling of the value."""
-    spelled = "NaN" if value != value else ("+Inf" if value > 0 else "-Inf")
-    return f"value '{spelled}' is not a number or infinity"
-
-
-def _check_finite(values: pa.Array) -> None:
-    if len(values) == values.null_count:
-        return
-    finite = pc.is_finite(values)
-    if pc.all(pc.fill_null(finite, True)).as_py():
-        return
-    row = int(pc.index(pc.fill_null(finite, True), False).as_py())
-    raise RequestError(not_a_number(float(values[row].as_py())))
-
-
-def _check_int_range(fld: FieldSchema, values: pa.Array) -> None:
-    low, high = _INT_RANGES[fld.dtype]
-    if len(values) == values.null_count:
-        return
-    bad = pc.or_(pc.less(values, low), pc.greater(values, high))
-    if pc.any(bad).as_py():
-        row = int(pc.index(bad, True).as_py())
-        raise DataMismatch.expected(
-            "integer doesn't overflow",
-            "out of range",
-            f"the {row}th element ({values[row].as_py()}) out of range: [{low}, {high}]",
-        )
-
-
-def _check_varchar(fld: FieldSchema, values: pa.Array) -> None:
-    max_length = fld.max_length or 65535
-    if len(values) == values.null_count:
-        return
-    # Milvus measures bytes (Go ``len``), not characters.
-    lengths = pc.binary_length(values)
-    longest = pc.max(lengths).as_py()
-    if longest is not None and longest > max_length:
-        row = int(pc.index(pc.greater(lengths, max_length), True).as_py())
-        raise DataMismatch.msg(
-            f"length of varchar field {fld.name} exceeds max length, row number: {row}, "
-            f"length: {longest}, max length: {max_length}"
-        )
+def _default_scalar(fld: FieldSchema) -> pa.Scalar:
+    return pa.scalar(type_info(fld.dtype).stored_default(fld), type=arrow_type(fld))
 
 
 def missing_column(fld: FieldSchema, num_rows: int) -> pa.Array:
     """The column of a field with no data: its default value in every row, else nulls."""
     if fld.default_value is not None:
-        return pa.array([fld.default_value] * num_rows, type=fld.arrow_type)
-    return pa.nulls(num_rows, type=fld.arrow_type)
+        return pa.repeat(_default_scalar(fld), num_rows)
+    return pa.nulls(num_rows, type=arrow_type(fld))
 
 
 def primary_keys(table: pa.Table, schema: CollectionSchema) -> np.ndarray:

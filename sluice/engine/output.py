@@ -17,7 +17,8 @@ import orjson
 import pyarrow as pa
 
 from sluice.errors import RequestError
-from sluice.schema import DYNAMIC_FIELD, CollectionSchema
+from sluice.schema import DYNAMIC_FIELD, CollectionSchema, FieldSchema
+from sluice.types import Context, type_info
 
 COUNT_STAR = "count(*)"
 
@@ -99,3 +100,25 @@ def project_dynamic(column: pa.ChunkedArray | pa.Array, keys: tuple[str, ...]) -
 
 def round_scores(scores: np.ndarray, decimals: int) -> np.ndarray:
     return scores if decimals < 0 else np.round(scores, decimals)
+
+
+def present_column(
+    fld: FieldSchema, column: pa.ChunkedArray | pa.Array, context: Context
+) -> pa.ChunkedArray | pa.Array:
+    """A stored column as Milvus shows it to clients (ISO timestamps, WKT geometry)."""
+    present = type_info(fld.dtype).present
+    if present is None:
+        return column
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    return present(fld, column, context)
+
+
+def present_table(schema: CollectionSchema, table: pa.Table, context: Context) -> pa.Table:
+    """Every column of a result table as Milvus shows it."""
+    for index, name in enumerate(table.column_names):
+        fld = schema.get(name)
+        if fld is None or type_info(fld.dtype).present is None:
+            continue
+        table = table.set_column(index, name, present_column(fld, table.column(index), context))
+    return table

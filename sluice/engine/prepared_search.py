@@ -28,10 +28,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, TypeAlias
 
 import numpy as np
+import scipy.sparse
 
 from sluice.engine import search as search_ops
 from sluice.engine.collection import Collection
@@ -39,8 +40,7 @@ from sluice.engine.data import compile_rows_filter, read_snapshot, read_timestam
 from sluice.engine.functions import QueryTexts, embed_queries
 from sluice.engine.fused_hits import Grouping, SearchOutcome, rerank
 from sluice.engine.indexes import vector_spec_of
-from sluice.engine.ingest import check_finite_floats
-from sluice.engine.output import OutputSpec, resolve_output
+from sluice.engine.output import OutputSpec, present_column, present_table, resolve_output
 from sluice.engine.partition_keys import (
     ISOLATION_PROPERTY,
     partition_key_field,
@@ -49,11 +49,17 @@ from sluice.engine.partition_keys import (
 from sluice.engine.partitions import read_partitions
 from sluice.engine.reader import CompiledFilter
 from sluice.engine.rerank import FunctionScore, RerankPlan, plan_function_score
+from sluice.engine.vector_kinds import is_other_kind, kind_search_params
 from sluice.errors import FieldNotFound, ParameterInvalid, RequestError, SegcoreError
 from sluice.index import parse_search_params
 from sluice.query import check_isolation
 from sluice.rank import Window
 from sluice.schema import CollectionSchema, DataType, FieldSchema
+from sluice.types import UTC, Context, type_info
+from sluice.types.scalars import check_finite_floats
+
+#: Query vectors: a ``(nq, width)`` matrix, or CSR rows for sparse fields.
+Queries: TypeAlias = np.ndarray | scipy.sparse.csr_matrix
 
 MAX_TOPK = 16384
 MAX_NQ = 16384
@@ -61,9 +67,6 @@ MAX_GROUP_SIZE = 1024
 #: Prepared searches kept per collection (oldest dropped first).
 PLANS_KEPT = 64
 _PLANS_LOCK = threading.Lock()
-_GROUPABLE = frozenset(
-    {DataType.INT8, DataType.INT16, DataType.INT32, DataType.INT64, DataType.VARCHAR, DataType.BOOL}
-)
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,8 @@ class SearchRequest:
     ignore_growing: bool = False
     #: Partitions to search (empty: all); each must exist.
     partition_names: Sequence[str] = ()
+    #: Time zone TIMESTAMPTZ outputs are shown in (empty: the collection's).
+    timezone: str = ""
     #: Rerank functions applied to the hits (decay, boost, rrf, weighted).
     function_score: FunctionScore | None = None
 
@@ -135,7 +140,11 @@ def prepare_search(collection: Collection, req: SearchRequest) -> PreparedSearch
             f"fail to search: metric type not match: invalid [expected={spec.metric_type}]"
             f"[actual={req.metric.upper()}]: invalid parameter"
         )
-    params = parse_search_params(spec, req.metric, req.search_params or {}, req.limit + req.offset)
+    k = req.limit + req.offset
+    if is_other_kind(field):
+        params = kind_search_params(field, spec, req.metric, req.search_params or {}, k)
+    else:
+        params = parse_search_params(spec, req.metric, req.search_params or {}, k)
     group_by = _group_by(collection, req)
     if group_by is not None and params.is_range:
         raise ParameterInvalid.expected(
@@ -168,6 +177,7 @@ def prepare_search(collection: Collection, req: SearchRequest) -> PreparedSearch
         round_decimal=-1 if reranked else req.round_decimal,
         after=req.iterator_last_bound if req.iterator else None,
         group_by=group_by,
+        kind=field.dtype,
     )
     pruned = pruned_partitions(collection.meta, flt.bound)
     return PreparedSearch(
@@ -199,7 +209,10 @@ def cached_plan(
 
 
 def run_search(
-    prepared: PreparedSearch, vectors: np.ndarray | QueryTexts, read_ts: int | None = None
+    prepared: PreparedSearch,
+    vectors: Queries | QueryTexts,
+    read_ts: int | None = None,
+    context: Context = UTC,
 ) -> SearchResult:
     """Search ``vectors`` (one query per row) at ``read_ts`` (default: now).
 
@@ -211,7 +224,8 @@ def run_search(
     if isinstance(vectors, QueryTexts):
         settings = collection.ctx.settings.functions
         vectors = embed_queries(collection.schema, settings, prepared.field, vectors)
-    _check_vectors(prepared.field, vectors)
+    queries = query_matrix(prepared.field, vectors)
+    _check_vectors(prepared.field, queries)
     ts = read_timestamp(collection, read_ts)
     snapshot = read_snapshot(
         collection,
@@ -220,11 +234,16 @@ def run_search(
         ignore_growing=request.ignore_growing,
     )
     schema = collection.schema
-    queries = np.ascontiguousarray(vectors, dtype=np.float32)
     output = prepared.search_output or prepared.output
     hits = search_ops.search(snapshot, schema, queries, prepared.plan, prepared.flt, output)
     if prepared.rerank is not None:
         hits = _reranked(prepared, hits)
+    hits = replace(hits, fields=present_table(schema, hits.fields, context))
+    if hits.group_values is not None and prepared.plan.group_by is not None:
+        group_field = schema.get(prepared.plan.group_by.field)
+        assert group_field is not None
+        values = present_column(group_field, hits.group_values, context)
+        hits = replace(hits, group_values=values)
     return SearchResult(prepared.request, hits, prepared.output, ts, schema)
 
 
@@ -245,10 +264,34 @@ def _reranked(prepared: PreparedSearch, hits: search_ops.SearchHits) -> search_o
 def search(
     collection: Collection,
     req: SearchRequest,
-    vectors: np.ndarray | QueryTexts,
+    vectors: Queries | QueryTexts,
     read_ts: int | None = None,
+    context: Context = UTC,
 ) -> SearchResult:
-    return run_search(prepare_search(collection, req), vectors, read_ts)
+    return run_search(prepare_search(collection, req), vectors, read_ts, context)
+
+
+def query_matrix(field: FieldSchema, vectors: Queries) -> Queries:
+    """Query vectors in the form the field's search takes (float32 for float vectors)."""
+    if field.dtype == DataType.FLOAT_VECTOR:
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+    if field.dtype == DataType.SPARSE_FLOAT_VECTOR:
+        return scipy.sparse.csr_matrix(vectors, dtype=np.float32)
+    info = type_info(field.dtype)
+    raw = np.ascontiguousarray(vectors)
+    if scipy.sparse.issparse(vectors) or raw.ndim != 2:
+        return raw
+    if raw.dtype == np.float32 and info.numpy_dtype != np.float32:
+        # Float queries against a float16/bfloat16/int8 field: cast, as Milvus's clients do.
+        return raw.astype(info.numpy_dtype)
+    width = raw.shape[1] * raw.dtype.itemsize
+    size = np.dtype(info.numpy_dtype).itemsize
+    if width % size:
+        raise SegcoreError(
+            f"vector dimension mismatch, expected vector size(byte) "
+            f"{info.matrix_width(field) * size}, actual {width}.: {SegcoreError.base_message}"
+        )
+    return raw.view(np.uint8).view(info.numpy_dtype)
 
 
 def _isolated(collection: Collection) -> bool:
@@ -256,8 +299,11 @@ def _isolated(collection: Collection) -> bool:
     return collection.meta.properties.get(ISOLATION_PROPERTY, "").strip().lower() == "true"
 
 
-def _check_vectors(field: FieldSchema, vectors: np.ndarray) -> None:
-    nq = len(vectors)
+def _check_vectors(field: FieldSchema, vectors: Queries) -> None:
+    nq = vectors.shape[0]
+    if field.dtype != DataType.FLOAT_VECTOR:
+        _check_kind_vectors(field, vectors, nq)
+        return
     if not 1 <= nq <= MAX_NQ:
         raise RequestError(
             "nq (number of search vector per search request) should be in range "
@@ -272,6 +318,29 @@ def _check_vectors(field: FieldSchema, vectors: np.ndarray) -> None:
         )
     # NaN or an infinity has no distance to anything; refuse it as Milvus refuses it in data.
     check_finite_floats(vectors)
+
+
+def _check_kind_vectors(field: FieldSchema, vectors: Queries, nq: int) -> None:
+    if not 1 <= nq <= MAX_NQ:
+        raise RequestError(
+            "nq (number of search vector per search request) should be in range "
+            f"[1, {MAX_NQ}], but got {nq}"
+        )
+    if field.dtype == DataType.SPARSE_FLOAT_VECTOR:
+        if not scipy.sparse.issparse(vectors):
+            raise ParameterInvalid.msg(
+                f"the field {field.name} of type SparseFloatVector needs sparse query vectors"
+            )
+        return
+    info = type_info(field.dtype)
+    width = info.matrix_width(field)
+    if scipy.sparse.issparse(vectors) or vectors.ndim != 2 or vectors.shape[1] != width:
+        got = 0 if scipy.sparse.issparse(vectors) else int(vectors.shape[-1])
+        size = np.dtype(info.numpy_dtype).itemsize
+        raise SegcoreError(
+            f"vector dimension mismatch, expected vector size(byte) {width * size}, actual "
+            f"{got * size}.: {SegcoreError.base_message}"
+        )
 
 
 def _check_search_window(req: SearchRequest) -> None:
@@ -303,7 +372,7 @@ def _group_by(collection: Collection, req: SearchRequest) -> search_ops.GroupBy 
     field = collection.schema.get(req.group_by_field)
     if field is None or field.is_dynamic:
         raise FieldNotFound.wrap("groupBy field not found in schema", field=req.group_by_field)
-    if field.dtype not in _GROUPABLE:
+    if not type_info(field.dtype).groupable:
         raise ParameterInvalid.msg(
             f"group by field {field.name} has unsupported data type {field.dtype.milvus_name}"
         )

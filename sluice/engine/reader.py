@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from sluice.engine.collection import Snapshot
 from sluice.engine.columns import SegmentView
@@ -27,6 +28,7 @@ from sluice.engine.output import OutputSpec, project_dynamic
 from sluice.engine.text_match import TextMatchIndexes
 from sluice.query import BoundExpr, IndexLookup, evaluate, indexed_rows
 from sluice.schema import DYNAMIC_FIELD, CollectionSchema
+from sluice.types import arrow_type
 
 
 @dataclass(frozen=True)
@@ -165,8 +167,10 @@ def query(
     output: OutputSpec,
     limit: int | None,
     offset: int,
+    order_by: Sequence[tuple[str, str]] = (),
 ) -> pa.Table:
-    """Matching rows, newest version per key, ordered by primary key, then paginated."""
+    """Matching rows, newest version per key, ordered by primary key (or ``order_by``,
+    then primary key), then paginated."""
     seg_nos, rows, pks, stamps = [], [], [], []
     for no, view in enumerate(snapshot.segments):
         idx = matching_rows(view, snapshot, flt)
@@ -185,9 +189,27 @@ def query(
     seg_no = np.concatenate(seg_nos)
     row = np.concatenate(rows)
     order = _newest_per_key_sorted(np.concatenate(pks), np.concatenate(stamps))
+    if order_by:
+        order = _ordered_by(snapshot.segments, seg_no, row, order, order_by)
     stop = len(order) if limit is None else offset + limit
     order = order[offset:stop]
     return gather(snapshot.segments, seg_no[order], row[order], output, schema)
+
+
+def _ordered_by(
+    segments: Sequence[SegmentView],
+    seg_no: np.ndarray,
+    row: np.ndarray,
+    order: np.ndarray,
+    order_by: Sequence[tuple[str, str]],
+) -> np.ndarray:
+    """``order`` (key-sorted candidates) re-sorted by the fields; ties keep key order."""
+    names = [name for name, _ in order_by]
+    keys = gather(segments, seg_no[order], row[order], OutputSpec(tuple(names), None), None)
+    keys = keys.append_column("__rank", pa.array(np.arange(len(order))))
+    sort_keys = [(name, direction) for name, direction in order_by] + [("__rank", "ascending")]
+    ranked = pc.sort_indices(keys, sort_keys=sort_keys, null_placement="at_end")
+    return order[np.asarray(ranked)]
 
 
 def _newest_per_key_sorted(pk: np.ndarray, ts: np.ndarray) -> np.ndarray:
@@ -287,5 +309,5 @@ def empty_table(schema: CollectionSchema, output: OutputSpec) -> pa.Table:
     for name in output.columns:
         fld = schema.get(name) if name != DYNAMIC_FIELD else schema.dynamic_field
         assert fld is not None
-        fields.append(pa.field(name, fld.arrow_type))
+        fields.append(pa.field(name, arrow_type(fld)))
     return pa.schema(fields).empty_table()

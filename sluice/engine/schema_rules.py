@@ -2,8 +2,8 @@
 
 Checked at CreateCollection, before anything is written.  The limits are
 Milvus's defaults (``proxy.maxFieldNum`` 64, ``proxy.maxShardNum`` 16,
-``proxy.maxDimension`` 32768, VARCHAR up to 65535 bytes, at most 4 vector
-fields).  Messages and codes follow ``internal/proxy/util.go`` and
+``proxy.maxDimension`` 32768, VARCHAR up to 65535 bytes, at most 10 vector
+fields, ARRAY capacity up to 4096).  Messages and codes follow ``internal/proxy/util.go`` and
 ``task.go`` (see docs/reference/milvus-behaviour.md §1): several of Milvus's
 checks are plain errors (code 65535), others carry ``invalid parameter``
 (1100) or ``field name invalid`` (1701), and clients match on both.  Field
@@ -13,14 +13,20 @@ own column names (``RowID``, ``Timestamp``).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sluice.engine.functions import validate_functions
 from sluice.engine.text_fields import validate_text_fields
-from sluice.errors import FieldNameInvalid, ParameterInvalid, RequestError
-from sluice.schema import SUPPORTED_TYPES, CollectionSchema, DataType, FieldSchema
+from sluice.errors import FieldNameInvalid, ParameterInvalid, RequestError, SluiceError
+from sluice.schema import CollectionSchema, DataType, FieldSchema
+from sluice.types import SUPPORTED_TYPES
+from sluice.types.arrays import ELEMENT_TYPES, MAX_ARRAY_CAPACITY
+from sluice.types.geometry import default_wkb
+from sluice.types.temporal import default_micros
 
 MAX_NAME_LENGTH = 255
 MAX_FIELDS = 64
-MAX_VECTOR_FIELDS = 4
+MAX_VECTOR_FIELDS = 10
 MAX_SHARDS = 16
 MIN_DIM = 2
 MAX_DIM = 32768
@@ -140,17 +146,23 @@ def validate_schema(schema: CollectionSchema, max_fields: int = MAX_FIELDS) -> N
 
 
 def check_field(fld: FieldSchema, collection: str) -> None:
-    """One field's own rules: its name, type parameters and nullability (``ValidateField``)."""
+    """One field's own rules: its name, type parameters and defaults (``ValidateField``)."""
     _validate_type(fld)
     validate_field_name(fld.name)
-    if fld.dtype == DataType.FLOAT_VECTOR:
+    if fld.dtype.is_vector:
         _validate_dim(fld)
-    if fld.dtype == DataType.VARCHAR:
+        if fld.default_value is not None:
+            raise ParameterInvalid.msg("vector type not support default value")
+    if fld.dtype == DataType.VARCHAR or (
+        fld.dtype == DataType.ARRAY and fld.element_type == DataType.VARCHAR
+    ):
         _validate_max_length(fld, collection)
-    if fld.dtype.is_vector and fld.nullable:
-        raise RequestError(
-            f"vector type not support null, type:{fld.dtype.milvus_name}, fieldName:{fld.name}"
-        )
+    if fld.dtype == DataType.ARRAY:
+        _validate_max_capacity(fld, collection)
+        if fld.default_value is not None:
+            raise ParameterInvalid.msg(
+                f"type not support default value, type:Array, fieldName:{fld.name}"
+            )
 
 
 def _validate_primary(fields: tuple[FieldSchema, ...]) -> None:
@@ -187,9 +199,41 @@ def _validate_type(fld: FieldSchema) -> None:
         raise ParameterInvalid.msg(
             f"field {fld.name}: data type {fld.dtype.milvus_name} is not supported by Sluice"
         )
+    if fld.dtype == DataType.ARRAY:
+        _validate_element_type(fld)
+
+
+def _validate_element_type(fld: FieldSchema) -> None:
+    """``validateElementType``."""
+    element = fld.element_type
+    if element is None or element == DataType.NONE:
+        raise RequestError("element data type None is not valid")
+    if element == DataType.STRING:
+        raise RequestError("string data type not supported yet, please use VarChar type instead")
+    if element not in ELEMENT_TYPES:
+        raise RequestError(f"element type {element.milvus_name} is not supported")
+
+
+def _validate_max_capacity(fld: FieldSchema, collection: str) -> None:
+    if fld.max_capacity is None:
+        raise RequestError(
+            f"type param(max_capacity) should be specified for array field {fld.name} of "
+            f"collection {collection}"
+        )
+    if not 0 < fld.max_capacity <= MAX_ARRAY_CAPACITY:
+        raise RequestError(
+            f"the maximum capacity specified for a Array should be in (0, {MAX_ARRAY_CAPACITY}]"
+        )
 
 
 def _validate_dim(fld: FieldSchema) -> None:
+    """``validateDimension``: sparse vectors have none, binary ones count bits."""
+    if fld.dtype == DataType.SPARSE_FLOAT_VECTOR:
+        if fld.dim is not None:
+            raise RequestError(
+                f"dim should not be specified for sparse vector field {fld.name}({fld.field_id})"
+            )
+        return
     if fld.dim is None:
         raise RequestError(
             f"dimension is not defined in field type params of field {fld.name}, check type "
@@ -199,6 +243,18 @@ def _validate_dim(fld: FieldSchema) -> None:
         raise RequestError(
             f"invalid dimension: {fld.dim}. should be in range {MIN_DIM} ~ {MAX_DIM}"
         )
+    if fld.dtype == DataType.BINARY_VECTOR:
+        if fld.dim % 8:
+            raise RequestError(
+                f"invalid dimension: {fld.dim} of field {fld.name}. binary vector dimension "
+                "should be multiple of 8. "
+            )
+        if fld.dim > MAX_DIM * 8:
+            raise RequestError(
+                f"invalid dimension: {fld.dim} of field {fld.name}. binary vector dimension "
+                f"should be in range {MIN_DIM} ~ {MAX_DIM * 8}"
+            )
+        return
     if fld.dim > MAX_DIM:
         raise RequestError(
             f"invalid dimension: {fld.dim} of field {fld.name}. float vector dimension should be "
@@ -217,3 +273,24 @@ def _validate_max_length(fld: FieldSchema, collection: str) -> None:
             f"the maximum length specified for the field({fld.name}) should be in "
             f"(0, {MAX_VARCHAR}], but got {fld.max_length} instead"
         )
+
+
+def stored_defaults(schema: CollectionSchema, timezone: str) -> CollectionSchema:
+    """Defaults in the form the schema keeps them, checked as Milvus checks them at creation.
+
+    A TIMESTAMPTZ default arrives as ISO text and is kept as UTC microseconds
+    (read in the collection's zone when it has no offset), as Milvus rewrites
+    it; a GEOMETRY default must be valid WKT.
+    """
+    fields = []
+    for fld in schema.fields:
+        value = fld.default_value
+        if value is not None and fld.dtype == DataType.TIMESTAMPTZ and isinstance(value, str):
+            fld = replace(fld, default_value=default_micros(fld, value, timezone))
+        elif value is not None and fld.dtype == DataType.GEOMETRY:
+            try:
+                default_wkb(str(value))
+            except SluiceError:
+                raise ParameterInvalid.msg("invalid default value for geometry field") from None
+        fields.append(fld)
+    return replace(schema, fields=tuple(fields))

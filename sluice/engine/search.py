@@ -30,9 +30,10 @@ from sluice.engine.collection import Snapshot
 from sluice.engine.columns import SegmentView
 from sluice.engine.output import OutputSpec, round_scores
 from sluice.engine.reader import CompiledFilter, combined_mask, empty_table, gather
+from sluice.engine.vector_kinds import kind_search
 from sluice.index import SearchParams, exact_range_search, exact_search, larger_is_better
 from sluice.index import merge_topk as merge_parts
-from sluice.schema import CollectionSchema
+from sluice.schema import CollectionSchema, DataType
 
 _INT64_MIN = np.iinfo(np.int64).min
 _ROW_BITS = 40
@@ -61,6 +62,8 @@ class SearchPlan:
     #: Search-iterator page: rows strictly beyond this score.
     after: float | None = None
     group_by: GroupBy | None = None
+    #: The searched field's type (float vectors go through FAISS and the BLAS scan).
+    kind: DataType = DataType.FLOAT_VECTOR
 
 
 @dataclass(frozen=True)
@@ -84,12 +87,12 @@ def search(
     flt: CompiledFilter,
     output: OutputSpec,
 ) -> SearchHits:
-    nq = len(queries)
+    nq = queries.shape[0]
     views = snapshot.segments
     live = []
     available = 0
     for no, view in enumerate(views):
-        allowed = combined_mask(view, snapshot, flt)
+        allowed = _with_vectors(combined_mask(view, snapshot, flt), view, plan.field)
         rows = view.num_rows if allowed is None else int(np.count_nonzero(allowed))
         if rows:
             live.append((no, view, allowed))
@@ -126,6 +129,14 @@ def search(
     if plan.group_by is None:
         return _flat_hits(views, schema, output, plan, ids, scores, keys)
     return _grouped_hits(views, schema, output, plan, ids, scores)
+
+
+def _with_vectors(allowed: np.ndarray | None, view: SegmentView, field: str) -> np.ndarray | None:
+    """Rows without a vector in the searched field never match (nullable vector fields)."""
+    valid = view.search_validity(field)
+    if valid is None:
+        return allowed
+    return valid if allowed is None else allowed & valid
 
 
 def _candidates(
@@ -334,15 +345,24 @@ def _segment_topk(
     if plan.after is not None:
         # Iterator pages scan exactly, so consecutive pages neither overlap nor skip.
         # The window is exclusive of the last bound: the next float32 beyond it.
+        # A range search's own window (radius/range_filter) still bounds every page.
         low_first = not larger_is_better(params.metric_type)
-        radius = _FAR if low_first else -_FAR
-        edge = np.nextafter(np.float32(plan.after), np.float32(radius))
+        far = _FAR if low_first else -_FAR
+        radius = far if params.radius is None else params.radius
+        edge = float(np.nextafter(np.float32(plan.after), np.float32(far)))
+        if params.range_filter is not None:
+            edge = max(edge, params.range_filter) if low_first else min(edge, params.range_filter)
+        if plan.kind != DataType.FLOAT_VECTOR:
+            window = replace(params, radius=radius, range_filter=float(edge))
+            return kind_search(plan.kind, view.search_data(plan.field), queries, window, k, allowed)
         return exact_range_search(
             view.vector(plan.field), queries, k, params.metric_type, radius, float(edge), allowed
         )
     index = view.vector_index(plan.index_id)
     if index is not None and index.ntotal == view.num_rows:
         return index.search(queries, k, params if params.k == k else replace(params, k=k), allowed)
+    if plan.kind != DataType.FLOAT_VECTOR:
+        return kind_search(plan.kind, view.search_data(plan.field), queries, params, k, allowed)
     vectors = view.vector(plan.field)
     if params.is_range:
         assert params.radius is not None

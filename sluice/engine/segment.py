@@ -28,17 +28,12 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from sluice.engine.columns import (
-    MAX_CHUNKS,
-    ChunkedColumn,
-    SegmentIndex,
-    SegmentView,
-    vectors_of,
-)
+from sluice.engine.columns import MAX_CHUNKS, ChunkedColumn, DenseColumn, SegmentIndex, SegmentView
 from sluice.engine.ingest import missing_column
 from sluice.engine.key_index import SegmentKeys
-from sluice.schema import TS_COLUMN, CollectionSchema, DataType
+from sluice.schema import TS_COLUMN, CollectionSchema, DataType, FieldSchema
 from sluice.storage.segment_files import StoredFile
+from sluice.types import Storage, arrow_field, type_info
 
 
 class SegmentState(enum.IntEnum):
@@ -152,13 +147,14 @@ class Segment:
         self.nbytes = 0
         self._schema = schema
         pk = schema.primary
+        #: Fields held as numpy matrices (dense vectors); every other column is Arrow.
+        self._dense = _dense_fields(schema)
         self._scalar_schema = _scalar_schema(schema)
-        self._vector_dims = {f.name: int(f.dim or 0) for f in schema.vector_fields}
         pk_dtype: type = np.int64 if pk.dtype == DataType.INT64 else object
         self._pk = ChunkedColumn(pk_dtype)
         self._ts = ChunkedColumn(np.uint64)
         self._vectors = {
-            name: ChunkedColumn(np.float32, width=dim) for name, dim in self._vector_dims.items()
+            f.name: DenseColumn(f, ChunkedColumn(*_matrix_shape(f))) for f in self._dense
         }
         self._view = self._make_view(())
 
@@ -239,10 +235,11 @@ class Segment:
         default value, or nulls; rows appended later carry them.  The caller
         holds the channel lock; readers keep the view they already have.
         """
+        dense = {f.name for f in _dense_fields(schema)}
         added = [
             f
             for f in schema.fields
-            if not f.dtype.is_vector and f.name not in self._scalar_schema.names
+            if f.name not in dense and f.name not in self._scalar_schema.names
         ]
         if not added:
             self._schema = schema
@@ -250,7 +247,7 @@ class Segment:
         batches = []
         for batch in self._view.scalars:
             for fld in added:
-                batch = batch.append_column(fld.arrow_field(), missing_column(fld, batch.num_rows))
+                batch = batch.append_column(arrow_field(fld), missing_column(fld, batch.num_rows))
             batches.append(batch)
         self._schema = schema
         self._scalar_schema = _scalar_schema(schema)
@@ -263,10 +260,8 @@ class Segment:
         self._pk.append(pk)
         self._ts.append(ts)
         added = int(ts.nbytes + pk.nbytes)
-        for name, dim in self._vector_dims.items():
-            vecs = vectors_of(rows.column(name), dim)
-            self._vectors[name].append(vecs)
-            added += vecs.nbytes
+        for fld in self._dense:
+            added += self._vectors[fld.name].append(rows.column(fld.name))
         scalars = rows.select(self._scalar_schema.names).cast(self._scalar_schema)
         batches = tuple(scalars.combine_chunks().to_batches())
         added += sum(b.nbytes for b in batches)
@@ -285,9 +280,10 @@ class Segment:
         lack its column; they read as the field's default value, or null.
         """
         present = set(rows.column_names)
+        dense = {f.name for f in self._dense}
         for fld in self._schema.fields:
-            if fld.name not in present and not fld.dtype.is_vector:
-                rows = rows.append_column(fld.arrow_field(), missing_column(fld, rows.num_rows))
+            if fld.name not in present and fld.name not in dense:
+                rows = rows.append_column(arrow_field(fld), missing_column(fld, rows.num_rows))
         return rows
 
     def _make_view(self, scalars: tuple[pa.RecordBatch, ...]) -> SegmentView:
@@ -332,5 +328,17 @@ class Segment:
         }
 
 
+def _matrix_shape(fld: FieldSchema) -> tuple[np.dtype, int]:
+    info = type_info(fld.dtype)
+    assert info.numpy_dtype is not None
+    return info.numpy_dtype, info.matrix_width(fld)
+
+
+def _dense_fields(schema: CollectionSchema) -> tuple[FieldSchema, ...]:
+    return tuple(f for f in schema.fields if type_info(f.dtype).storage == Storage.DENSE)
+
+
 def _scalar_schema(schema: CollectionSchema) -> pa.Schema:
-    return pa.schema([f.arrow_field() for f in schema.fields if not f.dtype.is_vector])
+    """Every column held in Arrow batches: all but the dense vector fields."""
+    dense = {f.name for f in _dense_fields(schema)}
+    return pa.schema([arrow_field(f) for f in schema.fields if f.name not in dense])

@@ -18,10 +18,12 @@ from __future__ import annotations
 from typing import NoReturn
 
 from sluice.errors import ExpressionError
-from sluice.query import ast
+from sluice.query import ast, binder_text, binder_types
 from sluice.query.ast import TOO_DEEP
 from sluice.query.bound import (
     AndPred,
+    ArrayItem,
+    ArrayLen,
     ArrayLength,
     BoundExpr,
     Cmp,
@@ -41,7 +43,7 @@ from sluice.query.bound import (
     NumValue,
     OrPred,
     Predicate,
-    TextMatch,
+    TimeShift,
     Value,
 )
 from sluice.query.consts import (
@@ -68,8 +70,9 @@ _CONTAINS = {
     "array_contains_any": "any",
 }
 _CONTAINS_OP_NAME = {"contains": "Contains", "all": "ContainsAll", "any": "ContainsAny"}
-_TEXT_MATCH = ("text_match", "phrase_match")
-_UINT32_MAX = 2**32 - 1
+#: Functions that produce values rather than predicates.
+_VALUE_FUNCTIONS = frozenset({"array_length", "iso", "interval"})
+_NON_VALUE_CALLS = frozenset(_CONTAINS) | binder_types.GEO_FUNCTIONS
 _PREDICATE_NODES = (
     ast.Compare,
     ast.Chain,
@@ -88,8 +91,12 @@ def _value_type(value: Value) -> DataType:
         return value.dtype
     if isinstance(value, NumArith | Negate):
         return value.dtype
-    if isinstance(value, ArrayLength):
+    if isinstance(value, ArrayLength | ArrayLen):
         return DataType.INT64
+    if isinstance(value, ArrayItem):
+        return value.dtype
+    if isinstance(value, TimeShift):
+        return DataType.TIMESTAMPTZ
     return DataType.JSON
 
 
@@ -119,8 +126,10 @@ def _label(value: Value) -> str:
         return _label(value.left) if not isinstance(value.left, Const) else _label(value.right)
     if isinstance(value, Negate):
         return _label(value.operand)
-    if isinstance(value, ArrayLength):
+    if isinstance(value, ArrayLength | ArrayLen | TimeShift):
         return _label(value.ref)
+    if isinstance(value, ArrayItem):
+        return f'field "{value.ref.name}"[{value.index}]'
     return "constant"
 
 
@@ -155,6 +164,15 @@ class Binder:
 
     # --- names -------------------------------------------------------------------
 
+    def resolve_value(self, ident: ast.Identifier) -> ColumnRef | JsonRef | ArrayItem:
+        """A name as a value: ``array_field[i]`` is one element of the array."""
+        ref = self.resolve(ident)
+        if isinstance(ref, ColumnRef) and ref.dtype == DataType.ARRAY and ident.path:
+            field = self.schema.get(ref.name)
+            element = field.element_type if field is not None else None
+            return binder_types.array_item(self, ref, element, ident.path)
+        return ref
+
     def resolve(self, ident: ast.Identifier) -> ColumnRef | JsonRef:
         name, path = ident.name, ident.path
         if name == DYNAMIC_FIELD or (self.meta is not None and name == self.meta):
@@ -167,7 +185,7 @@ class Binder:
             self.fields.add(field.name)
             if field.dtype == DataType.JSON:
                 return JsonRef(field.name, path, nullable=field.nullable)
-            if path:
+            if path and field.dtype != DataType.ARRAY:
                 self.fail(f"{type_name(field.dtype)} data type not supported accessed with []")
             return ColumnRef(field.name, field.dtype, field.nullable)
         if self.meta is None:
@@ -198,8 +216,12 @@ class Binder:
             return OrPred(tuple(self.predicate(o, "or") for o in node.operands))
         if isinstance(node, ast.Call) and node.name in _CONTAINS:
             return self.contains(node)
-        if isinstance(node, ast.Call) and node.name in _TEXT_MATCH:
-            return self.text_match(node)
+        if isinstance(node, ast.Call) and node.name in binder_text.TEXT_MATCH:
+            return binder_text.text_match(self, node)
+        if isinstance(node, ast.Call) and node.name in binder_types.GEO_FUNCTIONS:
+            return binder_types.geometry_call(self, node)
+        if isinstance(node, ast.Call) and node.name not in _VALUE_FUNCTIONS:
+            raise binder_types.unknown_function(node.name)
         self.not_boolean(node, context)
 
     def not_boolean(self, node: ast.Node, context: str) -> NoReturn:
@@ -242,7 +264,13 @@ class Binder:
             if rtype == DataType.BOOL and op not in ("==", "!="):
                 self.fail(f"only == and != can compare JSON values with a bool ({_label(left)})")
             return
-        if ltype == DataType.VARCHAR:
+        if ltype == DataType.ARRAY or rtype == DataType.ARRAY:
+            ok = False
+        elif ltype == DataType.TIMESTAMPTZ or rtype == DataType.TIMESTAMPTZ:
+            ok = {ltype, rtype} <= {DataType.TIMESTAMPTZ, DataType.INT64}
+        elif ltype == DataType.GEOMETRY or rtype == DataType.GEOMETRY:
+            ok = False
+        elif ltype == DataType.VARCHAR:
             ok = rtype == DataType.VARCHAR
         elif ltype == DataType.BOOL:
             ok = rtype == DataType.BOOL
@@ -285,8 +313,10 @@ class Binder:
             self.check_comparable(op, operand, bound)
         return AndPred((Cmp(above, operand, lower), Cmp(below, operand, upper)))
 
-    def single_field(self, node: ast.Node, what: str) -> ColumnRef | JsonRef:
+    def single_field(self, node: ast.Node, what: str) -> ColumnRef | JsonRef | ArrayItem:
         value = self.value(node)
+        if isinstance(value, ArrayItem):
+            return value
         if isinstance(value, Const):
             self.fail(
                 f"'{what}' can only be used on non-const expression, but got: {self.snippet(node)}"
@@ -313,6 +343,8 @@ class Binder:
     def membership(self, node: ast.In) -> Predicate:
         operand = self.single_field(node.operand, "term")
         dtype = DataType.JSON if isinstance(operand, JsonRef) else operand.dtype
+        if dtype in (DataType.ARRAY, DataType.GEOMETRY):
+            self.fail(f"'in' is not supported on {type_name(dtype)} {_label(operand)}")
         values: dict[tuple[type, ConstValue], ConstValue] = {}
         for item in self.list_values(node.values, "in"):
             try:
@@ -327,9 +359,9 @@ class Binder:
 
     def like(self, node: ast.Like) -> Predicate:
         operand = self.value(node.operand)
-        if not isinstance(operand, ColumnRef | JsonRef):
+        if not isinstance(operand, ColumnRef | JsonRef | ArrayItem):
             self.fail("like operation on complicated expr is unsupported")
-        if isinstance(operand, ColumnRef) and operand.dtype != DataType.VARCHAR:
+        if isinstance(operand, ColumnRef | ArrayItem) and operand.dtype != DataType.VARCHAR:
             self.fail(
                 f"like operation on non-string or no-json field is unsupported ({_label(operand)})"
             )
@@ -368,6 +400,8 @@ class Binder:
         if len(node.args) != 2:
             self.fail(f"{node.name} takes 2 arguments, got {len(node.args)}")
         target = self.value(node.args[0])
+        if isinstance(target, ColumnRef) and target.dtype == DataType.ARRAY:
+            return self.array_contains(node, mode, target)
         if not isinstance(target, JsonRef):
             what = "contains" if mode == "contains" else f"contains_{mode}"
             self.fail(
@@ -386,49 +420,22 @@ class Binder:
             self.fail(f"{_CONTAINS_OP_NAME[mode]} operation element must be an array")
         return JsonContains(target, mode, element.value)
 
-    def text_match(self, node: ast.Call) -> Predicate:
-        """``text_match(field, 'q')`` / ``phrase_match(field, 'q'[, slop])``, as planparserv2."""
-        phrase = node.name == "phrase_match"
-        arity = (2, 3) if phrase else (2,)
-        if len(node.args) not in arity or not isinstance(node.args[0], ast.Identifier):
-            extra = " and an optional slop" if phrase else ""
-            self.fail(f"{node.name} takes a field and a string{extra}, got: {self.snippet(node)}")
-        ref = self.resolve(node.args[0])
-        what = "phrase match" if phrase else "text match"
-        if not isinstance(ref, ColumnRef) or ref.dtype != DataType.VARCHAR:
-            self.fail(f"{what} operation on non-string is unsupported")
-        field = self.schema.get(ref.name)
-        assert field is not None
-        if not field.type_flag("enable_match"):
-            self.fail(f'field "{ref.name}" does not enable match')
-        query = self.value(node.args[1])
-        if not (isinstance(query, Const) and isinstance(query.value, str)):
+    def array_contains(self, node: ast.Call, mode: str, target: ColumnRef) -> Predicate:
+        field = self.schema.get(target.name)
+        assert field is not None and field.element_type is not None
+        element = self.value(node.args[1])
+        if not isinstance(element, Const):
             self.fail(
-                f"the query of {node.name} must be a string, but got: {self.snippet(node.args[1])}"
+                "contains operation are only supported explicitly specified element,"
+                f" got: {self.snippet(node.args[1])}"
             )
-        slop: int | None = None
-        if phrase:
-            slop = self.slop(node.args[2]) if len(node.args) == 3 else 0
-        self.text_fields.add(ref.name)
-        return TextMatch(ref, query.value, slop)
-
-    def slop(self, node: ast.Node) -> int:
-        text = self.snippet(node)
-        value = self.value(node)
-        if not (
-            isinstance(value, Const)
-            and isinstance(value.value, int)
-            and not isinstance(value.value, bool)
-        ):
-            self.fail(
-                '"slop" should be a const integer expression with "uint32" value. '
-                f'"slop" expression passed: {text}'
-            )
-        if value.value < 0:
-            self.fail(f'"slop" should not be a negative interger. "slop" passed: {text}')
-        if value.value > _UINT32_MAX:
-            self.fail(f'"slop" exceeds the range of "uint32". "slop" expression passed: {text}')
-        return value.value
+        if mode == "contains":
+            values: tuple[ConstValue, ...] = (element.value,)
+        elif not isinstance(element.value, tuple):
+            self.fail(f"{_CONTAINS_OP_NAME[mode]} operation element must be an array")
+        else:
+            values = element.value
+        return binder_types.array_contains(self, target, field.element_type, mode, values)
 
     # --- values --------------------------------------------------------------------
 
@@ -446,14 +453,19 @@ class Binder:
                 items.append(bound.value)
             return Const(tuple(items), DataType.ARRAY)
         if isinstance(node, ast.Identifier):
-            return self.resolve(node)
+            return self.resolve_value(node)
+        if isinstance(node, ast.Call) and node.name in binder_types.TIME_LITERALS:
+            return binder_types.time_literal(self, node)
         if isinstance(node, ast.Unary):
             return self.unary(node)
         if isinstance(node, ast.Arith):
             return self.arith(node)
         if isinstance(node, ast.Call) and node.name == "array_length":
             return self.array_length(node)
-        if isinstance(node, ast.Call) and node.name not in (*_CONTAINS, *_TEXT_MATCH):
+        if isinstance(node, ast.Call) and node.name not in (
+            *_NON_VALUE_CALLS,
+            *binder_text.TEXT_MATCH,
+        ):
             self.fail(f"function {node.name} is not supported")
         if isinstance(node, ast.Template):
             self.fail(
@@ -480,6 +492,8 @@ class Binder:
         return Negate(operand, dtype)
 
     def arith(self, node: ast.Arith) -> Value:
+        if binder_types.is_interval(node.right) or binder_types.is_interval(node.left):
+            return self.interval_arith(node)
         left, right = self.value(node.left), self.value(node.right)
         if isinstance(left, Const) and isinstance(right, Const):
             try:
@@ -510,6 +524,20 @@ class Binder:
         return NumArith(
             node.op, num_left, num_right, DataType.INT64 if integral else DataType.DOUBLE
         )
+
+    def interval_arith(self, node: ast.Arith) -> Value:
+        """``ts ± INTERVAL '...'`` (or ``INTERVAL '...' + ts``)."""
+        if binder_types.is_interval(node.right):
+            base, interval, op = node.left, node.right, node.op
+        elif node.op == "+":
+            base, interval, op = node.right, node.left, node.op
+        else:
+            self.fail("an INTERVAL can only be subtracted from a timestamp, not the reverse")
+        ref = self.value(base)
+        if not isinstance(ref, ColumnRef):
+            self.fail(f"INTERVAL can only shift a TIMESTAMPTZ field, got: {self.snippet(base)}")
+        assert isinstance(interval, ast.Call)
+        return binder_types.time_shift(self, ref, op, interval)
 
     def json_arith(self, node: ast.Arith, left: Value, right: Value) -> Value:
         if _is_json(left) and _is_json(right):
@@ -543,6 +571,8 @@ class Binder:
         if len(node.args) != 1 or not isinstance(node.args[0], ast.Identifier):
             self.fail(f"array_length takes one field argument, got: {self.snippet(node)}")
         ref = self.resolve(node.args[0])
+        if isinstance(ref, ColumnRef) and ref.dtype == DataType.ARRAY:
+            return binder_types.array_length(ref)
         if not isinstance(ref, JsonRef):
             self.fail(
                 "array_length operation are only supported on json or array fields now,"

@@ -96,8 +96,46 @@ class ArrayLength:
     ref: JsonRef
 
 
-NumValue: TypeAlias = ColumnRef | Const | NumArith | Negate | ArrayLength
-Value: TypeAlias = ColumnRef | JsonRef | Const | NumArith | Negate | JsonArith | ArrayLength
+@dataclass(frozen=True, slots=True)
+class ArrayLen:
+    """``array_length(array_field)``: elements per row of an ARRAY column."""
+
+    ref: ColumnRef
+
+
+@dataclass(frozen=True, slots=True)
+class ArrayItem:
+    """``array_field[i]``: the ``i``-th element, invalid where a row is shorter."""
+
+    ref: ColumnRef
+    index: int
+    dtype: DataType
+
+
+@dataclass(frozen=True, slots=True)
+class TimeShift:
+    """``timestamptz_field ± INTERVAL '...'``: calendar months, then microseconds."""
+
+    ref: ColumnRef
+    months: int
+    micros: int
+
+
+NumValue: TypeAlias = (
+    ColumnRef | Const | NumArith | Negate | ArrayLength | ArrayLen | ArrayItem | TimeShift
+)
+Value: TypeAlias = (
+    ColumnRef
+    | JsonRef
+    | Const
+    | NumArith
+    | Negate
+    | JsonArith
+    | ArrayLength
+    | ArrayLen
+    | ArrayItem
+    | TimeShift
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +151,7 @@ class Cmp:
 class InList:
     """Membership in a list of constants already cast to the operand's type."""
 
-    operand: ColumnRef | JsonRef
+    operand: ColumnRef | JsonRef | ArrayItem
     values: tuple[ConstValue, ...]
 
 
@@ -121,7 +159,7 @@ class InList:
 class LikeMatch:
     """SQL ``LIKE`` (``%``, ``_``, backslash escapes) on a string column or JSON string."""
 
-    operand: ColumnRef | JsonRef
+    operand: ColumnRef | JsonRef | ArrayItem
     pattern: str
 
 
@@ -147,6 +185,32 @@ class JsonContains:
     ref: JsonRef
     mode: str
     values: tuple[ConstValue, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ArrayContains:
+    """``array_contains`` (one value), ``_all`` or ``_any`` on an ARRAY column."""
+
+    ref: ColumnRef
+    mode: str
+    values: tuple[ConstValue, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class GeoRelation:
+    """``ST_<op>(geometry_field, 'WKT')``, or ``ST_DWITHIN`` with ``distance`` in metres."""
+
+    ref: ColumnRef
+    op: str
+    wkt: str
+    distance: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GeoValid:
+    """``ST_ISVALID(geometry_field)``."""
+
+    ref: ColumnRef
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +248,9 @@ Predicate: TypeAlias = (
     | NullTest
     | JsonExists
     | JsonContains
+    | ArrayContains
+    | GeoRelation
+    | GeoValid
     | TextMatch
     | NotPred
     | AndPred

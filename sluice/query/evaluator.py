@@ -19,14 +19,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sluice.errors import ExpressionError
+from sluice.query import typed_eval
 from sluice.query.ast import TOO_DEEP
 from sluice.query.bound import (
     AndPred,
+    ArrayContains,
+    ArrayItem,
+    ArrayLen,
     ArrayLength,
     BoundExpr,
     Cmp,
     ColumnRef,
     Const,
+    GeoRelation,
+    GeoValid,
     InList,
     JsonArith,
     JsonContains,
@@ -40,6 +46,7 @@ from sluice.query.bound import (
     OrPred,
     Predicate,
     TextMatch,
+    TimeShift,
     Value,
 )
 from sluice.query.columns import ArrowColumn, Batch, Columns, gc_paused
@@ -92,6 +99,13 @@ class _Str:
 class _Json:
     values: JsonValues
     valid: BoolArray
+
+
+def _filled_numpy(array: pa.Array) -> npt.NDArray[Any]:
+    """Numbers of an Arrow array with nulls as zero; integers widened to int64."""
+    fill = False if pa.types.is_boolean(array.type) else 0
+    values = np.asarray(pc.fill_null(array, fill).to_numpy(zero_copy_only=False))
+    return values.astype(np.int64, copy=False) if values.dtype.kind in "iu" else values
 
 
 def _bool_numpy(array: ArrowColumn) -> BoolArray:
@@ -192,6 +206,17 @@ class _Evaluator:
         if isinstance(node, ArrayLength):
             values = self.json(node.ref)
             return _Num(values.values.array_lengths(), values.valid & values.values.is_array)
+        if isinstance(node, ArrayLen):
+            valid = self.columns.valid(node.ref.name)
+            return _Num(typed_eval.array_lengths(self.columns, node.ref), valid)
+        if isinstance(node, ArrayItem):
+            items, present = typed_eval.array_item(self.columns, node)
+            if typed_eval.element_kind(node.dtype) == "string":
+                return _Str(items, present)
+            return _Num(_filled_numpy(items), present)
+        if isinstance(node, TimeShift):
+            base = self.columns.numeric(node.ref.name)
+            return _Num(typed_eval.shifted(base, node), self.columns.valid(node.ref.name))
         if isinstance(node, JsonArith):
             return self.json_arith(node)
         raise AssertionError(f"constant {node} has no per-row value")
@@ -259,6 +284,23 @@ class _Evaluator:
         if isinstance(node, JsonExists):
             source = self.json(node.ref)
             return source.values.present & source.valid, self.columns.all_valid()
+        if isinstance(node, ArrayContains):
+            answer = self.indexed(node.ref, CONTAINS_OPS[node.mode], node.values)
+            if answer is not None:
+                return answer
+            valid = self.columns.valid(node.ref.name)
+            return typed_eval.array_contains(self.columns, node) & valid, valid
+        if isinstance(node, GeoRelation):
+            # ST_DWITHIN measures metres on the sphere, which the index's planar test does not.
+            if node.op != "ST_DWITHIN":
+                answer = self.indexed(node.ref, node.op, (node.wkt,))
+                if answer is not None:
+                    return answer
+            valid = self.columns.valid(node.ref.name)
+            return typed_eval.geo_relation(self.columns, node) & valid, valid
+        if isinstance(node, GeoValid):
+            valid = self.columns.valid(node.ref.name)
+            return typed_eval.geo_valid(self.columns, node.ref) & valid, valid
         if isinstance(node, TextMatch):
             return self.text_match(node)
         return self.contains(node)
@@ -310,6 +352,8 @@ class _Evaluator:
 
     def membership(self, node: InList) -> Result:
         operand = node.operand
+        if isinstance(operand, ArrayItem):
+            return self.item_membership(operand, node.values)
         answer = self.indexed(operand, IN, node.values)
         if answer is not None:
             return answer
@@ -332,8 +376,21 @@ class _Evaluator:
             members = np.array(node.values, dtype=values.dtype)
         return np.isin(values, members) & valid, valid
 
+    def item_membership(self, operand: ArrayItem, members: tuple[Any, ...]) -> Result:
+        items, present = typed_eval.array_item(self.columns, operand)
+        if not members:
+            return np.zeros(self.n, dtype=np.bool_), present
+        if typed_eval.element_kind(operand.dtype) == "string":
+            value_set = pa.array(list(members), type=pa.string())
+        else:
+            value_set = pa.array(list(members)).cast(items.type, safe=False)
+        return _bool_numpy(pc.is_in(items, value_set=value_set)) & present, present
+
     def like(self, node: LikeMatch) -> Result:
         operand = node.operand
+        if isinstance(operand, ArrayItem):
+            items, present = typed_eval.array_item(self.columns, operand)
+            return _bool_numpy(pc.match_like(items, node.pattern)) & present, present
         answer = self.indexed(operand, LIKE, (node.pattern,))
         if answer is not None:
             return answer

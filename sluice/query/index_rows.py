@@ -81,8 +81,13 @@ def _leaf(node: Predicate) -> tuple[ColumnRef | JsonRef, str, tuple[Any, ...]] |
             return node.left, node.op, (node.right.value,)
         return None
     if isinstance(node, InList):
+        # An array element (``a[0] in [...]``) has no index of its own.
+        if not isinstance(node.operand, ColumnRef | JsonRef):
+            return None
         return node.operand, IN, node.values
     if isinstance(node, LikeMatch):
+        if not isinstance(node.operand, ColumnRef | JsonRef):
+            return None
         return node.operand, LIKE, (node.pattern,)
     if isinstance(node, JsonContains):
         return node.ref, CONTAINS_OPS[node.mode], node.values

@@ -185,6 +185,16 @@ class _Builder(Transformer[Token, Node]):
     def call(self, name: Token, *args: Node) -> Node:
         return ast.Call(str(name).lower(), tuple(args), span=_span_of(name, *args))
 
+    def iso(self, tok: Token) -> Node:
+        """``ISO '...'``: a timestamp literal, bound against TIMESTAMPTZ fields."""
+        text = self.string(tok)
+        return ast.Call("iso", (text,), span=_tok_span(tok))
+
+    def interval(self, tok: Token) -> Node:
+        """``INTERVAL 'P1D'``: an ISO-8601 duration, only valid beside a timestamp."""
+        text = self.string(tok)
+        return ast.Call("interval", (text,), span=_tok_span(tok))
+
     def exists(self, operand: Node) -> Node:
         assert isinstance(operand, ast.Identifier)
         return ast.Exists(operand, span=operand.span)

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
@@ -229,7 +230,9 @@ def _flatten_vectors(table: pa.Table) -> pa.Table:
                 values = chunk.values.slice(chunk.offset * dim, len(chunk) * dim)
                 flat = pa.concat_arrays([values]) if values.offset else values
                 chunks.append(
-                    pa.Array.from_buffers(pa.binary(dim * 4), len(chunk), [None, flat.buffers()[1]])
+                    pa.Array.from_buffers(
+                        pa.binary(dim * 4), len(chunk), [_validity(chunk), flat.buffers()[1]]
+                    )
                 )
             fields.append(
                 pa.field(
@@ -246,6 +249,13 @@ def _flatten_vectors(table: pa.Table) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields, metadata=table.schema.metadata))
 
 
+def _validity(chunk: pa.Array) -> pa.Buffer | None:
+    """A null bitmap starting at the chunk's first row (nullable vector fields)."""
+    if chunk.null_count == 0:
+        return None
+    return pa.array(chunk.is_valid().to_numpy(zero_copy_only=False)).buffers()[1]
+
+
 def _restore_vectors(table: pa.Table) -> pa.Table:
     fields = []
     arrays = []
@@ -260,7 +270,8 @@ def _restore_vectors(table: pa.Table) -> pa.Table:
                 values = pa.Array.from_buffers(
                     pa.float32(), len(chunk) * dim, [None, data.slice(start, len(chunk) * dim * 4)]
                 )
-                chunks.append(pa.FixedSizeListArray.from_arrays(values, dim))
+                mask = None if chunk.null_count == 0 else pc.invert(chunk.is_valid())
+                chunks.append(pa.FixedSizeListArray.from_arrays(values, dim, mask=mask))
             typ = pa.list_(pa.float32(), dim)
             fields.append(pa.field(fld.name, typ, nullable=fld.nullable))
             arrays.append(pa.chunked_array(chunks, type=typ))
