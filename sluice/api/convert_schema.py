@@ -23,9 +23,41 @@ def _int_param(field_name: str, key: str, value: str) -> int:
         ) from None
 
 
-def _default_value(value: schema_pb2.ValueField) -> Any:
-    kind = value.WhichOneof("data")
-    return None if kind is None else getattr(value, kind)
+#: The ``ValueField`` slot Milvus requires for a default value of each scalar type.
+_DEFAULT_SLOT = {
+    DataType.BOOL: "bool_data",
+    DataType.INT8: "int_data",
+    DataType.INT16: "int_data",
+    DataType.INT32: "int_data",
+    DataType.INT64: "long_data",
+    DataType.FLOAT: "float_data",
+    DataType.DOUBLE: "double_data",
+    DataType.VARCHAR: "string_data",
+}
+#: How Milvus names the type of a default value by the slot it arrived in.
+_SLOT_TYPE = {
+    "bool_data": "DataType_Bool",
+    "int_data": "DataType_Int32",
+    "long_data": "DataType_Int64",
+    "float_data": "DataType_Float",
+    "double_data": "DataType_Double",
+    "string_data": "DataType_VarChar",
+    "bytes_data": "DataType_BinaryVector",
+}
+
+
+def _default_value(f: schema_pb2.FieldSchema, dtype: DataType) -> Any:
+    """The field's default value, refused when it arrived in another type's slot (as Milvus)."""
+    kind = f.default_value.WhichOneof("data")
+    if kind is None:
+        return None
+    expected = _DEFAULT_SLOT.get(dtype)
+    if expected is not None and kind != expected:
+        raise ParameterInvalid.msg(
+            f"type ({dtype.milvus_name}) of field ({f.name}) is not equal to the "
+            f"type({_SLOT_TYPE.get(kind, kind)}) of default_value"
+        )
+    return getattr(f.default_value, kind)
 
 
 def schema_from_proto(raw: bytes, collection_name: str) -> CollectionSchema:
@@ -59,7 +91,7 @@ def schema_from_proto(raw: bytes, collection_name: str) -> CollectionSchema:
             if "max_capacity" in params
             else None
         )
-        default = _default_value(f.default_value) if f.HasField("default_value") else None
+        default = _default_value(f, dtype) if f.HasField("default_value") else None
         element_type = _element_type(f) if dtype == DataType.ARRAY else None
         fields.append(
             FieldSchema(

@@ -18,6 +18,7 @@ from typing import Any
 
 import pymilvus
 from pymilvus import MilvusClient
+from pymilvus.grpc_gen import schema_pb2
 from pymilvus.milvus_client.index import IndexParams
 
 from sluice.client.base import (
@@ -365,7 +366,7 @@ def _pymilvus_field(fld: FieldSchema) -> pymilvus.FieldSchema:
     if fld.max_length is not None:
         extra["max_length"] = fld.max_length
     if fld.default_value is not None:
-        extra["default_value"] = fld.default_value
+        extra["default_value"] = _wire_default(fld)
     if fld.is_partition_key:
         extra["is_partition_key"] = True
     if fld.is_primary:
@@ -378,6 +379,30 @@ def _pymilvus_field(fld: FieldSchema) -> pymilvus.FieldSchema:
         nullable=fld.nullable,
         **extra,
     )
+
+
+#: The ``ValueField`` slot Milvus requires for each scalar type's default value.
+_DEFAULT_SLOT = {
+    DataType.BOOL: "bool_data",
+    DataType.INT8: "int_data",
+    DataType.INT16: "int_data",
+    DataType.INT32: "int_data",
+    DataType.INT64: "long_data",
+    DataType.FLOAT: "float_data",
+    DataType.DOUBLE: "double_data",
+    DataType.VARCHAR: "string_data",
+}
+
+
+def _wire_default(fld: FieldSchema) -> Any:
+    """The default value in the slot of the field's type (pymilvus infers ``long_data``
+    for any Python int, which Milvus refuses for INT8-INT32 and FLOAT fields)."""
+    slot = _DEFAULT_SLOT.get(fld.dtype)
+    if slot is None:
+        return fld.default_value
+    value = schema_pb2.ValueField()
+    setattr(value, slot, fld.default_value)
+    return value
 
 
 def _pymilvus_indexes(index_params: Sequence[IndexParam]) -> IndexParams:

@@ -149,20 +149,26 @@ def check_field(fld: FieldSchema, collection: str) -> None:
     """One field's own rules: its name, type parameters and defaults (``ValidateField``)."""
     _validate_type(fld)
     validate_field_name(fld.name)
+    if fld.default_value is not None:
+        _validate_default_allowed(fld)
     if fld.dtype.is_vector:
         _validate_dim(fld)
-        if fld.default_value is not None:
-            raise ParameterInvalid.msg("vector type not support default value")
     if fld.dtype == DataType.VARCHAR or (
         fld.dtype == DataType.ARRAY and fld.element_type == DataType.VARCHAR
     ):
         _validate_max_length(fld, collection)
     if fld.dtype == DataType.ARRAY:
         _validate_max_capacity(fld, collection)
-        if fld.default_value is not None:
-            raise ParameterInvalid.msg(
-                f"type not support default value, type:Array, fieldName:{fld.name}"
-            )
+
+
+def _validate_default_allowed(fld: FieldSchema) -> None:
+    """Milvus's ``checkDefaultValue``: no default on the primary key, vectors, JSON or arrays."""
+    if fld.is_primary:
+        raise ParameterInvalid.msg("primary field not support default_value")
+    if fld.dtype.is_vector or fld.dtype in (DataType.JSON, DataType.ARRAY):
+        raise ParameterInvalid.msg(
+            f"type not support default_value, type:{fld.dtype.milvus_name}, fieldName:{fld.name}"
+        )
 
 
 def _validate_primary(fields: tuple[FieldSchema, ...]) -> None:

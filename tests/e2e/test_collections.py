@@ -415,3 +415,48 @@ def test_no_vector_field(client: MilvusClient) -> None:
     with milvus_error(1100, message="schema does not contain vector field: invalid parameter"):
         client.create_collection("no_vector", schema=schema)
     assert client.has_collection("no_vector") is False
+
+
+@pytest.mark.parametrize(
+    ("field", "message"),
+    [
+        (
+            {
+                "field_name": "id",
+                "datatype": DataType.INT64,
+                "is_primary": True,
+                "default_value": 10,
+            },
+            "primary field not support default_value",
+        ),
+        (
+            {"field_name": "v2", "datatype": DataType.FLOAT_VECTOR, "dim": 4, "default_value": 1},
+            "type not support default_value, type:FloatVector, fieldName:v2",
+        ),
+        (
+            {"field_name": "j", "datatype": DataType.JSON, "default_value": 10},
+            "type not support default_value, type:JSON, fieldName:j",
+        ),
+        (
+            {"field_name": "small", "datatype": DataType.INT8, "default_value": "abc"},
+            "type (Int8) of field (small) is not equal to the type(DataType_VarChar) of "
+            "default_value",
+        ),
+        (
+            {"field_name": "f", "datatype": DataType.FLOAT, "default_value": 1},
+            "type (Float) of field (f) is not equal to the type(DataType_Int64) of default_value",
+        ),
+    ],
+    ids=["primary", "vector", "json", "int8-from-text", "float-from-int"],
+)
+def test_default_values_milvus_refuses(
+    client: MilvusClient, field: dict[str, object], message: str
+) -> None:
+    schema = client.create_schema()
+    if field["field_name"] != "id":
+        schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field(**field)  # type: ignore[arg-type]
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=4)
+    with milvus_error(1100, match=re.escape(message)):
+        client.create_collection("defaults", schema=schema)
+    assert not client.has_collection("defaults")
