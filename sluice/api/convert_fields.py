@@ -64,7 +64,8 @@ def _apply_validity(fd: schema_pb2.FieldData, values: pa.Array, num_rows: int) -
         return values
     valid = np.asarray(fd.valid_data, dtype=bool)
     if not valid.any():
-        return pa.nulls(len(valid), type=values.type)
+        # Every row null: clients fill the (empty) slot of any type, so keep no type at all.
+        return pa.nulls(len(valid))
     if len(values) == len(valid):
         return pc.if_else(pa.array(valid), values, pa.nulls(len(valid), type=values.type))
     if len(values) == int(valid.sum()):

@@ -120,6 +120,12 @@ def _column_for(
             raise DataMismatch.msg("primary field not support null")
         if fld.default_value is None and not fld.nullable:
             raise DataMismatch.msg(f"the field {fld.name} is not nullable but got null values")
+    if pa.types.is_null(values.type) and len(values):
+        # Every row null (nullability was checked above): nothing for the type to check.
+        stored = pa.nulls(len(values), arrow_type(fld))
+        if fld.default_value is not None:
+            stored = pc.fill_null(stored, _default_scalar(fld))
+        return stored
     try:
         stored = info.check(fld, values, context)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):

@@ -47,6 +47,8 @@ def _zero_nulls(matrix: np.ndarray, column: pa.Array) -> np.ndarray:
 def float_matrix(fld: FieldSchema, column: pa.Array) -> np.ndarray:
     """``(n, dim)`` float32 view of a fixed-size-list column (a copy only for null rows)."""
     dim = int(fld.dim or 0)
+    if pa.types.is_null(column.type):  # every row null
+        return np.zeros((len(column), dim), dtype=np.float32)
     assert isinstance(column, pa.FixedSizeListArray)
     start = column.offset * dim
     flat = column.values.to_numpy(zero_copy_only=False)[start : start + len(column) * dim]
@@ -60,6 +62,8 @@ def float_column(fld: FieldSchema, matrix: np.ndarray) -> pa.Array:
 
 
 def _float_check(fld: FieldSchema, values: pa.Array, ctx: Context) -> pa.Array:
+    if pa.types.is_null(values.type):  # every row null (the field's nullability is checked apart)
+        return pa.nulls(len(values), pa.list_(pa.float32(), int(fld.dim or 0)))
     flat = values.values
     if values.null_count == 0 and flat.null_count:
         raise DataMismatch.msg(f"the field {fld.name} contains null values")

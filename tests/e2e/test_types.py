@@ -322,3 +322,27 @@ def test_insert_refusals(typed: MilvusClient, row: dict[str, Any], code: int, me
     full = dict(ROWS[1]) | {"id": 999} | row
     with milvus_error(code, match=message):
         typed.insert(NAME, [full])
+
+
+def test_batches_where_every_row_is_null(client: MilvusClient) -> None:
+    """pymilvus sends an all-null column with an empty slot of any type: stored as nulls."""
+    schema = client.create_schema()
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("v", DataType.FLOAT_VECTOR, dim=4, nullable=True)
+    schema.add_field(
+        "tags", DataType.ARRAY, element_type=DataType.VARCHAR, max_capacity=4, max_length=8,
+        nullable=True,
+    )  # fmt: skip
+    schema.add_field("t", DataType.VARCHAR, max_length=8, nullable=True, default_value="abc")
+    index = client.prepare_index_params()
+    index.add_index("v", index_type="FLAT", metric_type="L2")
+    client.create_collection("all_null", schema=schema, index_params=index)
+    client.insert("all_null", [{"id": i, "v": None, "tags": None, "t": None} for i in range(3)])
+    client.insert("all_null", [{"id": 9, "v": [0.0, 0.0, 0.0, 1.0], "tags": ["x"], "t": "q"}])
+    rows = client.query("all_null", filter="id >= 0", output_fields=["v", "tags", "t"], limit=10)
+    by_id = {r["id"]: r for r in rows}
+    assert [by_id[i]["v"] for i in range(3)] == [None, None, None]
+    assert [by_id[i]["tags"] for i in range(3)] == [None, None, None]
+    assert [by_id[i]["t"] for i in range(3)] == ["abc", "abc", "abc"]
+    hits = client.search("all_null", [[0.0, 0.0, 0.0, 1.0]], limit=10)
+    assert [h["id"] for h in hits[0]] == [9]  # a null vector is never a result
