@@ -84,6 +84,8 @@ def insert(
         schema, columns, num_rows, collection.ctx.ids.allocate, upsert=upsert, context=context
     )
     pks = primary_keys(rows, schema)
+    if upsert and _has_duplicates(pks):
+        raise ParameterInvalid.msg("duplicate primary keys are not allowed in the same batch")
     if partition_id is None:
         key = partition_key_field(schema)
         assert key is not None
@@ -107,6 +109,15 @@ def upsert(
     if partial:
         return partial_upsert(collection, partition, columns, num_rows, context=context)
     return insert(collection, partition, columns, num_rows, upsert=True, context=context)
+
+
+def _has_duplicates(pks: np.ndarray) -> bool:
+    if len(pks) < 2:
+        return False
+    if pks.dtype == object:
+        return len(set(pks.tolist())) != len(pks)
+    ordered = np.sort(pks)
+    return bool((ordered[1:] == ordered[:-1]).any())
 
 
 def compile_rows_filter(

@@ -366,3 +366,16 @@ def test_reads_need_a_loaded_collection(client: MilvusClient) -> None:
         client.search("released", [[0.1] * 8], limit=1)
     client.load_collection("released")
     assert count(client, "released") == 1
+
+
+@pytest.mark.parametrize("string_ids", [False, True], ids=["int64", "varchar"])
+def test_upsert_refuses_a_key_twice_in_one_batch(client: MilvusClient, string_ids: bool) -> None:
+    name = f"dup_upsert_{int(string_ids)}"
+    quick_collection(client, name, 4, string_ids=string_ids)
+    key = (lambda i: str(i)) if string_ids else (lambda i: i)
+    rows = [{"id": key(i), "vector": [0.1, 0.2, 0.3, float(i)]} for i in (1, 2, 1)]
+    with milvus_error(1100, match="duplicate primary keys are not allowed in the same batch"):
+        client.upsert(name, rows)
+    assert count(client, name) == 0
+    client.upsert(name, rows[:2])
+    assert count(client, name) == 2
