@@ -9,6 +9,7 @@ import pyarrow as pa
 from pymilvus.grpc_gen import common_pb2, schema_pb2
 
 from sluice.api.convert_functions import function_from_proto, function_to_proto
+from sluice.api.field_codecs import ELEMENT_SLOTS
 from sluice.errors import ParameterInvalid, RequestError, Unimplemented
 from sluice.schema import CollectionSchema, DataType, FieldSchema
 from sluice.types.temporal import format_iso
@@ -23,17 +24,6 @@ def _int_param(field_name: str, key: str, value: str) -> int:
         ) from None
 
 
-#: The ``ValueField`` slot Milvus requires for a default value of each scalar type.
-_DEFAULT_SLOT = {
-    DataType.BOOL: "bool_data",
-    DataType.INT8: "int_data",
-    DataType.INT16: "int_data",
-    DataType.INT32: "int_data",
-    DataType.INT64: "long_data",
-    DataType.FLOAT: "float_data",
-    DataType.DOUBLE: "double_data",
-    DataType.VARCHAR: "string_data",
-}
 #: How Milvus names the type of a default value by the slot it arrived in.
 _SLOT_TYPE = {
     "bool_data": "DataType_Bool",
@@ -51,7 +41,7 @@ def _default_value(f: schema_pb2.FieldSchema, dtype: DataType) -> Any:
     kind = f.default_value.WhichOneof("data")
     if kind is None:
         return None
-    expected = _DEFAULT_SLOT.get(dtype)
+    expected = ELEMENT_SLOTS.get(dtype)  # the same slots as array elements
     if expected is not None and kind != expected:
         raise ParameterInvalid.msg(
             f"type ({dtype.milvus_name}) of field ({f.name}) is not equal to the "

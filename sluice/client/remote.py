@@ -16,9 +16,9 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pymilvus
 from pymilvus import MilvusClient
-from pymilvus.grpc_gen import schema_pb2
 from pymilvus.milvus_client.index import IndexParams
 
 from sluice.client.base import (
@@ -48,6 +48,7 @@ from sluice.client.remote_namespaces import RemoteNamespaces
 from sluice.client.wire import FlushRpcs, translated
 from sluice.errors import ParameterInvalid
 from sluice.schema import CollectionSchema, DataType, FieldSchema
+from sluice.types import arrow_type
 
 log = logging.getLogger(__name__)
 
@@ -381,27 +382,13 @@ def _pymilvus_field(fld: FieldSchema) -> pymilvus.FieldSchema:
     )
 
 
-#: The ``ValueField`` slot Milvus requires for each scalar type's default value.
-_DEFAULT_SLOT = {
-    DataType.BOOL: "bool_data",
-    DataType.INT8: "int_data",
-    DataType.INT16: "int_data",
-    DataType.INT32: "int_data",
-    DataType.INT64: "long_data",
-    DataType.FLOAT: "float_data",
-    DataType.DOUBLE: "double_data",
-    DataType.VARCHAR: "string_data",
-}
-
-
 def _wire_default(fld: FieldSchema) -> Any:
-    """The default value in the slot of the field's type (pymilvus infers ``long_data``
-    for any Python int, which Milvus refuses for INT8-INT32 and FLOAT fields)."""
-    slot = _DEFAULT_SLOT.get(fld.dtype)
-    if slot is None:
-        return fld.default_value
-    value = schema_pb2.ValueField()
-    setattr(value, slot, fld.default_value)
+    """The default value as a numpy scalar of the field's type: pymilvus infers the
+    ``ValueField`` slot from it, and a plain Python int would go out as ``long_data``,
+    which Milvus refuses for INT8-INT32 and FLOAT fields."""
+    value = fld.default_value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return np.array(value, dtype=arrow_type(fld).to_pandas_dtype())[()]
     return value
 
 
