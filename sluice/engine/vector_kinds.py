@@ -74,7 +74,7 @@ def parse_kind_index(fld: FieldSchema, params: Mapping[str, Any]) -> IndexSpec:
     requested = merged.get("index_type", "").strip().upper() or "AUTOINDEX"
     if requested not in rules.index_types:
         raise IndexNotSupported.wrap(
-            f"data type {int(fld.dtype)} can't build with this index {requested}",
+            f"data type {fld.dtype.milvus_name} can't build with this index {requested}",
             indexType=requested,
         )
     raw_metric = merged.get("metric_type", "").strip()

@@ -250,7 +250,7 @@ class Binder:
         mismatch = (
             f"comparisons between {type_name(ltype)} and {type_name(rtype)} are not supported"
         )
-        if isinstance(left, JsonRef) and not left.path:
+        if isinstance(left, JsonRef) and not left.path and left.is_meta:
             self.fail(f"{_label(left)} is a whole JSON document; compare one of its keys instead")
         if ltype.is_vector or rtype.is_vector or rtype == DataType.ARRAY:
             self.fail(mismatch)
@@ -323,7 +323,7 @@ class Binder:
             )
         if not isinstance(value, ColumnRef | JsonRef):
             self.fail(f"'{what}' can only be used on single field, but got: {self.snippet(node)}")
-        if isinstance(value, JsonRef) and not value.path:
+        if isinstance(value, JsonRef) and not value.path and value.is_meta:
             self.fail(
                 f"{_label(value)} is a whole JSON document; use one of its keys with '{what}'"
             )

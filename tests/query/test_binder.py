@@ -153,7 +153,7 @@ def test_comparison_type_mismatch(text: str, message: str) -> None:
         ("n ** 2 > 1", "power can only apply on constants: n ** 2"),
         ("-name > 1", "unary - can only apply on numbers"),
         ("n > -'x'", "unary minus cannot be applied to VarChar"),
-        ("info > 1", "field info is a whole JSON document"),
+        ("$meta > 1", "field $meta is a whole JSON document"),
         ("k + j > 1", "not supported to do arithmetic operations between multiple fields"),
         ("k + n > 1", "not supported to do arithmetic operations between multiple fields"),
         ("(k + 1) * 2 > 1", "complicated arithmetic operations are not supported"),
@@ -180,7 +180,7 @@ def test_operator_type_errors(text: str, fragment: str) -> None:
         ("score in [true]", "value true in list cannot be casted to Float"),
         ("k in [[1]]", "nested lists are not supported"),
         ("vec in [1]", "'term' is not supported on vector"),
-        ("info in [1]", "whole JSON document"),
+        ("$meta in [1]", "whole JSON document"),
     ],
 )
 def test_membership_errors(text: str, fragment: str) -> None:

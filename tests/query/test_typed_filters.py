@@ -9,6 +9,7 @@ Milvus's null rule: a null field never matches, under ``not`` either.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import random
 from collections.abc import Callable
@@ -261,3 +262,27 @@ def test_iso_literal_matches_the_stored_microseconds() -> None:
     bound = compile_filter(expr, SCHEMA)
     assert bound is not None
     assert evaluate(bound, batch).tolist() == [True, False]
+
+
+def test_a_whole_json_field_compares_as_one_value() -> None:
+    """``j == 3005`` / ``j in [...]`` test the document itself (a bare number or string)."""
+    schema = CollectionSchema(
+        name="c",
+        fields=(
+            FieldSchema("id", DataType.INT64, is_primary=True),
+            FieldSchema("j", DataType.JSON),
+            FieldSchema("v", DataType.FLOAT_VECTOR, dim=2),
+        ),
+    )
+    docs = [{"a": 1}, 3005, "x", [1, 2], None, 7]
+    table = pa.table(
+        {"j": pa.array([None if d is None else json.dumps(d).encode() for d in docs], pa.binary())}
+    )
+
+    def rows(expr: str) -> list[int]:
+        return np.flatnonzero(evaluate(compile_filter(expr, schema, None), table)).tolist()
+
+    assert rows("j == 3005") == [1]
+    assert rows("j in [7, 3005]") == [1, 5]
+    assert rows('j == "x"') == [2]
+    assert rows("j > 5") == [1, 5]
