@@ -108,6 +108,10 @@ class Service:
     def ready(self) -> bool:
         raise NotImplementedError
 
+    def choose_ports(self) -> None:
+        """Pick free ports (again, when another process took one between pick and bind)."""
+        raise NotImplementedError
+
     def start(self, timeout: float = 60.0) -> Service:
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child process
         self.proc = subprocess.Popen(
@@ -150,6 +154,9 @@ class EtcdService(Service):
     def __init__(self, folder: Path) -> None:
         super().__init__(folder)
         self.binary = find_binary("etcd")
+        self.choose_ports()
+
+    def choose_ports(self) -> None:
         self.port, self.peer_port = free_ports(2)
 
     @property
@@ -187,8 +194,11 @@ class NatsService(Service):
     def __init__(self, folder: Path, *, sync_always: bool = False) -> None:
         super().__init__(folder)
         self.binary = find_binary("nats-server")
-        (self.port,) = free_ports(1)
+        self.choose_ports()
         self.sync_always = sync_always
+
+    def choose_ports(self) -> None:
+        (self.port,) = free_ports(1)
 
     @property
     def url(self) -> str:
@@ -218,7 +228,7 @@ class SeaweedService(Service):
         super().__init__(folder)
         self.binary = find_binary("weed")
         self.bucket = bucket
-        self.master, self.volume, self.filer, self.s3 = free_ports(4, with_grpc_offset=True)
+        self.choose_ports()
         (folder / "data").mkdir(exist_ok=True)
         identity = {
             "name": "sluice",
@@ -226,6 +236,9 @@ class SeaweedService(Service):
             "actions": ["Admin", "Read", "Write", "List", "Tagging"],
         }
         (folder / "s3.json").write_text(json.dumps({"identities": [identity]}))
+
+    def choose_ports(self) -> None:
+        self.master, self.volume, self.filer, self.s3 = free_ports(4, with_grpc_offset=True)
 
     @property
     def endpoint(self) -> str:
@@ -288,7 +301,13 @@ class SeaweedService(Service):
 
 
 def started(service: Service) -> Service:
-    try:
-        return service.start()
-    except RuntimeError as exc:
-        pytest.fail(str(exc), pytrace=False)
+    """Start ``service``; a port another process took after it was picked is picked again."""
+    for attempt in range(3):
+        try:
+            return service.start()
+        except RuntimeError as exc:
+            if "address already in use" not in str(exc) or attempt == 2:
+                pytest.fail(str(exc), pytrace=False)
+            service.kill()
+            service.choose_ports()
+    raise AssertionError("unreachable")
