@@ -11,13 +11,13 @@ analyzer with the search param ``analyzer_name`` (default: ``default``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import scipy.sparse as sp
 
 from sluice.engine.text_fields import MULTI_ANALYZER_PARAMS, field_analyzer
-from sluice.errors import ParameterInvalid
+from sluice.errors import ParameterInvalid, RequestError
 from sluice.schema import CollectionSchema, DataType, FieldSchema, FunctionSchema, FunctionType
 from sluice.text import (
     Analyzer,
@@ -91,3 +91,30 @@ def as_csr(rows: SparseRows) -> sp.csr_matrix:
         (rows.values, rows.indices.astype(np.int64), rows.indptr),
         shape=(rows.num_rows, COLUMNS),
     )
+
+
+#: Build parameters Milvus fills in for a BM25 output field's index when absent.
+BM25_INDEX_DEFAULTS = {"bm25_k1": "1.2", "bm25_b": "0.75", "bm25_avgdl": "100"}
+BM25_METRIC = "BM25"
+
+
+def is_bm25_output(schema: CollectionSchema, field: FieldSchema) -> bool:
+    return (
+        field.dtype == DataType.SPARSE_FLOAT_VECTOR and bm25_function_for(schema, field) is not None
+    )
+
+
+def bm25_index_params(params: Mapping[str, str]) -> dict[str, str]:
+    """Milvus's ``FillFunctionOutputIndexParams``: BM25 defaults, and the metric must be BM25."""
+    filled = dict(params)
+    for key, value in BM25_INDEX_DEFAULTS.items():
+        filled.setdefault(key, value)
+    metric = filled.get("metric_type", "")
+    if not metric:
+        filled["metric_type"] = BM25_METRIC
+    elif metric != BM25_METRIC:
+        # Milvus's suite expects a plain error (code 65535) here.
+        raise RequestError(
+            f"index metric type of BM25 function output field must be BM25, got {metric}"
+        )
+    return filled

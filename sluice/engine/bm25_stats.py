@@ -25,6 +25,8 @@ from sluice.engine.reader import visible
 from sluice.index import Bm25Stats
 
 CsrOf = Callable[[SegmentView, str], sp.csr_matrix]
+#: Merged statistics kept per collection (one per recently searched state and field).
+MERGED_KEPT = 8
 
 
 class CorpusStatistics:
@@ -33,18 +35,43 @@ class CorpusStatistics:
     def __init__(self) -> None:
         #: (segment id, field) -> (rows covered, statistics of those rows).
         self._covered: dict[tuple[int, str], tuple[int, Bm25Stats]] = {}
+        #: Merged statistics of recent snapshots, by what decides them (see ``of_snapshot``).
+        self._merged: dict[tuple[object, ...], Bm25Stats] = {}
         self._lock = threading.Lock()
 
     def of_snapshot(self, snapshot: Snapshot, field: str, csr_of: CsrOf) -> Bm25Stats:
-        parts = []
+        """The statistics of the rows ``snapshot`` shows.
+
+        They depend only on each segment's rows and which of them are
+        hidden, so consecutive searches over an unchanged collection reuse
+        one merge (read timestamps differ, the visible rows do not).
+        """
+        shown_by_view = []
+        key: list[object] = [field]
         for view in snapshot.segments:
-            full = self._segment(view, field, csr_of)
             shown = visible(view, snapshot)
-            if shown is not None and not shown.all():
-                hidden = csr_of(view, field)[np.flatnonzero(~shown)]
-                full = subtract(full, Bm25Stats.of_documents(hidden))
+            hidden = None if shown is None or shown.all() else np.flatnonzero(~shown)
+            shown_by_view.append(hidden)
+            key.append(
+                (view.segment_id, view.num_rows, None if hidden is None else hidden.tobytes())
+            )
+        whole_key = tuple(key)
+        with self._lock:
+            found = self._merged.get(whole_key)
+        if found is not None:
+            return found
+        parts = []
+        for view, hidden in zip(snapshot.segments, shown_by_view, strict=True):
+            full = self._segment(view, field, csr_of)
+            if hidden is not None:
+                full = subtract(full, Bm25Stats.of_documents(csr_of(view, field)[hidden]))
             parts.append(full)
-        return Bm25Stats.merge(parts)
+        merged = Bm25Stats.merge(parts)
+        with self._lock:
+            if len(self._merged) >= MERGED_KEPT:
+                self._merged.pop(next(iter(self._merged)))
+            self._merged[whole_key] = merged
+        return merged
 
     def forget(self, segment_id: int) -> None:
         with self._lock:

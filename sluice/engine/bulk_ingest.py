@@ -31,6 +31,7 @@ import numpy as np
 import pyarrow as pa
 
 from sluice.engine.collection import Collection
+from sluice.engine.functions import with_outputs
 from sluice.engine.ingest import Column, prepare_rows, primary_keys
 from sluice.engine.partition_keys import partition_key_field, route_rows
 from sluice.engine.persist import insert_log_path
@@ -58,7 +59,13 @@ class WrittenSegments:
 
 
 def prepare_batch(collection: Collection, columns: Sequence[Column], num_rows: int) -> pa.Table:
-    """Columns read from a file, checked and completed as an insert's would be."""
+    """Columns read from a file, checked and completed as an insert's would be.
+
+    Function outputs (BM25 rows, embeddings) are computed here too: files
+    carry only the input fields, as inserts do.
+    """
+    settings = collection.ctx.settings.functions
+    columns = with_outputs(collection.schema, settings, columns, num_rows)
     return prepare_rows(collection.schema, columns, num_rows, collection.ctx.ids.allocate)
 
 

@@ -10,7 +10,9 @@ refuses an insert that carries it.  Sluice runs:
   ``api_key`` param, the ``credential`` param's named key, ``[functions]
   openai_api_key``, or ``MILVUS_OPENAI_API_KEY``, in that order.  Text
   queries on the output field are embedded the same way.
-* ``BM25`` (checked here; its vectors come from :mod:`sluice.text`).
+* ``BM25``: an analysed VARCHAR's term frequencies as a sparse row
+  (:mod:`sluice.engine.bm25_function`); text queries on the output field
+  are analysed the same way and weighted by the live corpus's statistics.
 
 Every other function type, and every other embedding provider, is refused
 by name at CreateCollection: a collection never silently loses a function.
@@ -27,10 +29,13 @@ import numpy as np
 import pyarrow as pa
 
 from sluice.config import FunctionSettings
+from sluice.engine.bm25_function import as_csr, document_rows, input_analyzer
 from sluice.engine.embedding import OpenAIEmbedder
 from sluice.engine.ingest import Column
 from sluice.errors import ParameterInvalid, RequestError, Unimplemented
 from sluice.schema import CollectionSchema, DataType, FieldSchema, FunctionSchema, FunctionType
+from sluice.text import MultiAnalyzer
+from sluice.types.sparse import rows_from_csr
 
 #: Providers Milvus 2.6 knows; Sluice calls the OpenAI-compatible one.
 MILVUS_PROVIDERS = (
@@ -90,12 +95,6 @@ def validate_functions(schema: CollectionSchema) -> None:
         results = [schema.get(n) for n in function.output_field_names]
         if function.type == FunctionType.BM25:
             _check_bm25(inputs, [r for r in results if r is not None])
-            # The analyzers, BM25 rows and statistics exist (sluice.text,
-            # bm25_function, bm25_stats); insert and search do not use them yet.
-            raise Unimplemented(
-                f"{Unimplemented.base_message}: function {function.name} of type BM25 is not "
-                "supported by Sluice yet (full-text search)"
-            )
         else:
             _check_embedding(function, inputs, [r for r in results if r is not None])
 
@@ -163,6 +162,8 @@ def with_outputs(
             continue  # the missing input field is reported by the insert's own checks
         if function.type == FunctionType.TEXT_EMBEDDING:
             out.append(_embedded(schema, function, settings, source, num_rows))
+        elif function.type == FunctionType.BM25:
+            out.append(_bm25_rows(schema, function, source, by_name, num_rows))
     return out
 
 
@@ -210,6 +211,27 @@ def _embedded(
     name = function.output_field_names[0]
     array = pa.FixedSizeListArray.from_arrays(flat, embedder.dim)
     return Column(name, DataType.FLOAT_VECTOR, array, dim=embedder.dim)
+
+
+def _bm25_rows(
+    schema: CollectionSchema,
+    function: FunctionSchema,
+    source: Column,
+    by_name: Mapping[str, Column],
+    num_rows: int,
+) -> Column:
+    """The BM25 output column: each text's term frequencies under its field's analyzer."""
+    values = source.values
+    if len(values) != num_rows or not pa.types.is_string(values.type):
+        return source  # wrong length or type: the insert's own checks say so
+    analyzer = input_analyzer(schema, function)
+    names = None
+    if isinstance(analyzer, MultiAnalyzer):
+        chooser = by_name.get(analyzer.by_field)
+        names = chooser.values.to_pylist() if chooser is not None else None
+    rows = document_rows(analyzer, values.to_pylist(), names)
+    name = function.output_field_names[0]
+    return Column(name, DataType.SPARSE_FLOAT_VECTOR, rows_from_csr(as_csr(rows)))
 
 
 def _input_field(schema: CollectionSchema, function: FunctionSchema, name: str) -> FieldSchema:

@@ -132,11 +132,11 @@ def _check_shape(req: HybridSearchRequest, vectors: Sequence[Queries]) -> None:
         raise ParameterInvalid.msg(f"maximum of ann search requests is {MAX_SEARCH_REQUESTS}")
     if len(vectors) != len(req.searches):
         raise RequestError("every ann search request needs its own query vectors")
-    nq = len(vectors[0])
+    nq = _rows(vectors[0])
     for sub in vectors[1:]:
-        if len(sub) != nq:
+        if _rows(sub) != nq:
             raise ParameterInvalid.expected(
-                nq, len(sub), "sub search request nq should be the same"
+                nq, _rows(sub), "sub search request nq should be the same"
             )
 
 
@@ -188,3 +188,10 @@ def _grouping(req: HybridSearchRequest, prepared: Sequence[PreparedSearch]) -> G
     if group is None:
         return None
     return Grouping(group.field, group.size, group.strict, req.group_scorer)
+
+
+def _rows(queries: Queries) -> int:
+    """How many queries a request holds (sparse matrices have no ``len``)."""
+    if isinstance(queries, QueryTexts):
+        return len(queries)
+    return int(queries.shape[0])

@@ -32,6 +32,7 @@ import time
 from typing import Any
 
 from sluice import telemetry
+from sluice.engine.bm25_function import is_bm25_output
 from sluice.engine.catalog import IndexMeta
 from sluice.engine.collection import Collection
 from sluice.engine.columns import SegmentIndex
@@ -203,6 +204,8 @@ class IndexBuilder:
             name = indexed_column(spec)
             return build_scalar(spec, view.table([name]).column(name))
         field = collection.schema.get(index.field_name)
+        if field is not None and is_bm25_output(collection.schema, field):
+            return build(spec, view.search_data(field.name), cancelled=self._stopping.is_set)
         if field is not None and is_other_kind(field):
             return _exact(segment, field, spec)
         vectors = view.vectors[index.field_name]
@@ -237,11 +240,13 @@ def load_segment_indexes(ctx: EngineContext, collection: Collection, segment: Se
         try:
             spec = spec_of(collection, index)
             field = collection.schema.get(index.field_name)
-            if field is not None and is_other_kind(field):
+            bm25 = field is not None and is_bm25_output(collection.schema, field)
+            if field is not None and is_other_kind(field) and not bm25:
                 assert isinstance(spec, IndexSpec)
                 loaded[index_id] = _exact(segment, field, spec)
                 continue
-            vectors = None if isinstance(spec, ScalarIndexSpec) else _vectors(segment, index)
+            plain = isinstance(spec, ScalarIndexSpec) or bm25
+            vectors = None if plain else _vectors(segment, index)
             loaded[index_id] = decode_index(spec, ctx.files.read_bytes(rel), vectors)
         except Exception as exc:  # a damaged file must never stop start-up
             log.error(

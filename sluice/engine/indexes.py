@@ -25,9 +25,10 @@ by DescribeIndex.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeAlias
 
+from sluice.engine.bm25_function import BM25_INDEX_DEFAULTS, bm25_index_params, is_bm25_output
 from sluice.engine.catalog import Catalog, IndexMeta
 from sluice.engine.collection import Collection
 from sluice.engine.scalar_indexes import (
@@ -41,9 +42,10 @@ from sluice.engine.segment import SegmentLevel, SegmentState
 from sluice.engine.vector_kinds import is_other_kind, parse_kind_index
 from sluice.errors import IndexNotFound, ParameterInvalid, RequestError
 from sluice.index import IndexSpec, parse_index_spec
+from sluice.index.params import SparseParams
 from sluice.index.scalar import ScalarIndexSpec
-from sluice.index.spec import merge_client_params
-from sluice.schema import CollectionSchema
+from sluice.index.spec import AUTOINDEX, merge_client_params
+from sluice.schema import CollectionSchema, FieldSchema
 
 #: What a declared index parses to: a vector index spec or a scalar one.
 AnySpec: TypeAlias = IndexSpec | ScalarIndexSpec
@@ -87,12 +89,40 @@ def is_vector_index(collection: Collection, index: IndexMeta) -> bool:
     return isinstance(spec_of(collection, index), IndexSpec)
 
 
-def _parse(schema: CollectionSchema, target: IndexTarget, params: Mapping[str, str]) -> AnySpec:
+def _parse(
+    schema: CollectionSchema, target: IndexTarget, params: Mapping[str, str], *, sent: bool = False
+) -> AnySpec:
+    """``params`` as stored, or as a client ``sent`` them (checked as Milvus's proxy does)."""
+    if is_bm25_output(schema, target.field):
+        return _parse_bm25(target.field, params, sent=sent)
     if is_other_kind(target.field):
         return parse_kind_index(target.field, params)
     if target.field.dtype.is_vector:
         return parse_index_spec(target.field, "", "", params)
     return parse_scalar(schema, target, params)
+
+
+def _parse_bm25(field: FieldSchema, params: Mapping[str, str], *, sent: bool) -> IndexSpec:
+    """A BM25 output field's index: sparse posting lists scored by BM25 (``bm25_*`` filled in).
+
+    AUTOINDEX takes only a metric from the client, as for any field; the
+    ``bm25_*`` values it is stored with are Milvus's defaults.
+    """
+    filled = bm25_index_params(params)
+    if filled.get("index_type", "").strip().upper() not in ("", AUTOINDEX):
+        return parse_index_spec(field, "", "", filled)
+    given = dict(params) if sent else filled
+    bare = {k: v for k, v in given.items() if sent or k not in BM25_INDEX_DEFAULTS}
+    bare["metric_type"] = filled["metric_type"]
+    spec = parse_index_spec(field, "", "", bare)
+    assert isinstance(spec.build, SparseParams)
+    build = replace(
+        spec.build,
+        bm25_k1=float(filled["bm25_k1"]),
+        bm25_b=float(filled["bm25_b"]),
+        bm25_avgdl=float(filled["bm25_avgdl"]),
+    )
+    return replace(spec, build=build)
 
 
 def _same_definition(a: AnySpec, b: AnySpec) -> bool:
@@ -121,7 +151,9 @@ def create_index(
 ) -> None:
     target = index_target(collection.schema, field_name)
     merged = merge_client_params(params)
-    spec = _parse(collection.schema, target, merged)
+    spec = _parse(collection.schema, target, merged, sent=True)
+    if is_bm25_output(collection.schema, target.field):
+        merged = bm25_index_params(merged)
     name = index_name or default_index_name(
         target, spec if isinstance(spec, ScalarIndexSpec) else None
     )

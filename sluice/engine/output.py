@@ -17,7 +17,7 @@ import orjson
 import pyarrow as pa
 
 from sluice.errors import RequestError
-from sluice.schema import DYNAMIC_FIELD, CollectionSchema, FieldSchema
+from sluice.schema import DYNAMIC_FIELD, CollectionSchema, FieldSchema, FunctionType
 from sluice.types import Context, type_info
 
 COUNT_STAR = "count(*)"
@@ -59,15 +59,18 @@ def resolve_output(
     dynamic_keys: list[str] = []
     whole_meta = False
     has_dynamic = schema.dynamic_field is not None
+    hidden = raw_data_hidden(schema)
     for raw in output_fields:
         name = raw.strip()
         if not name:
             continue
         if name == "*":
-            wanted.update(f.name for f in schema.user_fields)
+            wanted.update(f.name for f in schema.user_fields if f.name not in hidden)
             whole_meta = whole_meta or has_dynamic
         elif name == DYNAMIC_FIELD and has_dynamic:
             whole_meta = True
+        elif name in hidden:
+            raise RequestError(f"not allowed to retrieve raw data of field {name}")
         elif schema.get(name) is not None and not name.startswith("$"):
             wanted.add(name)
         elif has_dynamic and name.lower() != "count(*)":
@@ -83,6 +86,19 @@ def resolve_output(
     if dynamic_keys:
         return OutputSpec(fields, tuple(dynamic_keys))
     return OutputSpec(fields, None)
+
+
+def raw_data_hidden(schema: CollectionSchema) -> frozenset[str]:
+    """Fields no client reads (Milvus's ``CanRetrieveRawFieldData``): BM25 outputs.
+
+    ``*`` leaves them out; naming one is refused.
+    """
+    return frozenset(
+        name
+        for function in schema.functions
+        if function.type == FunctionType.BM25
+        for name in function.output_field_names
+    )
 
 
 def project_dynamic(column: pa.ChunkedArray | pa.Array, keys: tuple[str, ...]) -> pa.Array:

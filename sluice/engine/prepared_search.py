@@ -35,6 +35,8 @@ import numpy as np
 import scipy.sparse
 
 from sluice.engine import search as search_ops
+from sluice.engine.bm25_function import is_bm25_output
+from sluice.engine.bm25_search import bm25_queries, with_corpus_statistics
 from sluice.engine.collection import Collection
 from sluice.engine.data import compile_rows_filter, read_snapshot, read_timestamp
 from sluice.engine.functions import QueryTexts, embed_queries
@@ -51,7 +53,7 @@ from sluice.engine.reader import CompiledFilter
 from sluice.engine.rerank import FunctionScore, RerankPlan, plan_function_score
 from sluice.engine.vector_kinds import is_other_kind, kind_search_params
 from sluice.errors import FieldNotFound, ParameterInvalid, RequestError, SegcoreError
-from sluice.index import parse_search_params
+from sluice.index import VectorKind, parse_search_params
 from sluice.query import check_isolation
 from sluice.rank import Window
 from sluice.schema import CollectionSchema, DataType, FieldSchema
@@ -141,7 +143,12 @@ def prepare_search(collection: Collection, req: SearchRequest) -> PreparedSearch
             f"[actual={req.metric.upper()}]: invalid parameter"
         )
     k = req.limit + req.offset
-    if is_other_kind(field):
+    bm25 = is_bm25_output(collection.schema, field)
+    if bm25:
+        params = parse_search_params(
+            spec, req.metric, req.search_params or {}, k, kind=VectorKind.SPARSE
+        )
+    elif is_other_kind(field):
         params = kind_search_params(field, spec, req.metric, req.search_params or {}, k)
     else:
         params = parse_search_params(spec, req.metric, req.search_params or {}, k)
@@ -178,6 +185,7 @@ def prepare_search(collection: Collection, req: SearchRequest) -> PreparedSearch
         after=req.iterator_last_bound if req.iterator else None,
         group_by=group_by,
         kind=field.dtype,
+        bm25_spec=spec if bm25 else None,
     )
     pruned = pruned_partitions(collection.meta, flt.bound)
     return PreparedSearch(
@@ -221,7 +229,10 @@ def run_search(
     collection = prepared.collection
     request = prepared.request
     partitions = read_partitions(collection, request.partition_names, "search")
-    if isinstance(vectors, QueryTexts):
+    plan = prepared.plan
+    if plan.bm25_spec is not None:
+        vectors = bm25_queries(collection.schema, prepared, vectors)
+    elif isinstance(vectors, QueryTexts):
         settings = collection.ctx.settings.functions
         vectors = embed_queries(collection.schema, settings, prepared.field, vectors)
     queries = query_matrix(prepared.field, vectors)
@@ -235,7 +246,9 @@ def run_search(
     )
     schema = collection.schema
     output = prepared.search_output or prepared.output
-    hits = search_ops.search(snapshot, schema, queries, prepared.plan, prepared.flt, output)
+    if plan.bm25_spec is not None:
+        plan = with_corpus_statistics(collection, snapshot, plan)
+    hits = search_ops.search(snapshot, schema, queries, plan, prepared.flt, output)
     if prepared.rerank is not None:
         hits = _reranked(prepared, hits)
     hits = replace(hits, fields=present_table(schema, hits.fields, context))
@@ -276,6 +289,8 @@ def query_matrix(field: FieldSchema, vectors: Queries) -> Queries:
     if field.dtype == DataType.FLOAT_VECTOR:
         return np.ascontiguousarray(vectors, dtype=np.float32)
     if field.dtype == DataType.SPARSE_FLOAT_VECTOR:
+        if isinstance(vectors, scipy.sparse.csr_matrix) and vectors.dtype == np.float32:
+            return vectors
         return scipy.sparse.csr_matrix(vectors, dtype=np.float32)
     info = type_info(field.dtype)
     raw = np.ascontiguousarray(vectors)

@@ -32,6 +32,7 @@ from sluice.rank import (
     ranker_from_function,
     ranker_from_rank_params,
 )
+from sluice.rank.params import BUILDER
 from sluice.schema import CollectionSchema, FunctionSchema, FunctionType
 from sluice.text import Analyzer
 
@@ -142,7 +143,7 @@ def _check_input_fields(schema: CollectionSchema, function: FunctionSchema) -> N
             )
         found = schema.get(name)
         if found is None or found.is_dynamic:
-            raise ParameterInvalid.msg(f"function input field not found: {name}")
+            raise RerankParamsError(f"{BUILDER}input field {name} not found in collection schema")
 
 
 def _boost_filter(schema: CollectionSchema, params: Mapping[str, str]) -> BoundExpr | None:

@@ -31,7 +31,15 @@ from sluice.engine.columns import SegmentView
 from sluice.engine.output import OutputSpec, round_scores
 from sluice.engine.reader import CompiledFilter, combined_mask, empty_table, gather
 from sluice.engine.vector_kinds import kind_search
-from sluice.index import SearchParams, exact_range_search, exact_search, larger_is_better
+from sluice.index import (
+    IndexSpec,
+    SearchParams,
+    VectorIndex,
+    build,
+    exact_range_search,
+    exact_search,
+    larger_is_better,
+)
 from sluice.index import merge_topk as merge_parts
 from sluice.schema import CollectionSchema, DataType
 
@@ -64,6 +72,8 @@ class SearchPlan:
     group_by: GroupBy | None = None
     #: The searched field's type (float vectors go through FAISS and the BLAS scan).
     kind: DataType = DataType.FLOAT_VECTOR
+    #: A BM25 output field's index spec: unindexed segments get a posting list per search.
+    bm25_spec: IndexSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -352,6 +362,9 @@ def _segment_topk(
         edge = float(np.nextafter(np.float32(plan.after), np.float32(far)))
         if params.range_filter is not None:
             edge = max(edge, params.range_filter) if low_first else min(edge, params.range_filter)
+        if plan.bm25_spec is not None:
+            window = replace(params, radius=radius, range_filter=float(edge))
+            return _bm25_postings(view, plan).range_search(queries, k, window, allowed)
         if plan.kind != DataType.FLOAT_VECTOR:
             window = replace(params, radius=radius, range_filter=float(edge))
             return kind_search(plan.kind, view.search_data(plan.field), queries, window, k, allowed)
@@ -361,6 +374,8 @@ def _segment_topk(
     index = view.vector_index(plan.index_id)
     if index is not None and index.ntotal == view.num_rows:
         return index.search(queries, k, params if params.k == k else replace(params, k=k), allowed)
+    if plan.bm25_spec is not None:
+        return _bm25_postings(view, plan).search(queries, k, replace(params, k=k), allowed)
     if plan.kind != DataType.FLOAT_VECTOR:
         return kind_search(plan.kind, view.search_data(plan.field), queries, params, k, allowed)
     vectors = view.vector(plan.field)
@@ -370,6 +385,15 @@ def _segment_topk(
             vectors, queries, k, params.metric_type, params.radius, params.range_filter, allowed
         )
     return exact_search(vectors, queries, k, params.metric_type, allowed)
+
+
+def _bm25_postings(view: SegmentView, plan: SearchPlan) -> VectorIndex:
+    """Posting lists of a segment without a built BM25 index (growing, or not built yet).
+
+    Building them is linear in the segment's non-zeros, the cost of one exact scan.
+    """
+    assert plan.bm25_spec is not None
+    return build(plan.bm25_spec, view.search_data(plan.field))
 
 
 def _newest_first_hit_per_key(

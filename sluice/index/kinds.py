@@ -184,7 +184,9 @@ def sparse_rows(batch: Any) -> sp.csr_matrix:
     """
     if not sp.issparse(batch):
         raise ValueError("sparse vectors must be a scipy.sparse matrix")
-    matrix = sp.csr_matrix(batch, dtype=np.float32)
+    already = isinstance(batch, sp.csr_matrix) and batch.dtype == np.float32
+    # Re-wrapping costs more than a short query's whole search; canonicalising in place is safe.
+    matrix = batch if already else sp.csr_matrix(batch, dtype=np.float32)
     if matrix.nnz:
         cols = matrix.indices
         if int(cols.min()) < 0 or int(cols.max()) > SPARSE_MAX_COLUMN:

@@ -38,7 +38,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from sluice.index.bm25 import Bm25Stats, posting_values
-from sluice.index.bm25_topk import maxscore_top_k
+from sluice.index.bm25_topk import dense_top_k, maxscore_top_k
 from sluice.index.filtering import allowed_rows
 from sluice.index.format import SPARSE, pack_arrays, unpack_arrays
 from sluice.index.kinds import sparse_rows
@@ -55,7 +55,17 @@ QUERY_BLOCK: Final = 64
 class SparseIndex:
     """A :class:`~sluice.index.base.VectorIndex` over one segment's sparse rows."""
 
-    __slots__ = ("_lengths", "_memory", "_n", "_params", "_postings", "_spec", "_stats", "_terms")
+    __slots__ = (
+        "_doc_values",
+        "_lengths",
+        "_memory",
+        "_n",
+        "_params",
+        "_postings",
+        "_spec",
+        "_stats",
+        "_terms",
+    )
 
     def __init__(
         self, spec: IndexSpec, terms: np.ndarray, postings: sp.csr_matrix, lengths: np.ndarray
@@ -71,6 +81,8 @@ class SparseIndex:
         self._n = int(postings.shape[1])
         doc_freq = np.diff(postings.indptr).astype(np.int64)
         self._stats = Bm25Stats(self._n, float(lengths.sum(dtype=np.float64)), terms, doc_freq)
+        #: BM25 document values of every posting for one ``avgdl`` (the last one searched).
+        self._doc_values: tuple[float, sp.csr_matrix] | None = None
         self._memory = int(
             postings.data.nbytes
             + postings.indices.nbytes
@@ -129,13 +141,12 @@ class SparseIndex:
         if nq == 0 or k <= 0 or self._n == 0 or (rows is not None and rows.allowed == 0):
             return empty_result(nq, max(k, 0), params.metric_type)
         mask = None if rows is None else rows.mask
+        if params.metric_type == BM25 and not ranged and params.drop_ratio_search <= 0:
+            return self._bm25_top_k(q, k, params, mask)
         weights = self._weights(q, params)
         scores_out, ids_out = empty_result(nq, k, params.metric_type)
-        pruned = params.metric_type == BM25 and not ranged and params.drop_ratio_search <= 0
         for start in range(0, nq, QUERY_BLOCK):
             block = weights[start : start + QUERY_BLOCK]
-            if pruned and self._pruned_block(block, start, k, params, mask, scores_out, ids_out):
-                continue
             full = self._scores(block, params)
             if params.drop_ratio_search > 0:
                 shortened = self._scores(_drop_smallest(block, params.drop_ratio_search), params)
@@ -147,37 +158,36 @@ class SparseIndex:
                 ids_out[start + row, : picked[1].size] = picked[1]
         return scores_out, ids_out
 
-    def _pruned_block(
-        self,
-        block: sp.csr_matrix,
-        start: int,
-        k: int,
-        params: SearchParams,
-        mask: np.ndarray | None,
-        scores_out: np.ndarray,
-        ids_out: np.ndarray,
-    ) -> bool:
-        """BM25 queries answered by MaxScore (:mod:`sluice.index.bm25_topk`); False: score all."""
-        bm25 = (self._params.bm25_k1, self._params.bm25_b, self._avgdl(params))
-        answers = []
-        for row in range(block.shape[0]):
-            lo, hi = block.indptr[row], block.indptr[row + 1]
-            cols, values = block.indices[lo:hi].astype(np.int64), block.data[lo:hi]
-            if self._terms.size == 0:
-                answers.append((np.zeros(0, np.float32), np.zeros(0, np.int64)))
-                continue
-            pos = np.minimum(np.searchsorted(self._terms, cols), self._terms.size - 1)
+    def _bm25_top_k(
+        self, q: sp.csr_matrix, k: int, params: SearchParams, mask: np.ndarray | None
+    ) -> Result:
+        """Each query by MaxScore, or one dense pass when pruning cannot pay (:mod:`bm25_topk`)."""
+        stats = params.bm25 if params.bm25 is not None else self._stats
+        avgdl = self._avgdl(params)
+        bm25 = (self._params.bm25_k1, self._params.bm25_b, avgdl)
+        values = self.document_values(avgdl).data
+        scores_out, ids_out = empty_result(q.shape[0], k, BM25)
+        if self._terms.size == 0:
+            return scores_out, ids_out
+        last = self._terms.size - 1
+        for row in range(q.shape[0]):
+            lo, hi = q.indptr[row], q.indptr[row + 1]
+            cols = q.indices[lo:hi].astype(np.int64)
+            pos = np.minimum(np.searchsorted(self._terms, cols), last)
             hit = self._terms[pos] == cols
+            if not hit.any():
+                continue
+            # Canonical queries have ascending columns, so ``pos[hit]`` ascends too.
+            weights = (q.data[lo:hi][hit] * stats.idf(cols[hit])).astype(np.float32)
+            term_rows = pos[hit]
             answer = maxscore_top_k(
-                self._postings, self._lengths, pos[hit], values[hit], k, bm25, mask
+                self._postings, self._lengths, term_rows, weights, k, bm25, mask, values
             )
             if answer is None:
-                return False
-            answers.append(answer)
-        for row, (scores, ids) in enumerate(answers):
-            scores_out[start + row, : scores.size] = scores
-            ids_out[start + row, : ids.size] = ids
-        return True
+                answer = dense_top_k(self._postings, term_rows, weights, k, values, mask)
+            scores_out[row, : answer[0].size] = answer[0]
+            ids_out[row, : answer[1].size] = answer[1]
+        return scores_out, ids_out
 
     def _weights(self, q: sp.csr_matrix, params: SearchParams) -> sp.csr_matrix:
         if params.metric_type != BM25:
@@ -196,15 +206,29 @@ class SparseIndex:
         qc = sp.csr_matrix(
             (queries.data[hit], (rows_of_value, compact)), shape=(queries.shape[0], used.size)
         )
-        sub = self._postings[used]
         if params.metric_type == BM25:
-            sub = sub.copy()
-            avgdl = self._avgdl(params)
-            p = self._params
-            sub.data = posting_values(
-                sub.data, self._lengths[sub.indices], p.bm25_k1, p.bm25_b, avgdl
-            )
+            sub = self.document_values(self._avgdl(params))[used]
+        else:
+            sub = self._postings[used]
         return (qc @ sub).tocsr()
+
+    def document_values(self, avgdl: float) -> sp.csr_matrix:
+        """The postings with each ``tf`` turned into its BM25 document value, kept per ``avgdl``.
+
+        ``avgdl`` changes only when the corpus does, so consecutive searches
+        reuse one transformation of the whole segment instead of redoing it
+        for every query's postings.
+        """
+        kept = self._doc_values
+        if kept is not None and kept[0] == avgdl:
+            return kept[1]
+        p = self._params
+        values = self._postings.copy()
+        values.data = posting_values(
+            values.data, self._lengths[values.indices], p.bm25_k1, p.bm25_b, avgdl
+        )
+        self._doc_values = (avgdl, values)
+        return values
 
     def _avgdl(self, params: SearchParams) -> float:
         stats = params.bm25 if params.bm25 is not None else self._stats

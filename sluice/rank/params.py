@@ -31,13 +31,19 @@ _DECAY_INPUT_TYPES = frozenset(
         DataType.INT64,
         DataType.FLOAT,
         DataType.DOUBLE,
-        DataType.TIMESTAMPTZ,
     }
 )
+#: Decay values Milvus accepts: log(decay) must stay finite and away from 0.
+_DECAY_STABLE = (0.001, 0.999)
 
 
 class RerankParamsError(RequestError):
     """A rerank function or rank strategy Milvus refuses."""
+
+
+#: Milvus 2.6's rerank chain builder prefixes its refusals with its name.
+BUILDER = "rerank_builder: "
+_NOT_NUMERIC_WORDS = frozenset({DataType.VARCHAR, DataType.BOOL, DataType.TIMESTAMPTZ})
 
 
 def _go_list(names: Sequence[str]) -> str:
@@ -73,9 +79,13 @@ def ranker_from_function(
         raise RerankParamsError(
             "model rerankers call an external inference service, which Sluice does not run"
         )
-    raise RerankParamsError(
-        f"Unsupported rerank function: [{name}] , list of supported [{','.join(SUPPORTED)}]"
-    )
+    raise unsupported_reranker(name)
+
+
+def unsupported_reranker(name: str) -> RerankParamsError:
+    if not name:
+        return RerankParamsError(f"{BUILDER}reranker name not specified")
+    return RerankParamsError(f"{BUILDER}unsupported reranker {name}")
 
 
 #: Milvus 2.6's rerank model providers.
@@ -92,11 +102,24 @@ def check_model_params(
     """
     if len(input_fields) != 1:
         raise RerankParamsError(
-            f"Rerank model only supports single input, but gets [{_go_list(input_fields)}] input"
+            f"{BUILDER}model reranker requires exactly 1 input field, got {len(input_fields)}"
         )
     dtype = field_types.get(input_fields[0], DataType.NONE)
     if dtype != DataType.VARCHAR:
-        raise RerankParamsError(f"Rerank model only support varchar, bug got [{dtype.milvus_name}]")
+        raise RerankParamsError(
+            f"{BUILDER}model input field {input_fields[0]} must be VarChar, got {dtype.milvus_name}"
+        )
+    raw = params.get("queries")
+    if raw is None:
+        raise RerankParamsError(f"{BUILDER}rerank function missing required param: queries")
+    try:
+        queries = json.loads(raw)
+        if not isinstance(queries, list) or not all(isinstance(q, str) for q in queries):
+            raise ValueError(f"cannot unmarshal {raw} into []string")
+    except ValueError as exc:
+        raise RerankParamsError(f"{BUILDER}parse rerank params [queries] failed: {exc}") from None
+    if not queries:
+        raise RerankParamsError(f"{BUILDER}rerank queries must not be empty")
     provider = params.get("provider")
     if provider is None:
         raise RerankParamsError("lost rerank params:provider ")
@@ -107,17 +130,6 @@ def check_model_params(
         parsed = urllib.parse.urlparse(endpoint)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise RerankParamsError(f"Rerank endpoint: [{endpoint}] is not a valid http/https link")
-    raw = params.get("queries")
-    queries: object = []
-    if raw is not None:
-        try:
-            queries = json.loads(raw)
-            if not isinstance(queries, list) or not all(isinstance(q, str) for q in queries):
-                raise ValueError(f"cannot unmarshal {raw} into []string")
-        except ValueError as exc:
-            raise RerankParamsError(f"Parse rerank params [queries] failed, err: {exc}") from None
-    if not queries:
-        raise RerankParamsError("Rerank function lost params queries")
 
 
 def ranker_from_rank_params(strategy: str, params: str | Mapping[str, Any]) -> Ranker:
@@ -139,9 +151,7 @@ def ranker_from_rank_params(strategy: str, params: str | Mapping[str, Any]) -> R
             None if weights is None else json.dumps(weights),
             None if norm is None else str(norm).lower(),
         )
-    raise RerankParamsError(
-        f"Unsupported rerank function: [{kind}] , list of supported [{','.join(SUPPORTED)}]"
-    )
+    raise RerankParamsError(f"{BUILDER}unsupported rank type {kind}")
 
 
 def rrf_ranker(k_text: str | None) -> RRFRanker:
@@ -186,44 +196,50 @@ def weighted_ranker(weights_text: str | None, norm_text: str | None) -> Weighted
 def decay_ranker(
     params: Mapping[str, str], input_fields: Sequence[str], field_types: Mapping[str, DataType]
 ) -> DecayRanker:
+    """Milvus's decay checks, in its order: numbers, required params, the field, the ranges."""
+    values: dict[str, float] = {"offset": 0.0, "decay": 0.5}
+    for key, text in params.items():
+        if key in ("origin", "scale", "offset", "decay"):
+            try:
+                values[key] = float(text)
+            except ValueError:
+                raise RerankParamsError(f"decay param {key}: {text} is not a number") from None
+    for key in ("function", "origin", "scale"):
+        if key not in params:
+            raise RerankParamsError(f"decay {key} not specified")
     if len(input_fields) != 1:
         raise RerankParamsError(
-            f"Decay function only supoorts single input, but gets [{_go_list(input_fields)}] input"
+            f"{BUILDER}decay reranker requires exactly 1 input field, got {len(input_fields)}"
         )
-    dtype = field_types.get(input_fields[0], DataType.NONE)
+    name = input_fields[0]
+    dtype = field_types.get(name, DataType.NONE)
+    if dtype == DataType.NONE:
+        raise RerankParamsError(f"{BUILDER}input field {name} not found in collection schema")
+    if dtype in _NOT_NUMERIC_WORDS:
+        raise RerankParamsError(
+            f"{BUILDER}decay input field {name} must be numeric, got {dtype.milvus_name}"
+        )
     if dtype not in _DECAY_INPUT_TYPES:
+        raise RerankParamsError(f"unsupported field type: {dtype.milvus_name}")
+    scale, offset, decay = values["scale"], values["offset"], values["decay"]
+    if scale <= 0:
+        raise RerankParamsError(f"{BUILDER}decay: scale must be > 0, got {scale:f}")
+    if offset < 0:
+        raise RerankParamsError(f"{BUILDER}decay: offset must be >= 0, got {offset:f}")
+    if decay <= 0 or decay >= 1:
+        raise RerankParamsError(f"{BUILDER}decay: decay must be 0 < decay < 1, got {decay:f}")
+    if not _DECAY_STABLE[0] <= decay <= _DECAY_STABLE[1]:
         raise RerankParamsError(
-            f"Decay rerank: unsupported input field type:{dtype.milvus_name}, only support numberic field"
+            f"{BUILDER}decay: decay must be between {_DECAY_STABLE[0]:f} and "
+            f"{_DECAY_STABLE[1]:f} for numerical stability, got {decay:f}"
         )
-    values: dict[str, float] = {"offset": 0.0, "decay": 0.5}
-    for key in ("origin", "scale", "offset", "decay"):
-        if key in params:
-            try:
-                values[key] = float(params[key])
-            except ValueError:
-                raise RerankParamsError(f"Param {key}:{params[key]} is not a number") from None
-    for key in ("origin", "scale"):
-        if key not in values:
-            raise RerankParamsError(f"Decay function lost param: {key}")
-    if values["scale"] <= 0:
-        raise RerankParamsError(
-            f"Decay function param: scale must > 0, but got {values['scale']:f}"
-        )
-    if values["offset"] < 0:
-        raise RerankParamsError(
-            f"Decay function param: offset must >= 0, but got {values['offset']:f}"
-        )
-    if values["decay"] <= 0 or values["decay"] >= 1:
-        # Milvus prints the offset here, not the decay.
-        raise RerankParamsError(
-            f"Decay function param: decay must 0 < decay < 1, but got {values['offset']:f}"
-        )
-    function = params.get("function", "")
+    function = params["function"].lower()
     if function not in ("gauss", "exp", "linear"):
-        raise RerankParamsError("Invaild decay function: decay, only support [gauss,linear,exp]")
-    return DecayRanker(
-        function, values["origin"], values["scale"], values["offset"], values["decay"]
-    )
+        raise RerankParamsError(
+            f'{BUILDER}decay: invalid function "{params["function"]}", must be one of '
+            "[gauss, exp, linear]"
+        )
+    return DecayRanker(function, values["origin"], scale, offset, decay)
 
 
 def boost_ranker(params: Mapping[str, str]) -> BoostRanker:

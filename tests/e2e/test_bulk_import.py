@@ -258,3 +258,35 @@ def test_jobs_survive_a_restart(
         assert count(reconnected, "imp_parquet") == ROWS
     finally:
         reconnected.close()
+
+
+def test_bm25_outputs_are_computed_for_imported_rows(
+    client: MilvusClient, raw: RawMilvus, tmp_path: Path
+) -> None:
+    """Files carry only the text; the BM25 function fills the sparse field, as on insert."""
+    from pymilvus import Function, FunctionType
+
+    schema = client.create_schema()
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("text", DataType.VARCHAR, max_length=200, enable_analyzer=True)
+    schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+    schema.add_function(
+        Function(
+            name="bm25",
+            function_type=FunctionType.BM25,
+            input_field_names=["text"],
+            output_field_names=["sparse"],
+        )
+    )
+    index = client.prepare_index_params()
+    index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+    client.create_collection("imp_bm25", schema=schema, index_params=index)
+    texts = ["red apples", "green apples and pears", "blue sky"]
+    table = pa.table({"id": pa.array([1, 2, 3], pa.int64()), "text": pa.array(texts)})
+    path = tmp_path / "texts.parquet"
+    pq.write_table(table, path)
+    state = wait_job(raw, grpc_import(raw, "imp_bm25", [str(path)]))
+    assert state.state == 6, {kv.key: kv.value for kv in state.infos}
+    hits = client.search("imp_bm25", data=["apples"], anns_field="sparse", limit=5)[0]
+    assert sorted(h["id"] for h in hits) == [1, 2]
+    assert hits[0]["id"] == 1  # the shorter document scores higher for the same term

@@ -212,24 +212,8 @@ def test_functions_sluice_does_not_run_are_refused_by_name(raw: RawMilvus) -> No
     assert_status(status, 10, match="function mh of type MinHash is not supported by Sluice")
 
 
-def test_bm25_functions_are_checked_then_refused_by_name(client: MilvusClient) -> None:
-    """Full-text search is not served yet: a BM25 schema is refused, never left half-working."""
-    schema = client.create_schema()
-    schema.add_field("id", DataType.INT64, is_primary=True)
-    schema.add_field("text", DataType.VARCHAR, max_length=200, enable_analyzer=True)
-    schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
-    schema.add_function(
-        Function(
-            name="bm25",
-            function_type=FunctionType.BM25,
-            input_field_names=["text"],
-            output_field_names=["sparse"],
-        )
-    )
-    with milvus_error(10, match="function bm25 of type BM25 is not supported by Sluice yet"):
-        client.create_collection("full_text", schema=schema)
-    assert not client.has_collection("full_text")
-    # Milvus's own checks come first: an input field without an analyzer is named as Milvus does.
+def test_bm25_input_field_needs_an_analyzer(client: MilvusClient) -> None:
+    """Milvus's checks of a BM25 function name the field without an analyzer."""
     bad = client.create_schema()
     bad.add_field("id", DataType.INT64, is_primary=True)
     bad.add_field("text", DataType.VARCHAR, max_length=200)

@@ -285,25 +285,6 @@ def test_schema_refusals(client: MilvusClient, add: Any, code: int, message: str
         client.create_collection("refused", schema=s)
 
 
-def test_schema_functions_are_refused_by_name(client: MilvusClient) -> None:
-    from pymilvus import Function, FunctionType
-
-    s = client.create_schema()
-    s.add_field("id", DataType.INT64, is_primary=True)
-    s.add_field("text", DataType.VARCHAR, max_length=64, enable_analyzer=True)
-    s.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
-    s.add_function(
-        Function(
-            name="bm25",
-            function_type=FunctionType.BM25,
-            input_field_names=["text"],
-            output_field_names=["sparse"],
-        )
-    )
-    with milvus_error(10, match="function bm25 of type BM25 is not supported by Sluice"):
-        client.create_collection("with_function", schema=s)
-
-
 @pytest.mark.parametrize(
     ("row", "code", "message"),
     [

@@ -175,47 +175,47 @@ REFUSED = [
     (
         {"reranker": "decay", "function": "gauss", "origin": "0", "scale": "1"},
         [],
-        "Decay function only supoorts single input, but gets [[]] input",
+        "rerank_builder: decay reranker requires exactly 1 input field, got 0",
     ),
     (
         {"reranker": "decay", "function": "gauss", "scale": "1"},
         ["n"],
-        "Decay function lost param: origin",
+        "decay origin not specified",
     ),
     (
         {"reranker": "decay", "function": "gauss", "origin": "0"},
         ["n"],
-        "Decay function lost param: scale",
+        "decay scale not specified",
     ),
     (
         {"reranker": "decay", "function": "gauss", "origin": "x", "scale": "1"},
         ["n"],
-        "Param origin:x is not a number",
+        "decay param origin: x is not a number",
     ),
     (
         {"reranker": "decay", "function": "gauss", "origin": "0", "scale": "0"},
         ["n"],
-        "Decay function param: scale must > 0, but got 0.000000",
+        "rerank_builder: decay: scale must be > 0, got 0.000000",
     ),
     (
         {"reranker": "decay", "function": "gauss", "origin": "0", "scale": "1", "offset": "-1"},
         ["n"],
-        "Decay function param: offset must >= 0, but got -1.000000",
+        "rerank_builder: decay: offset must be >= 0, got -1.000000",
     ),
     (
         {"reranker": "decay", "function": "gauss", "origin": "0", "scale": "1", "decay": "1"},
         ["n"],
-        "Decay function param: decay must 0 < decay < 1, but got 0.000000",
+        "rerank_builder: decay: decay must be 0 < decay < 1, got 1.000000",
     ),
     (
         {"reranker": "decay", "function": "cubic", "origin": "0", "scale": "1"},
         ["n"],
-        "Invaild decay function: decay, only support [gauss,linear,exp]",
+        'rerank_builder: decay: invalid function "cubic", must be one of [gauss, exp, linear]',
     ),
     (
         {"reranker": "decay", "function": "gauss", "origin": "0", "scale": "1"},
         ["s"],
-        "Decay rerank: unsupported input field type:VarChar, only support numberic field",
+        "rerank_builder: decay input field s must be numeric, got VarChar",
     ),
     (
         {
@@ -230,28 +230,37 @@ REFUSED = [
     (
         {"reranker": "model", "provider": "tei", "queries": '["q"]'},
         ["n"],
-        "Rerank model only support varchar, bug got [Int32]",
+        "rerank_builder: model input field n must be VarChar, got Int32",
     ),
-    ({"reranker": "model", "provider": "openai"}, ["s"], "unknown rerank model provider:openai"),
     (
-        {"reranker": "model", "provider": "tei", "endpoint": "ftp://x"},
+        {"reranker": "model", "provider": "openai", "queries": '["q"]'},
+        ["s"],
+        "unknown rerank model provider:openai",
+    ),
+    (
+        {"reranker": "model", "provider": "tei", "queries": "[]"},
+        ["s"],
+        "rerank_builder: rerank queries must not be empty",
+    ),
+    (
+        {"reranker": "model", "provider": "tei", "endpoint": "ftp://x", "queries": '["q"]'},
         ["s"],
         "Rerank endpoint: [ftp://x] is not a valid http/https link",
     ),
     (
         {"reranker": "model", "provider": "cohere", "queries": "[1]"},
         ["s"],
-        "Parse rerank params [queries] failed, err: cannot unmarshal [1] into []string",
+        "rerank_builder: parse rerank params [queries] failed: cannot unmarshal [1] into []string",
     ),
     (
         {"reranker": "model", "provider": "cohere"},
         ["s"],
-        "Rerank function lost params queries",
+        "rerank_builder: rerank function missing required param: queries",
     ),
     (
         {"reranker": "magic"},
         [],
-        "Unsupported rerank function: [magic] , list of supported [decay,model,rrf,weighted,boost]",
+        "rerank_builder: unsupported reranker magic",
     ),
 ]
 
