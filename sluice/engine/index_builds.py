@@ -32,7 +32,6 @@ import time
 from typing import Any
 
 from sluice import telemetry
-from sluice.engine.bm25_function import is_bm25_output
 from sluice.engine.catalog import IndexMeta
 from sluice.engine.collection import Collection
 from sluice.engine.columns import SegmentIndex
@@ -41,11 +40,10 @@ from sluice.engine.indexes import AnySpec, spec_of
 from sluice.engine.scalar_indexes import build_scalar, indexed_column, load_scalar
 from sluice.engine.segment import Segment, SegmentLevel, SegmentState
 from sluice.engine.text_match_files import build_text_indexes, wants_text_indexes
-from sluice.engine.vector_kinds import ExactKindIndex, is_other_kind
+from sluice.engine.vector_kinds import is_other_kind
 from sluice.errors import IndexBuildCancelled, StorageWriteError
-from sluice.index import IndexSpec, build, load_index
+from sluice.index import build, load_index
 from sluice.index.scalar import ScalarIndexSpec
-from sluice.schema import FieldSchema
 
 log = logging.getLogger(__name__)
 
@@ -204,10 +202,13 @@ class IndexBuilder:
             name = indexed_column(spec)
             return build_scalar(spec, view.table([name]).column(name))
         field = collection.schema.get(index.field_name)
-        if field is not None and is_bm25_output(collection.schema, field):
-            return build(spec, view.search_data(field.name), cancelled=self._stopping.is_set)
         if field is not None and is_other_kind(field):
-            return _exact(segment, field, spec)
+            return build(
+                spec,
+                view.search_data(field.name),
+                cancelled=self._stopping.is_set,
+                valid=view.search_validity(field.name),
+            )
         vectors = view.vectors[index.field_name]
         return build(spec, vectors, rerank_vectors=vectors, cancelled=self._stopping.is_set)
 
@@ -217,10 +218,6 @@ def decode_index(spec: AnySpec, blob: bytes, rerank_vectors: Any = None) -> Segm
     if isinstance(spec, ScalarIndexSpec):
         return load_scalar(spec, blob)
     return load_index(spec, blob, rerank_vectors=rerank_vectors)
-
-
-def _exact(segment: Segment, field: FieldSchema, spec: IndexSpec) -> ExactKindIndex:
-    return ExactKindIndex(spec, field.dtype, segment.view().search_data(field.name))
 
 
 def load_segment_indexes(ctx: EngineContext, collection: Collection, segment: Segment) -> None:
@@ -240,12 +237,10 @@ def load_segment_indexes(ctx: EngineContext, collection: Collection, segment: Se
         try:
             spec = spec_of(collection, index)
             field = collection.schema.get(index.field_name)
-            bm25 = field is not None and is_bm25_output(collection.schema, field)
-            if field is not None and is_other_kind(field) and not bm25:
-                assert isinstance(spec, IndexSpec)
-                loaded[index_id] = _exact(segment, field, spec)
-                continue
-            plain = isinstance(spec, ScalarIndexSpec) or bm25
+            # Other kinds keep their own data (or float32 copies) inside the index.
+            plain = isinstance(spec, ScalarIndexSpec) or (
+                field is not None and is_other_kind(field)
+            )
             vectors = None if plain else _vectors(segment, index)
             loaded[index_id] = decode_index(spec, ctx.files.read_bytes(rel), vectors)
         except Exception as exc:  # a damaged file must never stop start-up

@@ -53,7 +53,7 @@ from sluice.engine.reader import CompiledFilter
 from sluice.engine.rerank import FunctionScore, RerankPlan, plan_function_score
 from sluice.engine.vector_kinds import is_other_kind, kind_search_params
 from sluice.errors import FieldNotFound, ParameterInvalid, RequestError, SegcoreError
-from sluice.index import VectorKind, parse_search_params
+from sluice.index import VectorKind, kind_of, parse_search_params
 from sluice.query import check_isolation
 from sluice.rank import Window
 from sluice.schema import CollectionSchema, DataType, FieldSchema
@@ -150,6 +150,11 @@ def prepare_search(collection: Collection, req: SearchRequest) -> PreparedSearch
         )
     elif is_other_kind(field):
         params = kind_search_params(field, spec, req.metric, req.search_params or {}, k)
+        if spec is not None:
+            # Milvus's words are checked above; the index's own knobs (nprobe, ef...) here.
+            params = parse_search_params(
+                spec, params.metric_type, req.search_params or {}, k, kind=kind_of(field.dtype)
+            )
     else:
         params = parse_search_params(spec, req.metric, req.search_params or {}, k)
     group_by = _group_by(collection, req)

@@ -1,12 +1,11 @@
 """Index declarations and exact search for the vector kinds other than FLOAT_VECTOR.
 
 Binary, float16, bfloat16, int8 and sparse fields accept the index types and
-metrics Milvus allows for them, checked with Milvus's words, and every
-segment of such a field is searched exactly: a declared index is kept
-(DescribeIndex shows it as declared) and served by :class:`ExactKindIndex`,
-which scans the segment's vectors.  Exact search is what these index types
-approximate, so results are at least as good as the declared type's; the
-cost is a full scan per segment (see docs/decisions.md).
+metrics Milvus allows for them, checked here with Milvus's words; the index
+layer (:mod:`sluice.index`) then parses, builds and searches the declared
+index per sealed segment.  Segments without a built index (growing ones,
+or sealed ones whose build is pending) are searched exactly by
+:func:`kind_search`.
 
 Distances follow Milvus: HAMMING counts differing bits, JACCARD is
 ``1 - |a & b| / |a | b|`` (both smaller-is-better); float16, bfloat16 and
@@ -26,15 +25,22 @@ import scipy.sparse
 from sluice.errors import IndexNotSupported, ParameterInvalid
 from sluice.index import IndexSpec, SearchParams, exact_range_search, exact_search
 from sluice.index.errors import ParamRejected
-from sluice.index.params import FlatParams
-from sluice.index.spec import merge_client_params
+from sluice.index.spec import (
+    AUTOINDEX,
+    BINARY_INDEX_TYPES,
+    FLOAT_INDEX_TYPES,
+    INT8_INDEX_TYPES,
+    SPARSE_INDEX_TYPES,
+    merge_client_params,
+    parse_index_spec,
+)
 from sluice.schema import DataType, FieldSchema
 
 HAMMING: Final = "HAMMING"
 JACCARD: Final = "JACCARD"
 IP: Final = "IP"
 _FLOAT_METRICS: Final = ("L2", "IP", "COSINE")
-_FLOAT_INDEXES: Final = ("FLAT", "IVF_FLAT", "IVF_SQ8", "IVF_PQ", "HNSW", "AUTOINDEX")
+_FLOAT_INDEXES: Final = (*FLOAT_INDEX_TYPES, AUTOINDEX)
 
 
 @dataclass(frozen=True)
@@ -50,13 +56,15 @@ class KindRules:
 
 RULES: Final[dict[DataType, KindRules]] = {
     DataType.BINARY_VECTOR: KindRules(
-        ("BIN_FLAT", "BIN_IVF_FLAT", "AUTOINDEX"), (HAMMING, JACCARD), HAMMING, "binary vector"
+        (*BINARY_INDEX_TYPES, AUTOINDEX), (HAMMING, JACCARD), HAMMING, "binary vector"
     ),
     DataType.FLOAT16_VECTOR: KindRules(_FLOAT_INDEXES, _FLOAT_METRICS, "COSINE", "float vector"),
     DataType.BFLOAT16_VECTOR: KindRules(_FLOAT_INDEXES, _FLOAT_METRICS, "COSINE", "float vector"),
-    DataType.INT8_VECTOR: KindRules(("HNSW", "AUTOINDEX"), _FLOAT_METRICS, "COSINE", "int8 vector"),
+    DataType.INT8_VECTOR: KindRules(
+        (*INT8_INDEX_TYPES, AUTOINDEX), _FLOAT_METRICS, "COSINE", "int8 vector"
+    ),
     DataType.SPARSE_FLOAT_VECTOR: KindRules(
-        ("SPARSE_INVERTED_INDEX", "SPARSE_WAND", "AUTOINDEX"), (IP,), IP, "sparse vector"
+        (*SPARSE_INDEX_TYPES, AUTOINDEX), (IP,), IP, "sparse vector"
     ),
 }
 
@@ -90,7 +98,8 @@ def parse_kind_index(fld: FieldSchema, params: Mapping[str, Any]) -> IndexSpec:
     extra = tuple(sorted((k, v) for k, v in merged.items() if k not in known))
     if requested == "AUTOINDEX" and extra:
         raise ParamRejected("only metric type can be passed when use AutoIndex")
-    return IndexSpec(requested, metric, int(fld.dim or 0), FlatParams(), extra)
+    # Milvus's words were checked above; the index layer parses the build parameters.
+    return parse_index_spec(fld, requested, metric, merged)
 
 
 def _ratio(key: str, value: Any, stage: str) -> float:
@@ -270,51 +279,3 @@ def kind_search(
     top_scores, cols = _top(scores, k, larger, keep)
     ids = np.where(cols >= 0, rows[np.maximum(cols, 0)], -1)
     return top_scores, ids
-
-
-class ExactKindIndex:
-    """A declared index on a non-float vector field, served by exact search of its segment."""
-
-    def __init__(
-        self, spec: IndexSpec, dtype: DataType, data: np.ndarray | scipy.sparse.csr_matrix
-    ) -> None:
-        self._spec = spec
-        self._dtype = dtype
-        self._data = data
-
-    @property
-    def spec(self) -> IndexSpec:
-        return self._spec
-
-    @property
-    def ntotal(self) -> int:
-        return int(self._data.shape[0])
-
-    @property
-    def memory_bytes(self) -> int:
-        data = self._data
-        if isinstance(data, np.ndarray):
-            return int(data.nbytes)
-        return int(data.data.nbytes + data.indices.nbytes)
-
-    def search(
-        self,
-        queries: np.ndarray,
-        k: int,
-        params: SearchParams,
-        allowed: np.ndarray | None = None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        return kind_search(self._dtype, self._data, queries, params, k, allowed)
-
-    def range_search(
-        self,
-        queries: np.ndarray,
-        k: int,
-        params: SearchParams,
-        allowed: np.ndarray | None = None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        return kind_search(self._dtype, self._data, queries, params, k, allowed)
-
-    def serialize(self) -> bytes:
-        """Nothing beyond the segment's own vectors: the marker names the kind."""
-        return f"sluice-exact:{int(self._dtype)}".encode()
