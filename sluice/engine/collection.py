@@ -152,16 +152,25 @@ class Collection:
         *,
         replace: bool = False,
         replace_scope: int = ALL_PARTITIONS,
+        replaced: np.ndarray | None = None,
     ) -> int:
         """Append ``rows`` durably; return the insert timestamp.
 
         ``partitions`` is the partition ID of every row (one ID: all rows);
         each (shard, partition) part becomes one WAL record in that
         partition's growing segment, all stamped with one timestamp.  With
-        ``replace`` (upsert), each channel first logs a delete of the same keys
-        (scoped to ``replace_scope``) at the same timestamp: the tombstone
-        hides every older row of the key, and the new rows stay visible.
+        ``replace`` (upsert), the channels first log a delete of the keys
+        ``replaced`` (default: the rows' own keys; an auto-ID upsert gives its
+        rows new keys) scoped to ``replace_scope``, at the same timestamp: the
+        tombstone hides every older row of those keys, and the new rows stay
+        visible.
         """
+        victims = pks if replaced is None else replaced
+        deletes = (
+            [(ch, victims if idx is None else victims[idx]) for ch, idx in self._split(victims)]
+            if replace
+            else []
+        )
         parts = []
         for channel, idx in self._split(pks):
             sub = rows if idx is None else rows.take(pa.array(idx))
@@ -181,14 +190,16 @@ class Collection:
         settings = self.ctx.settings.segments
         written: list[tuple[Channel, Record]] = []
         to_persist: list[Channel] = []
+        locked = {id(c): c for c in [*(p[0] for p in parts), *(d[0] for d in deletes)]}
         with ExitStack() as stack:
-            for channel, *_ in parts:
+            # Shard order, as every writer takes them: no two writers wait on each other.
+            for channel in sorted(locked.values(), key=lambda c: c.shard):
                 stack.enter_context(channel.lock)
             self._check_live(targets)
             ts = self.ctx.tso.allocate()
-            for channel, keys, groups in parts:
-                if replace:
-                    self._delete_locked(channel, keys, ts, replace_scope)
+            for channel, keys in deletes:
+                written.append((channel, self._delete_locked(channel, keys, ts, replace_scope)))
+            for channel, _keys, groups in parts:
                 for partition_id, sub, payload in groups:
                     segment = self._growing(channel, partition_id, ts)
                     header = insert_header(segment.id, partition_id, sub.num_rows)
@@ -201,8 +212,14 @@ class Collection:
                         to_persist.append(channel)
                     elif _unsynced_bytes(segment) >= settings.sync_buffer_bytes:
                         to_persist.append(channel)
-        for channel, record in written:
-            channel.wal.sync(record.end)
+        synced: dict[int, tuple[Channel, int]] = {}
+        for channel, record in written:  # one sync per channel, to its last record
+            synced[id(channel)] = (
+                channel,
+                max(record.end, synced.get(id(channel), (channel, 0))[1]),
+            )
+        for channel, end in synced.values():
+            channel.wal.sync(end)
         for channel in to_persist:
             self.ctx.request_persist(self, channel, False)
         return ts

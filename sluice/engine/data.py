@@ -23,7 +23,7 @@ from sluice.engine import reader
 from sluice.engine.collection import Collection, Snapshot
 from sluice.engine.deletes import ALL_PARTITIONS
 from sluice.engine.functions import with_outputs
-from sluice.engine.ingest import Column, prepare_rows, primary_keys
+from sluice.engine.ingest import Column, prepare_rows, primary_keys, with_new_keys
 from sluice.engine.output import OutputSpec, is_count, present_table, resolve_output
 from sluice.engine.partition_keys import partition_key_field, pruned_partitions, route_rows
 from sluice.engine.partitions import delete_partition, read_partitions, write_partition
@@ -86,13 +86,23 @@ def insert(
     pks = primary_keys(rows, schema)
     if upsert and _has_duplicates(pks):
         raise ParameterInvalid.msg("duplicate primary keys are not allowed in the same batch")
+    replaced = None
+    if upsert and schema.primary.auto_id:
+        # Milvus 2.6: the rows of an auto-ID upsert get new keys; the keys sent are deleted.
+        replaced = pks
+        rows = with_new_keys(rows, schema, collection.ctx.ids.allocate)
+        pks = primary_keys(rows, schema)
     if partition_id is None:
         key = partition_key_field(schema)
         assert key is not None
         routed = route_rows(collection.meta, rows.column(key.name))
-        ts = collection.insert(rows, pks, routed, replace=upsert, replace_scope=ALL_PARTITIONS)
+        ts = collection.insert(
+            rows, pks, routed, replace=upsert, replace_scope=ALL_PARTITIONS, replaced=replaced
+        )
     else:
-        ts = collection.insert(rows, pks, partition_id, replace=upsert, replace_scope=partition_id)
+        ts = collection.insert(
+            rows, pks, partition_id, replace=upsert, replace_scope=partition_id, replaced=replaced
+        )
     telemetry.ROWS_INSERTED.inc(rows.num_rows)
     return InsertResult(pks, ts)
 

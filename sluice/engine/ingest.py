@@ -183,6 +183,15 @@ def missing_column(fld: FieldSchema, num_rows: int) -> pa.Array:
     return pa.nulls(num_rows, type=arrow_type(fld))
 
 
+def with_new_keys(
+    table: pa.Table, schema: CollectionSchema, allocate_ids: Callable[[int], int]
+) -> pa.Table:
+    """``table`` with freshly generated primary keys (an auto-ID collection's upsert)."""
+    pk = schema.primary
+    keys = _column_for(pk, None, table.num_rows, allocate_ids, generate=True)
+    return table.set_column(table.schema.get_field_index(pk.name), table.field(pk.name), keys)
+
+
 def primary_keys(table: pa.Table, schema: CollectionSchema) -> np.ndarray:
     pk = table.column(schema.primary.name)
     if pk.null_count:
@@ -190,4 +199,11 @@ def primary_keys(table: pa.Table, schema: CollectionSchema) -> np.ndarray:
     return pk.to_numpy(zero_copy_only=False)
 
 
-__all__ = ["Column", "DataMismatch", "SluiceError", "prepare_rows", "primary_keys"]
+__all__ = [
+    "Column",
+    "DataMismatch",
+    "SluiceError",
+    "prepare_rows",
+    "primary_keys",
+    "with_new_keys",
+]

@@ -379,3 +379,31 @@ def test_upsert_refuses_a_key_twice_in_one_batch(client: MilvusClient, string_id
     assert count(client, name) == 0
     client.upsert(name, rows[:2])
     assert count(client, name) == 2
+
+
+@pytest.mark.parametrize("string_ids", [False, True])
+def test_upsert_into_an_auto_id_collection_gives_rows_new_keys(
+    client: MilvusClient, string_ids: bool
+) -> None:
+    """Milvus 2.6: the row is inserted under a generated key and the key sent is deleted."""
+    name = f"auto_upsert_{int(string_ids)}"
+    schema = client.create_schema(auto_id=True)
+    if string_ids:
+        schema.add_field("id", DataType.VARCHAR, is_primary=True, auto_id=True, max_length=64)
+    else:
+        schema.add_field("id", DataType.INT64, is_primary=True, auto_id=True)
+    schema.add_field("v", DataType.FLOAT_VECTOR, dim=DIM)
+    schema.add_field("t", DataType.INT64)
+    index = client.prepare_index_params()
+    index.add_index("v", index_type="FLAT", metric_type="L2")
+    client.create_collection(name, schema=schema, index_params=index)
+    vectors = np.random.default_rng(3).random((4, DIM)).astype(np.float32)
+    ids = client.insert(name, [{"v": vectors[i].tolist(), "t": i} for i in range(3)])["ids"]
+    result = client.upsert(name, [{"id": ids[0], "v": vectors[3].tolist(), "t": 100}])
+    (new_id,) = result["ids"]
+    assert new_id not in ids
+    rows = {r["id"]: r["t"] for r in client.query(name, filter="t >= 0", output_fields=["t"])}
+    assert rows == {new_id: 100, ids[1]: 1, ids[2]: 2}
+    client.flush(name)
+    rows = {r["id"]: r["t"] for r in client.query(name, filter="t >= 0", output_fields=["t"])}
+    assert rows == {new_id: 100, ids[1]: 1, ids[2]: 2}
