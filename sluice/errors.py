@@ -271,6 +271,17 @@ class CollectionNotFound(SluiceError):
         return cls(f"{cls.base_message}{_fields(database=db, collection=collection)}")
 
 
+class ClusteringCompactionNotSupported(SluiceError):
+    """A major (clustering) compaction of a collection without a clustering key."""
+
+    code = 2304
+    base_message = "collection not support clustering compaction"
+
+    @classmethod
+    def named(cls, collection: str) -> Self:
+        return cls(f"{cls.base_message}[collection={collection}]")
+
+
 class CollectionNotLoaded(SluiceError):
     code = 101
     base_message = "collection not loaded"

@@ -24,6 +24,7 @@ from sluice.api.rpc_admin import AdminRpcs
 from sluice.api.rpc_aliases import AliasRpcs
 from sluice.api.rpc_analyzer import AnalyzerRpcs
 from sluice.api.rpc_collections import CollectionRpcs
+from sluice.api.rpc_compaction import CompactionRpcs
 from sluice.api.rpc_data import DataRpcs
 from sluice.api.rpc_databases import DatabaseRpcs
 from sluice.api.rpc_flush import FlushRpcs
@@ -50,6 +51,7 @@ class SluiceServicer(
     ReadRpcs,
     IndexRpcs,
     FlushRpcs,
+    CompactionRpcs,
     UserRpcs,
     GrantRpcs,
     AnalyzerRpcs,

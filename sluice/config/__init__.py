@@ -18,6 +18,7 @@ from sluice.config.checks import ConfigError, MiB
 from sluice.config.functions import FunctionSettings
 from sluice.config.remote import MetaSettings, ObjectStoreSettings, WalSettings
 from sluice.config.sections import (
+    CompactionSettings,
     FlushSettings,
     GrpcSettings,
     HttpSettings,
@@ -31,6 +32,7 @@ from sluice.config.sections import (
 from sluice.config.settings import Settings
 
 __all__ = [
+    "CompactionSettings",
     "ConfigError",
     "FlushSettings",
     "FunctionSettings",

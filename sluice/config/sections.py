@@ -70,6 +70,25 @@ class SegmentSettings:
 
 
 @dataclass(frozen=True)
+class CompactionSettings:
+    """Background mix compaction (see ``sluice/engine/compaction.py``).
+
+    A collection's ``collection.autocompaction.enabled`` property overrides
+    ``auto`` for that collection; ManualCompaction runs either way.
+    """
+
+    SECTION: ClassVar[str] = "compaction"
+
+    #: Compact in the background (Milvus: dataCoord.enableAutoCompaction).
+    auto: bool = True
+    #: Seconds between background looks at every collection's segments.
+    interval_seconds: float = field(default=60.0, metadata=limits(above=0))
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
+@dataclass(frozen=True)
 class FlushSettings:
     """Flush behaviour as seen by clients."""
 

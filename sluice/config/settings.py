@@ -12,6 +12,7 @@ from sluice.config.checks import ConfigError, MiB, check_fields, from_raw, limit
 from sluice.config.functions import FunctionSettings
 from sluice.config.remote import MetaSettings, ObjectStoreSettings, WalSettings
 from sluice.config.sections import (
+    CompactionSettings,
     FlushSettings,
     GrpcSettings,
     HttpSettings,
@@ -36,6 +37,7 @@ class Settings:
     #: Start a new WAL file past this size; files before a checkpoint are deleted.
     wal_file_bytes: int = field(default=64 * MiB, metadata=limits(minimum=1))
     segments: SegmentSettings = field(default_factory=SegmentSettings)
+    compaction: CompactionSettings = field(default_factory=CompactionSettings)
     flush: FlushSettings = field(default_factory=FlushSettings)
     #: Threads persisting segments in the background.
     flusher_threads: int = field(default=1, metadata=limits(minimum=1, maximum=64))

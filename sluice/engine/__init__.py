@@ -11,6 +11,7 @@ from sluice.engine.access.names import validate_username
 from sluice.engine.aliases import AliasInfo
 from sluice.engine.backup import BackupSummary, backup, export_collection, restore
 from sluice.engine.catalog import DEFAULT_DB
+from sluice.engine.compaction_ops import CompactionInfo
 from sluice.engine.data import DeleteResult, InsertResult, QueryResult
 from sluice.engine.databases import DatabaseInfo
 from sluice.engine.describe import CollectionInfo
@@ -47,6 +48,7 @@ __all__ = [
     "CollectionInfo",
     "CollectionStats",
     "Column",
+    "CompactionInfo",
     "DatabaseInfo",
     "DeleteResult",
     "Engine",

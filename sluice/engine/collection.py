@@ -442,6 +442,35 @@ class Collection:
             self.manifest_committed(positions)
         return True
 
+    def swap_segments(
+        self, channel: Channel, old: Sequence[Segment], new: Sequence[Segment]
+    ) -> bool:
+        """Replace ``old`` segments of ``channel`` by ``new`` in one manifest commit (compaction).
+
+        Taken with every channel lock, in shard order, so no DDL or flush
+        interleaves.  ``False`` (nothing changed) when the collection was
+        dropped or ``channel`` no longer holds exactly the ``old`` segments.
+        Readers see the swap in one step: the shard's segment table is
+        replaced, never edited in place.
+        """
+        with self.manifest_lock, ExitStack() as stack:
+            for ch in sorted(self.channels, key=lambda c: c.shard):
+                stack.enter_context(ch.lock)
+            if self.dropped or any(channel.segments.get(s.id) is not s for s in old):
+                return False
+            before = channel.segments
+            table = {k: v for k, v in before.items() if k not in {s.id for s in old}}
+            table.update((s.id, s) for s in new)
+            channel.segments = table
+            try:
+                manifest, positions = self.manifest_locked()
+                manifest.save(self.ctx.meta, self.id)
+            except BaseException:
+                channel.segments = before
+                raise
+            self.manifest_committed(positions)
+        return True
+
     def manifest_locked(self) -> tuple[Manifest, list[tuple[Channel, Position]]]:
         """The manifest of the current state, for a caller holding every lock of the collection.
 

@@ -33,6 +33,8 @@ from sluice.engine.aliases import AliasOps
 from sluice.engine.catalog import DEFAULT_DB, Catalog, DatabaseMeta
 from sluice.engine.collection import Collection
 from sluice.engine.collection_ddl import CollectionDDL
+from sluice.engine.compaction_ops import CompactionOps
+from sluice.engine.compactor import Compactor
 from sluice.engine.context import EngineContext
 from sluice.engine.data_ops import DataOps
 from sluice.engine.flush_ops import FlushOps
@@ -53,7 +55,7 @@ from sluice.text import AnalyzedToken
 log = logging.getLogger(__name__)
 
 
-class Engine(CollectionDDL, SchemaChanges, AliasOps, DataOps, FlushOps, IndexOps):
+class Engine(CollectionDDL, SchemaChanges, AliasOps, DataOps, FlushOps, IndexOps, CompactionOps):
     """A data folder opened for reading and writing (one per process)."""
 
     def __init__(
@@ -101,6 +103,7 @@ class Engine(CollectionDDL, SchemaChanges, AliasOps, DataOps, FlushOps, IndexOps
                     # Urgent: a replayed flush may be waiting on deletes it covered.
                     self._persister.request(collection, channel, True)
             self._ticker = Ticker(self.ctx, self.collections)
+            self.compactor = Compactor(self.ctx, self.collections)
             self.imports = ImportJobs(self.ctx, self.catalog, self.collections)
         except BaseException:
             if hasattr(self, "stores"):
@@ -117,7 +120,8 @@ class Engine(CollectionDDL, SchemaChanges, AliasOps, DataOps, FlushOps, IndexOps
             return
         self._closed = True
         self.imports.stop()
-        self.threads_stopped = self.index_builder.stop()
+        compactor_stopped = self.compactor.stop()
+        self.threads_stopped = self.index_builder.stop() and compactor_stopped
         self._ticker.stop()
         self._persister.stop()
         for collection in list(self.collections.values()):

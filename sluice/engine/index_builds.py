@@ -29,6 +29,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from sluice import telemetry
@@ -197,20 +198,45 @@ class IndexBuilder:
     def _build(
         self, collection: Collection, segment: Segment, index: IndexMeta, spec: AnySpec
     ) -> SegmentIndex:
-        view = segment.view()
-        if isinstance(spec, ScalarIndexSpec):
-            name = indexed_column(spec)
-            return build_scalar(spec, view.table([name]).column(name))
-        field = collection.schema.get(index.field_name)
-        if field is not None and is_other_kind(field):
-            return build(
-                spec,
-                view.search_data(field.name),
-                cancelled=self._stopping.is_set,
-                valid=view.search_validity(field.name),
-            )
-        vectors = view.vectors[index.field_name]
-        return build(spec, vectors, rerank_vectors=vectors, cancelled=self._stopping.is_set)
+        return build_segment_index(collection, segment, index, spec, self._stopping.is_set)
+
+
+def build_segment_index(
+    collection: Collection,
+    segment: Segment,
+    index: IndexMeta,
+    spec: AnySpec,
+    cancelled: Callable[[], bool],
+) -> SegmentIndex:
+    """One declared index over one segment's rows (raises if ``cancelled`` turns true)."""
+    view = segment.view()
+    if isinstance(spec, ScalarIndexSpec):
+        name = indexed_column(spec)
+        return build_scalar(spec, view.table([name]).column(name))
+    field = collection.schema.get(index.field_name)
+    if field is not None and is_other_kind(field):
+        return build(
+            spec,
+            view.search_data(field.name),
+            cancelled=cancelled,
+            valid=view.search_validity(field.name),
+        )
+    vectors = view.vectors[index.field_name]
+    return build(spec, vectors, rerank_vectors=vectors, cancelled=cancelled)
+
+
+def build_index_file(
+    ctx: EngineContext,
+    collection: Collection,
+    segment: Segment,
+    index: IndexMeta,
+    cancelled: Callable[[], bool],
+) -> tuple[str, SegmentIndex]:
+    """Build ``index`` for a segment no reader sees yet and write its file (compaction)."""
+    built = build_segment_index(collection, segment, index, spec_of(collection, index), cancelled)
+    rel = index_file_path(collection.id, segment, index.index_id)
+    ctx.files.write_bytes(rel, built.serialize())
+    return rel, built
 
 
 def decode_index(spec: AnySpec, blob: bytes, rerank_vectors: Any = None) -> SegmentIndex:

@@ -1,0 +1,218 @@
+"""Mix compaction: a shard's small Flushed segments of one partition merged into one.
+
+Every flush leaves a segment, so a collection written in small batches ends up
+with many small segments, each searched and merged separately.  A mix
+compaction reads the rows of several Flushed segments of one (shard,
+partition) as they are at a compaction timestamp ``T`` -- rows deleted or
+expired by ``T`` are left out, every other row keeps its insert timestamp --
+sorts them by primary key and writes them as new Flushed segments, cut at
+``segments.max_bytes`` as imports are.  The new segments' declared indexes
+are built before they replace anything, so searches never lose an index.
+
+The swap is one manifest commit taken with every channel lock held: the
+sources must still be exactly the segments their shard holds (a dropped
+partition, a truncate or a dropped collection abandons the compaction and
+its files), and the shard's segment table is replaced by a new dict in one
+assignment, so a reader sees either the old segments or the new ones.
+Readers that took a snapshot before keep the old segments' rows in memory;
+the old files are deleted after the commit (a crash before it leaves the new
+files unreferenced, a crash after it the old ones: start-up removes either).
+
+Deletes are kept in the collection's delete log whatever compaction does: a
+delete that arrives while a compaction runs hides the row in the new segment
+as it did in the old (rows keep their keys and timestamps).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from sluice.engine.channel import Channel
+from sluice.engine.collection import Collection
+from sluice.engine.index_builds import build_index_file
+from sluice.engine.persist import insert_log_path
+from sluice.engine.reader import visible
+from sluice.engine.segment import Binlog, Segment, SegmentLevel, SegmentState
+from sluice.engine.ttl import expire_before
+from sluice.schema import TS_COLUMN
+
+log = logging.getLogger(__name__)
+
+#: A segment below this share of ``segments.max_bytes`` is small: merging it pays.
+SMALL_SHARE = 0.5
+#: Automatic compaction merges a group once it holds this many small segments.
+AUTO_MIN_SEGMENTS = 4
+#: ... or rewrites one segment whose deleted/expired rows reach this share.
+DELETED_SHARE = 0.2
+
+
+@dataclass
+class CompactionPlan:
+    """One merge: source segments into targets (none when every row was deleted)."""
+
+    plan_id: int
+    sources: tuple[int, ...]
+    partition_id: int
+    channel: str
+    targets: tuple[int, ...] = ()
+    done: bool = False
+    failed: bool = False
+
+
+def groups(collection: Collection) -> list[tuple[Channel, list[Segment]]]:
+    """Flushed data segments by (shard, partition), each group oldest first."""
+    found: list[tuple[Channel, list[Segment]]] = []
+    for channel in collection.channels:
+        by_partition: dict[int, list[Segment]] = {}
+        for segment in list(channel.segments.values()):
+            if (
+                segment.state == SegmentState.FLUSHED
+                and segment.level != SegmentLevel.L0
+                and segment.num_rows
+            ):
+                by_partition.setdefault(segment.partition_id, []).append(segment)
+        for segments in by_partition.values():
+            found.append((channel, sorted(segments, key=lambda s: s.id)))
+    return found
+
+
+def plan_group(
+    collection: Collection, segments: Sequence[Segment], *, forced: bool
+) -> list[Segment] | None:
+    """The segments of one group worth merging now (``forced``: a manual compaction)."""
+    limit = collection.ctx.settings.segments.max_bytes * SMALL_SHARE
+    small = [s for s in segments if s.nbytes < limit]
+    if len(small) >= (2 if forced else AUTO_MIN_SEGMENTS):
+        return small
+    ts = collection.ctx.tso.allocate()
+    for segment in segments:
+        dead = _dead_rows(collection, segment, ts)
+        if dead and (forced or dead >= DELETED_SHARE * segment.num_rows):
+            return [segment]
+    return None
+
+
+def mix_compact(
+    collection: Collection,
+    channel: Channel,
+    sources: Sequence[Segment],
+    cancelled: Callable[[], bool] = lambda: False,
+) -> tuple[int, ...] | None:
+    """Merge ``sources``; return the new segments' IDs, or ``None`` when abandoned."""
+    ctx = collection.ctx
+    schema = collection.schema
+    ts = ctx.tso.allocate()
+    partition = sources[0].partition_id
+    snapshot = collection.snapshot(
+        ts,
+        partitions=frozenset({partition}),
+        expire_before=expire_before(collection.meta.properties, ts),
+    )
+    views = {view.segment_id: view for view in snapshot.segments}
+    parts = []
+    for segment in sources:
+        view = views.get(segment.id)
+        if view is None:
+            return None
+        table = view.table()
+        mask = visible(view, snapshot)
+        parts.append(table if mask is None else table.filter(pa.array(mask)))
+    order = [f.name for f in schema.fields] + [TS_COLUMN]
+    merged = pa.concat_tables([p.select(order) for p in parts]).combine_chunks()
+    if merged.num_rows:
+        merged = merged.sort_by([(schema.primary.name, "ascending"), (TS_COLUMN, "ascending")])
+    created = min(s.created_ts for s in sources)
+    targets = _write(collection, channel, partition, merged, created, cancelled)
+    if targets is None:
+        return None
+    if not collection.swap_segments(channel, sources, targets):
+        _delete_files(collection, targets)
+        return None
+    _delete_files(collection, sources)
+    for segment in targets:
+        ctx.request_index(collection, segment)  # token indexes and anything declared meanwhile
+    log.info(
+        "compacted segments %s of collection %s into %s (%d rows)",
+        [s.id for s in sources],
+        collection.name,
+        [s.id for s in targets],
+        merged.num_rows,
+    )
+    return tuple(s.id for s in targets)
+
+
+def _write(
+    collection: Collection,
+    channel: Channel,
+    partition: int,
+    rows: pa.Table,
+    created_ts: int,
+    cancelled: Callable[[], bool],
+) -> list[Segment] | None:
+    """The merged rows as Flushed segments with binlogs and built indexes (not yet visible)."""
+    ctx = collection.ctx
+    written: list[Segment] = []
+    if rows.num_rows == 0:
+        return written
+    per_row = max(1, rows.nbytes // rows.num_rows)
+    step = max(1, ctx.settings.segments.max_bytes // per_row)
+    try:
+        for start in range(0, rows.num_rows, step):
+            chunk = rows.slice(start, step)
+            segment = Segment(
+                ctx.ids.allocate(),
+                collection_id=collection.id,
+                partition_id=partition,
+                channel=channel.name,
+                schema=collection.schema,
+                state=SegmentState.FLUSHED,
+                created_ts=created_ts,
+            )
+            written.append(segment)
+            rel = insert_log_path(collection.id, partition, segment.id, ctx.ids.allocate())
+            stored = ctx.files.write_table(rel, chunk)
+            segment.load(chunk)
+            segment.binlogs.append(Binlog.written(rel, chunk.num_rows, stored))
+            segment.synced_rows = chunk.num_rows
+            for index in list(collection.meta.indexes):
+                if cancelled():
+                    _delete_files(collection, written)
+                    return None
+                rel_index, built = build_index_file(ctx, collection, segment, index, cancelled)
+                segment.index_files[index.index_id] = rel_index
+                segment.indexes = {**segment.indexes, index.index_id: built}
+    except BaseException:
+        _delete_files(collection, written)
+        raise
+    return written
+
+
+def _delete_files(collection: Collection, segments: Sequence[Segment]) -> None:
+    files = collection.ctx.files
+    for segment in segments:
+        paths = [b.path for b in segment.binlogs]
+        paths += [*segment.index_files.values(), *segment.text_index_files.values()]
+        for rel in paths:
+            try:
+                files.delete_file(rel)
+            except OSError as exc:  # start-up removes what stays behind
+                log.warning("could not delete %s after compaction: %s", rel, exc)
+
+
+def _dead_rows(collection: Collection, segment: Segment, ts: int) -> int:
+    """Rows of ``segment`` deleted or expired at ``ts``."""
+    snapshot = collection.snapshot(
+        ts,
+        partitions=frozenset({segment.partition_id}),
+        expire_before=expire_before(collection.meta.properties, ts),
+    )
+    for view in snapshot.segments:
+        if view.segment_id == segment.id:
+            mask = visible(view, snapshot)
+            return 0 if mask is None else int(np.count_nonzero(~mask))
+    return 0

@@ -1,0 +1,160 @@
+"""The compaction thread: ManualCompaction jobs first, automatic passes in between.
+
+One thread runs every compaction, one merge at a time, so compaction never
+takes more than a core from writes and searches.  A ManualCompaction is a
+job: its plans (one merge per (shard, partition) group worth merging) are
+made when the thread takes it, and GetCompactionState reports Executing
+until every plan has run.  Jobs are kept in memory for the server's life;
+an unknown job ID reads as Completed with no plans, as a job whose record
+Milvus has already dropped does.
+
+Every ``[compaction] interval_seconds`` the thread looks at each collection
+whose ``collection.autocompaction.enabled`` property is not false (default:
+``[compaction] auto``) and merges groups of at least ``AUTO_MIN_SEGMENTS``
+small segments, or rewrites a segment whose deleted rows reach
+``DELETED_SHARE``.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from sluice.engine.channel import Channel
+from sluice.engine.collection import Collection
+from sluice.engine.compaction import CompactionPlan, groups, mix_compact, plan_group
+from sluice.engine.context import EngineContext
+from sluice.engine.segment import Segment
+from sluice.errors import IndexBuildCancelled
+
+log = logging.getLogger(__name__)
+
+AUTO_PROPERTY = "collection.autocompaction.enabled"
+
+
+@dataclass
+class CompactionJob:
+    job_id: int
+    collection_id: int
+    plans: list[CompactionPlan] = field(default_factory=list)
+    #: The thread has made the plans and run them all.
+    finished: bool = False
+
+    @property
+    def executing(self) -> int:
+        return sum(1 for p in self.plans if not p.done)
+
+    @property
+    def completed(self) -> int:
+        return sum(1 for p in self.plans if p.done and not p.failed)
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for p in self.plans if p.failed)
+
+
+class Compactor:
+    """Runs manual jobs and automatic passes on one background thread."""
+
+    def __init__(self, ctx: EngineContext, collections: Mapping[int, Collection]) -> None:
+        self._ctx = ctx
+        self._collections = collections
+        self._jobs: dict[int, CompactionJob] = {}
+        self._lock = threading.Lock()
+        self._queue: queue.Queue[tuple[CompactionJob, Collection] | None] = queue.Queue()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sluice-compaction", daemon=True)
+        self._thread.start()
+
+    def submit(self, collection: Collection) -> CompactionJob:
+        """A ManualCompaction of ``collection``: queued, run by the thread."""
+        job = CompactionJob(self._ctx.ids.allocate(), collection.id)
+        with self._lock:
+            self._jobs[job.job_id] = job
+        self._queue.put((job, collection))
+        return job
+
+    def job(self, job_id: int) -> CompactionJob | None:
+        with self._lock:
+            return self._jobs.get(job_id)
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Stop taking work; a merge in progress is abandoned before its commit."""
+        self._stopping.set()
+        self._queue.put(None)
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def _run(self) -> None:
+        interval = self._ctx.settings.compaction.interval_seconds
+        while not self._stopping.is_set():
+            try:
+                item = self._queue.get(timeout=interval)
+            except queue.Empty:
+                self._automatic_pass()
+                continue
+            if item is None:
+                return
+            job, collection = item
+            self._run_job(job, collection)
+
+    def _run_job(self, job: CompactionJob, collection: Collection) -> None:
+        try:
+            work = []
+            for channel, segments in groups(collection):
+                chosen = plan_group(collection, segments, forced=True)
+                if chosen:
+                    plan = self._plan(channel, chosen)
+                    job.plans.append(plan)
+                    work.append((plan, channel, chosen))
+            for plan, channel, chosen in work:
+                self._merge(collection, plan, channel, chosen)
+        finally:
+            job.finished = True
+
+    def _automatic_pass(self) -> None:
+        for collection in list(self._collections.values()):
+            if self._stopping.is_set() or not self._automatic(collection):
+                continue
+            for channel, segments in groups(collection):
+                chosen = plan_group(collection, segments, forced=False)
+                if chosen and not self._stopping.is_set():
+                    self._merge(collection, self._plan(channel, chosen), channel, chosen)
+
+    def _plan(self, channel: Channel, chosen: Sequence[Segment]) -> CompactionPlan:
+        return CompactionPlan(
+            self._ctx.ids.allocate(),
+            tuple(s.id for s in chosen),
+            chosen[0].partition_id,
+            channel.name,
+        )
+
+    def _automatic(self, collection: Collection) -> bool:
+        if collection.dropped:
+            return False
+        value = collection.meta.properties.get(AUTO_PROPERTY)
+        if value is None:
+            return self._ctx.settings.compaction.auto
+        return value.strip().lower() != "false"
+
+    def _merge(
+        self,
+        collection: Collection,
+        plan: CompactionPlan,
+        channel: Channel,
+        chosen: Sequence[Segment],
+    ) -> None:
+        try:
+            targets = mix_compact(collection, channel, chosen, self._stopping.is_set)
+            plan.targets = targets or ()
+            plan.failed = targets is None and not collection.dropped
+        except IndexBuildCancelled:
+            plan.failed = True
+        except Exception:
+            log.exception("compacting segments %s of %s failed", plan.sources, collection.name)
+            plan.failed = True
+        finally:
+            plan.done = True
