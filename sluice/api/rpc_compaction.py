@@ -16,6 +16,9 @@ _TASK_STATES = {
 }
 
 
+_TYPES = {"mix": common_pb2.CompactionTypeMix, "l0": common_pb2.CompactionTypeLevel0Delete}
+
+
 def _state(info: CompactionInfo) -> int:
     return int(common_pb2.Executing if info.executing else common_pb2.Completed)
 
@@ -65,7 +68,7 @@ class CompactionRpcs:
                 collection_id=plan.collection_id,
                 partition_id=plan.partition_id,
                 channel=plan.channel,
-                type=common_pb2.CompactionTypeMix,
+                type=_TYPES[plan.kind],
                 state=_TASK_STATES[plan.state],
             )
         return response

@@ -91,6 +91,7 @@ class FlushRpcs:
                     state=_SEALED,
                     nodeIds=[1],
                     level=int(info.level),
+                    is_sorted=info.is_sorted,
                 )
             )
         return response
@@ -111,9 +112,10 @@ class FlushRpcs:
                     num_rows=info.num_rows,
                     state=int(info.state),
                     level=int(info.level),
-                    is_sorted=False,
+                    is_sorted=info.is_sorted,
                     storage_version=0,
                     insert_channel=info.channel,
+                    compaction_from=list(info.compacted_from),
                 )
             )
         return response

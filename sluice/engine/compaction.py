@@ -35,7 +35,7 @@ import pyarrow as pa
 from sluice.engine.channel import Channel
 from sluice.engine.collection import Collection
 from sluice.engine.index_builds import build_index_file
-from sluice.engine.persist import insert_log_path
+from sluice.engine.persist import delta_log_path, insert_log_path
 from sluice.engine.reader import visible
 from sluice.engine.segment import Binlog, Segment, SegmentLevel, SegmentState
 from sluice.engine.ttl import expire_before
@@ -59,6 +59,8 @@ class CompactionPlan:
     sources: tuple[int, ...]
     partition_id: int
     channel: str
+    #: ``mix`` (data segments) or ``l0`` (delete segments).
+    kind: str = "mix"
     targets: tuple[int, ...] = ()
     done: bool = False
     failed: bool = False
@@ -79,6 +81,50 @@ def groups(collection: Collection) -> list[tuple[Channel, list[Segment]]]:
         for segments in by_partition.values():
             found.append((channel, sorted(segments, key=lambda s: s.id)))
     return found
+
+
+def l0_groups(collection: Collection) -> list[tuple[Channel, list[Segment]]]:
+    """Level-0 (delete) segments by (shard, delete scope), each group oldest first."""
+    found: list[tuple[Channel, list[Segment]]] = []
+    for channel in collection.channels:
+        by_scope: dict[int, list[Segment]] = {}
+        for segment in list(channel.segments.values()):
+            if segment.level == SegmentLevel.L0 and segment.state == SegmentState.FLUSHED:
+                by_scope.setdefault(segment.partition_id, []).append(segment)
+        for segments in by_scope.values():
+            found.append((channel, sorted(segments, key=lambda s: s.id)))
+    return found
+
+
+def l0_compact(collection: Collection, channel: Channel, sources: Sequence[Segment]) -> int | None:
+    """Merge delete segments into one (their deletes unchanged); the new ID, or ``None``."""
+    ctx = collection.ctx
+    tables = [
+        ctx.files.read_table(binlog.path, binlog.expected)
+        for segment in sources
+        for binlog in segment.binlogs
+    ]
+    merged = pa.concat_tables(tables).combine_chunks()
+    scope = sources[0].partition_id
+    target = Segment(
+        ctx.ids.allocate(),
+        collection_id=collection.id,
+        partition_id=scope,
+        channel=channel.name,
+        schema=collection.schema,
+        level=SegmentLevel.L0,
+        state=SegmentState.FLUSHED,
+        created_ts=min(s.created_ts for s in sources),
+    )
+    target.compacted_from = tuple(s.id for s in sources)
+    rel = delta_log_path(collection.id, scope, target.id, ctx.ids.allocate())
+    stored = ctx.files.write_table(rel, merged)
+    target.binlogs.append(Binlog.written(rel, merged.num_rows, stored))
+    if not collection.swap_segments(channel, sources, [target]):
+        _delete_files(collection, [target])
+        return None
+    _delete_files(collection, sources)
+    return target.id
 
 
 def plan_group(
@@ -127,7 +173,8 @@ def mix_compact(
     if merged.num_rows:
         merged = merged.sort_by([(schema.primary.name, "ascending"), (TS_COLUMN, "ascending")])
     created = min(s.created_ts for s in sources)
-    targets = _write(collection, channel, partition, merged, created, cancelled)
+    origins = tuple(s.id for s in sources)
+    targets = _write(collection, channel, partition, merged, created, origins, cancelled)
     if targets is None:
         return None
     if not collection.swap_segments(channel, sources, targets):
@@ -152,6 +199,7 @@ def _write(
     partition: int,
     rows: pa.Table,
     created_ts: int,
+    sources: tuple[int, ...],
     cancelled: Callable[[], bool],
 ) -> list[Segment] | None:
     """The merged rows as Flushed segments with binlogs and built indexes (not yet visible)."""
@@ -173,6 +221,8 @@ def _write(
                 state=SegmentState.FLUSHED,
                 created_ts=created_ts,
             )
+            segment.is_sorted = True
+            segment.compacted_from = sources
             written.append(segment)
             rel = insert_log_path(collection.id, partition, segment.id, ctx.ids.allocate())
             stored = ctx.files.write_table(rel, chunk)

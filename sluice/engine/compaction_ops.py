@@ -20,6 +20,8 @@ class PlanInfo:
     targets: tuple[int, ...]
     #: ``executing``, ``completed`` or ``failed``.
     state: str
+    #: ``mix`` or ``l0``.
+    kind: str
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,7 @@ class CompactionOps(EngineCore):
                     p.sources,
                     p.targets,
                     "executing" if not p.done else "failed" if p.failed else "completed",
+                    p.kind,
                 )
                 for p in plans
             ),

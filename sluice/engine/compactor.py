@@ -25,7 +25,14 @@ from dataclasses import dataclass, field
 
 from sluice.engine.channel import Channel
 from sluice.engine.collection import Collection
-from sluice.engine.compaction import CompactionPlan, groups, mix_compact, plan_group
+from sluice.engine.compaction import (
+    CompactionPlan,
+    groups,
+    l0_compact,
+    l0_groups,
+    mix_compact,
+    plan_group,
+)
 from sluice.engine.context import EngineContext
 from sluice.engine.segment import Segment
 from sluice.errors import IndexBuildCancelled
@@ -33,6 +40,8 @@ from sluice.errors import IndexBuildCancelled
 log = logging.getLogger(__name__)
 
 AUTO_PROPERTY = "collection.autocompaction.enabled"
+#: The automatic pass merges a shard's delete segments of one scope once there are this many.
+AUTO_MIN_L0 = 8
 
 
 @dataclass
@@ -110,6 +119,11 @@ class Compactor:
                     plan = self._plan(channel, chosen)
                     job.plans.append(plan)
                     work.append((plan, channel, chosen))
+            for channel, segments in l0_groups(collection):
+                if len(segments) >= 2:
+                    plan = self._plan(channel, segments, "l0")
+                    job.plans.append(plan)
+                    work.append((plan, channel, segments))
             for plan, channel, chosen in work:
                 self._merge(collection, plan, channel, chosen)
         finally:
@@ -123,13 +137,19 @@ class Compactor:
                 chosen = plan_group(collection, segments, forced=False)
                 if chosen and not self._stopping.is_set():
                     self._merge(collection, self._plan(channel, chosen), channel, chosen)
+            for channel, segments in l0_groups(collection):
+                if len(segments) >= AUTO_MIN_L0 and not self._stopping.is_set():
+                    self._merge(collection, self._plan(channel, segments, "l0"), channel, segments)
 
-    def _plan(self, channel: Channel, chosen: Sequence[Segment]) -> CompactionPlan:
+    def _plan(
+        self, channel: Channel, chosen: Sequence[Segment], kind: str = "mix"
+    ) -> CompactionPlan:
         return CompactionPlan(
             self._ctx.ids.allocate(),
             tuple(s.id for s in chosen),
             chosen[0].partition_id,
             channel.name,
+            kind,
         )
 
     def _automatic(self, collection: Collection) -> bool:
@@ -147,8 +167,13 @@ class Compactor:
         channel: Channel,
         chosen: Sequence[Segment],
     ) -> None:
+        targets: tuple[int, ...] | None
         try:
-            targets = mix_compact(collection, channel, chosen, self._stopping.is_set)
+            if plan.kind == "l0":
+                target = l0_compact(collection, channel, chosen)
+                targets = None if target is None else (target,)
+            else:
+                targets = mix_compact(collection, channel, chosen, self._stopping.is_set)
             plan.targets = targets or ()
             plan.failed = targets is None and not collection.dropped
         except IndexBuildCancelled:

@@ -182,6 +182,8 @@ def _restore_segment(ctx: EngineContext, collection: Collection, raw: dict[str, 
     segment.binlogs.extend(binlogs)
     segment.index_files = {int(k): str(v) for k, v in raw.get("index_files", {}).items()}
     segment.text_index_files = {str(k): str(v) for k, v in raw.get("text_index_files", {}).items()}
+    segment.is_sorted = bool(raw.get("is_sorted", False))
+    segment.compacted_from = tuple(int(i) for i in raw.get("compacted_from", ()))
     if segment.level == SegmentLevel.L0:
         for binlog in binlogs:
             table = ctx.files.read_table(binlog.path, binlog.expected)

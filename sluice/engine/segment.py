@@ -124,6 +124,10 @@ class Segment:
         self.partition_id = partition_id
         self.channel = channel
         self.level = level
+        #: Rows are in primary-key order (compaction output); GetPersistentSegmentInfo says so.
+        self.is_sorted = False
+        #: The segments a compaction merged into this one.
+        self.compacted_from: tuple[int, ...] = ()
         #: Primary keys sorted for lookups, shared by every view of this segment.
         self.keys = SegmentKeys()
         self.state = state
@@ -325,6 +329,8 @@ class Segment:
             "synced_end": self.synced_end,
             "index_files": {str(k): v for k, v in self.index_files.items()},
             "text_index_files": dict(self.text_index_files),
+            "is_sorted": self.is_sorted,
+            "compacted_from": list(self.compacted_from),
         }
 
 

@@ -19,6 +19,8 @@ class SegmentInfo:
     state: SegmentState
     level: SegmentLevel
     channel: str
+    is_sorted: bool = False
+    compacted_from: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class LoadedSegment:
     index_name: str
     index_id: int
     level: SegmentLevel
+    is_sorted: bool = False
 
 
 def loaded_segments(collection: Collection) -> list[LoadedSegment]:
@@ -52,6 +55,7 @@ def loaded_segments(collection: Collection) -> list[LoadedSegment]:
             index_name=index.index_name if index and index.index_id in s.indexes else "",
             index_id=index.index_id if index and index.index_id in s.indexes else 0,
             level=s.level,
+            is_sorted=s.is_sorted,
         )
         for s in sorted(collection.segments(), key=lambda s: s.id)
         if s.state == SegmentState.FLUSHED
@@ -73,6 +77,8 @@ def persistent_segments(collection: Collection) -> list[SegmentInfo]:
             state=s.state,
             level=s.level,
             channel=s.channel,
+            is_sorted=s.is_sorted,
+            compacted_from=s.compacted_from,
         )
         for s in sorted(collection.segments(), key=lambda s: s.id)
         if s.state in shown

@@ -92,6 +92,7 @@ def test_manual_compaction_merges_segments_and_keeps_every_answer(
     job = _compact(client, name)
     after = _data_segments(raw, name)
     assert len(after) == 1 and after[0].num_rows == len(model)
+    assert after[0].is_sorted and sorted(after[0].compaction_from) == sorted(before)
     assert _rows(client, name) == model
     assert [h["id"] for h in client.search(name, [probe], limit=10, anns_field="v")[0]] == [
         h["id"] for h in searched
@@ -230,3 +231,38 @@ def test_ttl_expired_rows_are_dropped_physically(client: MilvusClient, raw: RawM
     segments = _data_segments(raw, name)
     assert sum(s.num_rows for s in segments) == BATCH
     assert set(_rows(client, name)) == set(range(BATCH, 2 * BATCH))
+
+
+def test_delete_segments_merge_into_one_and_keep_hiding_rows(tmp_path: Path) -> None:
+    proc = SluiceProcess(tmp_path / "data").start()
+    try:
+        client = MilvusClient(proc.uri)
+        raw = RawMilvus(proc)
+        name = "cmp_l0"
+        _create(client, name, **{"collection.autocompaction.enabled": "false"})
+        model: dict[int, int] = {}
+        _insert(client, name, range(0, BATCH), model)
+        client.flush(name)
+        for start in range(0, 50, 10):  # five flushes, each leaving a delete segment
+            client.delete(name, ids=list(range(start, start + 10)))
+            client.flush(name)
+            for i in range(start, start + 10):
+                model.pop(i)
+
+        def level0() -> list[milvus_pb2.PersistentSegmentInfo]:
+            return [s for s in raw.segments(name) if s.level == common_pb2.SegmentLevel.L0]
+
+        assert len(level0()) == 5
+        _compact(client, name)
+        assert len(level0()) == 1
+        assert _rows(client, name) == model
+        raw.close()
+        client.close()
+        proc.kill()
+        proc.start()
+        client = MilvusClient(proc.uri)
+        client.load_collection(name)
+        assert _rows(client, name) == model
+        client.close()
+    finally:
+        proc.kill()
