@@ -51,11 +51,9 @@ def go_float(value: float) -> str:
 
 
 class SluiceError(Exception):
-    """Base of every error Sluice reports.
+    """Base of every error Sluice reports; ``message`` is what a client sees in ``Status.reason``.
 
-    ``message`` is the full text a client sees in ``Status.reason``.  Milvus
-    builds it as ``<wrap message>: <base message><[key=value]...>``; the
-    subclasses below do the same so the wording matches the reference server.
+    Milvus builds it as ``<wrap message>: <base message><[key=value]...>``; so do the subclasses.
     """
 
     code: ClassVar[int] = 65535
@@ -84,12 +82,7 @@ class SluiceError(Exception):
 
 
 class RequestError(SluiceError):
-    """Bad input that Milvus reports as a plain error (code 65535, ``UnexpectedError``).
-
-    Many of Milvus's checks (schema rules, result windows, top-k) build their
-    error with ``fmt.Errorf`` rather than a coded one; clients see code 65535
-    and the bare message, so Sluice does the same.
-    """
+    """Bad input Milvus reports with ``fmt.Errorf``, not a coded error: code 65535, bare text."""
 
     input_error = True
 
@@ -272,14 +265,8 @@ class CollectionNotFound(SluiceError):
 
 
 class ClusteringCompactionNotSupported(SluiceError):
-    """A major (clustering) compaction of a collection without a clustering key."""
-
     code = 2304
     base_message = "collection not support clustering compaction"
-
-    @classmethod
-    def named(cls, collection: str) -> Self:
-        return cls(f"{cls.base_message}[collection={collection}]")
 
 
 class CollectionNotLoaded(SluiceError):

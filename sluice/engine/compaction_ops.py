@@ -46,7 +46,7 @@ class CompactionOps(EngineCore):
         collection = self._compaction_target(db, name, collection_id)
         if clustering:
             # Milvus's major (clustering) compaction needs a clustering key.
-            raise ClusteringCompactionNotSupported.named(collection.name)
+            raise ClusteringCompactionNotSupported.with_fields(collection=collection.name)
         return self.compactor.submit(collection).job_id
 
     def compaction_state(self, job_id: int) -> CompactionInfo:

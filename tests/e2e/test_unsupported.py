@@ -33,7 +33,3 @@ def _expect_unsupported(call: Callable[[], object], rpc: str) -> MilvusException
     assert "not supported" in err.message
     assert rpc in err.message
     return err
-
-
-def test_compact(base: str, client: MilvusClient) -> None:
-    _expect_unsupported(lambda: client.compact(base), "ManualCompaction")
