@@ -29,6 +29,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+#: Starts tried with fresh ports when one was taken between picking and binding it.
+PORT_ATTEMPTS = 3
+
+
+class PortTaken(RuntimeError):
+    """The server could not listen: a port picked as free was taken meanwhile."""
+
+
 class SluiceProcess:
     """A Sluice server subprocess bound to one data folder."""
 
@@ -70,7 +78,21 @@ class SluiceProcess:
         return ready.exists() and bool(ready.read_text().strip())
 
     def start(self, timeout: float = 30.0, *, wait: bool = True) -> SluiceProcess:
-        """Start the server; with ``wait=False`` return at once (a standby waits for the lease)."""
+        """Start the server; with ``wait=False`` return at once (a standby waits for the lease).
+
+        The ports were free when picked; another process may take one before the
+        server binds it, so a refusal to listen picks fresh ports and tries again.
+        """
+        for attempt in range(PORT_ATTEMPTS):
+            try:
+                return self._start(timeout, wait=wait)
+            except PortTaken:
+                if attempt == PORT_ATTEMPTS - 1:
+                    raise
+                self.port, self.http_port = free_port(), free_port()
+        raise AssertionError("unreachable")
+
+    def _start(self, timeout: float, *, wait: bool) -> SluiceProcess:
         ready = self.ready_path
         ready.unlink(missing_ok=True)
         # A storage delay needs the test-side wrapper (product code has no delay knob).
@@ -116,7 +138,11 @@ class SluiceProcess:
             if self.is_ready():
                 return self
             if self.proc.poll() is not None:
-                raise RuntimeError(f"sluice exited with {self.proc.returncode}:\n{self.log()}")
+                text = self.log()
+                last = text.strip().splitlines()[-1] if text.strip() else ""
+                if "cannot listen on" in last:
+                    raise PortTaken(text)
+                raise RuntimeError(f"sluice exited with {self.proc.returncode}:\n{text}")
             time.sleep(0.02)
         self.kill()
         raise RuntimeError(f"sluice did not become ready in {timeout}s:\n{self.log()}")
