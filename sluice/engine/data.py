@@ -343,7 +343,12 @@ def partial_upsert(
     ]
     if not missing:
         return insert(collection, partition, columns, num_rows, upsert=True, context=context)
-    snapshot = collection.snapshot(collection.ctx.tso.allocate())
+    # Milvus reads the stored rows with a query: the collection must be loaded, and only
+    # the partition the upsert writes to is read (a key stored elsewhere is a new key there).
+    readable = read_partitions(collection, (), "query")
+    target = write_partition(collection, partition)
+    scope = readable if target is None else frozenset({target}) & readable
+    snapshot = collection.snapshot(collection.ctx.tso.allocate(), partitions=scope)
     dtype = np.int64 if pk.dtype == DataType.INT64 else object
     flt = reader.CompiledFilter(keys=np.asarray(key_array, dtype=dtype))
     output = OutputSpec(

@@ -31,6 +31,7 @@ from sluice.index.spec import (
     FLOAT_INDEX_TYPES,
     INT8_INDEX_TYPES,
     SPARSE_INDEX_TYPES,
+    check_known_index_type,
     merge_client_params,
     parse_index_spec,
 )
@@ -80,6 +81,7 @@ def parse_kind_index(fld: FieldSchema, params: Mapping[str, Any]) -> IndexSpec:
     rules = RULES[fld.dtype]
     merged = merge_client_params(params)
     requested = merged.get("index_type", "").strip().upper() or "AUTOINDEX"
+    check_known_index_type(requested)  # an unknown name (GPU_*) first, as Milvus checks
     if requested not in rules.index_types:
         raise IndexNotSupported.wrap(
             f"data type {fld.dtype.milvus_name} can't build with this index {requested}",

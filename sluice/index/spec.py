@@ -255,7 +255,7 @@ def parse_index_spec(
     merged = merge_client_params(params)
     requested = (index_type or merged.get(INDEX_TYPE_KEY, "")).strip().upper() or AUTOINDEX
     raw_metric = (metric_type or merged.get(METRIC_TYPE_KEY, "")).strip()
-    _check_known(requested)
+    check_known_index_type(requested)
     if not field.dtype.is_vector:
         raise knowhere_build_error(f"index {requested} only supports vector data type")
     kind = kind_of(field.dtype)
@@ -288,7 +288,7 @@ def parse_index_spec(
     return IndexSpec(requested, metric, dim, build, extra, field.dtype, engine)
 
 
-def _check_known(requested: str) -> None:
+def check_known_index_type(requested: str) -> None:
     """Milvus's first check: is there a checker for this type name at all?"""
     known = (
         requested in SUPPORTED_INDEX_TYPES or requested in _NOT_BUILT or requested in _SCALAR_TYPES

@@ -407,3 +407,28 @@ def test_upsert_into_an_auto_id_collection_gives_rows_new_keys(
     client.flush(name)
     rows = {r["id"]: r["t"] for r in client.query(name, filter="t >= 0", output_fields=["t"])}
     assert rows == {new_id: 100, ids[1]: 1, ids[2]: 2}
+
+
+def test_partial_upsert_reads_like_a_query(client: MilvusClient) -> None:
+    """Milvus reads the stored rows with a query: loaded collection, the target partition only."""
+    name = "partial_scope"
+    schema = client.create_schema()
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("v", DataType.FLOAT_VECTOR, dim=DIM)
+    schema.add_field("n", DataType.INT32)
+    index = client.prepare_index_params()
+    index.add_index("v", index_type="FLAT", metric_type="L2")
+    client.create_collection(name, schema=schema, index_params=index)
+    client.create_partition(name, "a")
+    client.create_partition(name, "b")
+    vector = [0.5] * DIM
+    client.insert(name, [{"id": 1, "v": vector, "n": 7}], partition_name="a")
+    client.upsert(name, [{"id": 1, "v": vector}], partition_name="a", partial_update=True)
+    assert client.query(name, filter="id == 1", output_fields=["n"])[0]["n"] == 7
+    with milvus_error(
+        1100, message="fieldSchema(n) has no corresponding fieldData pass in: invalid parameter"
+    ):
+        client.upsert(name, [{"id": 1, "v": vector}], partition_name="b", partial_update=True)
+    client.release_collection(name)
+    with milvus_error(101, match="failed to query: collection not loaded"):
+        client.upsert(name, [{"id": 1, "v": vector}], partition_name="a", partial_update=True)
