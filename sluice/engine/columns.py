@@ -196,6 +196,8 @@ class SegmentView:
         self._vectors = vectors
         #: Sparse vector columns as CSR matrices, built on first search (rows never change).
         self._sparse: dict[str, scipy.sparse.csr_matrix] = {}
+        #: Which rows of a sparse vector column hold a vector (``None``: all), on first search.
+        self._sparse_validity: dict[str, np.ndarray | None] = {}
         self._keys = keys if keys is not None else SegmentKeys()
         self._scalar_lookup: tuple[SegmentIndexes | None] | None = None
         self._scalar_table: pa.Table | None = None
@@ -290,10 +292,14 @@ class SegmentView:
         """Rows of a vector field that hold a vector (``None``: every row)."""
         if name in self._vectors:
             return self.vector_validity[name]
+        if name in self._sparse_validity:
+            return self._sparse_validity[name]
         column = self.table([name]).column(name)
-        if column.null_count == 0:
-            return None
-        return np.asarray(column.is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)
+        valid = None
+        if column.null_count:
+            valid = np.asarray(column.is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)
+        self._sparse_validity[name] = valid
+        return valid
 
     def scalar_table(self) -> pa.Table:
         """Every non-vector column as one table over :attr:`scalars` (built once per view)."""

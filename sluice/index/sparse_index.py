@@ -38,7 +38,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from sluice.index.bm25 import Bm25Stats, posting_values
-from sluice.index.bm25_topk import dense_top_k, maxscore_top_k
+from sluice.index.bm25_impact import ImpactPostings, impact_order, impact_top_k, prepare
 from sluice.index.filtering import allowed_rows
 from sluice.index.format import SPARSE, pack_arrays, unpack_arrays
 from sluice.index.kinds import sparse_rows
@@ -57,6 +57,8 @@ class SparseIndex:
 
     __slots__ = (
         "_doc_values",
+        "_impact",
+        "_impact_order",
         "_lengths",
         "_memory",
         "_n",
@@ -83,6 +85,10 @@ class SparseIndex:
         self._stats = Bm25Stats(self._n, float(lengths.sum(dtype=np.float64)), terms, doc_freq)
         #: BM25 document values of every posting for one ``avgdl`` (the last one searched).
         self._doc_values: tuple[float, sp.csr_matrix] | None = None
+        #: The postings' impact order (computed at the first BM25 top-k search) and
+        #: the impact view for the last ``avgdl`` searched (:mod:`bm25_impact`).
+        self._impact_order: np.ndarray | None = None
+        self._impact: ImpactPostings | None = None
         self._memory = int(
             postings.data.nbytes
             + postings.indices.nbytes
@@ -161,11 +167,9 @@ class SparseIndex:
     def _bm25_top_k(
         self, q: sp.csr_matrix, k: int, params: SearchParams, mask: np.ndarray | None
     ) -> Result:
-        """Each query by MaxScore, or one dense pass when pruning cannot pay (:mod:`bm25_topk`)."""
+        """Each query by the impact-ordered threshold algorithm (:mod:`bm25_impact`)."""
         stats = params.bm25 if params.bm25 is not None else self._stats
-        avgdl = self._avgdl(params)
-        bm25 = (self._params.bm25_k1, self._params.bm25_b, avgdl)
-        values = self.document_values(avgdl).data
+        impact = self._impact_for(self._avgdl(params))
         scores_out, ids_out = empty_result(q.shape[0], k, BM25)
         if self._terms.size == 0:
             return scores_out, ids_out
@@ -179,15 +183,22 @@ class SparseIndex:
                 continue
             # Canonical queries have ascending columns, so ``pos[hit]`` ascends too.
             weights = (q.data[lo:hi][hit] * stats.idf(cols[hit])).astype(np.float32)
-            term_rows = pos[hit]
-            answer = maxscore_top_k(
-                self._postings, self._lengths, term_rows, weights, k, bm25, mask, values
-            )
-            if answer is None:
-                answer = dense_top_k(self._postings, term_rows, weights, k, values, mask)
+            answer = impact_top_k(self._postings, impact, pos[hit], weights, k, mask)
             scores_out[row, : answer[0].size] = answer[0]
             ids_out[row, : answer[1].size] = answer[1]
         return scores_out, ids_out
+
+    def _impact_for(self, avgdl: float) -> ImpactPostings:
+        """The impact view for ``avgdl``, rebuilt only when the corpus (its ``avgdl``) changed."""
+        kept = self._impact
+        if kept is not None and kept.avgdl == avgdl:
+            return kept
+        values = self.document_values(avgdl).data
+        if self._impact_order is None:
+            self._impact_order = impact_order(self._postings, values)
+        impact = prepare(self._postings, values, self._impact_order, avgdl)
+        self._impact = impact
+        return impact
 
     def _weights(self, q: sp.csr_matrix, params: SearchParams) -> sp.csr_matrix:
         if params.metric_type != BM25:

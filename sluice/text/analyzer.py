@@ -152,6 +152,14 @@ def _cached(key: str) -> Analyzer:
     return Analyzer(parse_analyzer_params(key))
 
 
+@functools.lru_cache(maxsize=256)
+def _cached_text(params: str) -> Analyzer:
+    """Analyzers by the exact text of their params: a query skips re-reading the JSON."""
+    return _cached(canonical_params(params))
+
+
 def analyzer_for(params: str | Mapping[str, Any] | None) -> Analyzer:
     """The (shared, cached) analyzer for ``params``; :class:`AnalyzerError` if invalid."""
+    if isinstance(params, str):
+        return _cached_text(params)
     return _cached(canonical_params(params))

@@ -129,3 +129,25 @@ def test_top_k_breaks_ties_by_smaller_id() -> None:
     ids, scores = top_k(np.array([0.5, 0.9, 0.5, 0.0, 0.9], np.float32), 3)
     assert ids.tolist() == [1, 4, 0]
     assert scores.tolist() == pytest.approx([0.9, 0.9, 0.5])
+
+
+def test_small_batches_counted_in_python_equal_the_vectorised_rows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Queries take the dict-counting path; it must give the numpy path's rows exactly."""
+    from sluice.text import bm25
+
+    rng = random.Random(7)
+    words = ["river", "Flüsse", "a", "é" * 120, "川", "river", ""]
+    batches = [
+        [[rng.choice(words) for _ in range(rng.randint(0, 12))] for _ in range(rng.randint(1, 6))]
+        for _ in range(40)
+    ]
+    small = [bm25.term_frequency_rows(batch) for batch in batches]
+    monkeypatch.setattr(bm25, "SMALL_BATCH_TOKENS", -1)
+    for batch, got in zip(batches, small, strict=True):
+        want = bm25.term_frequency_rows(batch)
+        for name in ("indptr", "indices", "values"):
+            left, right = getattr(got, name), getattr(want, name)
+            assert left.dtype == right.dtype, name
+            np.testing.assert_array_equal(left, right)
