@@ -39,7 +39,12 @@ from sluice.index.metrics import HAMMING, JACCARD, SUBSTRUCTURE, SUPERSTRUCTURE
 from sluice.index.params import BinIvfFlatParams
 from sluice.index.search_params import SearchParams
 from sluice.index.spec import IndexSpec
-from sluice.index.threads import use_build_threads, use_threads_for_queries
+from sluice.index.threads import (
+    scan_blocks,
+    thread_settings,
+    use_build_threads,
+    use_threads_for_queries,
+)
 from sluice.index.topk import Result, empty_result
 
 faiss: Any = _faiss_typed
@@ -48,6 +53,8 @@ faiss: Any = _faiss_typed
 MIN_ROWS_PER_LIST: Final = 39
 #: Rows scored per ``faiss.hammings`` call: bounds the ``(1, rows)`` distance block.
 SCORE_BLOCK_ROWS: Final = 1 << 20
+#: A few queries over at least twice this many rows scan in blocks on every core.
+PARALLEL_BLOCK_ROWS: Final = 100_000
 
 
 class BinaryIndex:
@@ -166,6 +173,8 @@ class BinaryIndex:
 
     def _faiss_hamming(self, q: np.ndarray, k: int, rows: Any) -> Result:
         nq = q.shape[0]
+        if rows is None and nq < thread_settings().batch_min_queries:
+            return self._blocked_hamming(q, k)
         dist = np.empty((nq, k), dtype=np.int32)
         ids = np.empty((nq, k), dtype=np.int64)
         use_threads_for_queries(nq)
@@ -180,6 +189,46 @@ class BinaryIndex:
             nq, faiss.swig_ptr(q), k, faiss.swig_ptr(dist), faiss.swig_ptr(ids), params
         )
         del keep
+        scores = dist.astype(np.float32)
+        scores[ids < 0] = np.inf
+        return scores, ids
+
+    def _blocked_hamming(self, q: np.ndarray, k: int) -> Result:
+        """A few unfiltered queries: FAISS's Hamming top-k per block of rows, merged.
+
+        One core cannot saturate memory while popcounting a large segment, so
+        the rows are cut into one block per core (:func:`scan_blocks`).  Each
+        block's heap keeps the first rows among equal distances, and the merge
+        orders by (distance, row), so the answer equals one scan's.
+        """
+        nq, nbytes = q.shape[0], q.shape[1]
+        codes = self._codes
+
+        def block(start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+            dist = np.empty((nq, k), dtype=np.int32)
+            ids = np.empty((nq, k), dtype=np.int64)
+            heaps = faiss.int_maxheap_array_t()
+            heaps.nh, heaps.k = nq, k
+            heaps.val, heaps.ids = faiss.swig_ptr(dist), faiss.swig_ptr(ids)
+            faiss.hammings_knn_hc(
+                heaps,
+                faiss.swig_ptr(q),
+                faiss.swig_ptr(codes[start:stop]),
+                stop - start,
+                nbytes,
+                1,
+            )
+            return dist, np.where(ids >= 0, ids + start, -1)
+
+        parts = scan_blocks(block, self.ntotal, PARALLEL_BLOCK_ROWS)
+        if len(parts) == 1:
+            dist, ids = parts[0]
+        else:
+            dist = np.concatenate([p[0] for p in parts], axis=1)
+            ids = np.concatenate([p[1] for p in parts], axis=1)
+            order = np.lexsort((ids, np.where(ids < 0, np.iinfo(np.int32).max, dist)))[:, :k]
+            dist = np.take_along_axis(dist, order, axis=1)
+            ids = np.take_along_axis(ids, order, axis=1)
         scores = dist.astype(np.float32)
         scores[ids < 0] = np.inf
         return scores, ids

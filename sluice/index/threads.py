@@ -20,6 +20,11 @@ one.  With passive waiting it took 0.13 s.  So importing :mod:`sluice.index`
 sets ``OMP_WAIT_POLICY=PASSIVE`` unless the environment says otherwise (it
 only takes effect when set before FAISS is first imported).
 
+A single query over a large flat segment is a memory scan that one core
+cannot saturate: :func:`scan_blocks` runs such a scan as one block per core,
+the caller's thread taking the first and a small shared pool the others
+(FAISS releases the GIL, so the blocks run at once).
+
 OpenMP's thread count is per OS thread, so setting it from one Python thread
 never changes another's.  The last value set is remembered per thread, making
 the common case (same count as last call) free.  Code outside this package
@@ -30,7 +35,10 @@ that calls ``faiss.omp_set_num_threads`` directly should call
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import faiss
 
@@ -45,6 +53,10 @@ class ThreadSettings:
 
 _settings = ThreadSettings(max_threads=max(1, faiss.omp_get_max_threads()), batch_min_queries=8)
 _local = threading.local()
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+_T = TypeVar("_T")
 
 
 def configure_threads(
@@ -86,3 +98,37 @@ def _apply(count: int) -> None:
     if getattr(_local, "count", None) != count:
         faiss.omp_set_num_threads(count)
         _local.count = count
+
+
+def scan_blocks(run: Callable[[int, int], _T], total: int, min_block: int) -> Sequence[_T]:
+    """``run(start, stop)`` over ``[0, total)`` cut into one block per core, at once.
+
+    Blocks are never smaller than ``min_block`` rows, so a small scan stays one
+    call in the caller's thread.  Each block runs with one OpenMP thread.
+    """
+    parts = max(1, min(_settings.max_threads, total // max(min_block, 1)))
+    if parts == 1:
+        use_threads_for_queries(1)
+        return [run(0, total)]
+    edges = [total * i // parts for i in range(parts + 1)]
+    pool = _scan_pool()
+    futures: list[Future[_T]] = [
+        pool.submit(_one_thread, run, edges[i], edges[i + 1]) for i in range(1, parts)
+    ]
+    first = _one_thread(run, edges[0], edges[1])
+    return [first, *(future.result() for future in futures)]
+
+
+def _one_thread(run: Callable[[int, int], _T], start: int, stop: int) -> _T:
+    use_threads_for_queries(1)
+    return run(start, stop)
+
+
+def _scan_pool() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(
+                max_workers=max(1, _settings.max_threads - 1), thread_name_prefix="sluice-scan"
+            )
+        return _pool

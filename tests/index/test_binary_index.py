@@ -52,6 +52,29 @@ def test_bin_flat_is_exact(codes: tuple[np.ndarray, np.ndarray], metric: str) ->
     assert np.allclose(np.take_along_axis(truth, ids, axis=1), scores, atol=1e-6)
 
 
+@pytest.mark.parametrize("nq", [1, 3])
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_blocked_hamming_scan_equals_one_scan(
+    nq: int, threads: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Single queries scan in one block per core; ties still go to the lowest rows."""
+    from sluice.index import binary_index
+    from sluice.index import threads as omp
+
+    rng = np.random.default_rng(8)
+    rows = rng.integers(0, 256, size=(5_001, 2), dtype=np.uint8)  # 16 bits: many ties
+    queries = rng.integers(0, 256, size=(nq, 2), dtype=np.uint8)
+    monkeypatch.setattr(binary_index, "PARALLEL_BLOCK_ROWS", 1_000)
+    monkeypatch.setattr(omp, "_settings", omp.ThreadSettings(threads, 8))
+    index = index_for("BIN_FLAT", "HAMMING", rows)
+    scores, ids = index.search(queries, 25, parse_search_params(index.spec, None, {}, 25))
+    truth = reference(rows, queries, "HAMMING")
+    for q in range(nq):
+        expected = np.lexsort((np.arange(len(rows)), truth[q]))[:25]
+        np.testing.assert_array_equal(ids[q], expected)
+        np.testing.assert_array_equal(scores[q], truth[q][expected])
+
+
 @pytest.mark.parametrize("metric", ["HAMMING", "JACCARD"])
 def test_bin_ivf_flat_recall(codes: tuple[np.ndarray, np.ndarray], metric: str) -> None:
     rows, queries = codes
