@@ -7,7 +7,8 @@ no prefix scores at most ``U = sum(w_t * v_t)`` over the terms cut short,
 where ``v_t`` is the largest value left after term ``t``'s prefix; once the
 candidates' ``k``-th best score beats ``U``, the candidates' top ``k`` is the
 answer.  Otherwise the prefixes grow (``GROWTH`` times, at most
-``ROUNDS`` times) and, failing that, every document is scored in one dense
+``ROUNDS`` times, while scoring them stays cheaper than a dense pass) and,
+failing that, every document is scored in one dense
 pass, only those at or above the candidates' ``k``-th score (a lower bound of
 the true one) being sorted.
 
@@ -42,9 +43,11 @@ DENSE_BUDGET_PER_POSTING: Final = 8
 #: ... and only to terms in at least this share of the documents.
 DENSE_SHARE: Final = 1 / 64
 #: Prefix length read first from every term, then multiplied by ``GROWTH``.
-FIRST_DEPTH: Final = 128
+FIRST_DEPTH: Final = 256
 GROWTH: Final = 4
 ROUNDS: Final = 3
+#: Prefixes grow only while (candidates x terms) stays below this share of the segment.
+GROW_WORK_SHARE: Final = 1 / 16
 #: Slack on the bound comparison, above float32 summation error.
 _SLACK: Final = 1e-5
 
@@ -134,6 +137,8 @@ def impact_top_k(
         if kth > unseen * (1 + _SLACK):
             return _best(scores, candidates, k)
         depth = np.minimum(sizes, depth * GROWTH)
+        if int(depth.sum()) * len(term_rows) > GROW_WORK_SHARE * postings.shape[1]:
+            break  # scoring the next candidates would cost about what a dense pass does
     return _dense_pass(postings, impact, term_rows, weights, k, mask, kth)
 
 
