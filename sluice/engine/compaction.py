@@ -129,18 +129,36 @@ def l0_compact(collection: Collection, channel: Channel, sources: Sequence[Segme
 
 def plan_group(
     collection: Collection, segments: Sequence[Segment], *, forced: bool
-) -> list[Segment] | None:
-    """The segments of one group worth merging now (``forced``: a manual compaction)."""
-    limit = collection.ctx.settings.segments.max_bytes * SMALL_SHARE
-    small = [s for s in segments if s.nbytes < limit]
+) -> list[list[Segment]]:
+    """The merges worth running now in one group (``forced``: a manual compaction).
+
+    Small segments are packed, oldest first, into merges of at most
+    ``segments.max_bytes`` each, so one merge writes (and indexes) about one
+    full segment however far behind compaction is; a merge of one segment is
+    no merge.  Without small segments to merge, the first segment whose
+    deleted or expired rows reach ``DELETED_SHARE`` (any, when forced) is
+    rewritten alone.
+    """
+    max_bytes = collection.ctx.settings.segments.max_bytes
+    small = [s for s in segments if s.nbytes < max_bytes * SMALL_SHARE]
     if len(small) >= (2 if forced else AUTO_MIN_SEGMENTS):
-        return small
+        merges: list[list[Segment]] = [[]]
+        filled = 0
+        for segment in small:
+            if merges[-1] and filled + segment.nbytes > max_bytes:
+                merges.append([])
+                filled = 0
+            merges[-1].append(segment)
+            filled += segment.nbytes
+        packed = [merge for merge in merges if len(merge) >= 2]
+        if packed:
+            return packed
     ts = collection.ctx.tso.allocate()
     for segment in segments:
         dead = _dead_rows(collection, segment, ts)
         if dead and (forced or dead >= DELETED_SHARE * segment.num_rows):
-            return [segment]
-    return None
+            return [[segment]]
+    return []
 
 
 def mix_compact(

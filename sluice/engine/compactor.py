@@ -11,8 +11,10 @@ Milvus has already dropped does.
 Every ``[compaction] interval_seconds`` the thread looks at each collection
 whose ``collection.autocompaction.enabled`` property is not false (default:
 ``[compaction] auto``) and merges groups of at least ``AUTO_MIN_SEGMENTS``
-small segments, or rewrites a segment whose deleted rows reach
-``DELETED_SHARE``.
+small segments (packed into merges of one segment's worth each), or rewrites
+a segment whose deleted rows reach ``DELETED_SHARE``.  A pass that merged
+something is followed by another after ``FOLLOW_UP_SECONDS``, so a backlog
+drains at the speed merges run rather than one merge per interval.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ from sluice.errors import IndexBuildCancelled
 log = logging.getLogger(__name__)
 
 AUTO_PROPERTY = "collection.autocompaction.enabled"
+#: After a pass that merged something, the next pass comes this soon.
+FOLLOW_UP_SECONDS = 1.0
 #: The automatic pass merges a shard's delete segments of one scope once there are this many.
 AUTO_MIN_L0 = 8
 
@@ -99,11 +103,14 @@ class Compactor:
 
     def _run(self) -> None:
         interval = self._ctx.settings.compaction.interval_seconds
+        wait = interval
         while not self._stopping.is_set():
             try:
-                item = self._queue.get(timeout=interval)
+                item = self._queue.get(timeout=wait)
             except queue.Empty:
-                self._automatic_pass()
+                # A pass that merged something may have left more to do (merges are
+                # bounded to one segment's worth): look again soon, not a whole interval on.
+                wait = min(interval, FOLLOW_UP_SECONDS) if self._automatic_pass() else interval
                 continue
             if item is None:
                 return
@@ -114,8 +121,7 @@ class Compactor:
         try:
             work = []
             for channel, segments in groups(collection):
-                chosen = plan_group(collection, segments, forced=True)
-                if chosen:
+                for chosen in plan_group(collection, segments, forced=True):
                     plan = self._plan(channel, chosen)
                     job.plans.append(plan)
                     work.append((plan, channel, chosen))
@@ -129,17 +135,27 @@ class Compactor:
         finally:
             job.finished = True
 
-    def _automatic_pass(self) -> None:
+    def _automatic_pass(self) -> bool:
+        """One look at every collection; whether any merge ran."""
+        merged = False
         for collection in list(self._collections.values()):
             if self._stopping.is_set() or not self._automatic(collection):
                 continue
             for channel, segments in groups(collection):
-                chosen = plan_group(collection, segments, forced=False)
-                if chosen and not self._stopping.is_set():
+                for chosen in plan_group(collection, segments, forced=False):
+                    if self._stopping.is_set() or self._manual_job_waiting():
+                        return True
                     self._merge(collection, self._plan(channel, chosen), channel, chosen)
+                    merged = True
             for channel, segments in l0_groups(collection):
                 if len(segments) >= AUTO_MIN_L0 and not self._stopping.is_set():
                     self._merge(collection, self._plan(channel, segments, "l0"), channel, segments)
+                    merged = True
+        return merged
+
+    def _manual_job_waiting(self) -> bool:
+        """Manual jobs go first: an automatic pass yields between merges when one waits."""
+        return not self._queue.empty()
 
     def _plan(
         self, channel: Channel, chosen: Sequence[Segment], kind: str = "mix"

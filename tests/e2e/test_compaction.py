@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import RawMilvus, SluiceProcess, milvus_error, wait_for
+from helpers import RawMilvus, SluiceProcess, milvus_error, wait_for, write_config
 from pymilvus import DataType, MilvusClient
 from pymilvus.grpc_gen import common_pb2, milvus_pb2
 
@@ -265,4 +265,46 @@ def test_delete_segments_merge_into_one_and_keep_hiding_rows(tmp_path: Path) -> 
         assert _rows(client, name) == model
         client.close()
     finally:
+        proc.kill()
+
+
+def test_a_backlog_of_small_segments_merges_one_full_segment_at_a_time(tmp_path: Path) -> None:
+    """Merges are packed to ``segments.max_bytes`` each, so no merge rebuilds the world."""
+    config = write_config(tmp_path, "[segments]\nmax_bytes = 65536\n")
+    proc = SluiceProcess(tmp_path / "data", config=config).start()
+    client = MilvusClient(proc.uri)
+    raw = RawMilvus(proc)
+    try:
+        name = "cmp_packed"
+        schema = client.create_schema()
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        schema.add_field("v", DataType.FLOAT_VECTOR, dim=DIM)
+        schema.add_field("t", DataType.INT64)
+        index = client.prepare_index_params()
+        index.add_index("v", index_type="FLAT", metric_type="L2")
+        client.create_collection(
+            name,
+            schema=schema,
+            index_params=index,
+            num_shards=1,
+            properties={"collection.autocompaction.enabled": "false"},
+        )
+        model: dict[int, int] = {}
+        for b in range(8):  # about 11 KB each: under half of max_bytes, so small
+            _insert(client, name, range(b * 200, (b + 1) * 200), model)
+            client.flush(name)
+        before = {s.segmentID for s in _data_segments(raw, name)}
+        assert len(before) == 8
+        job = _compact(client, name)
+        plans = raw.call(
+            "GetCompactionStateWithPlans", milvus_pb2.GetCompactionPlansRequest(compactionID=job)
+        )
+        merges = [sorted(m.sources) for m in plans.mergeInfos]
+        assert len(merges) == 2, merges  # five segments fill 64 KB; three are left
+        assert sorted(s for m in merges for s in m) == sorted(before)
+        assert _rows(client, name) == model
+        assert len(_data_segments(raw, name)) == 2
+    finally:
+        raw.close()
+        client.close()
         proc.kill()
