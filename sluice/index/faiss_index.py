@@ -37,6 +37,7 @@ falls back to brute force.  Filtered search is described in
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Final
 
 import faiss as _faiss_typed
@@ -103,6 +104,7 @@ class FaissIndex:
         "_shift",
         "_spec",
         "_subsets",
+        "_subsets_lock",
     )
 
     def __init__(
@@ -136,6 +138,8 @@ class FaissIndex:
         self._norms: np.ndarray | None = None
         #: Gathered rows of recently used filter masks (see :meth:`_exact`).
         self._subsets: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]] = {}
+        #: Searches run in many threads: evicting and adding subsets is one step under it.
+        self._subsets_lock = threading.Lock()
         self._refined = isinstance(index, faiss.IndexRefine)
         base = faiss.downcast_index(index.base_index) if self._refined else index
         self._base = base
@@ -350,9 +354,12 @@ class FaissIndex:
         block = np.take(self._raw, rows, axis=0)
         all_norms = self._row_norms()
         norms = None if all_norms is None else all_norms[rows]
-        if len(cache) >= _SUBSETS_KEPT:
-            cache.pop(next(iter(cache)))
-        cache[id(mask)] = (mask, rows, block, norms)
+        with self._subsets_lock:
+            # Unlocked, two searches could evict the same oldest entry (a KeyError seen
+            # under concurrent filtered searches) or iterate while another one adds.
+            while len(cache) >= _SUBSETS_KEPT:
+                cache.pop(next(iter(cache)))
+            cache[id(mask)] = (mask, rows, block, norms)
         return rows, block, norms
 
     def _row_norms(self) -> np.ndarray | None:

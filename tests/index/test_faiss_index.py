@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable
 
@@ -290,4 +291,44 @@ def test_concurrent_searches_agree(case: Cases, clustered: Clustered) -> None:
         thread.start()
     for thread in threads:
         thread.join()
+    assert failures == []
+
+
+def test_concurrent_scans_with_fresh_filters_never_fail() -> None:
+    """Each search brings a new mask (deletes change between snapshots): the subset cache
+    is evicted and filled from many threads at once; no search may fail or go wrong.
+
+    A tiny index keeps each search mostly Python, and a one-microsecond switch interval
+    interleaves the threads between bytecodes, so an unguarded eviction race shows up.
+    """
+    rng = np.random.default_rng(16)
+    rows = rng.random((64, 4), dtype=np.float32)
+    index = build(parse_index_spec(vector_field(4), "FLAT", "L2", {}), rows)
+    params = parse_search_params(index.spec, None, {}, 3)
+    masks = [rng.random(64) < 0.5 for _ in range(8)]
+    query = rows[:1]
+    expected = [index.search(query, 3, params, m.copy())[1][0] for m in masks]
+    failures: list[str] = []
+
+    def worker(seed: int) -> None:
+        for i in range(3000):
+            which = (seed + i) % len(masks)
+            try:
+                got = index.search(query, 3, params, masks[which].copy())[1][0]
+            except Exception as exc:  # the defect surfaced as a KeyError here
+                failures.append(repr(exc))
+                return
+            if not np.array_equal(got, expected[which]):
+                failures.append(f"mask {which}")
+
+    threads = [threading.Thread(target=worker, args=(seed,)) for seed in range(8)]
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads between almost every bytecode
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(switch)
     assert failures == []
