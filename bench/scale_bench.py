@@ -90,12 +90,26 @@ class Engine:
         while time.perf_counter() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.name} exited: see {self.folder / 'server.log'}")
+            self._follow_port()
             try:
                 MilvusClient(self.uri, timeout=2).list_collections()
                 return time.perf_counter() - started
             except Exception:  # not up yet
                 time.sleep(0.2)
         raise TimeoutError(f"{self.name} did not answer in {timeout:.0f} s")
+
+    def _follow_port(self) -> None:
+        """Milvus 2.3.5 takes the next free port when its own is still held after a restart;
+        its wrapper prints ``started PORT``."""
+        if self.name != "milvus235":
+            return
+        try:
+            lines = (self.folder / "server.log").read_text(errors="replace").splitlines()
+        except OSError:
+            return
+        started = [line.split()[1] for line in lines if line.startswith("started ")]
+        if started and started[-1].isdigit():
+            self.port = int(started[-1])
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
