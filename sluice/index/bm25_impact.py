@@ -36,6 +36,8 @@ from typing import Final
 import numpy as np
 import scipy.sparse as sp
 
+from sluice.index.topk import largest_k
+
 #: Dense rows go to the longest postings first, while their 4 bytes per document
 #: stay within this many bytes per posting of the whole segment (so at most
 #: double the postings' own memory) ...
@@ -219,15 +221,9 @@ def _kth(scores: np.ndarray, k: int) -> float:
 
 
 def _best(scores: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The best ``k`` documents that score at all (a zero score is no match)."""
     keep = scores != 0
-    scores, ids = scores[keep], ids[keep]
-    if scores.size > k:
-        part = np.argpartition(-scores, k - 1)[:k]
-        kth = scores[part].min()
-        part = np.flatnonzero(scores >= kth)
-        scores, ids = scores[part], ids[part]
-    order = np.lexsort((ids, -scores))[:k]
-    return scores[order].astype(np.float32), ids[order].astype(np.int64)
+    return largest_k(scores[keep], ids[keep], k)
 
 
 def _suffix_max(ordered: np.ndarray, sizes: np.ndarray) -> np.ndarray:

@@ -46,7 +46,7 @@ from sluice.index.metrics import BM25
 from sluice.index.params import SparseParams
 from sluice.index.search_params import SearchParams
 from sluice.index.spec import IndexSpec
-from sluice.index.topk import Result, empty_result
+from sluice.index.topk import Result, empty_result, largest_k
 
 #: Queries multiplied at once: bounds the ``(nq, n)`` sparse score matrix.
 QUERY_BLOCK: Final = 64
@@ -311,17 +311,6 @@ def _pick(
             sok &= mask[sids]
         sids, sscores = sids[sok], sscores[sok]
         width = max(k, k * params.refine_factor)
-        chosen = _best(sscores, sids, width)[1]
+        chosen = largest_k(sscores, sids, width)[1]
         keep &= np.isin(ids, chosen)
-    return _best(scores[keep], ids[keep], k)
-
-
-def _best(scores: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    if scores.size > k:
-        part = np.argpartition(-scores, k - 1)[:k]
-        kth = scores[part].min()
-        # Keep every tie of the k-th score, then let the sort below prefer lower ids.
-        part = np.flatnonzero(scores >= kth)
-        scores, ids = scores[part], ids[part]
-    order = np.lexsort((ids, -scores))[:k]
-    return scores[order].astype(np.float32), ids[order].astype(np.int64)
+    return largest_k(scores[keep], ids[keep], k)

@@ -28,6 +28,21 @@ def empty_result(nq: int, k: int, metric: str) -> Result:
     return scores, ids
 
 
+def largest_k(scores: np.ndarray, ids: np.ndarray, k: int) -> Result:
+    """The ``k`` largest ``scores`` with their ``ids`` (1-d), best first, ties to the lower id.
+
+    One partition finds the ``k``-th score; only the candidates at or above it
+    (every tie included) are sorted.  Returns float32 scores and int64 ids.
+    """
+    if scores.size > k:
+        part = np.argpartition(-scores, k - 1)[:k]
+        kth = scores[part].min()
+        part = np.flatnonzero(scores >= kth)
+        scores, ids = scores[part], ids[part]
+    order = np.lexsort((ids, -scores))[:k]
+    return scores[order].astype(np.float32), ids[order].astype(np.int64)
+
+
 def smallest_k(keys: np.ndarray, k: int) -> np.ndarray:
     """Column positions of the ``k`` smallest keys per row, ascending, ties to the lower column.
 
