@@ -16,9 +16,13 @@ clustered data (``bench_milvus.make_data``) and the same HNSW parameters
    first search answers (restart-to-serving).
 
 Each engine runs alone (the other is stopped), so both get the machine.
+``sluice-mmap`` is Sluice with ``[mmap]`` on for vector fields, vector
+indexes and scalar fields (memory after the restart is the steady state:
+every segment loaded from its files and mapped).
 
     .venv/bin/python bench/scale_bench.py --n 1000000 --dim 128
     .venv/bin/python bench/scale_bench.py --n 200000 --dim 768 --engines sluice
+    .venv/bin/python bench/scale_bench.py --engines sluice,sluice-mmap,milvus235
 """
 
 from __future__ import annotations
@@ -51,10 +55,19 @@ HNSW = {"M": 16, "efConstruction": 200}
 MILVUS235_PYTHON = Path.home() / ".cache" / "milvus235" / "bin" / "python"
 
 
+#: ``sluice-mmap``: Sluice with every sealed column and index memory-mapped.
+MMAP_CONFIG = "[mmap]\nvector_field = true\nvector_index = true\nscalar_field = true\n"
+
+
 def _argv(engine: str, data: Path, port: int) -> list[str]:
-    if engine == "sluice":
-        return [sys.executable, "-m", "sluice", "serve", "--data", str(data), "--host", LOOPBACK,
+    if engine in ("sluice", "sluice-mmap"):
+        argv = [sys.executable, "-m", "sluice", "serve", "--data", str(data), "--host", LOOPBACK,
                 "--port", str(port), "--http-port", "0", "--log-level", "WARNING"]  # fmt: skip
+        if engine == "sluice-mmap":
+            config = data.parent / "sluice.toml"
+            config.write_text(MMAP_CONFIG)
+            argv += ["--config", str(config)]
+        return argv
     if engine == "milvus235":
         script = SHARED / "reference" / "serve_milvus23.py"
         return [str(MILVUS235_PYTHON), str(script), str(data), str(port)]

@@ -1,4 +1,4 @@
-"""Index RPCs: CreateIndex, DescribeIndex, DropIndex and build progress."""
+"""Index RPCs: CreateIndex, DescribeIndex, AlterIndex, DropIndex and build progress."""
 
 from __future__ import annotations
 
@@ -93,6 +93,19 @@ class IndexRpcs:
             request.field_name,
             wait_seconds=wait,
         )
+
+    @rpc
+    def AlterIndex(
+        self, request: milvus_pb2.AlterIndexRequest, context: grpc.ServicerContext
+    ) -> common_pb2.Status:
+        self.engine.alter_index(
+            db_name(request.db_name, context),
+            request.collection_name,
+            request.index_name,
+            key_values(request.extra_params),
+            list(request.delete_keys),
+        )
+        return SUCCESS
 
     @rpc
     def DropIndex(

@@ -89,6 +89,32 @@ class CompactionSettings:
 
 
 @dataclass(frozen=True)
+class MmapSettings:
+    """Server defaults for memory-mapping sealed segments (Milvus: ``queryNode.mmap.*``).
+
+    A collection's ``mmap.enabled`` property overrides these for its fields
+    and indexes; a field's or an index's own ``mmap.enabled`` overrides the
+    collection's.  Mapped data lives in files under ``dir`` (default: the
+    data folder's ``mmap``), rebuilt from the segment files on every start,
+    and stays in the OS page cache instead of the process's own memory.
+    """
+
+    SECTION: ClassVar[str] = "mmap"
+
+    #: Raw vectors of sealed segments (Milvus: queryNode.mmap.vectorField).
+    vector_field: bool = False
+    #: Vector index files of sealed segments (Milvus: queryNode.mmap.vectorIndex).
+    vector_index: bool = False
+    #: Raw scalar columns of sealed segments (Milvus: queryNode.mmap.scalarField).
+    scalar_field: bool = False
+    #: Where mapped files live (Milvus: queryNode.mmap.mmapDirPath); empty: ``<data>/mmap``.
+    dir: str = ""
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
+@dataclass(frozen=True)
 class FlushSettings:
     """Flush behaviour as seen by clients."""
 

@@ -16,6 +16,7 @@ from sluice.config.sections import (
     FlushSettings,
     GrpcSettings,
     HttpSettings,
+    MmapSettings,
     QuotaSettings,
     SecuritySettings,
     SegmentSettings,
@@ -39,6 +40,7 @@ class Settings:
     segments: SegmentSettings = field(default_factory=SegmentSettings)
     compaction: CompactionSettings = field(default_factory=CompactionSettings)
     flush: FlushSettings = field(default_factory=FlushSettings)
+    mmap: MmapSettings = field(default_factory=MmapSettings)
     #: Threads persisting segments in the background.
     flusher_threads: int = field(default=1, metadata=limits(minimum=1, maximum=64))
     #: Seconds between background checks for idle/stale segments.

@@ -190,6 +190,7 @@ class CollectionDDL(DatabaseOps, PartitionOps):
             self.stores.logs.drop(channel.name)
         for kind in ("insert_log", "delta_log", "index_files"):
             self.ctx.files.delete_dir(f"{kind}/{meta.id}")
+        self.ctx.stores.mapped.remove_collection(meta.id)
         log.info("dropped collection %s.%s (id %d)", db, name, meta.id)
 
     def describe(self, db: str, name: str) -> CollectionInfo:

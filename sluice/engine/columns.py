@@ -108,6 +108,21 @@ class ChunkedColumn:
                 break
         return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
 
+    def replace(self, values: np.ndarray) -> None:
+        """Serve every row from ``values``, equal to the rows held (sealed segments only).
+
+        Used to move a column into a memory map or onto an index's storage;
+        arrays readers already hold stay valid.
+        """
+        with self._lock:
+            if len(values) != len(self) or values.dtype != self._dtype:
+                raise ValueError(
+                    f"replacement column has {len(values)} rows of {values.dtype}, "
+                    f"expected {len(self)} of {self._dtype}"
+                )
+            self._chunks = [values] if len(values) else []
+            self._ends = [len(values)] if len(values) else []
+
     def _empty(self) -> np.ndarray:
         return np.empty((0, *self._shape), dtype=self._dtype)
 

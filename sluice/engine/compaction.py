@@ -36,6 +36,7 @@ from sluice.engine.channel import Channel
 from sluice.engine.collection import Collection
 from sluice.engine.index_builds import build_index_file
 from sluice.engine.persist import delta_log_path, insert_log_path
+from sluice.engine.placement import forget_segment
 from sluice.engine.reader import visible
 from sluice.engine.segment import Binlog, Segment, SegmentLevel, SegmentState
 from sluice.engine.ttl import expire_before
@@ -263,6 +264,7 @@ def _write(
 def _delete_files(collection: Collection, segments: Sequence[Segment]) -> None:
     files = collection.ctx.files
     for segment in segments:
+        forget_segment(collection.ctx, collection.id, segment.id)
         paths = [b.path for b in segment.binlogs]
         paths += [*segment.index_files.values(), *segment.text_index_files.values()]
         for rel in paths:

@@ -38,6 +38,7 @@ from sluice.engine.collection import Collection
 from sluice.engine.columns import SegmentIndex
 from sluice.engine.context import EngineContext
 from sluice.engine.indexes import AnySpec, spec_of
+from sluice.engine.placement import load_mapped, place_collection, place_segment
 from sluice.engine.scalar_indexes import build_scalar, indexed_column, load_scalar
 from sluice.engine.segment import Segment, SegmentLevel, SegmentState
 from sluice.engine.text_match_files import build_text_indexes, wants_text_indexes
@@ -141,6 +142,8 @@ class IndexBuilder:
                     self.builds += 1
             if not self._stopping.is_set():
                 self.builds += build_text_indexes(self._ctx, collection, segment)
+            if not self._stopping.is_set():
+                place_segment(self._ctx, collection, segment)
         except OSError as exc:
             # A full or read-only disk: one line, no traceback; the next start rebuilds it.
             log.error(
@@ -267,6 +270,10 @@ def load_segment_indexes(ctx: EngineContext, collection: Collection, segment: Se
             plain = isinstance(spec, ScalarIndexSpec) or (
                 field is not None and is_other_kind(field)
             )
+            mapped = load_mapped(ctx, collection, segment, index, rel)
+            if mapped is not None:
+                loaded[index_id] = mapped
+                continue
             vectors = None if plain else _vectors(segment, index)
             loaded[index_id] = decode_index(spec, ctx.files.read_bytes(rel), vectors)
         except Exception as exc:  # a damaged file must never stop start-up
@@ -307,3 +314,5 @@ def drop_segment_indexes(ctx: EngineContext, collection: Collection, index_id: i
         collection.save_manifest()
     for rel in removed:
         ctx.files.delete_file(rel)
+    # Segments that read their vectors from the dropped index take a copy of their own.
+    place_collection(ctx, collection)

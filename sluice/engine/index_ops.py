@@ -1,9 +1,9 @@
-"""The engine's index operations: CreateIndex, DescribeIndex, DropIndex."""
+"""The engine's index operations: CreateIndex, DescribeIndex, AlterIndex, DropIndex."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from sluice.engine import indexes
 from sluice.engine.core import EngineCore
@@ -46,6 +46,18 @@ class IndexOps(EngineCore):
                 return infos
             if not self.index_builder.wait_for_progress(collection.id, left):
                 return indexes.describe_indexes(collection, index_name, field_name)
+
+    def alter_index(
+        self,
+        db: str,
+        name: str,
+        index_name: str,
+        params: Mapping[str, str],
+        delete_keys: Sequence[str] = (),
+    ) -> None:
+        """Set or drop an index's ``mmap.enabled`` (applied when the collection is next loaded)."""
+        collection = self.get(db, name)
+        indexes.alter_index(self.catalog, collection, index_name, params, delete_keys)
 
     def drop_index(self, db: str, name: str, field_name: str, index_name: str) -> None:
         collection = self.get(db, name)

@@ -24,7 +24,7 @@ by DescribeIndex.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TypeAlias
 
@@ -40,7 +40,7 @@ from sluice.engine.scalar_indexes import (
 )
 from sluice.engine.segment import SegmentLevel, SegmentState
 from sluice.engine.vector_kinds import is_other_kind, parse_kind_index
-from sluice.errors import IndexNotFound, ParameterInvalid, RequestError
+from sluice.errors import CollectionLoaded, IndexNotFound, ParameterInvalid, RequestError
 from sluice.index import IndexSpec, parse_index_spec
 from sluice.index.params import SparseParams
 from sluice.index.scalar import ScalarIndexSpec
@@ -220,6 +220,58 @@ def describe_indexes(
             )
         )
     return infos
+
+
+#: Index parameters AlterIndex may set or drop (Milvus: ``indexparams.IsConfigableIndexParam``).
+CONFIGURABLE_INDEX_PARAMS = frozenset({"mmap.enabled"})
+_BOOL_TEXT = frozenset({"1", "t", "true", "0", "f", "false"})
+
+
+def alter_index(
+    catalog: Catalog,
+    collection: Collection,
+    index_name: str,
+    params: Mapping[str, str],
+    delete_keys: Sequence[str] = (),
+) -> None:
+    """AlterIndex / DropIndexProperties: set or remove configurable parameters (``mmap.enabled``).
+
+    Checks in Milvus's order (proxy, then data coordinator); the collection
+    must be released, since a loaded segment's placement follows the
+    parameters it was loaded with.
+    """
+    for key in params:
+        if key not in CONFIGURABLE_INDEX_PARAMS:
+            raise ParameterInvalid.msg(f"{key} is not configable index param")
+    if not index_name:
+        raise ParameterInvalid.msg("index name is empty")
+    if collection.meta.any_loaded:
+        raise CollectionLoaded(
+            f"{CollectionLoaded.base_message}[collection={collection.name}]: can't alter index "
+            "on loaded collection, please release the collection first"
+        )
+    with catalog.lock:
+        found = [i for i in collection.meta.indexes if i.index_name == index_name]
+        if not found:
+            raise IndexNotFound.named(index_name)
+        if params and delete_keys:
+            raise ParameterInvalid.msg("cannot provide both DeleteKeys and ExtraParams")
+        for key, value in params.items():
+            if str(value).strip().lower() not in _BOOL_TEXT:
+                raise ParameterInvalid.msg(f"invalid {key} value: {value}, expected: true, false")
+        changed = []
+        for index in found:
+            merged = {k: v for k, v in index.params.items() if k not in delete_keys}
+            merged.update({k: str(v) for k, v in params.items()})
+            changed.append(replace(index, params=merged))
+        if all(a.params == b.params for a, b in zip(found, changed, strict=True)):
+            return
+        by_id = {i.index_id: i for i in changed}
+        collection.meta.indexes = [by_id.get(i.index_id, i) for i in collection.meta.indexes]
+        for index in changed:
+            _SPECS[index.index_id] = parse_declared(collection.schema, index)
+        collection.index_epoch += 1
+        catalog.put_collection(collection.meta)
 
 
 def drop_index(

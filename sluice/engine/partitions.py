@@ -36,6 +36,7 @@ from sluice.engine.indexes import check_loadable
 from sluice.engine.manifest import Manifest
 from sluice.engine.names import validate_collection_name, validate_partition_name
 from sluice.engine.partition_keys import MAX_PARTITIONS, partition_key_field
+from sluice.engine.placement import place_collection
 from sluice.engine.segment import Segment
 from sluice.engine.tso import now_ms
 from sluice.errors import (
@@ -233,6 +234,7 @@ class PartitionOps(EngineCore):
         collection = self.get(db, name, check_name=True)
         check_loadable(collection)
         self._set_loaded(collection, None, True)
+        place_collection(self.ctx, collection)
 
     def release(self, db: str, name: str) -> None:
         self._set_loaded(self.get(db, name, check_name=True), None, False)
@@ -244,6 +246,7 @@ class PartitionOps(EngineCore):
         if not partitions:
             raise RequestError("failed to load partition, due to no partition specified")
         self._set_loaded(collection, self._named(collection, partitions), True)
+        place_collection(self.ctx, collection)
 
     def release_partitions(self, db: str, name: str, partitions: Sequence[str]) -> None:
         collection = self.get(db, name, check_name=True)

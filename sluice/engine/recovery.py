@@ -2,7 +2,9 @@
 
 1. Load the manifest: segments, their binlogs, each channel's checkpoint.
 2. Read every live segment's binlogs back into memory and every L0 delta
-   log into the delete log.  Segments that were Sealed or Flushing go back to
+   log into the delete log; load each segment's index files and place it
+   (memory-mapped where ``mmap.enabled`` says, see
+   :mod:`sluice.engine.placement`) before reading the next.  Segments that were Sealed or Flushing go back to
    Sealed: their final sync runs again.
 3. Replay each channel's WAL from its checkpoint.  An INSERT record older
    than its segment's ``synced_end`` is already in a binlog and is skipped;
@@ -40,6 +42,7 @@ from sluice.engine.context import EngineContext
 from sluice.engine.deletes import ALL_PARTITIONS
 from sluice.engine.index_builds import load_segment_indexes
 from sluice.engine.manifest import ChannelState, Manifest
+from sluice.engine.placement import place_segment
 from sluice.engine.records import RecordKind, decode_delete, decode_insert, decode_json
 from sluice.engine.segment import Binlog, Segment, SegmentLevel, SegmentState
 from sluice.engine.text_match_files import load_text_indexes
@@ -72,11 +75,13 @@ def open_collection(meta: CollectionMeta, ctx: EngineContext) -> Collection:
         channel = by_name[str(raw["channel"])]
         segment = _restore_segment(ctx, collection, raw)
         channel.add_segment(segment)
-    for segment in collection.segments():
+        # One segment at a time: its indexes, then its placement (mmap), so a
+        # collection larger than memory never has all of its rows in memory at once.
         if segment.index_files:
             load_segment_indexes(ctx, collection, segment)
         if segment.text_index_files:
             load_text_indexes(ctx, collection, segment)
+        place_segment(ctx, collection, segment)
     _remove_unreferenced_files(ctx, collection)
     for channel in channels:
         replayed = _replay(collection, channel)

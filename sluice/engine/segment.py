@@ -143,6 +143,8 @@ class Segment:
         self.indexes: Mapping[int, SegmentIndex] = {}
         #: Persisted index files by index ID.
         self.index_files: dict[int, str] = {}
+        #: Scalar columns served from a memory map (see :mod:`sluice.engine.placement`).
+        self.mapped_columns: frozenset[str] = frozenset()
         #: Persisted token indexes (``text_match``) by field name.
         self.text_index_files: dict[str, str] = {}
         self.last_write = time.monotonic()
@@ -231,6 +233,40 @@ class Segment:
         """Add already-persisted rows (a binlog read at start-up); ``$ts`` comes with them."""
         ts = table.column(TS_COLUMN).to_numpy().astype(np.uint64, copy=False)
         self._append_columns(table.drop_columns([TS_COLUMN]), ts)
+
+    def place(
+        self,
+        *,
+        vectors: Mapping[str, np.ndarray],
+        scalars: pa.Table | None = None,
+        pk: np.ndarray | None = None,
+        ts: np.ndarray | None = None,
+    ) -> None:
+        """Serve columns of a sealed segment from other arrays holding the same rows.
+
+        ``vectors`` by field name, ``scalars`` every Arrow column, ``pk`` and
+        ``ts`` the key and timestamp columns: each replaces what the segment
+        holds (see :mod:`sluice.engine.placement`).  New views read the new
+        arrays; views already handed out keep theirs.
+        """
+        assert self._state != SegmentState.GROWING, "only sealed segments are placed"
+        with self._consolidating:
+            for name, matrix in vectors.items():
+                self._vectors[name].matrix.replace(matrix)
+            if pk is not None:
+                self._pk.replace(pk)
+            if ts is not None:
+                self._ts.replace(ts)
+            batches = self._view.scalars
+            if scalars is not None:
+                if scalars.num_rows != self.num_rows:
+                    raise ValueError("replacement scalars differ in row count")
+                batches = tuple(scalars.select(self._scalar_schema.names).to_batches())
+            self._view = self._make_view(batches)
+
+    def dense_columns(self) -> dict[str, np.ndarray]:
+        """Each dense vector field's matrix, as readers see it now."""
+        return dict(self.view().vectors)
 
     def adopt_schema(self, schema: CollectionSchema) -> None:
         """Take on fields added to the collection since this segment was made.

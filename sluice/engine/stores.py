@@ -10,6 +10,7 @@ data folder::
     meta/        metadata store (journal + snapshot)
     wal/<vchannel>/   one write-ahead log per shard
     segments/    Parquet binlogs, delta logs and index files
+    mmap/        memory-mapped copies of sealed segments (a cache; ``[mmap] dir``)
 
 Each of the three may live in a service instead (``[meta]`` etcd, ``[wal]``
 NATS JetStream, ``[object_store]`` S3).  With etcd, the node first takes the
@@ -44,6 +45,7 @@ from sluice.engine.catalog import Catalog
 from sluice.storage.local_log import LocalLogStore
 from sluice.storage.local_meta import LocalMetaStore
 from sluice.storage.log_store import LogStore
+from sluice.storage.mapped_files import MappedFiles
 from sluice.storage.meta_store import MetaStore
 from sluice.storage.segment_files import SegmentFiles
 
@@ -61,6 +63,8 @@ class Stores:
     meta: MetaStore
     logs: LogStore
     files: SegmentFiles
+    #: Local files sealed segments are memory-mapped from (a cache, emptied at start).
+    mapped: MappedFiles
     #: The writer lease when the metadata lives in etcd.
     lease: WriterLease | None = None
     etcd: EtcdConnection | None = None
@@ -122,13 +126,15 @@ def open_stores(settings: Settings, *, on_standby: Callable[[], None] | None = N
             files = open_s3(location, timeout=conf.timeout_seconds)
         else:
             files = SegmentFiles.for_uri(str(data / "segments"))
+        mapped = MappedFiles(Path(settings.mmap.dir) if settings.mmap.dir else data / "mmap")
+        mapped.reset()
     except BaseException:
         if lease is not None:
             lease.release()
         if etcd is not None:
             etcd.close()
         raise
-    return Stores(meta, logs, files, lease, etcd)
+    return Stores(meta, logs, files, mapped, lease, etcd)
 
 
 def _open_etcd(

@@ -73,7 +73,7 @@ from sluice.index.build_params import (
     SPARSE_INVERTED_INDEX,
     SPARSE_WAND,
 )
-from sluice.index.building import build, load_index
+from sluice.index.building import build, load_index, load_mapped_index
 from sluice.index.errors import ParamRejected
 from sluice.index.exact import exact_range_search, exact_search
 from sluice.index.exact_any import search_exact
@@ -166,6 +166,7 @@ __all__ = [
     "kind_of",
     "larger_is_better",
     "load_index",
+    "load_mapped_index",
     "merge_topk",
     "parse_index_spec",
     "parse_search_params",

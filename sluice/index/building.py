@@ -59,8 +59,10 @@ from sluice.index.format import (
     DENSE,
     ROW_MAPPED,
     SPARSE,
+    TRAILER_BYTES,
     deserialize_dense,
     read_header,
+    read_trailer,
     unpack_row_mapped,
 )
 from sluice.index.kinds import VectorKind, dense_float32
@@ -95,6 +97,7 @@ __all__ = [
     "build",
     "effective_nlist",
     "load_index",
+    "load_mapped_index",
     "mips_padding",
 ]
 
@@ -150,7 +153,39 @@ def load_index(spec: IndexSpec, data: bytes, *, rerank_vectors: Any = None) -> V
         return load_binary(spec, payload)
     if kind == SPARSE:
         return load_sparse(spec, payload)
-    index = deserialize_dense(payload)
+    return _dense(spec, deserialize_dense(payload), max_norm_sq, rerank_vectors, mapped=False)
+
+
+def load_mapped_index(
+    spec: IndexSpec, path: str, *, rerank_vectors: Any = None
+) -> VectorIndex | None:
+    """Memory-map the dense index file at ``path`` instead of reading it into memory.
+
+    FAISS maps the file (``IO_FLAG_MMAP_IFC``): vectors, codes and the HNSW
+    graph stay in the page cache.  ``None`` when the file is not a format-3
+    dense index (older files, binary, sparse and row-mapped indexes are
+    read whole by :func:`load_index`).
+    """
+    if spec.kind in (VectorKind.BINARY, VectorKind.SPARSE):
+        return None
+    with open(path, "rb") as source:
+        source.seek(0, 2)
+        size = source.tell()
+        source.seek(max(0, size - TRAILER_BYTES))
+        trailer = read_trailer(source.read())
+    if trailer is None or trailer[0] != DENSE:
+        return None
+    try:
+        index = faiss.read_index(path, faiss.IO_FLAG_MMAP_IFC)
+    except RuntimeError as err:
+        raise StorageError(f"index data is corrupt: {' '.join(str(err).split())}") from err
+    return _dense(spec, index, trailer[1], rerank_vectors, mapped=True)
+
+
+def _dense(
+    spec: IndexSpec, index: Any, max_norm_sq: float | None, rerank_vectors: Any, *, mapped: bool
+) -> FaissIndex:
+    """A loaded FAISS index, checked against its spec."""
     in_l2_space = max_norm_sq is not None
     expected_dim = spec.dim + mips_padding(spec)
     expected_metric = faiss_metric(L2 if in_l2_space else internal_metric(spec.metric_type))
@@ -163,7 +198,9 @@ def load_index(spec: IndexSpec, data: bytes, *, rerank_vectors: Any = None) -> V
             f"index data (dim {index.d}, FAISS metric {index.metric_type}) does not match "
             f"its spec (dim {spec.dim}, {spec.metric_type}, {spec.engine_type})"
         )
-    return FaissIndex(spec, index, _rerank(spec, rerank_vectors), max_norm_sq=max_norm_sq)
+    return FaissIndex(
+        spec, index, _rerank(spec, rerank_vectors), max_norm_sq=max_norm_sq, mapped=mapped
+    )
 
 
 def augment_for_inner_product(x: np.ndarray, pad: int = 1) -> tuple[np.ndarray, float]:

@@ -45,6 +45,7 @@ import numpy as np
 
 from sluice.errors import StorageError
 from sluice.index.exact import as_matrix, exact_range_search, exact_search, rescore_pairs
+from sluice.index.faiss_storage import flat_view, memory_bytes
 from sluice.index.filtering import AllowedRows, allowed_rows, prefer_exact_scan
 from sluice.index.format import pack_index
 from sluice.index.metrics import COSINE, L2, internal_metric, larger_is_better, normalize_rows
@@ -52,6 +53,7 @@ from sluice.index.search_params import SearchParams
 from sluice.index.spec import IndexSpec
 from sluice.index.threads import use_threads_for_queries
 from sluice.index.topk import Result, empty_result, merge_topk, topk_from_ranges
+from sluice.schema import DataType
 
 #: FAISS's bundled stubs cover only part of its SWIG API (no ``search_c``,
 #: ``SearchParametersHNSW``, HNSW internals), so this module goes through an
@@ -88,6 +90,7 @@ class FaissIndex:
         "_index",
         "_internal",
         "_kind",
+        "_mapped",
         "_memory",
         "_metric",
         "_mips",
@@ -114,13 +117,16 @@ class FaissIndex:
         rerank_vectors: np.ndarray | None = None,
         *,
         max_norm_sq: float | None = None,
+        mapped: bool = False,
     ) -> None:
         """Wrap a built or loaded FAISS index; use :func:`build` or :func:`load_index`.
 
         ``max_norm_sq`` marks an IP HNSW index built in L2 space over rows
-        augmented to that squared norm.
+        augmented to that squared norm; ``mapped`` one FAISS memory-mapped
+        from its file (:func:`~sluice.index.building.load_mapped_index`).
         """
         self._spec = spec
+        self._mapped = mapped
         self._index = index
         self._metric = spec.metric_type
         self._internal = internal_metric(spec.metric_type)
@@ -153,7 +159,7 @@ class FaissIndex:
             self._degree = int(base.hnsw.nb_neighbors(0))
             storage = faiss.downcast_index(base.storage)
             if isinstance(storage, faiss.IndexFlat) and not self._refined:
-                self._raw = _flat_view(storage)
+                self._raw = flat_view(storage, index)
             else:
                 self._exact_rows = exact
         elif isinstance(base, faiss.IndexIVF):
@@ -165,10 +171,10 @@ class FaissIndex:
                 self._refine = DEFAULT_REFINE_K[spec.engine_type]
         elif isinstance(base, faiss.IndexFlat):
             self._kind = _FLAT
-            self._raw = _flat_view(base)
+            self._raw = flat_view(base, index)
         else:
             raise StorageError(f"unsupported FAISS index class {type(base).__name__}")
-        self._memory = _memory_bytes(index)
+        self._memory = memory_bytes(index)
 
     @property
     def spec(self) -> IndexSpec:
@@ -181,6 +187,47 @@ class FaissIndex:
     @property
     def memory_bytes(self) -> int:
         return self._memory
+
+    @property
+    def mapped(self) -> bool:
+        """True when FAISS serves this index from a memory-mapped file."""
+        return self._mapped
+
+    def stored_vectors(self) -> np.ndarray | None:
+        """The segment's own vectors when the index stores them unchanged, else ``None``.
+
+        FLAT and HNSW keep every row's float32 vector as given (not for
+        COSINE, stored normalised, nor IP HNSW, stored augmented), so the
+        segment can read its raw vectors from here instead of holding a
+        second copy, as Milvus does for indexes with raw data.  The array
+        keeps the FAISS index alive (and mapped) while it is referenced.
+        """
+        if (
+            self._kind == _IVF
+            or self._refined
+            or self._normalize
+            or self._mips
+            or self._spec.data_type != DataType.FLOAT_VECTOR
+            or self._raw.shape != (self._ntotal, self._dim)
+        ):
+            return None
+        return self._raw
+
+    def attach_vectors(self, vectors: np.ndarray) -> None:
+        """Point re-ranking and exact scans at ``vectors``, equal to those attached before.
+
+        Used when the segment's vectors move (into a memory map, or back),
+        so the index does not keep the old copy alive.
+        """
+        if self._exact_rows is None and self._rerank is None:
+            return
+        exact = as_matrix(vectors, self._dim)
+        if exact.shape[0] != self._ntotal:
+            raise ValueError(f"vectors have {exact.shape[0]} rows, index has {self._ntotal}")
+        if self._exact_rows is not None:
+            self._exact_rows = exact
+        if self._rerank is not None:
+            self._rerank = exact
 
     @property
     def reranks(self) -> bool:
@@ -537,38 +584,3 @@ def _all_non_negative(column: np.ndarray) -> bool:
     if column.size <= 32:
         return min(column.tolist(), default=0) >= 0
     return bool((column >= 0).all())
-
-
-def _flat_view(flat: Any) -> np.ndarray:
-    """The vectors a flat index stores, as a read-only view (no copy)."""
-    n, d = int(flat.ntotal), int(flat.d)
-    if n == 0:
-        return np.empty((0, d), dtype=np.float32)
-    view = faiss.rev_swig_ptr(flat.get_xb(), n * d).reshape(n, d)
-    view.flags.writeable = False
-    return view
-
-
-def _memory_bytes(index: Any) -> int:
-    if isinstance(index, faiss.IndexRefine):
-        refine = faiss.downcast_index(index.refine_index)
-        base = faiss.downcast_index(index.base_index)
-        return _memory_bytes(base) + int(refine.ntotal * refine.code_size)
-    if isinstance(index, faiss.IndexHNSW):
-        graph = index.hnsw
-        storage = faiss.downcast_index(index.storage)
-        return int(
-            storage.ntotal * storage.code_size
-            + graph.neighbors.size() * 4
-            + graph.levels.size() * 4
-            + graph.offsets.size() * 8
-        )
-    if isinstance(index, faiss.IndexIVF):
-        quantizer = faiss.downcast_index(index.quantizer)
-        total = index.ntotal * (index.code_size + 8) + quantizer.ntotal * quantizer.code_size
-        if isinstance(index, faiss.IndexIVFPQ):
-            total += index.pq.M * index.pq.ksub * index.pq.dsub * 4
-        if isinstance(index, faiss.IndexIVFScalarQuantizer):
-            total += index.sq.trained.size() * 4
-        return int(total)
-    return int(index.ntotal * index.code_size)

@@ -1,6 +1,19 @@
 """The on-disk form of one segment's vector index.
 
-Layout (little-endian)::
+Dense FAISS indexes (format 3) put the FAISS bytes first and a trailer
+last, so the file itself can be memory-mapped by FAISS
+(``IO_FLAG_MMAP_IFC`` maps from the start of a file and ignores what
+follows the index)::
+
+    ...  faiss.serialize_index output
+    f64  max_norm_sq       the augmentation norm when bit 0 of flags is set, else 0
+    u8   payload kind      0 dense FAISS
+    u8   flags             bit 0: IP HNSW stored in L2 space (see sluice.index.building)
+    u8   version           3
+    b"SLIX"                magic, the file's last four bytes
+
+Every other payload (and dense indexes written before format 3) starts
+with a header instead (little-endian)::
 
     b"SLIX"                magic
     u8   version           2 (1: a dense FAISS index, read as before)
@@ -38,6 +51,8 @@ _MAGIC: Final = b"SLIX"
 _VERSION: Final = 2
 _HEADER_V1: Final = struct.Struct("<4sBBd")
 _HEADER: Final = struct.Struct("<4sBBBd")
+_TRAILER_VERSION: Final = 3
+_TRAILER: Final = struct.Struct("<dBBB4s")
 _ROWS: Final = struct.Struct("<Q")
 _FLAG_MIPS: Final = 1
 
@@ -48,8 +63,24 @@ ROW_MAPPED: Final = 3
 
 
 def pack_index(index: Any, max_norm_sq: float | None) -> bytes:
-    """Header plus FAISS payload for a dense ``index``."""
-    return _header(DENSE, max_norm_sq) + faiss.serialize_index(index).tobytes()
+    """FAISS payload plus trailer (format 3) for a dense ``index``."""
+    flags = 0 if max_norm_sq is None else _FLAG_MIPS
+    trailer = _TRAILER.pack(float(max_norm_sq or 0.0), DENSE, flags, _TRAILER_VERSION, _MAGIC)
+    return faiss.serialize_index(index).tobytes() + trailer
+
+
+def read_trailer(tail: bytes) -> tuple[int, float | None] | None:
+    """``(payload kind, augmentation norm or None)`` from a file's last bytes, if format 3."""
+    if len(tail) < _TRAILER.size or tail[-4:] != _MAGIC:
+        return None
+    norm, kind, flags, version, _ = _TRAILER.unpack(tail[-_TRAILER.size :])
+    if version != _TRAILER_VERSION:
+        raise StorageError(f"index data has format version {version}, expected {_TRAILER_VERSION}")
+    return kind, (float(norm) if flags & _FLAG_MIPS else None)
+
+
+#: Bytes :func:`read_trailer` needs from the end of a file.
+TRAILER_BYTES: Final = _TRAILER.size
 
 
 def pack_arrays(kind: int, arrays: list[np.ndarray]) -> bytes:
@@ -69,7 +100,15 @@ def pack_row_mapped(valid: np.ndarray, inner: bytes) -> bytes:
 def read_header(data: bytes) -> tuple[int, float | None, memoryview]:
     """``(payload kind, augmentation norm or None, payload)`` of serialised index bytes."""
     view = memoryview(data)
-    if len(view) < _HEADER_V1.size or bytes(view[:4]) != _MAGIC:
+    if bytes(view[:4]) != _MAGIC:
+        trailer = read_trailer(bytes(view[-_TRAILER.size :]))
+        if trailer is None:
+            raise StorageError(
+                "index data is corrupt: it has neither the Sluice index header nor its trailer"
+            )
+        kind, norm = trailer
+        return kind, norm, view[: len(view) - _TRAILER.size]
+    if len(view) < _HEADER_V1.size:
         raise StorageError("index data does not start with the Sluice index header")
     version = view[4]
     if version == 1:

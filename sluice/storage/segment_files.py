@@ -104,6 +104,12 @@ class SegmentFiles:
     def _full(self, rel: str) -> str:
         return f"{self._root}/{rel}"
 
+    def local_path(self, rel: str) -> str | None:
+        """The operating-system path of ``rel`` when the store is a local disk, else ``None``."""
+        if isinstance(self._fs, pafs.LocalFileSystem):
+            return self._full(rel)
+        return None
+
     @property
     def filesystem(self) -> pafs.FileSystem:
         return self._fs

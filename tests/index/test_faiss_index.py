@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +18,7 @@ from sluice.index import (
     build,
     exact_search,
     load_index,
+    load_mapped_index,
     parse_index_spec,
     parse_search_params,
 )
@@ -102,6 +105,56 @@ def test_serialize_round_trip(case: Cases, index_type: str, metric: str) -> None
         second = again.search(c.queries, 10, params, mask)
         assert np.array_equal(first[1], second[1])
         assert np.array_equal(first[0], second[0])
+
+
+@pytest.mark.parametrize(("index_type", "metric"), GRID)
+def test_a_mapped_index_file_answers_as_the_index_in_memory(
+    case: Cases, index_type: str, metric: str, tmp_path: Path
+) -> None:
+    c = case(index_type, metric)
+    path = tmp_path / "index.slix"
+    path.write_bytes(c.index.serialize())
+    mapped = load_mapped_index(c.index.spec, str(path), rerank_vectors=c.data)
+    assert isinstance(mapped, FaissIndex) and mapped.mapped and not c.index.mapped
+    path.unlink()  # a mapping outlives the file's name
+    params = search_params(c.index)
+    first = c.index.search(c.queries, 10, params)
+    second = mapped.search(c.queries, 10, params)
+    assert np.array_equal(first[1], second[1]) and np.array_equal(first[0], second[0])
+
+
+def test_files_that_cannot_be_mapped_are_left_to_load_index(case: Cases, tmp_path: Path) -> None:
+    index = case("HNSW", "L2").index
+    old_format = tmp_path / "v2.slix"
+    old_format.write_bytes(b"SLIX" + bytes([2, 0, 0]) + bytes(8) + b"payload")
+    assert load_mapped_index(index.spec, str(old_format)) is None
+    truncated = tmp_path / "cut.slix"
+    whole = index.serialize()
+    truncated.write_bytes(whole[: len(whole) // 2] + whole[-15:])
+    with pytest.raises(StorageError, match="corrupt"):
+        load_mapped_index(index.spec, str(truncated))
+
+
+@pytest.mark.parametrize(
+    ("index_type", "metric", "shared"),
+    [("HNSW", "L2", True), ("FLAT", "IP", True), ("FLAT", "L2", True),
+     ("HNSW", "COSINE", False), ("HNSW", "IP", False), ("IVF_FLAT", "L2", False)],
+)  # fmt: skip
+def test_stored_vectors_are_the_rows_as_given_and_keep_the_index_alive(
+    case: Cases, index_type: str, metric: str, shared: bool
+) -> None:
+    c = case(index_type, metric)
+    again = load_index(c.index.spec, c.index.serialize(), rerank_vectors=c.data)
+    assert isinstance(again, FaissIndex)
+    stored = again.stored_vectors()
+    if not shared:
+        assert stored is None
+        return
+    assert stored is not None and not stored.flags.writeable
+    del again
+    gc.collect()
+    _churn = [np.ones((len(c.data), c.data.shape[1]), np.float32) for _ in range(4)]
+    assert np.array_equal(stored, c.data)
 
 
 def test_load_rejects_foreign_or_mismatched_data(case: Cases) -> None:
