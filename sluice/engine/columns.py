@@ -108,6 +108,15 @@ class ChunkedColumn:
                 break
         return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
 
+    def adopt(self, values: np.ndarray) -> None:
+        """Take ``values`` as the whole column of a segment being loaded (it holds no rows yet)."""
+        with self._lock:
+            if self._chunks or values.dtype != self._dtype:
+                raise ValueError("adopt needs an empty column of the same dtype")
+            if len(values):
+                self._chunks = [values]
+                self._ends = [len(values)]
+
     def replace(self, values: np.ndarray) -> None:
         """Serve every row from ``values``, equal to the rows held (sealed segments only).
 

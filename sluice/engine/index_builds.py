@@ -29,8 +29,10 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
+
+import numpy as np
 
 from sluice import telemetry
 from sluice.engine.catalog import IndexMeta
@@ -44,7 +46,8 @@ from sluice.engine.segment import Segment, SegmentLevel, SegmentState
 from sluice.engine.text_match_files import build_text_indexes, wants_text_indexes
 from sluice.engine.vector_kinds import is_other_kind
 from sluice.errors import IndexBuildCancelled, StorageWriteError
-from sluice.index import build, load_index
+from sluice.index import FaissIndex, IndexSpec, build, load_index
+from sluice.index.faiss_storage import stores_raw_vectors
 from sluice.index.scalar import ScalarIndexSpec
 
 log = logging.getLogger(__name__)
@@ -249,15 +252,57 @@ def decode_index(spec: AnySpec, blob: bytes, rerank_vectors: Any = None) -> Segm
     return load_index(spec, blob, rerank_vectors=rerank_vectors)
 
 
-def load_segment_indexes(ctx: EngineContext, collection: Collection, segment: Segment) -> None:
+def indexes_holding_vectors(
+    ctx: EngineContext, collection: Collection, segment: Segment, rows: int
+) -> tuple[dict[int, SegmentIndex], dict[str, np.ndarray]]:
+    """Indexes of a segment being recovered that bring its raw vectors, and those vectors.
+
+    A FLAT or HNSW index over L2 stores every vector as inserted, so start-up
+    reads the segment's other columns only and serves vectors from the index
+    (as Milvus skips loading raw data an index holds).  Anything unexpected
+    (a damaged file, a different structure) leaves the field to the binlogs.
+    """
+    loaded: dict[int, SegmentIndex] = {}
+    vectors: dict[str, np.ndarray] = {}
+    declared = {i.index_id: i for i in collection.meta.indexes}
+    for index_id, rel in segment.index_files.items():
+        index = declared.get(index_id)
+        field = None if index is None else collection.schema.get(index.field_name)
+        if index is None or field is None or field.nullable or field.name in vectors:
+            continue
+        spec = spec_of(collection, index)
+        if not isinstance(spec, IndexSpec) or not stores_raw_vectors(spec):
+            continue
+        try:
+            built = load_mapped(ctx, collection, segment, index, rel, attach=False)
+            if built is None:
+                built = load_index(spec, ctx.files.read_bytes(rel))
+        except Exception:  # load_segment_indexes reports it and queues a rebuild
+            continue
+        stored = built.stored_vectors() if isinstance(built, FaissIndex) else None
+        if stored is not None and stored.shape[0] == rows:
+            loaded[index_id] = built
+            vectors[field.name] = stored
+    return loaded, vectors
+
+
+def load_segment_indexes(
+    ctx: EngineContext,
+    collection: Collection,
+    segment: Segment,
+    preloaded: Mapping[int, SegmentIndex] | None = None,
+) -> None:
     """Load the index files a recovered segment's manifest names (no rebuild).
 
     A file that does not load is logged and forgotten; the builder, which runs
     over every Flushed segment at start-up, then rebuilds it from the segment.
+    ``preloaded`` are indexes already loaded (see :func:`indexes_holding_vectors`).
     """
     declared = {i.index_id: i for i in collection.meta.indexes}
-    loaded: dict[int, SegmentIndex] = {}
+    loaded: dict[int, SegmentIndex] = dict(preloaded or {})
     for index_id, rel in list(segment.index_files.items()):
+        if index_id in loaded:
+            continue
         index = declared.get(index_id)
         if index is None or not indexable(segment):
             ctx.files.delete_file(rel)

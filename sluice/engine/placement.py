@@ -173,14 +173,24 @@ def _place_indexes(
 
 
 def load_mapped(
-    ctx: EngineContext, collection: Collection, segment: Segment, declared: IndexMeta, rel: str
+    ctx: EngineContext,
+    collection: Collection,
+    segment: Segment,
+    declared: IndexMeta,
+    rel: str,
+    *,
+    attach: bool = True,
 ) -> SegmentIndex | None:
-    """The index mapped from its file when its settings say so (start-up), else ``None``."""
+    """The index mapped from its file when its settings say so (start-up), else ``None``.
+
+    ``attach``: give it the segment's vectors (re-ranking, exact scans); off
+    while the segment is still empty because its vectors will come from here.
+    """
     if not index_mapped(ctx, collection.meta, declared):
         return None
     if not isinstance(spec_of(collection, declared), IndexSpec):
         return None
-    return _reload(ctx, collection, segment, declared, rel, True)
+    return _reload(ctx, collection, segment, declared, rel, True, attach=attach)
 
 
 def _reload(
@@ -190,11 +200,13 @@ def _reload(
     declared: IndexMeta,
     rel: str,
     mapped: bool,
+    *,
+    attach: bool = True,
 ) -> SegmentIndex | None:
     spec = spec_of(collection, declared)
     assert isinstance(spec, IndexSpec)
     field = collection.schema.get(declared.field_name)
-    plain = field is None or is_other_kind(field)
+    plain = field is None or is_other_kind(field) or not attach
     vectors = None if plain else segment.view().vectors.get(declared.field_name)
     if not mapped:
         return load_index(spec, ctx.files.read_bytes(rel), rerank_vectors=vectors)

@@ -38,9 +38,10 @@ from sluice.config import WalRecovery, WalSync
 from sluice.engine.catalog import CollectionMeta
 from sluice.engine.channel import Channel, PendingDelete
 from sluice.engine.collection import Collection
+from sluice.engine.columns import SegmentIndex
 from sluice.engine.context import EngineContext
 from sluice.engine.deletes import ALL_PARTITIONS
-from sluice.engine.index_builds import load_segment_indexes
+from sluice.engine.index_builds import indexes_holding_vectors, load_segment_indexes
 from sluice.engine.manifest import ChannelState, Manifest
 from sluice.engine.placement import place_segment
 from sluice.engine.records import RecordKind, decode_delete, decode_insert, decode_json
@@ -73,12 +74,12 @@ def open_collection(meta: CollectionMeta, ctx: EngineContext) -> Collection:
         if int(raw["partition"]) not in live_partitions:
             continue
         channel = by_name[str(raw["channel"])]
-        segment = _restore_segment(ctx, collection, raw)
+        segment, preloaded = _restore_segment(ctx, collection, raw)
         channel.add_segment(segment)
         # One segment at a time: its indexes, then its placement (mmap), so a
         # collection larger than memory never has all of its rows in memory at once.
         if segment.index_files:
-            load_segment_indexes(ctx, collection, segment)
+            load_segment_indexes(ctx, collection, segment, preloaded)
         if segment.text_index_files:
             load_text_indexes(ctx, collection, segment)
         place_segment(ctx, collection, segment)
@@ -169,7 +170,10 @@ def _remove_unreferenced_files(ctx: EngineContext, collection: Collection) -> No
                 ctx.files.delete_file(rel)
 
 
-def _restore_segment(ctx: EngineContext, collection: Collection, raw: dict[str, Any]) -> Segment:
+def _restore_segment(
+    ctx: EngineContext, collection: Collection, raw: dict[str, Any]
+) -> tuple[Segment, dict[int, SegmentIndex]]:
+    """The segment with its rows, and the indexes loaded on the way (see below)."""
     state = SegmentState(int(raw["state"]))
     if state in (SegmentState.SEALED, SegmentState.FLUSHING):
         state = SegmentState.SEALED
@@ -195,13 +199,23 @@ def _restore_segment(ctx: EngineContext, collection: Collection, raw: dict[str, 
             keys = table.column("pk").to_numpy(zero_copy_only=False)
             stamps = table.column("ts").to_numpy().astype(np.uint64)
             collection.deletes.add(keys, stamps, segment.partition_id)
-        return segment
+        return segment, {}
+    preloaded: dict[int, SegmentIndex] = {}
     if state != SegmentState.DROPPED:
-        for binlog in binlogs:
-            segment.load(ctx.files.read_table(binlog.path, binlog.expected))
+        rows = sum(b.rows for b in binlogs)
+        if state == SegmentState.FLUSHED and segment.index_files:
+            # Vectors an index stores are not read (nor decoded) from the binlogs.
+            preloaded, vectors = indexes_holding_vectors(ctx, collection, segment, rows)
+        if preloaded:
+            skip = frozenset(vectors)
+            tables = [ctx.files.read_table(b.path, b.expected, skip=skip) for b in binlogs]
+            segment.load_with_vectors(tables, vectors)
+        else:
+            for binlog in binlogs:
+                segment.load(ctx.files.read_table(binlog.path, binlog.expected))
     segment.synced_rows = segment.num_rows
     segment.synced_end = int(raw["synced_end"])
-    return segment
+    return segment, preloaded
 
 
 def _replay(collection: Collection, channel: Channel) -> int:

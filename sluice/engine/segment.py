@@ -234,6 +234,23 @@ class Segment:
         ts = table.column(TS_COLUMN).to_numpy().astype(np.uint64, copy=False)
         self._append_columns(table.drop_columns([TS_COLUMN]), ts)
 
+    def load_with_vectors(self, tables: list[pa.Table], vectors: Mapping[str, np.ndarray]) -> None:
+        """Add persisted rows whose dense ``vectors`` come whole from elsewhere (an index).
+
+        ``tables`` are the segment's binlogs read without those columns;
+        ``vectors`` hold every row of the segment, in order.
+        """
+        rows = sum(t.num_rows for t in tables)
+        for table in tables:
+            ts = table.column(TS_COLUMN).to_numpy().astype(np.uint64, copy=False)
+            self._append_columns(table.drop_columns([TS_COLUMN]), ts, skip=frozenset(vectors))
+        for name, matrix in vectors.items():
+            if len(matrix) != rows:
+                raise ValueError(f"{name}: {len(matrix)} vectors for {rows} rows")
+            self._vectors[name].matrix.adopt(matrix)
+            self.nbytes += int(matrix.nbytes)
+        self._view = self._make_view(self._view.scalars)
+
     def place(
         self,
         *,
@@ -293,7 +310,9 @@ class Segment:
         self._scalar_schema = _scalar_schema(schema)
         self._view = self._make_view(tuple(batches))
 
-    def _append_columns(self, rows: pa.Table, ts: np.ndarray) -> None:
+    def _append_columns(
+        self, rows: pa.Table, ts: np.ndarray, *, skip: frozenset[str] = frozenset()
+    ) -> None:
         rows = self._conform(rows)
         pk_name = self._schema.primary.name
         pk = rows.column(pk_name).to_numpy(zero_copy_only=False)
@@ -301,7 +320,8 @@ class Segment:
         self._ts.append(ts)
         added = int(ts.nbytes + pk.nbytes)
         for fld in self._dense:
-            added += self._vectors[fld.name].append(rows.column(fld.name))
+            if fld.name not in skip:
+                added += self._vectors[fld.name].append(rows.column(fld.name))
         scalars = rows.select(self._scalar_schema.names).cast(self._scalar_schema)
         batches = tuple(scalars.combine_chunks().to_batches())
         added += sum(b.nbytes for b in batches)

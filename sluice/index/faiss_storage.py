@@ -7,6 +7,10 @@ from typing import Any
 import faiss as _faiss_typed
 import numpy as np
 
+from sluice.index.metrics import COSINE, L2
+from sluice.index.spec import IndexSpec
+from sluice.schema import DataType
+
 #: FAISS's bundled stubs lack ``rev_swig_ptr`` and HNSW internals.
 faiss: Any = _faiss_typed
 
@@ -66,3 +70,18 @@ def reads_index_storage(array: np.ndarray) -> bool:
     while isinstance(base, np.ndarray):
         base = base.base
     return isinstance(base, _Pinned)
+
+
+def stores_raw_vectors(spec: IndexSpec) -> bool:
+    """Whether an index built from ``spec`` keeps every row's vector as given.
+
+    What :meth:`FaissIndex.stored_vectors` will find, known before loading
+    (start-up skips reading vectors such an index brings).  FLAT and HNSW
+    store float32 rows in an ``IndexFlat``, except COSINE (normalised) and
+    IP HNSW (augmented); DISKANN is HNSW in FAISS but stores the same rows.
+    """
+    if spec.data_type != DataType.FLOAT_VECTOR or spec.metric_type == COSINE:
+        return False
+    if spec.engine_type == "FLAT":
+        return True
+    return spec.engine_type in ("HNSW", "DISKANN") and spec.metric_type == L2

@@ -171,8 +171,13 @@ class SegmentFiles:
             self._fs.delete_file(full)
 
     @_remote_errors("read")
-    def read_table(self, rel: str, expect: StoredFile | None = None) -> pa.Table:
+    def read_table(
+        self, rel: str, expect: StoredFile | None = None, *, skip: frozenset[str] = frozenset()
+    ) -> pa.Table:
         """Read the Parquet file at ``rel``; with ``expect``, verify its length and CRC-32 first.
+
+        Columns named in ``skip`` are not decoded (the whole file is still
+        read and verified).
 
         A file that is missing where ``expect`` says it exists, differs from
         ``expect``, or cannot be parsed raises
@@ -194,7 +199,12 @@ class SegmentFiles:
                     f"segment file {rel} fails its checksum (the manifest's CRC-32 differs)"
                 )
         try:
-            table = pq.read_table(pa.BufferReader(data))
+            source = pa.BufferReader(data)
+            if skip:
+                names = pq.read_schema(source).names
+                table = pq.read_table(source, columns=[n for n in names if n not in skip])
+            else:
+                table = pq.read_table(source)
         except (pa.ArrowException, OSError, ValueError) as exc:
             raise SegmentFileCorruptedError(f"segment file {rel} cannot be parsed: {exc}") from None
         return _restore_vectors(table)
