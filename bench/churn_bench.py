@@ -181,6 +181,7 @@ def main() -> None:
         _wait_indexed(client, FRESH)
         fresh_p50 = _p50(client, FRESH, queries)
         print(f"after {args.idle:.0f} s idle: {len(segments)} data segments, {needed} needed")
+        print(f"  rows per segment       {sorted((s.num_rows for s in segments), reverse=True)}")
         print(f"  segments / needed      {len(segments) / needed:5.2f}   (target <= 2.0)")
         print(f"  search p50 churned     {churned_p50:6.3f} ms")
         print(f"  search p50 fresh       {fresh_p50:6.3f} ms")

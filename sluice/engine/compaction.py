@@ -46,8 +46,10 @@ log = logging.getLogger(__name__)
 
 #: A segment below this share of ``segments.max_bytes`` is small: merging it pays.
 SMALL_SHARE = 0.5
-#: Automatic compaction merges a group once it holds this many small segments.
-AUTO_MIN_SEGMENTS = 4
+#: Automatic compaction merges this many small segments (Milvus: dataCoord.compaction.min.segment)...
+AUTO_MIN_SEGMENTS = 3
+#: ... or fewer (two at least) that fill this share of a segment (Milvus: compactableProportion).
+COMPACTABLE_SHARE = 0.85
 #: ... or rewrites one segment whose deleted/expired rows reach this share.
 DELETED_SHARE = 0.2
 
@@ -136,13 +138,14 @@ def plan_group(
     Small segments are packed, oldest first, into merges of at most
     ``segments.max_bytes`` each, so one merge writes (and indexes) about one
     full segment however far behind compaction is; a merge of one segment is
-    no merge.  Without small segments to merge, the first segment whose
+    no merge, and a background merge needs ``AUTO_MIN_SEGMENTS`` segments or
+    ``COMPACTABLE_SHARE`` of a full one (Milvus's trigger).  Without small segments to merge, the first segment whose
     deleted or expired rows reach ``DELETED_SHARE`` (any, when forced) is
     rewritten alone.
     """
     max_bytes = collection.ctx.settings.segments.max_bytes
     small = [s for s in segments if s.nbytes < max_bytes * SMALL_SHARE]
-    if len(small) >= (2 if forced else AUTO_MIN_SEGMENTS):
+    if len(small) >= 2:
         merges: list[list[Segment]] = [[]]
         filled = 0
         for segment in small:
@@ -151,7 +154,9 @@ def plan_group(
                 filled = 0
             merges[-1].append(segment)
             filled += segment.nbytes
-        packed = [merge for merge in merges if len(merge) >= 2]
+        packed = [
+            merge for merge in merges if len(merge) >= 2 and (forced or _worth(merge, max_bytes))
+        ]
         if packed:
             return packed
     ts = collection.ctx.tso.allocate()
@@ -160,6 +165,14 @@ def plan_group(
         if dead and (forced or dead >= DELETED_SHARE * segment.num_rows):
             return [[segment]]
     return []
+
+
+def _worth(merge: Sequence[Segment], max_bytes: int) -> bool:
+    """Milvus's trigger for a background merge: enough segments, or enough bytes."""
+    return (
+        len(merge) >= AUTO_MIN_SEGMENTS
+        or sum(s.nbytes for s in merge) >= COMPACTABLE_SHARE * max_bytes
+    )
 
 
 def mix_compact(

@@ -11,7 +11,8 @@ Milvus has already dropped does.
 Every ``[compaction] interval_seconds`` the thread looks at each collection
 whose ``collection.autocompaction.enabled`` property is not false (default:
 ``[compaction] auto``) and merges groups of at least ``AUTO_MIN_SEGMENTS``
-small segments (packed into merges of one segment's worth each), or rewrites
+small segments, or two or more filling ``COMPACTABLE_SHARE`` of a segment
+(packed into merges of one segment's worth each), or rewrites
 a segment whose deleted rows reach ``DELETED_SHARE``.  A pass that merged
 something is followed by another after ``FOLLOW_UP_SECONDS``, so a backlog
 drains at the speed merges run rather than one merge per interval.
