@@ -121,6 +121,9 @@ def serve(
     log_level: str,
     ready_file: str | None,
 ) -> None:
+    from sluice.engine.freed_memory import limit_malloc_arenas
+
+    limit_malloc_arenas()  # before any thread allocates (see sluice.engine.freed_memory)
     from sluice.api.logsafe import EscapingFormatter
     from sluice.api.server import serve_forever
     from sluice.rest.server import http_frontend

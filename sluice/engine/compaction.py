@@ -26,6 +26,7 @@ as it did in the old (rows keep their keys and timestamps).
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -139,9 +140,10 @@ def plan_group(
     ``segments.max_bytes`` each, so one merge writes (and indexes) about one
     full segment however far behind compaction is; a merge of one segment is
     no merge, and a background merge needs ``AUTO_MIN_SEGMENTS`` segments or
-    ``COMPACTABLE_SHARE`` of a full one (Milvus's trigger).  Without small segments to merge, the first segment whose
-    deleted or expired rows reach ``DELETED_SHARE`` (any, when forced) is
-    rewritten alone.
+    ``COMPACTABLE_SHARE`` of a full one (Milvus's trigger).  Then underfull
+    segments that would fit in fewer are consolidated (:func:`_consolidation`).
+    Without either, the first segment whose deleted or expired rows reach
+    ``DELETED_SHARE`` (any, when forced) is rewritten alone.
     """
     max_bytes = collection.ctx.settings.segments.max_bytes
     small = [s for s in segments if s.nbytes < max_bytes * SMALL_SHARE]
@@ -159,12 +161,46 @@ def plan_group(
         ]
         if packed:
             return packed
+    consolidate = _consolidation(segments, max_bytes)
+    if consolidate:
+        return [consolidate]
     ts = collection.ctx.tso.allocate()
     for segment in segments:
         dead = _dead_rows(collection, segment, ts)
         if dead and (forced or dead >= DELETED_SHARE * segment.num_rows):
             return [[segment]]
     return []
+
+
+def _consolidation(segments: Sequence[Segment], max_bytes: int) -> list[Segment]:
+    """Underfull segments that fit in fewer: the largest ones until one full segment's worth.
+
+    Segments between half and ``COMPACTABLE_SHARE`` of ``max_bytes`` are not
+    small, so Milvus's policy leaves them; after churn a shard can keep three
+    or four of them where two would hold the rows, and every extra segment
+    costs each search another index probe.  When the underfull segments would
+    fit in fewer, the largest are merged until they fill one segment (at most
+    two segments' worth): the merge writes one full segment and a remainder,
+    so each merge leaves one underfull segment fewer.
+    """
+    underfull = sorted(
+        (s for s in segments if s.nbytes < COMPACTABLE_SHARE * max_bytes),
+        key=lambda s: s.nbytes,
+        reverse=True,
+    )
+    total = sum(s.nbytes for s in underfull)
+    if len(underfull) < 2 or math.ceil(total / max_bytes) >= len(underfull):
+        return []
+    merge: list[Segment] = []
+    filled = 0
+    for segment in underfull:
+        if merge and filled + segment.nbytes > 2 * max_bytes:
+            continue
+        merge.append(segment)
+        filled += segment.nbytes
+        if filled >= max_bytes:
+            break
+    return merge if len(merge) >= 2 else []
 
 
 def _worth(merge: Sequence[Segment], max_bytes: int) -> bool:

@@ -181,16 +181,19 @@ def load_mapped(
     *,
     attach: bool = True,
 ) -> SegmentIndex | None:
-    """The index mapped from its file when its settings say so (start-up), else ``None``.
+    """A vector index loaded from its file by FAISS (start-up), mapped where the settings say.
 
+    ``None`` when FAISS cannot read it directly (a remote store without
+    mmap, an older file format, a scalar index): the caller reads its bytes.
     ``attach``: give it the segment's vectors (re-ranking, exact scans); off
     while the segment is still empty because its vectors will come from here.
     """
-    if not index_mapped(ctx, collection.meta, declared):
-        return None
     if not isinstance(spec_of(collection, declared), IndexSpec):
         return None
-    return _reload(ctx, collection, segment, declared, rel, True, attach=attach)
+    mapped = index_mapped(ctx, collection.meta, declared)
+    if not mapped and ctx.files.local_path(rel) is None:
+        return None
+    return _reload(ctx, collection, segment, declared, rel, mapped, attach=attach)
 
 
 def _reload(
@@ -208,9 +211,13 @@ def _reload(
     field = collection.schema.get(declared.field_name)
     plain = field is None or is_other_kind(field) or not attach
     vectors = None if plain else segment.view().vectors.get(declared.field_name)
-    if not mapped:
-        return load_index(spec, ctx.files.read_bytes(rel), rerank_vectors=vectors)
     local = ctx.files.local_path(rel)
+    if not mapped:
+        if local is not None:
+            found = load_mapped_index(spec, local, rerank_vectors=vectors, mmap=False)
+            if found is not None:
+                return found
+        return load_index(spec, ctx.files.read_bytes(rel), rerank_vectors=vectors)
     if local is None:
         name = f"index-{declared.index_id}.slix"
         local = str(

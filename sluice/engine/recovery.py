@@ -30,6 +30,8 @@ at or before the first record not yet in segment files.
 from __future__ import annotations
 
 import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -41,6 +43,7 @@ from sluice.engine.collection import Collection
 from sluice.engine.columns import SegmentIndex
 from sluice.engine.context import EngineContext
 from sluice.engine.deletes import ALL_PARTITIONS
+from sluice.engine.freed_memory import release_freed_memory
 from sluice.engine.index_builds import indexes_holding_vectors, load_segment_indexes
 from sluice.engine.manifest import ChannelState, Manifest
 from sluice.engine.placement import place_segment
@@ -52,6 +55,9 @@ from sluice.storage.log_store import ChannelLog
 from sluice.storage.wal import Record
 
 log = logging.getLogger(__name__)
+
+#: Data segments loaded at once at start-up (one per core, at least two: file reads overlap).
+RECOVERY_THREADS = max(2, os.cpu_count() or 1)
 
 
 def open_collection(meta: CollectionMeta, ctx: EngineContext) -> Collection:
@@ -70,19 +76,20 @@ def open_collection(meta: CollectionMeta, ctx: EngineContext) -> Collection:
     collection = Collection(meta, ctx, channels)
     by_name = {c.name: c for c in channels}
     live_partitions = {*meta.partition_ids, ALL_PARTITIONS}
-    for raw in manifest.segments:
-        if int(raw["partition"]) not in live_partitions:
-            continue
-        channel = by_name[str(raw["channel"])]
-        segment, preloaded = _restore_segment(ctx, collection, raw)
-        channel.add_segment(segment)
-        # One segment at a time: its indexes, then its placement (mmap), so a
-        # collection larger than memory never has all of its rows in memory at once.
-        if segment.index_files:
-            load_segment_indexes(ctx, collection, segment, preloaded)
-        if segment.text_index_files:
-            load_text_indexes(ctx, collection, segment)
-        place_segment(ctx, collection, segment)
+    raws = [r for r in manifest.segments if int(r["partition"]) in live_partitions]
+    # Delete segments first, in manifest order (they fill the delete log); data segments
+    # then load in parallel: reading, checksumming and index loading release the GIL.
+    deletes = [r for r in raws if SegmentLevel(int(r["level"])) == SegmentLevel.L0]
+    data = [r for r in raws if SegmentLevel(int(r["level"])) != SegmentLevel.L0]
+    for raw in deletes:
+        by_name[str(raw["channel"])].add_segment(_restore_segment(ctx, collection, raw)[0])
+    workers = max(1, min(RECOVERY_THREADS, len(data)))
+    with ThreadPoolExecutor(workers, thread_name_prefix="sluice-recover") as pool:
+        loaded = list(pool.map(lambda raw: _open_segment(ctx, collection, raw), data))
+    for raw, segment in zip(data, loaded, strict=True):
+        by_name[str(raw["channel"])].add_segment(segment)
+    if data:
+        release_freed_memory()  # what the finished workers' allocators kept
     _remove_unreferenced_files(ctx, collection)
     for channel in channels:
         replayed = _replay(collection, channel)
@@ -91,6 +98,21 @@ def open_collection(meta: CollectionMeta, ctx: EngineContext) -> Collection:
                 "collection %s: replayed %d WAL records on %s", meta.name, replayed, channel.name
             )
     return collection
+
+
+def _open_segment(ctx: EngineContext, collection: Collection, raw: dict[str, Any]) -> Segment:
+    """One data segment: its rows, indexes and placement (mmap), before the next is read.
+
+    Each worker holds one segment's files at a time, so a collection larger
+    than memory never sits in memory whole.
+    """
+    segment, preloaded = _restore_segment(ctx, collection, raw)
+    if segment.index_files:
+        load_segment_indexes(ctx, collection, segment, preloaded)
+    if segment.text_index_files:
+        load_text_indexes(ctx, collection, segment)
+    place_segment(ctx, collection, segment)
+    return segment
 
 
 def open_channel_log(ctx: EngineContext, name: str, state: ChannelState) -> ChannelLog:

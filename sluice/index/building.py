@@ -57,6 +57,7 @@ from sluice.index.faiss_index import FaissIndex
 from sluice.index.format import (
     BINARY,
     DENSE,
+    INDEX_MAGIC,
     ROW_MAPPED,
     SPARSE,
     TRAILER_BYTES,
@@ -157,29 +158,32 @@ def load_index(spec: IndexSpec, data: bytes, *, rerank_vectors: Any = None) -> V
 
 
 def load_mapped_index(
-    spec: IndexSpec, path: str, *, rerank_vectors: Any = None
+    spec: IndexSpec, path: str, *, rerank_vectors: Any = None, mmap: bool = True
 ) -> VectorIndex | None:
-    """Memory-map the dense index file at ``path`` instead of reading it into memory.
+    """Load the dense index file at ``path`` by FAISS itself, memory-mapped unless ``mmap`` is off.
 
-    FAISS maps the file (``IO_FLAG_MMAP_IFC``): vectors, codes and the HNSW
-    graph stay in the page cache.  ``None`` when the file is not a format-3
-    dense index (older files, binary, sparse and row-mapped indexes are
-    read whole by :func:`load_index`).
+    Mapped (``IO_FLAG_MMAP_IFC``), vectors, codes and the HNSW graph stay in
+    the page cache; unmapped, FAISS reads the file straight into the index
+    (no intermediate copy of its bytes).  ``None`` when the file is not a
+    format-3 dense index (older files, binary, sparse and row-mapped indexes
+    are read whole by :func:`load_index`).
     """
     if spec.kind in (VectorKind.BINARY, VectorKind.SPARSE):
         return None
     with open(path, "rb") as source:
+        head = source.read(4)
         source.seek(0, 2)
         size = source.tell()
         source.seek(max(0, size - TRAILER_BYTES))
         trailer = read_trailer(source.read())
-    if trailer is None or trailer[0] != DENSE:
+    # A header first (formats 1-2, row-mapped payloads around a format-3 index) is not FAISS.
+    if head == INDEX_MAGIC or trailer is None or trailer[0] != DENSE:
         return None
     try:
-        index = faiss.read_index(path, faiss.IO_FLAG_MMAP_IFC)
+        index = faiss.read_index(path, faiss.IO_FLAG_MMAP_IFC if mmap else 0)
     except RuntimeError as err:
         raise StorageError(f"index data is corrupt: {' '.join(str(err).split())}") from err
-    return _dense(spec, index, trailer[1], rerank_vectors, mapped=True)
+    return _dense(spec, index, trailer[1], rerank_vectors, mapped=mmap)
 
 
 def _dense(

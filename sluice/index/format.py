@@ -48,6 +48,8 @@ from sluice.errors import StorageError
 faiss: Any = _faiss_typed
 
 _MAGIC: Final = b"SLIX"
+#: The first bytes of every index file that does not start with FAISS's own.
+INDEX_MAGIC: Final = _MAGIC
 _VERSION: Final = 2
 _HEADER_V1: Final = struct.Struct("<4sBBd")
 _HEADER: Final = struct.Struct("<4sBBBd")

@@ -23,6 +23,7 @@ from sluice.index import (
     parse_search_params,
 )
 from sluice.index import filtering as filtering_module
+from sluice.index.format import pack_row_mapped
 from sluice.index.search_params import SearchParams
 
 from .conftest import Case
@@ -128,6 +129,12 @@ def test_files_that_cannot_be_mapped_are_left_to_load_index(case: Cases, tmp_pat
     old_format = tmp_path / "v2.slix"
     old_format.write_bytes(b"SLIX" + bytes([2, 0, 0]) + bytes(8) + b"payload")
     assert load_mapped_index(index.spec, str(old_format)) is None
+    # A nullable field's row-mapped file ends with its inner index's format-3 trailer.
+    row_mapped = tmp_path / "rows.slix"
+    valid = np.ones(index.ntotal, dtype=bool)
+    row_mapped.write_bytes(pack_row_mapped(valid, index.serialize()))
+    assert load_mapped_index(index.spec, str(row_mapped)) is None
+    assert load_mapped_index(index.spec, str(row_mapped), mmap=False) is None
     truncated = tmp_path / "cut.slix"
     whole = index.serialize()
     truncated.write_bytes(whole[: len(whole) // 2] + whole[-15:])
