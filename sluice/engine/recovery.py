@@ -1,11 +1,12 @@
 """Opening a collection after a restart or a crash.
 
 1. Load the manifest: segments, their binlogs, each channel's checkpoint.
-2. Read every live segment's binlogs back into memory and every L0 delta
-   log into the delete log; load each segment's index files and place it
-   (memory-mapped where ``mmap.enabled`` says, see
-   :mod:`sluice.engine.placement`) before reading the next.  Segments that were Sealed or Flushing go back to
-   Sealed: their final sync runs again.
+2. Read every L0 delta log into the delete log, then every live data
+   segment (a few at once, on a small pool): its binlogs, its index files
+   (an index that stores the raw vectors supplies them, so that column is
+   not decoded) and its placement (memory-mapped where ``mmap.enabled``
+   says, see :mod:`sluice.engine.placement`).  Segments that were Sealed or
+   Flushing go back to Sealed: their final sync runs again.
 3. Replay each channel's WAL from its checkpoint.  An INSERT record older
    than its segment's ``synced_end`` is already in a binlog and is skipped;
    a DELETE older than the channel's ``deletes_synced_end`` likewise.
