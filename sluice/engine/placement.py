@@ -50,6 +50,8 @@ from sluice.schema import DataType, FieldSchema
 log = logging.getLogger(__name__)
 
 MMAP_KEY = "mmap.enabled"
+#: The older spelling Milvus still accepts in a field's parameters.
+LEGACY_FIELD_MMAP_KEY = "mmap_enabled"
 _TRUE = frozenset({"true", "1", "t", "yes", "on"})
 _FALSE = frozenset({"false", "0", "f", "no", "off"})
 #: One placement at a time per segment (builder thread, LoadCollection, DropIndex).
@@ -70,7 +72,9 @@ def _flag(value: str | None) -> bool | None:
 
 def field_mapped(ctx: EngineContext, meta: CollectionMeta, field: FieldSchema) -> bool:
     """Whether ``field``'s raw data is served from a memory map."""
-    for own in (field.type_params.get(MMAP_KEY), meta.properties.get(MMAP_KEY)):
+    params = field.type_params
+    own_field = params.get(MMAP_KEY, params.get(LEGACY_FIELD_MMAP_KEY))
+    for own in (own_field, meta.properties.get(MMAP_KEY)):
         decided = _flag(own)
         if decided is not None:
             return decided
@@ -288,7 +292,7 @@ def _place_scalars(
         f for f in meta.schema.fields if f.name in names and field_mapped(ctx, meta, f)
     ]
     mapped_names = {f.name for f in mapped_fields}
-    is_mapped = {name: _table_column_mapped(segment, name) for name in table.column_names}
+    is_mapped = {name: name in segment.mapped_columns for name in table.column_names}
     scalars: pa.Table | None = None
     if any(is_mapped[n] != (n in mapped_names) for n in table.column_names):
         columns = {n: table.column(n) for n in table.column_names}
@@ -315,10 +319,6 @@ def _place_scalars(
         else:
             pk, ts = np.array(view.pk), np.array(view.ts)
     return scalars, pk, ts
-
-
-def _table_column_mapped(segment: Segment, name: str) -> bool:
-    return name in segment.mapped_columns
 
 
 def _copy_column(column: pa.ChunkedArray) -> pa.ChunkedArray:

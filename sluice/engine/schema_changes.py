@@ -27,6 +27,7 @@ from dataclasses import replace
 
 from sluice.engine.collection_ddl import check_isolation_property
 from sluice.engine.core import EngineCore
+from sluice.engine.placement import LEGACY_FIELD_MMAP_KEY, MMAP_KEY
 from sluice.engine.schema_rules import MAX_VARCHAR, check_field
 from sluice.engine.ttl import validate_ttl
 from sluice.errors import CollectionLoaded, ParameterInvalid, RequestError
@@ -34,7 +35,6 @@ from sluice.schema import DYNAMIC_FIELD, TS_COLUMN, DataType, FieldSchema
 
 log = logging.getLogger(__name__)
 
-MMAP_KEY = "mmap.enabled"
 #: Field parameters AlterCollectionField may set (``allowedAlterProps``) and drop.
 _FIELD_ALTERABLE = frozenset({"max_length", MMAP_KEY, "max_capacity", "field.description"})
 _FIELD_DROPPABLE = frozenset({MMAP_KEY})
@@ -44,7 +44,7 @@ _SYSTEM_FIELDS = frozenset({"RowID", "Timestamp", DYNAMIC_FIELD, TS_COLUMN})
 
 def _field_key(key: str) -> str:
     """Milvus accepts the older ``mmap_enabled`` spelling for field parameters."""
-    return MMAP_KEY if key == "mmap_enabled" else key
+    return MMAP_KEY if key == LEGACY_FIELD_MMAP_KEY else key
 
 
 class SchemaChanges(EngineCore):
