@@ -82,7 +82,7 @@ def field_data_from_column(
     fld: FieldSchema, column: pa.ChunkedArray | pa.Array
 ) -> schema_pb2.FieldData:
     if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks()
+        column = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
     fd = schema_pb2.FieldData(
         type=int(fld.dtype), field_name=fld.name, field_id=fld.field_id, is_dynamic=fld.is_dynamic
     )

@@ -20,6 +20,7 @@ from sluice.api.convert_search import (
 )
 from sluice.api.status import SUCCESS
 from sluice.engine import COUNT_STAR, Engine
+from sluice.errors import SluiceError
 from sluice.schema import DataType
 
 
@@ -31,10 +32,14 @@ class ReadRpcs:
         self, request: milvus_pb2.QueryRequest, context: grpc.ServicerContext
     ) -> milvus_pb2.QueryResults:
         db = db_name(request.db_name, context)
-        info = self.engine.describe(db, request.collection_name)
         params = key_values(request.query_params)
-        limit = int_param(params, "limit", None)
-        offset = int_param(params, "offset", 0) or 0
+        try:
+            limit = int_param(params, "limit", None)
+            offset = int_param(params, "offset", 0) or 0
+        except SluiceError:
+            # Milvus finds the collection before it reads the parameters.
+            self.engine.describe(db, request.collection_name)
+            raise
         if limit is None:
             offset = 0
         # Query iterators pin the first page's timestamp for every later page.
@@ -53,10 +58,10 @@ class ReadRpcs:
             timezone=params.get("timezone", ""),
             order_by=params.get("order_by_fields", ""),
         )
-        schema = info.schema
+        schema = result.schema
         response = milvus_pb2.QueryResults(
             status=SUCCESS,
-            collection_name=info.name,
+            collection_name=result.collection_name,
             primary_field_name=schema.primary.name,
             session_ts=result.read_ts,
         )

@@ -56,9 +56,13 @@ class QueryResult:
     table: pa.Table
     output: OutputSpec
     #: Set instead of ``table`` for ``count(*)``.
-    count: int | None = None
+    count: int | None
     #: The timestamp the query read at (query iterators pin it for later pages).
-    read_ts: int = 0
+    read_ts: int
+    #: The collection read (its own name when the request named an alias), so a caller
+    #: need not describe it again to label the answer.
+    collection_name: str
+    schema: CollectionSchema
 
 
 def insert(
@@ -251,10 +255,12 @@ def query(
     snapshot = read_snapshot(collection, ts, partitions, ignore_growing=ignore_growing)
     if counting:
         output = OutputSpec((), None)
-        return QueryResult(pa.table({}), output, reader.count(snapshot, flt), ts)
+        total = reader.count(snapshot, flt)
+        return QueryResult(pa.table({}), output, total, ts, collection.meta.name, collection.schema)
     output = resolve_output(collection.schema, output_fields or ["*"], with_primary=True)
     table = reader.query(snapshot, collection.schema, flt, output, limit, offset, ordering)
-    return QueryResult(present_table(collection.schema, table, context), output, None, ts)
+    shown = present_table(collection.schema, table, context)
+    return QueryResult(shown, output, None, ts, collection.meta.name, collection.schema)
 
 
 def parse_order_by(schema: CollectionSchema, text: str) -> tuple[tuple[str, str], ...]:

@@ -10,6 +10,7 @@ from sluice.engine.core import EngineCore
 from sluice.engine.functions import QueryTexts
 from sluice.engine.hybrid_search import HybridSearchRequest, Queries, hybrid_search
 from sluice.engine.ingest import Column
+from sluice.engine.timezones import collection_timezone
 from sluice.types import Context
 
 
@@ -58,8 +59,10 @@ class DataOps(EngineCore):
         order_by: str = "",
     ) -> data.QueryResult:
         """``timezone``: this query's zone; ``order_by``: ``order_by_fields`` (``a:asc,b:desc``)."""
+        collection = self.get(db, name, check_name=True)
+        zone = collection_timezone(self.catalog, collection.meta, timezone)
         return data.query(
-            self.get(db, name, check_name=True),
+            collection,
             expr,
             params,
             output_fields,
@@ -68,7 +71,7 @@ class DataOps(EngineCore):
             read_ts,
             ignore_growing=ignore_growing,
             partition_names=partition_names,
-            context=Context(self.timezone(db, name, timezone)),
+            context=Context(zone),
             order_by=order_by,
         )
 

@@ -39,6 +39,8 @@ from sluice.index import (
     exact_range_search,
     exact_search,
     larger_is_better,
+    scan_blocks,
+    thread_settings,
 )
 from sluice.index import merge_topk as merge_parts
 from sluice.schema import CollectionSchema, DataType
@@ -157,10 +159,20 @@ def _candidates(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The best ``k`` rows per query over every segment, left-packed (ids encode segment+row)."""
     metric = plan.params.metric_type
-    parts = []
-    for no, view, allowed in live:
-        scores, rows = _segment_topk(view, queries, k, plan, allowed)
-        parts.append((scores, np.where(rows >= 0, (no << _ROW_BITS) | rows, -1)))
+
+    def search_block(start: int, stop: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        found = []
+        for no, view, allowed in live[start:stop]:
+            scores, rows = _segment_topk(view, queries, k, plan, allowed)
+            found.append((scores, np.where(rows >= 0, (no << _ROW_BITS) | rows, -1)))
+        return found
+
+    if queries.shape[0] < thread_settings().batch_min_queries:
+        # A few queries probe each segment on one core: spread the segments over the cores.
+        blocks = scan_blocks(search_block, len(live), 1)
+    else:  # a batch already keeps every core busy inside each segment's search
+        blocks = [search_block(0, len(live))]
+    parts = [part for block in blocks for part in block]
     scores, ids = parts[0] if len(parts) == 1 else merge_parts(parts, k, metric)
     if plan.after is not None:
         beyond = scores < plan.after if larger_is_better(metric) else scores > plan.after

@@ -107,7 +107,7 @@ from sluice.index.rows import RowMappedIndex
 from sluice.index.search_params import SearchParams, parse_search_params
 from sluice.index.sparse_index import SparseIndex
 from sluice.index.spec import AUTOINDEX, SUPPORTED_INDEX_TYPES, IndexSpec, parse_index_spec
-from sluice.index.threads import ThreadSettings, configure_threads, thread_settings
+from sluice.index.threads import ThreadSettings, configure_threads, scan_blocks, thread_settings
 from sluice.index.topk import merge_topk
 
 __all__ = [
@@ -170,6 +170,7 @@ __all__ = [
     "merge_topk",
     "parse_index_spec",
     "parse_search_params",
+    "scan_blocks",
     "search_exact",
     "thread_settings",
     "worst_score",

@@ -21,9 +21,11 @@ sets ``OMP_WAIT_POLICY=PASSIVE`` unless the environment says otherwise (it
 only takes effect when set before FAISS is first imported).
 
 A single query over a large flat segment is a memory scan that one core
-cannot saturate: :func:`scan_blocks` runs such a scan as one block per core,
-the caller's thread taking the first and a small shared pool the others
-(FAISS releases the GIL, so the blocks run at once).
+cannot saturate, and a single query over many segments is one index probe
+after another: :func:`scan_blocks` runs such work as one block per core (rows
+of a scan, or segments), the caller's thread taking the first and a small
+shared pool the others (FAISS releases the GIL, so the blocks run at once).
+Work inside a block never fans out again.
 
 OpenMP's thread count is per OS thread, so setting it from one Python thread
 never changes another's.  The last value set is remembered per thread, making
@@ -107,7 +109,9 @@ def scan_blocks(run: Callable[[int, int], _T], total: int, min_block: int) -> Se
     call in the caller's thread.  Each block runs with one OpenMP thread.
     """
     parts = max(1, min(_settings.max_threads, total // max(min_block, 1)))
-    if parts == 1:
+    if parts == 1 or getattr(_local, "in_block", False):
+        # A block's own scans (a segment search inside a fan-out over segments) stay in
+        # its thread: the pool's threads are the other blocks, waiting on them could hang.
         use_threads_for_queries(1)
         return [run(0, total)]
     edges = [total * i // parts for i in range(parts + 1)]
@@ -121,7 +125,11 @@ def scan_blocks(run: Callable[[int, int], _T], total: int, min_block: int) -> Se
 
 def _one_thread(run: Callable[[int, int], _T], start: int, stop: int) -> _T:
     use_threads_for_queries(1)
-    return run(start, stop)
+    _local.in_block = True
+    try:
+        return run(start, stop)
+    finally:
+        _local.in_block = False
 
 
 def _scan_pool() -> ThreadPoolExecutor:

@@ -185,8 +185,7 @@ class SegmentFiles:
         """
         full = self._full(rel)
         try:
-            with self._fs.open_input_stream(full) as src:
-                data = src.read_buffer()
+            data = self._read_whole(full)
         except FileNotFoundError:
             raise SegmentFileCorruptedError(f"segment file {rel} is missing") from None
         if expect is not None:
@@ -208,6 +207,18 @@ class SegmentFiles:
         except (pa.ArrowException, OSError, ValueError) as exc:
             raise SegmentFileCorruptedError(f"segment file {rel} cannot be parsed: {exc}") from None
         return _restore_vectors(table)
+
+    def _read_whole(self, full: str) -> pa.Buffer:
+        """The file's bytes.  A local file is mapped, not copied: an input stream's
+        ``read_buffer`` reads a 128 MiB binlog in pieces at about 1 GB/s, which made reading
+        the binlogs most of a large collection's start-up.  A segment file is written once,
+        under a name never used again, before any manifest names it, and is never
+        changed in place, so the mapping cannot shrink under the reader."""
+        if self._local:
+            with pa.memory_map(full) as mapped:
+                return mapped.read_buffer()
+        with self._fs.open_input_stream(full) as src:
+            return src.read_buffer()
 
     @_remote_errors("delete")
     def delete_dir(self, rel: str) -> None:

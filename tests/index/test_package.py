@@ -70,3 +70,39 @@ def test_single_queries_run_on_one_thread_batches_on_all() -> None:
             max_threads=previous.max_threads, batch_min_queries=previous.batch_min_queries
         )
     assert seen == {"single": 1, "batch": 2}
+
+
+def test_blocks_run_at_once_and_a_block_never_fans_out_again() -> None:
+    """Blocks run on distinct threads; a scan inside a block stays on that block's thread.
+
+    The shared pool has ``max_threads - 1`` workers: a block that queued more
+    blocks behind itself and waited for them would never finish.
+    """
+    previous = threads_module.thread_settings()
+    outer: list[tuple[int, int, int]] = []
+    inner: list[tuple[int, int]] = []
+
+    def nested(start: int, stop: int) -> int:
+        inner.append((threading.get_ident(), stop - start))
+        return stop - start
+
+    def block(start: int, stop: int) -> int:
+        me = threading.get_ident()
+        done = sum(threads_module.scan_blocks(nested, 1000, 1))
+        outer.append((me, start, stop))
+        return done
+
+    try:
+        configure_threads(max_threads=2, batch_min_queries=8)
+        results = threads_module.scan_blocks(block, 4, 1)
+    finally:
+        configure_threads(
+            max_threads=previous.max_threads, batch_min_queries=previous.batch_min_queries
+        )
+    assert results == [1000, 1000]
+    assert sorted((start, stop) for _, start, stop in outer) == [(0, 2), (2, 4)]
+    assert len({me for me, _, _ in outer}) == 2  # the two blocks ran on two threads
+    # Each nested scan was one call of all 1000 rows on the block's own thread.
+    assert sorted(inner) == sorted((me, 1000) for me, _, _ in outer)
+    # Outside a block, a scan fans out again.
+    assert len(threads_module.scan_blocks(nested, 1000, 1)) == min(2, previous.max_threads)
