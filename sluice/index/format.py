@@ -47,9 +47,8 @@ from sluice.errors import StorageError
 #: FAISS's bundled stubs lack ``serialize_index``/``deserialize_index``.
 faiss: Any = _faiss_typed
 
-_MAGIC: Final = b"SLIX"
 #: The first bytes of every index file that does not start with FAISS's own.
-INDEX_MAGIC: Final = _MAGIC
+INDEX_MAGIC: Final = b"SLIX"
 _VERSION: Final = 2
 _HEADER_V1: Final = struct.Struct("<4sBBd")
 _HEADER: Final = struct.Struct("<4sBBBd")
@@ -67,13 +66,13 @@ ROW_MAPPED: Final = 3
 def pack_index(index: Any, max_norm_sq: float | None) -> bytes:
     """FAISS payload plus trailer (format 3) for a dense ``index``."""
     flags = 0 if max_norm_sq is None else _FLAG_MIPS
-    trailer = _TRAILER.pack(float(max_norm_sq or 0.0), DENSE, flags, _TRAILER_VERSION, _MAGIC)
+    trailer = _TRAILER.pack(float(max_norm_sq or 0.0), DENSE, flags, _TRAILER_VERSION, INDEX_MAGIC)
     return faiss.serialize_index(index).tobytes() + trailer
 
 
 def read_trailer(tail: bytes) -> tuple[int, float | None] | None:
     """``(payload kind, augmentation norm or None)`` from a file's last bytes, if format 3."""
-    if len(tail) < _TRAILER.size or tail[-4:] != _MAGIC:
+    if len(tail) < _TRAILER.size or tail[-4:] != INDEX_MAGIC:
         return None
     norm, kind, flags, version, _ = _TRAILER.unpack(tail[-_TRAILER.size :])
     if version != _TRAILER_VERSION:
@@ -102,7 +101,7 @@ def pack_row_mapped(valid: np.ndarray, inner: bytes) -> bytes:
 def read_header(data: bytes) -> tuple[int, float | None, memoryview]:
     """``(payload kind, augmentation norm or None, payload)`` of serialised index bytes."""
     view = memoryview(data)
-    if bytes(view[:4]) != _MAGIC:
+    if bytes(view[:4]) != INDEX_MAGIC:
         trailer = read_trailer(bytes(view[-_TRAILER.size :]))
         if trailer is None:
             raise StorageError(
@@ -162,4 +161,4 @@ def unpack_row_mapped(payload: memoryview) -> tuple[np.ndarray, bytes]:
 
 def _header(kind: int, max_norm_sq: float | None) -> bytes:
     flags = _FLAG_MIPS if max_norm_sq is not None else 0
-    return _HEADER.pack(_MAGIC, _VERSION, kind, flags, max_norm_sq or 0.0)
+    return _HEADER.pack(INDEX_MAGIC, _VERSION, kind, flags, max_norm_sq or 0.0)

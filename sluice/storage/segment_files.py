@@ -106,9 +106,7 @@ class SegmentFiles:
 
     def local_path(self, rel: str) -> str | None:
         """The operating-system path of ``rel`` when the store is a local disk, else ``None``."""
-        if isinstance(self._fs, pafs.LocalFileSystem):
-            return self._full(rel)
-        return None
+        return self._full(rel) if self._local else None
 
     @property
     def filesystem(self) -> pafs.FileSystem:
