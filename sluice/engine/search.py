@@ -151,6 +151,12 @@ def _with_vectors(allowed: np.ndarray | None, view: SegmentView, field: str) -> 
     return valid if allowed is None else allowed & valid
 
 
+#: Segments at least this big get a core of their own when a single query fans out
+#: over segments; a smaller one is searched in the caller's thread (an index probe or
+#: a scan of a few thousand rows takes less than handing work to another thread).
+FANOUT_MIN_ROWS = 10_000
+
+
 def _candidates(
     live: Sequence[tuple[int, SegmentView, np.ndarray | None]],
     queries: np.ndarray,
@@ -160,18 +166,26 @@ def _candidates(
     """The best ``k`` rows per query over every segment, left-packed (ids encode segment+row)."""
     metric = plan.params.metric_type
 
-    def search_block(start: int, stop: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    def search_segments(
+        segments: Sequence[tuple[int, SegmentView, np.ndarray | None]],
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
         found = []
-        for no, view, allowed in live[start:stop]:
+        for no, view, allowed in segments:
             scores, rows = _segment_topk(view, queries, k, plan, allowed)
             found.append((scores, np.where(rows >= 0, (no << _ROW_BITS) | rows, -1)))
         return found
 
-    if queries.shape[0] < thread_settings().batch_min_queries:
-        # A few queries probe each segment on one core: spread the segments over the cores.
-        blocks = scan_blocks(search_block, len(live), 1)
-    else:  # a batch already keeps every core busy inside each segment's search
-        blocks = [search_block(0, len(live))]
+    heavy = [s for s in live if s[1].num_rows >= FANOUT_MIN_ROWS]
+    if queries.shape[0] < thread_settings().batch_min_queries and len(heavy) > 1:
+        # A few queries probe each segment on one core: spread the big segments over the
+        # cores; small ones (a growing segment's tail) cost less than a thread hand-off.
+        light = [s for s in live if s[1].num_rows < FANOUT_MIN_ROWS]
+        blocks = [
+            *scan_blocks(lambda start, stop: search_segments(heavy[start:stop]), len(heavy), 1),
+            search_segments(light),
+        ]
+    else:  # one big segment, or a batch that keeps every core busy inside each search
+        blocks = [search_segments(live)]
     parts = [part for block in blocks for part in block]
     scores, ids = parts[0] if len(parts) == 1 else merge_parts(parts, k, metric)
     if plan.after is not None:
@@ -220,6 +234,10 @@ def _left_pack(ids: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndar
     return np.take_along_axis(ids, order, axis=1), np.take_along_axis(scores, order, axis=1)
 
 
+#: Hits few enough to look their keys up one by one (:func:`_key_matrix`).
+_FEW_HITS = 64
+
+
 def _key_matrix(
     views: Sequence[SegmentView], ids: np.ndarray, schema: CollectionSchema
 ) -> np.ndarray:
@@ -230,6 +248,12 @@ def _key_matrix(
     valid = ids >= 0
     dtype = np.int64 if schema.primary.dtype.is_integer else object
     keys = np.zeros(ids.shape, dtype=dtype)
+    if ids.size <= _FEW_HITS:
+        # A single query's page: a lookup per hit beats grouping the hits by segment.
+        for q, col in zip(*np.nonzero(valid), strict=True):
+            hit = int(ids[q, col])
+            keys[q, col] = views[hit >> _ROW_BITS].pk[hit & _ROW_MASK]
+        return keys
     seg_no = np.where(valid, ids >> _ROW_BITS, -1)
     row = ids & _ROW_MASK
     for no in np.unique(seg_no[valid]):

@@ -23,7 +23,7 @@ from typing import Final
 import numpy as np
 
 from sluice.index.metrics import COSINE, IP, L2, canonical_metric, normalize_rows
-from sluice.index.topk import Result, empty_result, smallest_k
+from sluice.index.topk import Result, empty_result, smallest_k, take_columns
 
 #: Scores computed per block (``nq * rows``): 4M float32, 16 MiB.
 BLOCK_ELEMENTS: Final = 1 << 22
@@ -146,8 +146,7 @@ def _scan(
         q = normalize_rows(q)
     q_sq = np.einsum("ij,ij->i", q, q)[:, None] if name == L2 else None
 
-    best_keys = np.empty((nq, 0), dtype=np.float32)
-    best_ids = np.empty((nq, 0), dtype=np.int64)
+    best: tuple[np.ndarray, np.ndarray] | None = None
     step = max(_MIN_BLOCK_ROWS, BLOCK_ELEMENTS // nq)
     for start in range(0, total, step):
         stop = min(start + step, total)
@@ -161,12 +160,18 @@ def _scan(
         if high is not None:
             keys[(keys < low) | (keys >= high)] = np.inf
         cols = smallest_k(keys, k)
-        best_keys, best_ids = _keep_best(
-            np.concatenate([best_keys, np.take_along_axis(keys, cols, axis=1)], axis=1),
-            np.concatenate([best_ids, ids[cols]], axis=1),
-            k,
-        )
-    return _to_result(best_keys, best_ids, k, name)
+        found = take_columns(keys, cols), ids[cols]
+        if best is None:
+            # Already in (key, row) order: a block's ids ascend with its columns.
+            best = found
+        else:
+            best = _keep_best(
+                np.concatenate([best[0], found[0]], axis=1),
+                np.concatenate([best[1], found[1]], axis=1),
+                k,
+            )
+    assert best is not None
+    return _to_result(best[0], best[1], k, name)
 
 
 def _block_keys(
@@ -193,14 +198,16 @@ def _block_keys(
 
 def _keep_best(keys: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     order = np.lexsort((ids, keys), axis=1)[:, :k]
-    return np.take_along_axis(keys, order, axis=1), np.take_along_axis(ids, order, axis=1)
+    return take_columns(keys, order), take_columns(ids, order)
 
 
 def _to_result(keys: np.ndarray, ids: np.ndarray, k: int, metric: str) -> Result:
     nq, width = keys.shape
-    scores, out_ids = empty_result(nq, k, metric)
     found = keys != np.inf
     values = keys if metric == L2 else -keys
+    if width == k and found.all():  # every slot filled: nothing to pad
+        return values.astype(np.float32, copy=False), ids
+    scores, out_ids = empty_result(nq, k, metric)
     scores[:, :width] = np.where(found, values, scores[:, :width])
     out_ids[:, :width] = np.where(found, ids, -1)
     return scores, out_ids

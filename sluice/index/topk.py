@@ -28,6 +28,17 @@ def empty_result(nq: int, k: int, metric: str) -> Result:
     return scores, ids
 
 
+def take_columns(values: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``values[q, cols[q]]`` for every row ``q`` (``np.take_along_axis`` on axis 1).
+
+    A single query (the common search) takes a plain 1-d gather: building the
+    broadcast index costs more than the gather itself at top-k sizes.
+    """
+    if values.shape[0] == 1:
+        return values[0].take(cols[0])[None, :]
+    return np.take_along_axis(values, cols, axis=1)
+
+
 def largest_k(scores: np.ndarray, ids: np.ndarray, k: int) -> Result:
     """The ``k`` largest ``scores`` with their ``ids`` (1-d), best first, ties to the lower id.
 
@@ -54,6 +65,8 @@ def smallest_k(keys: np.ndarray, k: int) -> np.ndarray:
     kk = min(k, m)
     if kk <= 0 or nq == 0:
         return np.empty((nq, max(kk, 0)), dtype=np.int64)
+    if nq == 1:
+        return _smallest_k_of_one(keys[0], kk)[None, :]
     if kk < m:
         thresh = np.partition(keys, kk - 1, axis=1)[:, kk - 1 : kk]
         below = keys < thresh
@@ -65,9 +78,19 @@ def smallest_k(keys: np.ndarray, k: int) -> np.ndarray:
         cols = np.nonzero(below | ties)[1].reshape(nq, kk)
     else:
         cols = np.broadcast_to(np.arange(m, dtype=np.int64), (nq, m)).copy()
-    chosen = np.take_along_axis(keys, cols, axis=1)
+    chosen = take_columns(keys, cols)
     order = np.lexsort((cols, chosen), axis=1)
-    return np.take_along_axis(cols, order, axis=1)
+    return take_columns(cols, order)
+
+
+def _smallest_k_of_one(keys: np.ndarray, kk: int) -> np.ndarray:
+    """:func:`smallest_k` for one query: the same answer with a handful of 1-d calls."""
+    if kk < keys.size:
+        kth = keys[np.argpartition(keys, kk - 1)[:kk]].max()
+        cols = np.flatnonzero(keys <= kth)  # every tie at the k-th key, ascending
+    else:
+        cols = np.arange(keys.size, dtype=np.int64)
+    return cols[np.argsort(keys[cols], kind="stable")[:kk]]
 
 
 def merge_topk(parts: Sequence[Result], k: int, metric: str) -> Result:
@@ -88,6 +111,8 @@ def merge_topk(parts: Sequence[Result], k: int, metric: str) -> Result:
             raise ValueError("every part must be (scores, ids) of shape (nq, k_i) with one nq")
     all_scores = np.concatenate([np.asarray(s, dtype=np.float32) for s, _ in parts], axis=1)
     all_ids = np.concatenate([np.asarray(i, dtype=np.int64) for _, i in parts], axis=1)
+    if nq == 1 and k > 0:
+        return _merge_one(all_scores[0], all_ids[0], k, metric)
     out_scores, out_ids = empty_result(nq, k, metric)
     if all_ids.shape[1] == 0 or k <= 0:
         return out_scores, out_ids
@@ -97,13 +122,25 @@ def merge_topk(parts: Sequence[Result], k: int, metric: str) -> Result:
     tie_ids = np.where(missing, np.iinfo(np.int64).max, all_ids)
     order = np.lexsort((tie_ids, keys), axis=1)[:, :k]
     width = order.shape[1]
-    picked_ids = np.take_along_axis(all_ids, order, axis=1)
-    picked_scores = np.take_along_axis(all_scores, order, axis=1)
-    gone = np.take_along_axis(keys, order, axis=1) == np.inf
+    picked_ids = take_columns(all_ids, order)
+    picked_scores = take_columns(all_scores, order)
+    gone = take_columns(keys, order) == np.inf
     picked_ids[gone] = -1
     picked_scores[gone] = worst_score(metric)
     out_scores[:, :width] = picked_scores
     out_ids[:, :width] = picked_ids
+    return out_scores, out_ids
+
+
+def _merge_one(scores: np.ndarray, ids: np.ndarray, k: int, metric: str) -> Result:
+    """:func:`merge_topk` for one query, on 1-d arrays (the same order, ties and padding)."""
+    real = ids >= 0
+    keys = sort_keys(scores[real], metric)
+    order = np.lexsort((ids[real], keys))[:k]
+    order = order[keys[order] != np.inf]  # NaN scores never rank
+    out_scores, out_ids = empty_result(1, k, metric)
+    out_scores[0, : order.size] = scores[real][order]
+    out_ids[0, : order.size] = ids[real][order]
     return out_scores, out_ids
 
 
