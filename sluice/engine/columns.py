@@ -33,6 +33,7 @@ from sluice.index.scalar import SegmentIndexes
 from sluice.schema import TS_COLUMN, FieldSchema
 from sluice.types import type_info
 from sluice.types.sparse import csr
+from sluice.types.structs import element_matrix, element_offsets
 from sluice.types.vectors import valid_rows
 
 #: What a sealed segment keeps per declared index: a vector index or a scalar one.
@@ -222,6 +223,8 @@ class SegmentView:
         self._sparse: dict[str, scipy.sparse.csr_matrix] = {}
         #: Which rows of a sparse vector column hold a vector (``None``: all), on first search.
         self._sparse_validity: dict[str, np.ndarray | None] = {}
+        #: Struct vector sub-fields: every element's vector and each row's element offsets.
+        self._elements: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
         self._keys = keys if keys is not None else SegmentKeys()
         self._scalar_lookup: tuple[SegmentIndexes | None] | None = None
         self._scalar_table: pa.Table | None = None
@@ -310,6 +313,19 @@ class SegmentView:
         if cached is None:
             cached = csr(self.table([name]).column(name).combine_chunks())
             self._sparse[name] = cached
+        return cached
+
+    def element_vectors(self, fld: FieldSchema, sub: str) -> tuple[np.ndarray, np.ndarray]:
+        """A struct vector sub-field's elements ``(elements, dim)`` and per-row offsets.
+
+        Gathered on first search; the rows of a view never change.
+        """
+        key = (fld.name, sub)
+        cached = self._elements.get(key)
+        if cached is None:
+            column = self.table([fld.name]).column(fld.name)
+            cached = (element_matrix(fld, column, sub), element_offsets(column))
+            self._elements[key] = cached
         return cached
 
     def search_validity(self, name: str) -> np.ndarray | None:

@@ -1,0 +1,233 @@
+"""Indexes on struct vector sub-fields and embedding-list (MAX_SIM) search over them.
+
+A vector sub-field of an array of structs (``chunks[vec]``) holds, per row,
+a list of vectors: an *embedding list*.  Milvus 2.6 indexes it as a whole
+(``HNSW`` or ``AUTOINDEX`` with ``MAX_SIM_COSINE``, ``MAX_SIM_IP`` or
+``MAX_SIM_L2``) and searches it with embedding-list queries, scoring an
+entity by MAX_SIM: for each query vector, the best similarity over the
+entity's elements, summed over the query vectors.
+
+- ``MAX_SIM_IP`` (and ``MAX_SIM``): sum over query vectors of the largest
+  inner product; larger is better.
+- ``MAX_SIM_COSINE``: the same with cosines (vectors normalised); larger is better.
+- ``MAX_SIM_L2``: sum over query vectors of the smallest squared L2
+  distance (Milvus's L2 is squared); smaller is better.
+
+Sluice answers every segment exactly: one matrix product of the query
+vectors against all of the segment's elements, a reduction per entity with
+``np.maximum.reduceat`` over the element offsets, then a sum per query.  No
+index structure is built, so the declared index is kept and described only;
+exact scores are at least as good as an approximate index's.  Rows with no
+elements never match.  The elements of a segment are gathered once per
+segment snapshot (:meth:`SegmentView.element_vectors`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Final
+
+import numpy as np
+
+from sluice.errors import IndexNotSupported, ParameterInvalid, Unimplemented
+from sluice.index import IndexSpec, SearchParams
+from sluice.index.spec import (
+    AUTOINDEX,
+    check_known_index_type,
+    merge_client_params,
+    parse_index_spec,
+)
+from sluice.schema import CollectionSchema, DataType, FieldSchema
+
+MAX_SIM: Final = "MAX_SIM"
+MAX_SIM_COSINE: Final = "MAX_SIM_COSINE"
+MAX_SIM_IP: Final = "MAX_SIM_IP"
+MAX_SIM_L2: Final = "MAX_SIM_L2"
+#: Embedding-list metrics Milvus 2.6 offers for float vectors.
+EMB_LIST_METRICS: Final = (MAX_SIM_COSINE, MAX_SIM_IP, MAX_SIM_L2, MAX_SIM)
+#: Index types an embedding list may be declared with.
+EMB_LIST_INDEX_TYPES: Final = ("HNSW", AUTOINDEX)
+#: The plain metric each embedding-list metric builds on.
+_BASE: Final = {MAX_SIM_COSINE: "COSINE", MAX_SIM_IP: "IP", MAX_SIM: "IP", MAX_SIM_L2: "L2"}
+
+
+def is_emb_list_metric(metric: str) -> bool:
+    return metric.upper() in EMB_LIST_METRICS
+
+
+def struct_vector(schema: CollectionSchema, name: str) -> FieldSchema | None:
+    """``chunks[vec]`` as a vector field named by its path (``None``: not a vector sub-field)."""
+    member = schema.struct_member(name)
+    if member is None or not member[1].dtype.is_vector:
+        return None
+    return replace(member[1], name=name)
+
+
+def parse_emb_list_index(fld: FieldSchema, params: Mapping[str, Any]) -> IndexSpec:
+    """CreateIndex on a struct vector sub-field: HNSW/AUTOINDEX with a MAX_SIM metric."""
+    merged = merge_client_params(params)
+    requested = merged.get("index_type", "").strip().upper() or AUTOINDEX
+    check_known_index_type(requested)
+    if requested not in EMB_LIST_INDEX_TYPES:
+        raise IndexNotSupported.wrap(
+            f"data type {DataType.FLOAT_VECTOR.milvus_name} in struct field {fld.name} can't "
+            f"build with this index {requested}",
+            indexType=requested,
+        )
+    raw_metric = merged.get("metric_type", "").strip()
+    metric = raw_metric.upper() or MAX_SIM_COSINE
+    if metric not in EMB_LIST_METRICS:
+        raise ParameterInvalid.msg(
+            f"float vector index does not support metric type: {raw_metric}; an embedding list "
+            f"({fld.name}) takes {', '.join(EMB_LIST_METRICS[:3])}"
+        )
+    base = dict(merged)
+    base["metric_type"] = _BASE[metric]
+    spec = parse_index_spec(fld, requested, _BASE[metric], base)
+    return replace(spec, metric_type=metric)
+
+
+@dataclass(frozen=True)
+class EmbeddingLists:
+    """A search's embedding-list queries as they arrive: each list's floats, flattened.
+
+    Clients send a list's vectors back to back without their dimension; the
+    searched field gives it (:meth:`matrix`).  ``shape`` is ``(lists, 0)`` so
+    the search machinery counts queries as it does for plain vectors.
+    """
+
+    values: np.ndarray
+    #: How many floats each list holds.
+    sizes: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.sizes), 0
+
+    def resolve(self, fld: FieldSchema) -> ListQueries:
+        """The lists as vectors of the searched field's dimension."""
+        dim = int(fld.dim or 0)
+        if dim <= 0 or (self.sizes % dim).any() or not self.sizes.all():
+            bad = next((int(n) for n in self.sizes if dim <= 0 or n % dim or not n), 0)
+            raise ParameterInvalid.msg(
+                f"the length ({bad}) of an embedding list query is not a multiple of the dim "
+                f"({dim}) of field {fld.name}"
+            )
+        offsets = np.zeros(len(self.sizes) + 1, dtype=np.int64)
+        np.cumsum(self.sizes // dim, out=offsets[1:])
+        vectors = np.asarray(self.values, dtype=np.float32).reshape(-1, dim)
+        return ListQueries(vectors, offsets)
+
+
+@dataclass(frozen=True)
+class ListQueries:
+    """Embedding-list queries of a known dimension: list ``i`` is
+    ``vectors[offsets[i]:offsets[i + 1]]``; ``shape`` is ``(lists, dim)``."""
+
+    vectors: np.ndarray
+    offsets: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.offsets) - 1, int(self.vectors.shape[1])
+
+
+def _unit(matrix: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix / np.where(norms == 0, 1, norms)
+
+
+def max_sim_scores(
+    elements: np.ndarray,
+    element_offsets: np.ndarray,
+    query_vectors: np.ndarray,
+    query_offsets: np.ndarray,
+    metric: str,
+) -> np.ndarray:
+    """``(lists, rows)`` MAX_SIM of every query list against every row (NaN: no elements).
+
+    One product of all query vectors against all elements, then per row the
+    best element for each query vector (``reduceat`` over the offsets of the
+    non-empty rows), then a sum over each list's vectors.
+    """
+    metric = metric.upper()
+    rows = len(element_offsets) - 1
+    counts = np.diff(element_offsets)
+    filled = np.flatnonzero(counts > 0)
+    out = np.full((len(query_offsets) - 1, rows), np.nan, dtype=np.float32)
+    if not len(filled) or not len(query_vectors):
+        return out
+    q = query_vectors.astype(np.float32, copy=False)
+    e = elements.astype(np.float32, copy=False)
+    if metric == MAX_SIM_COSINE:
+        q, e = _unit(q), _unit(e)
+    products = q @ e.T  # (query vectors, elements)
+    starts = element_offsets[:-1][filled]
+    if metric == MAX_SIM_L2:
+        distances = (
+            np.einsum("ij,ij->i", q, q)[:, None]
+            - 2 * products
+            + np.einsum("ij,ij->i", e, e)[None, :]
+        )
+        best = np.minimum.reduceat(np.maximum(distances, 0), starts, axis=1)
+    else:
+        best = np.maximum.reduceat(products, starts, axis=1)
+    per_list = np.add.reduceat(best, query_offsets[:-1], axis=0)
+    out[:, filled] = per_list
+    return out
+
+
+def top_rows(
+    scores: np.ndarray, k: int, metric: str, allowed: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Best ``k`` rows per query list: ``(scores, rows)``, padded with row ``-1``."""
+    larger = metric.upper() != MAX_SIM_L2
+    usable = ~np.isnan(scores)
+    if allowed is not None:
+        usable &= allowed[None, :]
+    worst = -np.inf if larger else np.inf
+    keyed = np.where(usable, scores, worst)
+    order = np.argsort(-keyed if larger else keyed, axis=1, kind="stable")[:, :k]
+    picked = np.take_along_axis(keyed, order, axis=1)
+    real = np.take_along_axis(usable, order, axis=1)
+    rows = np.where(real, order, -1).astype(np.int64)
+    return picked.astype(np.float32), rows
+
+
+def plan_emb_list_search(
+    fld: FieldSchema,
+    spec: IndexSpec | None,
+    metric: str | None,
+    search_params: Mapping[str, Any],
+    k: int,
+) -> SearchParams:
+    """Search parameters of an embedding-list search (only the metric matters: it is exact)."""
+    merged = merge_client_params(search_params)
+    requested = (metric or merged.get("metric_type") or "").strip().upper()
+    declared = spec.metric_type if spec is not None else MAX_SIM_COSINE
+    chosen = requested or declared
+    if chosen not in EMB_LIST_METRICS:
+        raise Unimplemented(
+            f"{Unimplemented.base_message}: element-level search over the struct vector field "
+            f"{fld.name} (metric {chosen}) is not supported by Sluice; search it with embedding "
+            "lists and a MAX_SIM metric"
+        )
+    if "radius" in merged or "range_filter" in merged:
+        raise ParameterInvalid.msg(
+            f"range search is not supported on the embedding list field {fld.name}"
+        )
+    return SearchParams(chosen, k)
+
+
+def segment_top_lists(
+    elements: tuple[np.ndarray, np.ndarray],
+    queries: ListQueries,
+    k: int,
+    metric: str,
+    allowed: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One segment's best ``k`` rows per embedding list, exactly: ``(scores, rows)``."""
+    matrix, offsets = elements
+    scores = max_sim_scores(matrix, offsets, queries.vectors, queries.offsets, metric)
+    return top_rows(scores, k, metric, allowed)
