@@ -24,6 +24,7 @@ segment snapshot (:meth:`SegmentView.element_vectors`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final
@@ -50,6 +51,33 @@ EMB_LIST_METRICS: Final = (MAX_SIM_COSINE, MAX_SIM_IP, MAX_SIM_L2, MAX_SIM)
 EMB_LIST_INDEX_TYPES: Final = ("HNSW", AUTOINDEX)
 #: The plain metric each embedding-list metric builds on.
 _BASE: Final = {MAX_SIM_COSINE: "COSINE", MAX_SIM_IP: "IP", MAX_SIM: "IP", MAX_SIM_L2: "L2"}
+
+
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
+_ELEMENT_FILTER = re.compile(r"\belement_filter\s*\(", re.IGNORECASE)
+
+
+def refuse_struct_filters(expr: str, schema: CollectionSchema) -> None:
+    """Refuse, by name, filters on arrays of structs: Sluice evaluates none of them.
+
+    ``element_filter(chunks, $[chapter] == 'x')`` and any mention of a struct
+    field or ``struct[sub]`` outside string literals are refused (code 10)
+    rather than reported as a syntax error.
+    """
+    if not schema.struct_fields or not expr:
+        return
+    bare = _QUOTED.sub("''", expr)
+    if _ELEMENT_FILTER.search(bare):
+        raise Unimplemented(
+            f"{Unimplemented.base_message}: element_filter (element-level filtering of an "
+            "array of structs) is not supported by Sluice"
+        )
+    for fld in schema.struct_fields:
+        if re.search(rf"(?<![\w$]){re.escape(fld.name)}\b", bare):
+            raise Unimplemented(
+                f"{Unimplemented.base_message}: filtering on the array of structs field "
+                f"{fld.name} is not supported by Sluice"
+            )
 
 
 def is_emb_list_metric(metric: str) -> bool:

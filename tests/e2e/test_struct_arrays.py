@@ -356,3 +356,26 @@ def test_element_level_search_is_refused_by_name(
         client.search("st_element", [[0.1] * DIM], anns_field="chunks[vec]", limit=3)
     assert err.value.code == 10
     assert "element-level search" in err.value.message and "chunks[vec]" in err.value.message
+
+
+@pytest.mark.parametrize(
+    ("expr", "words"),
+    [
+        ("element_filter(chunks, $[text] == 't1-0')", "element_filter"),
+        ("id > 0 and element_filter(chunks, $[page] > 0)", "element_filter"),
+        ("chunks[page] > 0", "array of structs field chunks"),
+    ],
+)
+def test_struct_filters_are_refused_by_name(
+    client: MilvusClient, rows: list[dict[str, Any]], expr: str, words: str
+) -> None:
+    if not client.has_collection("st_filter"):
+        _create(client, "st_filter", rows)
+        client.load_collection("st_filter")
+    with pytest.raises(MilvusException) as err:
+        client.query("st_filter", filter=expr, limit=3)
+    assert err.value.code == 10 and words in err.value.message
+    with pytest.raises(MilvusException) as err:
+        client.search("st_filter", [[0.1] * DIM], anns_field="title_vec", filter=expr, limit=3)
+    assert err.value.code == 10 and words in err.value.message
+    assert client.query("st_filter", filter="title == 'chunks'", limit=3) == []
