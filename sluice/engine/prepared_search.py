@@ -54,6 +54,8 @@ from sluice.engine.rerank import FunctionScore, RerankPlan, plan_function_score
 from sluice.engine.struct_search import (
     EmbeddingLists,
     ListQueries,
+    element_queries,
+    is_element_level,
     plan_emb_list_search,
     struct_vector,
 )
@@ -63,7 +65,6 @@ from sluice.errors import (
     ParameterInvalid,
     RequestError,
     SegcoreError,
-    Unimplemented,
 )
 from sluice.index import VectorKind, kind_of, parse_search_params
 from sluice.query import check_isolation
@@ -263,7 +264,7 @@ def run_search(
         vectors = embed_queries(collection.schema, settings, prepared.field, vectors)
     queries: Any
     if plan.struct_field is not None:
-        queries = _list_queries(prepared.field, vectors)
+        queries = _list_queries(prepared, vectors)
     elif isinstance(vectors, EmbeddingLists):
         raise ParameterInvalid.msg(
             f"embedding list queries can only search a vector field of an array of structs, "
@@ -320,23 +321,31 @@ def search(
 
 
 def _list_queries(
-    field: FieldSchema, vectors: Queries | QueryTexts | EmbeddingLists
+    prepared: PreparedSearch, vectors: Queries | QueryTexts | EmbeddingLists
 ) -> ListQueries:
-    """Embedding lists for a struct vector sub-field; a plain vector would be element-level."""
-    if not isinstance(vectors, EmbeddingLists):
-        raise Unimplemented(
-            f"{Unimplemented.base_message}: element-level search over the struct vector field "
-            f"{field.name} is not supported by Sluice; search it with embedding lists"
+    """Embedding lists for a MAX_SIM search; plain vectors for an element-level one."""
+    field = prepared.field
+    element_level = is_element_level(prepared.plan.params.metric_type)
+    if isinstance(vectors, EmbeddingLists) and not element_level:
+        nq = vectors.shape[0]
+        if not 1 <= nq <= MAX_NQ:
+            raise RequestError(
+                "nq (number of search vector per search request) should be in range "
+                f"[1, {MAX_NQ}], but got {nq}"
+            )
+        queries = vectors.resolve(field)
+        check_finite_floats(queries.vectors)
+        return queries
+    if isinstance(vectors, EmbeddingLists | QueryTexts) or not element_level:
+        raise ParameterInvalid.msg(
+            f"fail to search: metric type {prepared.plan.params.metric_type} of the struct vector "
+            f"field {field.name} takes "
+            f"{'plain vectors' if element_level else 'embedding lists'} as queries"
         )
-    nq = vectors.shape[0]
-    if not 1 <= nq <= MAX_NQ:
-        raise RequestError(
-            "nq (number of search vector per search request) should be in range "
-            f"[1, {MAX_NQ}], but got {nq}"
-        )
-    queries = vectors.resolve(field)
-    check_finite_floats(queries.vectors)
-    return queries
+    matrix = query_matrix(field, vectors)
+    _check_vectors(field, matrix)
+    assert isinstance(matrix, np.ndarray)
+    return element_queries(matrix)
 
 
 def query_matrix(field: FieldSchema, vectors: Queries) -> Queries:

@@ -13,6 +13,11 @@ entity's elements, summed over the query vectors.
 - ``MAX_SIM_L2``: sum over query vectors of the smallest squared L2
   distance (Milvus's L2 is squared); smaller is better.
 
+A plain metric (``COSINE``, ``IP``, ``L2``) on the same field makes the
+search element-level: each element is a vector of its own, the query is an
+ordinary vector and an entity scores as its best element -- MAX_SIM of a
+one-vector list, so both share the code below.
+
 Sluice answers every segment exactly: one matrix product of the query
 vectors against all of the segment's elements, a reduction per entity with
 ``np.maximum.reduceat`` over the element offsets, then a sum per query.  No
@@ -49,8 +54,12 @@ MAX_SIM_L2: Final = "MAX_SIM_L2"
 EMB_LIST_METRICS: Final = (MAX_SIM_COSINE, MAX_SIM_IP, MAX_SIM_L2, MAX_SIM)
 #: Index types an embedding list may be declared with.
 EMB_LIST_INDEX_TYPES: Final = ("HNSW", AUTOINDEX)
+#: Plain metrics: an element-level index and search (each element its own vector).
+ELEMENT_METRICS: Final = ("COSINE", "IP", "L2")
 #: The plain metric each embedding-list metric builds on.
 _BASE: Final = {MAX_SIM_COSINE: "COSINE", MAX_SIM_IP: "IP", MAX_SIM: "IP", MAX_SIM_L2: "L2"}
+#: The MAX_SIM metric that scores an element-level search (one query vector per list).
+_AS_MAX_SIM: Final = {"COSINE": MAX_SIM_COSINE, "IP": MAX_SIM_IP, "L2": MAX_SIM_L2}
 
 
 _QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
@@ -93,7 +102,8 @@ def struct_vector(schema: CollectionSchema, name: str) -> FieldSchema | None:
 
 
 def parse_emb_list_index(fld: FieldSchema, params: Mapping[str, Any]) -> IndexSpec:
-    """CreateIndex on a struct vector sub-field: HNSW/AUTOINDEX with a MAX_SIM metric."""
+    """CreateIndex on a struct vector sub-field: HNSW/AUTOINDEX with a MAX_SIM metric
+    (embedding lists) or a plain one (element-level search)."""
     merged = merge_client_params(params)
     requested = merged.get("index_type", "").strip().upper() or AUTOINDEX
     check_known_index_type(requested)
@@ -105,15 +115,22 @@ def parse_emb_list_index(fld: FieldSchema, params: Mapping[str, Any]) -> IndexSp
         )
     raw_metric = merged.get("metric_type", "").strip()
     metric = raw_metric.upper() or MAX_SIM_COSINE
+    if metric in ELEMENT_METRICS:
+        return parse_index_spec(fld, requested, metric, merged)
     if metric not in EMB_LIST_METRICS:
         raise ParameterInvalid.msg(
-            f"float vector index does not support metric type: {raw_metric}; an embedding list "
-            f"({fld.name}) takes {', '.join(EMB_LIST_METRICS[:3])}"
+            f"float vector index does not support metric type: {raw_metric}; a struct vector "
+            f"field ({fld.name}) takes {', '.join((*EMB_LIST_METRICS[:3], *ELEMENT_METRICS))}"
         )
     base = dict(merged)
     base["metric_type"] = _BASE[metric]
     spec = parse_index_spec(fld, requested, _BASE[metric], base)
     return replace(spec, metric_type=metric)
+
+
+def is_element_level(metric: str) -> bool:
+    """A plain metric on a struct vector field: every element is searched on its own."""
+    return metric.upper() in ELEMENT_METRICS
 
 
 @dataclass(frozen=True)
@@ -230,22 +247,29 @@ def plan_emb_list_search(
     search_params: Mapping[str, Any],
     k: int,
 ) -> SearchParams:
-    """Search parameters of an embedding-list search (only the metric matters: it is exact)."""
+    """Search parameters of a struct vector search (only the metric matters: it is exact).
+
+    A MAX_SIM metric searches embedding lists; a plain one is element-level.
+    """
     merged = merge_client_params(search_params)
     requested = (metric or merged.get("metric_type") or "").strip().upper()
     declared = spec.metric_type if spec is not None else MAX_SIM_COSINE
     chosen = requested or declared
-    if chosen not in EMB_LIST_METRICS:
-        raise Unimplemented(
-            f"{Unimplemented.base_message}: element-level search over the struct vector field "
-            f"{fld.name} (metric {chosen}) is not supported by Sluice; search it with embedding "
-            "lists and a MAX_SIM metric"
+    if chosen not in EMB_LIST_METRICS and chosen not in ELEMENT_METRICS:
+        raise ParameterInvalid.msg(
+            f"metric type {chosen} is not supported on the struct vector field {fld.name}"
         )
     if "radius" in merged or "range_filter" in merged:
-        raise ParameterInvalid.msg(
-            f"range search is not supported on the embedding list field {fld.name}"
+        raise Unimplemented(
+            f"{Unimplemented.base_message}: range search on the struct vector field {fld.name} "
+            "is not supported by Sluice"
         )
     return SearchParams(chosen, k)
+
+
+def element_queries(vectors: np.ndarray) -> ListQueries:
+    """Plain query vectors as one-vector lists: MAX_SIM of one vector is its best element."""
+    return ListQueries(vectors, np.arange(len(vectors) + 1, dtype=np.int64))
 
 
 def segment_top_lists(
@@ -257,5 +281,6 @@ def segment_top_lists(
 ) -> tuple[np.ndarray, np.ndarray]:
     """One segment's best ``k`` rows per embedding list, exactly: ``(scores, rows)``."""
     matrix, offsets = elements
-    scores = max_sim_scores(matrix, offsets, queries.vectors, queries.offsets, metric)
-    return top_rows(scores, k, metric, allowed)
+    scoring = _AS_MAX_SIM.get(metric.upper(), metric)
+    scores = max_sim_scores(matrix, offsets, queries.vectors, queries.offsets, scoring)
+    return top_rows(scores, k, scoring, allowed)

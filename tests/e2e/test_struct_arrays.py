@@ -347,15 +347,52 @@ def test_struct_index_is_required_described_and_dropped(client: MilvusClient) ->
     assert "chunks[text]" in err.value.message
 
 
-def test_element_level_search_is_refused_by_name(
+@pytest.mark.parametrize("metric", ["COSINE", "IP", "L2"])
+def test_element_level_search_scores_the_best_element(
+    client: MilvusClient, rows: list[dict[str, Any]], metric: str
+) -> None:
+    name = f"st_element_{metric.lower()}"
+    if client.has_collection(name):
+        client.drop_collection(name)
+    client.create_collection(
+        name, schema=_schema(client), index_params=_index_params(client, metric)
+    )
+    client.insert(name, rows)
+    client.load_collection(name)
+    query = np.random.default_rng(11).random((2, DIM), dtype=np.float32)
+    res = client.search(
+        name,
+        query.tolist(),
+        anns_field="chunks[vec]",
+        search_params={"metric_type": metric},
+        limit=4,
+        output_fields=["chunks[page]"],
+    )
+    want = _reference(rows, [q[None, :] for q in query], f"MAX_SIM_{metric}")
+    for q, hits in enumerate(res):
+        larger = metric != "L2"
+        scores = np.where(np.isnan(want[q]), -np.inf if larger else np.inf, want[q])
+        order = np.argsort(-scores if larger else scores, kind="stable")[:4]
+        assert [h["id"] for h in hits] == [rows[i]["id"] for i in order]
+        for hit, i in zip(hits, order, strict=True):
+            assert hit["distance"] == pytest.approx(want[q][i], rel=1e-4, abs=1e-4)
+
+
+def test_query_kind_must_suit_the_struct_index(
     client: MilvusClient, rows: list[dict[str, Any]]
 ) -> None:
-    _create(client, "st_element", rows)
-    client.load_collection("st_element")
+    from pymilvus.client.embedding_list import EmbeddingList
+
+    _create(client, "st_kinds", rows)  # chunks[vec] indexed with MAX_SIM_COSINE
+    client.load_collection("st_kinds")
     with pytest.raises(MilvusException) as err:
-        client.search("st_element", [[0.1] * DIM], anns_field="chunks[vec]", limit=3)
-    assert err.value.code == 10
-    assert "element-level search" in err.value.message and "chunks[vec]" in err.value.message
+        client.search("st_kinds", [[0.1] * DIM], anns_field="chunks[vec]", limit=3)
+    assert err.value.code == 1100 and "takes embedding lists" in err.value.message
+    emb = EmbeddingList()
+    emb.add([0.1] * DIM)
+    with pytest.raises(MilvusException) as err:
+        client.search("st_kinds", [emb], anns_field="title_vec", limit=3)
+    assert err.value.code == 1100
 
 
 @pytest.mark.parametrize(

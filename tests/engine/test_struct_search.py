@@ -7,6 +7,7 @@ import pytest
 
 from sluice.engine.struct_search import (
     EmbeddingLists,
+    element_queries,
     max_sim_scores,
     parse_emb_list_index,
     refuse_struct_filters,
@@ -70,8 +71,21 @@ def test_index_rules() -> None:
     assert parse_emb_list_index(VEC, {}).metric_type == "MAX_SIM_COSINE"
     with pytest.raises(IndexNotSupported):
         parse_emb_list_index(VEC, {"index_type": "IVF_FLAT", "metric_type": "MAX_SIM_IP"})
-    with pytest.raises(ParameterInvalid, match="does not support metric type: COSINE"):
-        parse_emb_list_index(VEC, {"index_type": "HNSW", "metric_type": "COSINE"})
+    element = parse_emb_list_index(VEC, {"index_type": "HNSW", "metric_type": "COSINE"})
+    assert element.metric_type == "COSINE"  # element-level search
+    with pytest.raises(ParameterInvalid, match="does not support metric type: HAMMING"):
+        parse_emb_list_index(VEC, {"index_type": "HNSW", "metric_type": "HAMMING"})
+
+
+def test_element_level_scores_each_query_vector_alone() -> None:
+    elements = np.asarray([[1, 0], [0, 1], [3, 4]], dtype=np.float32)
+    offsets = np.asarray([0, 2, 2, 3])
+    queries = element_queries(np.asarray([[1, 0], [0, 2]], dtype=np.float32))
+    scores, rows = segment_top_lists((elements, offsets), queries, 3, "IP", None)
+    assert rows.tolist() == [[2, 0, -1], [2, 0, -1]]
+    assert scores[:, :2].tolist() == [[3.0, 1.0], [8.0, 2.0]]
+    _, rows = segment_top_lists((elements, offsets), queries, 3, "L2", None)
+    assert rows[0].tolist() == [0, 2, -1]
 
 
 def test_query_lists_must_fit_the_dimension() -> None:
