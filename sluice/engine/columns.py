@@ -27,6 +27,7 @@ import scipy.sparse
 
 from sluice.engine.key_index import SegmentKeys
 from sluice.engine.scalar_indexes import BuiltScalarIndex, segment_lookup
+from sluice.engine.struct_search import SegmentElements
 from sluice.engine.view_cache import ViewCache
 from sluice.index import VectorIndex
 from sluice.index.scalar import SegmentIndexes
@@ -224,7 +225,7 @@ class SegmentView:
         #: Which rows of a sparse vector column hold a vector (``None``: all), on first search.
         self._sparse_validity: dict[str, np.ndarray | None] = {}
         #: Struct vector sub-fields: every element's vector and each row's element offsets.
-        self._elements: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+        self._elements: dict[tuple[str, str], SegmentElements] = {}
         self._keys = keys if keys is not None else SegmentKeys()
         self._scalar_lookup: tuple[SegmentIndexes | None] | None = None
         self._scalar_table: pa.Table | None = None
@@ -315,7 +316,7 @@ class SegmentView:
             self._sparse[name] = cached
         return cached
 
-    def element_vectors(self, fld: FieldSchema, sub: str) -> tuple[np.ndarray, np.ndarray]:
+    def element_vectors(self, fld: FieldSchema, sub: str) -> SegmentElements:
         """A struct vector sub-field's elements ``(elements, dim)`` and per-row offsets.
 
         Gathered on first search; the rows of a view never change.
@@ -324,7 +325,7 @@ class SegmentView:
         cached = self._elements.get(key)
         if cached is None:
             column = self.table([fld.name]).column(fld.name)
-            cached = (element_matrix(fld, column, sub), element_offsets(column))
+            cached = SegmentElements(element_matrix(fld, column, sub), element_offsets(column))
             self._elements[key] = cached
         return cached
 

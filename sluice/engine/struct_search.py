@@ -32,6 +32,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any, Final
 
 import numpy as np
@@ -178,9 +179,39 @@ class ListQueries:
         return len(self.offsets) - 1, int(self.vectors.shape[1])
 
 
+class SegmentElements:
+    """One segment's elements of a struct vector sub-field, as searches read them.
+
+    ``matrix`` holds every element's vector in row order and row ``i`` owns
+    ``matrix[offsets[i]:offsets[i + 1]]``.  The unit vectors (COSINE) and
+    squared norms (L2) are derived on first use and kept with the snapshot,
+    whose rows never change.
+    """
+
+    def __init__(self, matrix: np.ndarray, offsets: np.ndarray) -> None:
+        self.matrix = np.asarray(matrix, dtype=np.float32)
+        self.offsets = offsets
+
+    @cached_property
+    def unit(self) -> np.ndarray:
+        return _unit(self.matrix)
+
+    @cached_property
+    def squared_norms(self) -> np.ndarray:
+        return _squared_norms(self.matrix)
+
+
+def _squared_norms(matrix: np.ndarray) -> np.ndarray:
+    return np.einsum("ij,ij->i", matrix, matrix)
+
+
 def _unit(matrix: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     return matrix / np.where(norms == 0, 1, norms)
+
+
+#: Bound on one block's ``query vectors x elements`` product (floats): 64 MB of float32.
+_BLOCK_FLOATS: Final = 1 << 24
 
 
 def max_sim_scores(
@@ -189,38 +220,70 @@ def max_sim_scores(
     query_vectors: np.ndarray,
     query_offsets: np.ndarray,
     metric: str,
+    *,
+    prepared: SegmentElements | None = None,
 ) -> np.ndarray:
     """``(lists, rows)`` MAX_SIM of every query list against every row (NaN: no elements).
 
-    One product of all query vectors against all elements, then per row the
-    best element for each query vector (``reduceat`` over the offsets of the
-    non-empty rows), then a sum over each list's vectors.
+    Per block of rows: one product of all query vectors against the block's
+    elements, the best element per row for each query vector (``reduceat``
+    over the offsets of the non-empty rows), then a sum over each list's
+    vectors.  Blocks keep the product under ``_BLOCK_FLOATS`` whatever the
+    segment's size.  ``prepared`` brings the elements' unit vectors and squared
+    norms, computed once per segment snapshot rather than once per search.
     """
     metric = metric.upper()
     rows = len(element_offsets) - 1
-    counts = np.diff(element_offsets)
-    filled = np.flatnonzero(counts > 0)
     out = np.full((len(query_offsets) - 1, rows), np.nan, dtype=np.float32)
-    if not len(filled) or not len(query_vectors):
+    if not rows or not len(query_vectors) or not len(elements):
         return out
     q = query_vectors.astype(np.float32, copy=False)
     e = elements.astype(np.float32, copy=False)
+    e_norms: np.ndarray | None = None
     if metric == MAX_SIM_COSINE:
-        q, e = _unit(q), _unit(e)
-    products = q @ e.T  # (query vectors, elements)
-    starts = element_offsets[:-1][filled]
-    if metric == MAX_SIM_L2:
-        distances = (
-            np.einsum("ij,ij->i", q, q)[:, None]
-            - 2 * products
-            + np.einsum("ij,ij->i", e, e)[None, :]
-        )
+        q, e = _unit(q), (prepared.unit if prepared is not None else _unit(e))
+    q_norms = np.einsum("ij,ij->i", q, q)[:, None] if metric == MAX_SIM_L2 else None
+    if q_norms is not None:
+        e_norms = prepared.squared_norms if prepared is not None else _squared_norms(e)
+    per_block = max(1, _BLOCK_FLOATS // len(q))
+    first = 0
+    while first < rows:
+        # The rows whose elements fit in one block (at least one row, however long).
+        limit = element_offsets[first] + per_block
+        last = max(first + 1, int(np.searchsorted(element_offsets, limit, side="right")) - 1)
+        last = min(last, rows)
+        _score_rows(e, e_norms, element_offsets, first, last, q, q_norms, query_offsets, out)
+        first = last
+    return out
+
+
+def _score_rows(
+    e: np.ndarray,
+    e_norms: np.ndarray | None,
+    element_offsets: np.ndarray,
+    first: int,
+    last: int,
+    q: np.ndarray,
+    q_norms: np.ndarray | None,
+    query_offsets: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """MAX_SIM of rows ``first:last`` into ``out`` (``q_norms`` given: squared L2)."""
+    counts = np.diff(element_offsets[first : last + 1])
+    filled = np.flatnonzero(counts > 0)
+    if not len(filled):
+        return
+    low, high = int(element_offsets[first]), int(element_offsets[last])
+    block = e[low:high]
+    products = q @ block.T  # (query vectors, elements of the block)
+    starts = element_offsets[first:last][filled] - low
+    if q_norms is not None:
+        assert e_norms is not None
+        distances = q_norms - 2 * products + e_norms[None, low:high]
         best = np.minimum.reduceat(np.maximum(distances, 0), starts, axis=1)
     else:
         best = np.maximum.reduceat(products, starts, axis=1)
-    per_list = np.add.reduceat(best, query_offsets[:-1], axis=0)
-    out[:, filled] = per_list
-    return out
+    out[:, first + filled] = np.add.reduceat(best, query_offsets[:-1], axis=0)
 
 
 def top_rows(
@@ -273,14 +336,20 @@ def element_queries(vectors: np.ndarray) -> ListQueries:
 
 
 def segment_top_lists(
-    elements: tuple[np.ndarray, np.ndarray],
+    elements: SegmentElements,
     queries: ListQueries,
     k: int,
     metric: str,
     allowed: np.ndarray | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One segment's best ``k`` rows per embedding list, exactly: ``(scores, rows)``."""
-    matrix, offsets = elements
     scoring = _AS_MAX_SIM.get(metric.upper(), metric)
-    scores = max_sim_scores(matrix, offsets, queries.vectors, queries.offsets, scoring)
+    scores = max_sim_scores(
+        elements.matrix,
+        elements.offsets,
+        queries.vectors,
+        queries.offsets,
+        scoring,
+        prepared=elements,
+    )
     return top_rows(scores, k, scoring, allowed)

@@ -7,6 +7,7 @@ import pytest
 
 from sluice.engine.struct_search import (
     EmbeddingLists,
+    SegmentElements,
     element_queries,
     max_sim_scores,
     parse_emb_list_index,
@@ -52,7 +53,7 @@ def test_max_sim_matches_the_definition(metric: str) -> None:
     want = _reference(rows, lists, metric)
     assert np.array_equal(np.isnan(got), np.isnan(want))
     assert np.allclose(got[~np.isnan(got)], want[~np.isnan(want)], rtol=1e-4, atol=1e-4)
-    _, picked = segment_top_lists((elements, offsets), queries, 3, metric, None)
+    _, picked = segment_top_lists(SegmentElements(elements, offsets), queries, 3, metric, None)
     for q in range(len(lists)):
         usable = np.flatnonzero(~np.isnan(want[q]))
         larger = metric != "MAX_SIM_L2"
@@ -60,7 +61,7 @@ def test_max_sim_matches_the_definition(metric: str) -> None:
         assert picked[q].tolist() == best.tolist()
     allowed = np.ones(len(rows), dtype=bool)
     allowed[best[0]] = False
-    _, filtered = segment_top_lists((elements, offsets), queries, 6, metric, allowed)
+    _, filtered = segment_top_lists(SegmentElements(elements, offsets), queries, 6, metric, allowed)
     assert best[0] not in filtered[-1].tolist()
     assert -1 in filtered[-1].tolist()  # empty rows never match
 
@@ -81,10 +82,10 @@ def test_element_level_scores_each_query_vector_alone() -> None:
     elements = np.asarray([[1, 0], [0, 1], [3, 4]], dtype=np.float32)
     offsets = np.asarray([0, 2, 2, 3])
     queries = element_queries(np.asarray([[1, 0], [0, 2]], dtype=np.float32))
-    scores, rows = segment_top_lists((elements, offsets), queries, 3, "IP", None)
+    scores, rows = segment_top_lists(SegmentElements(elements, offsets), queries, 3, "IP", None)
     assert rows.tolist() == [[2, 0, -1], [2, 0, -1]]
     assert scores[:, :2].tolist() == [[3.0, 1.0], [8.0, 2.0]]
-    _, rows = segment_top_lists((elements, offsets), queries, 3, "L2", None)
+    _, rows = segment_top_lists(SegmentElements(elements, offsets), queries, 3, "L2", None)
     assert rows[0].tolist() == [0, 2, -1]
 
 
@@ -106,3 +107,20 @@ def test_struct_filters_are_refused_outside_string_literals() -> None:
             refuse_struct_filters(expr, schema)
     for expr in ("id == 1", "title == 'chunks'", "mychunks > 1"):
         refuse_struct_filters(expr, schema)
+
+
+@pytest.mark.parametrize("metric", ["MAX_SIM_COSINE", "MAX_SIM_L2"])
+def test_blocks_of_rows_give_the_same_scores(monkeypatch: pytest.MonkeyPatch, metric: str) -> None:
+    import sluice.engine.struct_search as struct_search
+
+    rng = np.random.default_rng(5)
+    counts = rng.integers(0, 6, size=200)
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    elements = rng.standard_normal((int(offsets[-1]), 4)).astype(np.float32)
+    queries = rng.standard_normal((5, 4)).astype(np.float32)
+    query_offsets = np.asarray([0, 2, 5])
+    whole = max_sim_scores(elements, offsets, queries, query_offsets, metric)
+    monkeypatch.setattr(struct_search, "_BLOCK_FLOATS", 7)  # one or two rows per block
+    blocked = max_sim_scores(elements, offsets, queries, query_offsets, metric)
+    assert np.array_equal(np.isnan(whole), np.isnan(blocked))
+    assert np.allclose(whole[~np.isnan(whole)], blocked[~np.isnan(blocked)], atol=1e-5)
