@@ -2,9 +2,11 @@
 
 ``translateOutputFields``: ``*`` means every field (vectors included) plus
 the dynamic field; a schema field name means that field; ``$meta`` means the
-whole dynamic field; any other name is a key inside the dynamic field when
-the collection has one, and an error (``field <name> not exist``) when it
-does not.  Query results always carry the primary key.
+whole dynamic field; ``struct[sub]`` means an array-of-structs field with
+only the named sub-fields in each struct (unless the whole field is asked for
+too); any other name is a key inside the dynamic field when the collection
+has one, and an error (``field <name> not exist``) when it does not.  Query
+results always carry the primary key.
 """
 
 from __future__ import annotations

@@ -60,12 +60,7 @@ from sluice.engine.struct_search import (
     struct_vector,
 )
 from sluice.engine.vector_kinds import is_other_kind, kind_search_params
-from sluice.errors import (
-    FieldNotFound,
-    ParameterInvalid,
-    RequestError,
-    SegcoreError,
-)
+from sluice.errors import FieldNotFound, ParameterInvalid, RequestError, SegcoreError
 from sluice.index import VectorKind, kind_of, parse_search_params
 from sluice.query import check_isolation
 from sluice.rank import Window
@@ -162,7 +157,8 @@ def prepare_search(collection: Collection, req: SearchRequest) -> PreparedSearch
         params = plan_emb_list_search(field, spec, req.metric, req.search_params or {}, k)
         if req.group_by_field or req.iterator:
             raise ParameterInvalid.msg(
-                f"embedding list search on {field.name} does not support grouping or iterators"
+                f"search on the struct vector field {field.name} does not support grouping or "
+                "iterators"
             )
     elif bm25:
         params = parse_search_params(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 from conftest import SluiceProcess
 from pymilvus import DataType, MilvusClient, MilvusException
+from pymilvus.client.embedding_list import EmbeddingList
 
 DIM = 8
 
@@ -144,18 +146,18 @@ def test_flush_restart_and_compaction_keep_the_column(tmp_path: Path) -> None:
         by_id = {r["id"]: r for r in got}
         for row in first + second:
             _same(by_id[row["id"]], row)
+        _check_max_sim(client, "st_persist", first + second, "MAX_SIM_COSINE")
         job = client.compact("st_persist")
         for _ in range(200):
             if client.get_compaction_state(job) == "Completed":
                 break
-            import time
-
             time.sleep(0.05)
         got = client.query("st_persist", filter="id >= 0", output_fields=["*"], limit=100)
         assert len(got) == 60
         for hit in got:
             want = (first + second)[hit["id"] if hit["id"] < 100 else hit["id"] - 100 + 30]
             _same(hit, want)
+        _check_max_sim(client, "st_persist", first + second, "MAX_SIM_COSINE")
         client.close()
     finally:
         proc.kill()
@@ -272,23 +274,10 @@ def _reference(rows: list[dict[str, Any]], lists: list[np.ndarray], metric: str)
     return out
 
 
-@pytest.mark.parametrize("metric", ["MAX_SIM_COSINE", "MAX_SIM_IP", "MAX_SIM_L2"])
-def test_embedding_list_search_matches_max_sim(
-    client: MilvusClient, rows: list[dict[str, Any]], metric: str
+def _check_max_sim(
+    client: MilvusClient, name: str, rows: list[dict[str, Any]], metric: str
 ) -> None:
-    from pymilvus.client.embedding_list import EmbeddingList
-
-    name = f"st_search_{metric.lower()}"
-    if client.has_collection(name):
-        client.drop_collection(name)
-    client.create_collection(
-        name, schema=_schema(client), index_params=_index_params(client, metric)
-    )
-    half = len(rows) // 2
-    client.insert(name, rows[:half])
-    client.flush(name)
-    client.insert(name, rows[half:])  # one sealed and one growing segment
-    client.load_collection(name)
+    """Embedding-list search hits and scores equal the exact MAX_SIM ranking (top 5)."""
     rng = np.random.default_rng(7)
     lists = [rng.random((n, DIM), dtype=np.float32) for n in (1, 3)]
     queries = []
@@ -313,6 +302,24 @@ def test_embedding_list_search_matches_max_sim(
         for hit, i in zip(hits, order, strict=True):
             assert hit["distance"] == pytest.approx(want[q][i], rel=1e-4, abs=1e-4)
             assert hit["entity"]["chunks"] == [{"text": c["text"]} for c in rows[i]["chunks"]]
+
+
+@pytest.mark.parametrize("metric", ["MAX_SIM_COSINE", "MAX_SIM_IP", "MAX_SIM_L2"])
+def test_embedding_list_search_matches_max_sim(
+    client: MilvusClient, rows: list[dict[str, Any]], metric: str
+) -> None:
+    name = f"st_search_{metric.lower()}"
+    if client.has_collection(name):
+        client.drop_collection(name)
+    client.create_collection(
+        name, schema=_schema(client), index_params=_index_params(client, metric)
+    )
+    half = len(rows) // 2
+    client.insert(name, rows[:half])
+    client.flush(name)
+    client.insert(name, rows[half:])  # one sealed and one growing segment
+    client.load_collection(name)
+    _check_max_sim(client, name, rows, metric)
 
 
 def test_struct_index_is_required_described_and_dropped(client: MilvusClient) -> None:
@@ -381,8 +388,6 @@ def test_element_level_search_scores_the_best_element(
 def test_query_kind_must_suit_the_struct_index(
     client: MilvusClient, rows: list[dict[str, Any]]
 ) -> None:
-    from pymilvus.client.embedding_list import EmbeddingList
-
     _create(client, "st_kinds", rows)  # chunks[vec] indexed with MAX_SIM_COSINE
     client.load_collection("st_kinds")
     with pytest.raises(MilvusException) as err:
