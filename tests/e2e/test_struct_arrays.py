@@ -130,13 +130,16 @@ def test_flush_restart_and_compaction_keep_the_column(tmp_path: Path) -> None:
     proc = SluiceProcess(tmp_path / "data").start()
     try:
         client = MilvusClient(proc.uri)
-        first, second = _rows(30, seed=1), _rows(30, seed=2)
+        first, second, unflushed = _rows(30, seed=1), _rows(30, seed=2), _rows(5, seed=3)
         for row in second:
             row["id"] += 100
+        for row in unflushed:
+            row["id"] += 200
         _create(client, "st_persist", first)
         client.flush("st_persist")
         client.insert("st_persist", second)
         client.flush("st_persist")
+        client.insert("st_persist", unflushed)  # only in the WAL when the process dies
         client.close()
         proc.kill()
         proc = SluiceProcess(tmp_path / "data").start()
@@ -144,8 +147,9 @@ def test_flush_restart_and_compaction_keep_the_column(tmp_path: Path) -> None:
         client.load_collection("st_persist")
         got = client.query("st_persist", filter="id >= 0", output_fields=["*"], limit=100)
         by_id = {r["id"]: r for r in got}
-        for row in first + second:
+        for row in first + second + unflushed:
             _same(by_id[row["id"]], row)
+        client.delete("st_persist", filter="id >= 200")
         _check_max_sim(client, "st_persist", first + second, "MAX_SIM_COSINE")
         job = client.compact("st_persist")
         for _ in range(200):
