@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+import requests
 from conftest import SluiceProcess
 from pymilvus import DataType, MilvusClient, MilvusException
 from pymilvus.client.embedding_list import EmbeddingList
@@ -247,15 +247,6 @@ def test_schema_limits_are_checked(client: MilvusClient) -> None:
     assert "maximum vector field's number should be limited to 10" in err.value.message
 
 
-@pytest.fixture()
-def fresh(server: SluiceProcess) -> Iterator[MilvusClient]:
-    milvus = MilvusClient(server.uri)
-    try:
-        yield milvus
-    finally:
-        milvus.close()
-
-
 def _reference(rows: list[dict[str, Any]], lists: list[np.ndarray], metric: str) -> np.ndarray:
     """MAX_SIM of every list against every row, by the definition (NaN: no elements)."""
     out = np.full((len(lists), len(rows)), np.nan)
@@ -425,3 +416,33 @@ def test_struct_filters_are_refused_by_name(
         client.search("st_filter", [[0.1] * DIM], anns_field="title_vec", filter=expr, limit=3)
     assert err.value.code == 10 and words in err.value.message
     assert client.query("st_filter", filter="title == 'chunks'", limit=3) == []
+
+
+def test_rest_reads_structs_and_refuses_writing_them(
+    server: SluiceProcess, client: MilvusClient, rows: list[dict[str, Any]]
+) -> None:
+    _create(client, "st_rest", rows)
+    client.load_collection("st_rest")
+
+    def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
+        reply = requests.post(f"{server.http_uri}/v2/vectordb{path}", json=body, timeout=30)
+        return dict(reply.json())
+
+    got = post(
+        "/entities/query",
+        {"collectionName": "st_rest", "filter": "id < 3", "outputFields": ["chunks[text]"]},
+    )
+    assert got["code"] == 0
+    for row in got["data"]:
+        assert row["chunks"] == [{"text": c["text"]} for c in rows[row["id"]]["chunks"]]
+    refused = post("/entities/insert", {"collectionName": "st_rest", "data": [rows[0]]})
+    assert refused["code"] == 10 and "chunks" in refused["message"]
+    schema = {
+        "fields": [
+            {"fieldName": "id", "dataType": "Int64", "isPrimary": True},
+            {"fieldName": "v", "dataType": "FloatVector", "elementTypeParams": {"dim": "4"}},
+        ],
+        "structArrayFields": [{"name": "chunks", "fields": []}],
+    }
+    refused = post("/collections/create", {"collectionName": "st_rest2", "schema": schema})
+    assert refused["code"] == 10 and "chunks" in refused["message"]
