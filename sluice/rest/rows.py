@@ -347,6 +347,13 @@ def placeholder_group(schema: schema_pb2.CollectionSchema, anns_field: str, data
         target = next(
             (f for f in schema.fields if f.name == anns_field and f.data_type in _VECTORS), None
         )
+        if target is None and any(
+            anns_field.startswith(f"{s.name}[") for s in schema.struct_array_fields
+        ):
+            raise Unimplemented(
+                f"{Unimplemented.base_message}: searching the struct vector field {anns_field} "
+                "through the RESTful API is not supported by Sluice; search over gRPC"
+            )
     if target is None:
         raise RestIncorrectParameterFormat.because(
             f"cannot find a vector field named: {anns_field}"

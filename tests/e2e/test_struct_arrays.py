@@ -437,6 +437,11 @@ def test_rest_reads_structs_and_refuses_writing_them(
         assert row["chunks"] == [{"text": c["text"]} for c in rows[row["id"]]["chunks"]]
     refused = post("/entities/insert", {"collectionName": "st_rest", "data": [rows[0]]})
     assert refused["code"] == 10 and "chunks" in refused["message"]
+    refused = post(
+        "/entities/search",
+        {"collectionName": "st_rest", "data": [[0.1] * DIM], "annsField": "chunks[vec]"},
+    )
+    assert refused["code"] == 10 and "chunks[vec]" in refused["message"]
     schema = {
         "fields": [
             {"fieldName": "id", "dataType": "Int64", "isPrimary": True},
