@@ -451,3 +451,53 @@ def test_rest_reads_structs_and_refuses_writing_them(
     }
     refused = post("/collections/create", {"collectionName": "st_rest2", "schema": schema})
     assert refused["code"] == 10 and "chunks" in refused["message"]
+
+
+def test_max_sim_recall_over_sealed_segments_with_filter_and_deletes(
+    client: MilvusClient,
+) -> None:
+    """Clustered elements over three flushed segments, an HNSW declaration, a filter and
+    deletes: the top 10 equal the exact MAX_SIM ranking of the rows still matching."""
+    name = "st_recall"
+    if client.has_collection(name):
+        client.drop_collection(name)
+    client.create_collection(
+        name, schema=_schema(client), index_params=_index_params(client, "MAX_SIM_COSINE")
+    )
+    rng = np.random.default_rng(21)
+    centres = rng.standard_normal((12, DIM)).astype(np.float32)
+    rows = []
+    for i in range(900):
+        picks = rng.integers(0, len(centres), size=int(rng.integers(1, 5)))
+        vecs = centres[picks] + 0.05 * rng.standard_normal((len(picks), DIM))
+        chunks = [
+            {"text": f"c{i}", "vec": v.astype(np.float32).tolist(), "page": j, "score": 0.0}
+            for j, v in enumerate(vecs)
+        ]
+        rows.append({"id": i, "title_vec": [0.0] * DIM, "title": f"t{i}", "chunks": chunks})
+    for start in (0, 300, 600):
+        client.insert(name, rows[start : start + 300])
+        client.flush(name)
+    client.load_collection(name)
+    client.delete(name, filter="id in [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]")
+    kept = [r for r in rows if r["id"] >= 10 and r["id"] % 2 == 0]
+    lists = [
+        centres[rng.integers(0, len(centres), size=2)]
+        + 0.05 * rng.standard_normal((2, DIM)).astype(np.float32)
+        for _ in range(8)
+    ]
+    queries = []
+    for matrix in lists:
+        emb = EmbeddingList()
+        for vec in matrix:
+            emb.add(vec.astype(np.float32))
+        queries.append(emb)
+    res = client.search(name, queries, anns_field="chunks[vec]", filter="id % 2 == 0", limit=10)
+    want = _reference(kept, lists, "MAX_SIM_COSINE")
+    recalls = []
+    for q, hits in enumerate(res):
+        best = {kept[i]["id"] for i in np.argsort(-want[q], kind="stable")[:10]}
+        got = {h["id"] for h in hits}
+        assert all(i % 2 == 0 and i >= 10 for i in got)
+        recalls.append(len(best & got) / 10)
+    assert min(recalls) >= 0.95
