@@ -60,7 +60,7 @@ class DataType(enum.IntEnum):
 
     @property
     def is_vector(self) -> bool:
-        return 100 <= self.value < 106
+        return 100 <= self.value < 200
 
     @property
     def is_integer(self) -> bool:

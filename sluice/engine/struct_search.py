@@ -90,10 +90,6 @@ def refuse_struct_filters(expr: str, schema: CollectionSchema) -> None:
             )
 
 
-def is_emb_list_metric(metric: str) -> bool:
-    return metric.upper() in EMB_LIST_METRICS
-
-
 def struct_vector(schema: CollectionSchema, name: str) -> FieldSchema | None:
     """``chunks[vec]`` as a vector field named by its path (``None``: not a vector sub-field)."""
     member = schema.struct_member(name)

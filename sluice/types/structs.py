@@ -16,8 +16,6 @@ wording), each vector sub-field for its dimension and the capacity.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -236,11 +234,6 @@ def project(fld: FieldSchema, column: pa.Array, subs: tuple[str, ...]) -> pa.Arr
     projected = pa.StructArray.from_arrays(children, fields=types)
     offsets = element_offsets(column).astype(np.int32)
     return pa.ListArray.from_arrays(pa.array(offsets), projected)
-
-
-def narrowed(fld: FieldSchema, subs: tuple[str, ...]) -> FieldSchema:
-    """``fld`` with only the sub-fields ``subs`` (how a projected column is described)."""
-    return replace(fld, struct_fields=tuple(s for s in fld.struct_fields if s.name in subs))
 
 
 STRUCTS: tuple[TypeInfo, ...] = (
