@@ -50,6 +50,8 @@ class DataType(enum.IntEnum):
     BFLOAT16_VECTOR = 103
     SPARSE_FLOAT_VECTOR = 104
     INT8_VECTOR = 105
+    #: An array of structs (``schema.DataType.ArrayOfStruct``); never a vector itself.
+    ARRAY_OF_STRUCT = 200
 
     @property
     def milvus_name(self) -> str:
@@ -91,6 +93,7 @@ _MILVUS_NAMES = {
     DataType.BFLOAT16_VECTOR: "BFloat16Vector",
     DataType.SPARSE_FLOAT_VECTOR: "SparseFloatVector",
     DataType.INT8_VECTOR: "Int8Vector",
+    DataType.ARRAY_OF_STRUCT: "ArrayOfStruct",
 }
 
 _INTEGER_TYPES = frozenset({DataType.INT8, DataType.INT16, DataType.INT32, DataType.INT64})
@@ -168,6 +171,16 @@ class FieldSchema:
     max_capacity: int | None = None
     #: Type parameters exactly as the client sent them (echoed by DescribeCollection).
     type_params: Mapping[str, str] = field(default_factory=dict)
+    #: ARRAY_OF_STRUCT fields: the struct's sub-fields, each with its own type and ID
+    #: (FLOAT_VECTOR with ``dim``, VARCHAR with ``max_length``, or a number or BOOL).
+    struct_fields: tuple[FieldSchema, ...] = ()
+
+    def sub_field(self, name: str) -> FieldSchema | None:
+        """The struct sub-field ``name`` of an ARRAY_OF_STRUCT field."""
+        for sub in self.struct_fields:
+            if sub.name == name:
+                return sub
+        return None
 
     def type_flag(self, key: str) -> bool:
         """A boolean type parameter (``enable_match``...) read as Go's ``strconv.ParseBool``."""
@@ -221,6 +234,39 @@ class CollectionSchema:
     def get(self, name: str) -> FieldSchema | None:
         return self._by_name.get(name)
 
+    @cached_property
+    def struct_fields(self) -> tuple[FieldSchema, ...]:
+        """The ARRAY_OF_STRUCT fields, in schema order."""
+        return tuple(f for f in self.fields if f.dtype == DataType.ARRAY_OF_STRUCT)
+
+    def struct_member(self, path: str) -> tuple[FieldSchema, FieldSchema] | None:
+        """``chunks[vec]`` -> the struct field and its sub-field (``None``: not such a path)."""
+        parsed = split_struct_path(path)
+        if parsed is None:
+            return None
+        parent = self.get(parsed[0])
+        if parent is None or parent.dtype != DataType.ARRAY_OF_STRUCT:
+            return None
+        sub = parent.sub_field(parsed[1])
+        return None if sub is None else (parent, sub)
+
+    @cached_property
+    def struct_vector_paths(self) -> tuple[str, ...]:
+        """``struct[sub]`` of every vector sub-field: each needs an index, as a vector field."""
+        return tuple(
+            struct_path(f.name, sub.name)
+            for f in self.struct_fields
+            for sub in f.struct_fields
+            if sub.dtype.is_vector
+        )
+
+    @property
+    def max_field_id(self) -> int:
+        """The largest field ID in use, struct sub-fields included."""
+        ids = [f.field_id for f in self.fields]
+        ids.extend(sub.field_id for f in self.fields for sub in f.struct_fields)
+        return max(ids, default=FIRST_FIELD_ID - 1)
+
     def by_id(self, field_id: int) -> FieldSchema | None:
         for f in self.fields:
             if f.field_id == field_id:
@@ -228,9 +274,50 @@ class CollectionSchema:
         return None
 
 
-def with_field_ids(fields: Iterable[FieldSchema]) -> tuple[FieldSchema, ...]:
-    """Number fields from 100 in order, as Milvus's root coordinator does."""
-    return tuple(replace(f, field_id=FIRST_FIELD_ID + i) for i, f in enumerate(fields))
+def with_field_ids(
+    fields: Iterable[FieldSchema], *, dynamic: bool = False
+) -> tuple[FieldSchema, ...]:
+    """Number fields from 100 as Milvus's root coordinator does.
+
+    Plain fields first in order (then ``$meta`` when ``dynamic``, which the
+    proxy appends to them); each array-of-structs field follows, immediately
+    followed by its sub-fields.  The result keeps the given order, ``$meta``
+    last.
+    """
+    fields = tuple(fields)
+    plain = [f for f in fields if f.dtype != DataType.ARRAY_OF_STRUCT]
+    ids: dict[str, int] = {f.name: FIRST_FIELD_ID + i for i, f in enumerate(plain)}
+    next_id = FIRST_FIELD_ID + len(plain) + (1 if dynamic else 0)
+    out = []
+    for f in fields:
+        if f.dtype != DataType.ARRAY_OF_STRUCT:
+            out.append(replace(f, field_id=ids[f.name]))
+            continue
+        subs = tuple(
+            replace(sub, field_id=next_id + 1 + i) for i, sub in enumerate(f.struct_fields)
+        )
+        out.append(replace(f, field_id=next_id, struct_fields=subs))
+        next_id += 1 + len(subs)
+    if dynamic:
+        meta = replace(dynamic_meta_field(), field_id=FIRST_FIELD_ID + len(plain))
+        out.append(meta)
+    return tuple(out)
+
+
+def struct_path(struct: str, sub: str) -> str:
+    """How Milvus names a struct sub-field in requests: ``chunks[vec]``."""
+    return f"{struct}[{sub}]"
+
+
+def split_struct_path(path: str) -> tuple[str, str] | None:
+    """``chunks[vec]`` -> ``("chunks", "vec")``; ``None`` for any other name."""
+    open_at = path.find("[")
+    if open_at <= 0 or not path.endswith("]"):
+        return None
+    inner = path[open_at + 1 : -1]
+    if not inner or "[" in inner or "]" in inner:
+        return None
+    return path[:open_at], inner
 
 
 def dynamic_meta_field() -> FieldSchema:

@@ -23,6 +23,7 @@ from sluice.api.field_codecs import (
     array_values,
     float_array,
     scalar_values,
+    struct_columns,
 )
 from sluice.engine import Column
 from sluice.errors import DataMismatch
@@ -43,6 +44,10 @@ def column_from_field_data(fd: schema_pb2.FieldData, num_rows: int) -> Column:
         dtype = DataType(fd.type)
     except ValueError:
         raise DataMismatch.msg(f"field {fd.field_name}: unknown data type {fd.type}") from None
+    if dtype == DataType.ARRAY_OF_STRUCT:
+        return Column(
+            fd.field_name, dtype, struct_columns(fd.struct_arrays, num_rows, fd.field_name)
+        )
     if fd.HasField("vectors"):
         dim = int(fd.vectors.dim)
         decode = VECTOR_SOURCES.get(fd.vectors.WhichOneof("data") or "")

@@ -16,8 +16,8 @@ from pymilvus.grpc_gen import common_pb2, milvus_pb2
 from sluice.api.convert_functions import function_score_from_proto
 from sluice.api.convert_request import key_values
 from sluice.api.convert_search import flag, query_vectors, refuse_unserved, search_request
-from sluice.engine import HybridSearchRequest, QueryTexts, SearchRequest
-from sluice.errors import ParameterInvalid, RequestError
+from sluice.engine import EmbeddingLists, HybridSearchRequest, QueryTexts, SearchRequest
+from sluice.errors import ParameterInvalid, RequestError, Unimplemented
 
 #: Milvus's ``quotaAndLimits.limits.maxGroupSize``.
 MAX_GROUP_SIZE = 1024
@@ -61,7 +61,16 @@ def hybrid_request(request: milvus_pb2.HybridSearchRequest) -> HybridSearchReque
 
 
 def hybrid_vectors(request: milvus_pb2.HybridSearchRequest) -> list[np.ndarray | QueryTexts]:
-    return [query_vectors(sub.placeholder_group) for sub in request.requests]
+    out: list[np.ndarray | QueryTexts] = []
+    for sub in request.requests:
+        vectors = query_vectors(sub.placeholder_group)
+        if isinstance(vectors, EmbeddingLists):
+            raise Unimplemented(
+                f"{Unimplemented.base_message}: embedding list queries in a hybrid search are "
+                "not supported by Sluice"
+            )
+        out.append(vectors)
+    return out
 
 
 def plan_key(request: milvus_pb2.HybridSearchRequest) -> bytes:

@@ -10,8 +10,8 @@ from pymilvus.grpc_gen import common_pb2, schema_pb2
 
 from sluice.api.convert_functions import function_from_proto, function_to_proto
 from sluice.api.field_codecs import ELEMENT_SLOTS
-from sluice.errors import ParameterInvalid, RequestError, Unimplemented
-from sluice.schema import CollectionSchema, DataType, FieldSchema
+from sluice.errors import ParameterInvalid, RequestError
+from sluice.schema import CollectionSchema, DataType, FieldSchema, split_struct_path
 from sluice.types.temporal import format_iso
 
 
@@ -60,46 +60,12 @@ def schema_from_proto(raw: bytes, collection_name: str) -> CollectionSchema:
         raise RequestError(
             f"collection name [{collection_name}] not matches schema name [{proto.name}]"
         )
-    _refuse_unserved(proto)
     fields = []
     for f in proto.fields:
         if f.is_dynamic:
             raise RequestError("cannot explicitly set a field as a dynamic field")
-        try:
-            dtype = DataType(f.data_type)
-        except ValueError:
-            raise RequestError(f"data type {f.data_type} is not valid") from None
-        params = {kv.key: kv.value for kv in f.type_params}
-        dim = _int_param(f.name, "dim", params["dim"]) if "dim" in params else None
-        max_length = (
-            _int_param(f.name, "max_length", params["max_length"])
-            if "max_length" in params
-            else None
-        )
-        max_capacity = (
-            _int_param(f.name, "max_capacity", params["max_capacity"])
-            if "max_capacity" in params
-            else None
-        )
-        default = _default_value(f, dtype) if f.HasField("default_value") else None
-        element_type = _element_type(f) if dtype == DataType.ARRAY else None
-        fields.append(
-            FieldSchema(
-                name=f.name,
-                dtype=dtype,
-                description=f.description,
-                is_primary=f.is_primary_key,
-                auto_id=f.autoID or (f.is_primary_key and proto.autoID),
-                dim=dim,
-                max_length=max_length,
-                nullable=f.nullable,
-                default_value=default,
-                is_partition_key=f.is_partition_key,
-                element_type=element_type,
-                max_capacity=max_capacity,
-                type_params=params,
-            )
-        )
+        fields.append(_field(f, proto.autoID))
+    fields.extend(_struct_field(s) for s in proto.struct_array_fields)
     return CollectionSchema(
         name=collection_name,
         fields=tuple(fields),
@@ -109,20 +75,102 @@ def schema_from_proto(raw: bytes, collection_name: str) -> CollectionSchema:
     )
 
 
+def _field(f: schema_pb2.FieldSchema, auto_id: bool) -> FieldSchema:
+    try:
+        dtype = DataType(f.data_type)
+    except ValueError:
+        raise RequestError(f"data type {f.data_type} is not valid") from None
+    if dtype == DataType.ARRAY_OF_STRUCT:
+        raise ParameterInvalid.msg(
+            f"field {f.name}: an array of structs is declared in struct_array_fields"
+        )
+    params = {kv.key: kv.value for kv in f.type_params}
+    default = _default_value(f, dtype) if f.HasField("default_value") else None
+    return FieldSchema(
+        name=f.name,
+        dtype=dtype,
+        description=f.description,
+        is_primary=f.is_primary_key,
+        auto_id=f.autoID or (f.is_primary_key and auto_id),
+        dim=_optional_int(f.name, params, "dim"),
+        max_length=_optional_int(f.name, params, "max_length"),
+        nullable=f.nullable,
+        default_value=default,
+        is_partition_key=f.is_partition_key,
+        element_type=_element_type(f) if dtype == DataType.ARRAY else None,
+        max_capacity=_optional_int(f.name, params, "max_capacity"),
+        type_params=params,
+    )
+
+
+def _optional_int(field_name: str, params: dict[str, str], key: str) -> int | None:
+    return _int_param(field_name, key, params[key]) if key in params else None
+
+
+#: How struct sub-fields travel: scalars as ARRAY, vectors as ArrayOfVector, with the
+#: declared type as ``element_type``.
+_ARRAY_OF_VECTOR = schema_pb2.ArrayOfVector
+_SUB_WIRE_TYPES = (int(DataType.ARRAY), _ARRAY_OF_VECTOR)
+
+
+def _struct_field(s: schema_pb2.StructArrayFieldSchema) -> FieldSchema:
+    """A ``StructArrayFieldSchema`` as one ARRAY_OF_STRUCT field holding its sub-fields.
+
+    The capacity is declared on every sub-field (pymilvus copies the struct's
+    ``max_capacity`` to each); the first one found is the field's.
+    """
+    subs = []
+    capacity: int | None = None
+    for f in s.fields:
+        params = {kv.key: kv.value for kv in f.type_params}
+        raw_type = f.element_type if f.data_type in _SUB_WIRE_TYPES else f.data_type
+        try:
+            dtype = DataType(raw_type)
+        except ValueError:
+            raise RequestError(f"data type {raw_type} is not valid") from None
+        sub_capacity = _optional_int(f.name, params, "max_capacity")
+        capacity = capacity if capacity is not None else sub_capacity
+        own = {k: v for k, v in params.items() if k != "max_capacity"}
+        subs.append(
+            FieldSchema(
+                name=_plain_sub_name(s.name, f.name),
+                dtype=dtype,
+                description=f.description,
+                is_primary=f.is_primary_key,
+                auto_id=f.autoID,
+                dim=_optional_int(f.name, params, "dim"),
+                max_length=_optional_int(f.name, params, "max_length"),
+                nullable=f.nullable,
+                default_value=_default_value(f, dtype) if f.HasField("default_value") else None,
+                is_partition_key=f.is_partition_key,
+                type_params=own,
+            )
+        )
+    params = {kv.key: kv.value for kv in s.type_params}
+    if capacity is None:
+        capacity = _optional_int(s.name, params, "max_capacity")
+    return FieldSchema(
+        name=s.name,
+        dtype=DataType.ARRAY_OF_STRUCT,
+        description=s.description,
+        nullable=s.nullable,
+        max_capacity=capacity,
+        type_params={k: v for k, v in params.items() if k != "max_capacity"},
+        struct_fields=tuple(subs),
+    )
+
+
+def _plain_sub_name(struct: str, name: str) -> str:
+    """A sub-field's own name (clients may send it as ``struct[sub]``)."""
+    parsed = split_struct_path(name)
+    return parsed[1] if parsed is not None and parsed[0] == struct else name
+
+
 def _element_type(f: schema_pb2.FieldSchema) -> DataType:
     try:
         return DataType(f.element_type)
     except ValueError:
         raise RequestError(f"element type {f.element_type} is not supported") from None
-
-
-def _refuse_unserved(proto: schema_pb2.CollectionSchema) -> None:
-    """Refuse, by name, what Sluice cannot serve: never drop part of a schema silently."""
-    for struct in proto.struct_array_fields:
-        raise Unimplemented(
-            f"{Unimplemented.base_message}: the array of struct field {struct.name} is not "
-            "supported by Sluice"
-        )
 
 
 #: ``ValueField`` oneof holding a default value of each type, and the Python conversion.
@@ -169,6 +217,9 @@ def schema_to_proto(schema: CollectionSchema, timezone: str = "UTC") -> schema_p
     )
     computed = {n for fn in schema.functions for n in fn.output_field_names}
     for f in schema.user_fields:
+        if f.dtype == DataType.ARRAY_OF_STRUCT:
+            proto.struct_array_fields.append(_struct_to_proto(f))
+            continue
         field = proto.fields.add(
             fieldID=f.field_id,
             name=f.name,
@@ -195,3 +246,31 @@ def schema_to_proto(schema: CollectionSchema, timezone: str = "UTC") -> schema_p
     ids = {f.name: f.field_id for f in schema.fields}
     proto.functions.extend(function_to_proto(fn, ids) for fn in schema.functions)
     return proto
+
+
+def _struct_to_proto(f: FieldSchema) -> schema_pb2.StructArrayFieldSchema:
+    """An array-of-structs field as DescribeCollection shows it (sub-fields by their own name)."""
+    out = schema_pb2.StructArrayFieldSchema(
+        fieldID=f.field_id, name=f.name, description=f.description, nullable=f.nullable
+    )
+    for key, value in f.type_params.items():
+        out.type_params.append(common_pb2.KeyValuePair(key=key, value=value))
+    for sub in f.struct_fields:
+        vector = sub.dtype.is_vector
+        field = out.fields.add(
+            fieldID=sub.field_id,
+            name=sub.name,
+            description=sub.description,
+            data_type=_ARRAY_OF_VECTOR if vector else int(DataType.ARRAY),
+            element_type=int(sub.dtype),
+        )
+        params = dict(sub.type_params)
+        if sub.dim is not None:
+            params["dim"] = str(sub.dim)
+        if sub.max_length is not None:
+            params["max_length"] = str(sub.max_length)
+        if f.max_capacity is not None:
+            params["max_capacity"] = str(f.max_capacity)
+        for key, value in params.items():
+            field.type_params.append(common_pb2.KeyValuePair(key=key, value=value))
+    return out

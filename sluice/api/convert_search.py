@@ -28,7 +28,7 @@ from sluice.api.convert_fields import (
 from sluice.api.convert_functions import function_score_from_proto
 from sluice.api.convert_request import int_param, key_values, template_values
 from sluice.api.status import SUCCESS
-from sluice.engine import QueryTexts, SearchRequest, SearchResult
+from sluice.engine import EmbeddingLists, QueryTexts, SearchRequest, SearchResult
 from sluice.errors import ParameterInvalid, RequestError, Unimplemented
 from sluice.schema import DataType
 from sluice.types.sparse import csr
@@ -113,9 +113,21 @@ _PLACEHOLDERS: dict[int, np.dtype[Any]] = {
     int(DataType.INT8_VECTOR): np.dtype(np.uint8),
 }
 _SPARSE_PLACEHOLDER = int(DataType.SPARSE_FLOAT_VECTOR)
+_EMB_LIST_FLOAT_PLACEHOLDER = common_pb2.EmbListFloatVector
+_EMB_LIST_PLACEHOLDERS = frozenset(
+    {
+        common_pb2.EmbListBinaryVector,
+        common_pb2.EmbListFloat16Vector,
+        common_pb2.EmbListBFloat16Vector,
+        common_pb2.EmbListSparseFloatVector,
+        common_pb2.EmbListInt8Vector,
+    }
+)
 
 
-def query_vectors(raw: bytes) -> np.ndarray | scipy.sparse.csr_matrix | QueryTexts:
+def query_vectors(
+    raw: bytes,
+) -> np.ndarray | scipy.sparse.csr_matrix | QueryTexts | EmbeddingLists:
     """The placeholder group's query vectors, one per row (no copy of a dense payload).
 
     Float vectors come back as float32 ``(nq, dim)``; byte vectors (binary,
@@ -141,6 +153,14 @@ def query_vectors(raw: bytes) -> np.ndarray | scipy.sparse.csr_matrix | QueryTex
         raise ParameterInvalid.msg("nq (number of search vector per search request) is 0")
     if holder.type == _SPARSE_PLACEHOLDER:
         return csr(pa.array(list(values), type=pa.binary()))
+    if holder.type == _EMB_LIST_FLOAT_PLACEHOLDER:
+        return _embedding_lists(values)
+    if holder.type in _EMB_LIST_PLACEHOLDERS:
+        raise Unimplemented(
+            f"{Unimplemented.base_message}: embedding lists of "
+            f"{common_pb2.PlaceholderType.Name(holder.type)[len('EmbList') :]} are not "
+            "supported by Sluice (an array of structs holds float vectors only)"
+        )
     dtype = _PLACEHOLDERS.get(holder.type)
     if dtype is None:
         raise ParameterInvalid.msg(f"unsupported placeholder type {holder.type}")
@@ -155,7 +175,18 @@ def query_vectors(raw: bytes) -> np.ndarray | scipy.sparse.csr_matrix | QueryTex
     return np.frombuffer(payload, dtype=dtype).reshape(len(values), -1)
 
 
-def query_count(vectors: np.ndarray | scipy.sparse.csr_matrix | QueryTexts) -> int:
+def _embedding_lists(values: Any) -> EmbeddingLists:
+    """EmbList placeholders: each value one list's float32 vectors, back to back."""
+    sizes = np.fromiter((len(v) for v in values), dtype=np.int64, count=len(values))
+    if (sizes % 4).any():
+        raise ParameterInvalid.msg("query vectors have inconsistent sizes")
+    flat = np.frombuffer(b"".join(values), dtype="<f4")
+    return EmbeddingLists(flat, sizes // 4)
+
+
+def query_count(
+    vectors: np.ndarray | scipy.sparse.csr_matrix | QueryTexts | EmbeddingLists,
+) -> int:
     """How many queries a search carries (``len`` is ambiguous for a sparse matrix)."""
     return len(vectors) if isinstance(vectors, QueryTexts) else int(vectors.shape[0])
 

@@ -13,7 +13,9 @@ types' other facts live in :mod:`sluice.types`.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -138,6 +140,79 @@ def _sparse_vectors(vectors: schema_pb2.VectorField, dim: int) -> pa.Array:
     return pa.array(list(vectors.sparse_float_vector.contents), type=pa.binary())
 
 
+def vector_array_values(array: schema_pb2.VectorArray, name: str) -> pa.Array:
+    """``VectorArray`` rows (one ``VectorField`` of packed vectors each) -> ``list<vector>``.
+
+    ``name`` is the sub-field as Milvus words it (``chunks[vec]``).
+    """
+    dim = int(array.dim)
+    rows = []
+    for row in array.data:
+        kind = row.WhichOneof("data")
+        if kind != "float_vector":
+            raise DataMismatch.expected(
+                "need float vector array",
+                "got nil",
+                f"array of vector field '{name}' is illegal, array type mismatch",
+            )
+        rows.append(np.asarray(row.float_vector.data, dtype=np.float32))
+        dim = dim or int(row.dim)
+    lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
+    if dim <= 0:
+        raise DataMismatch.msg(f"invalid dim {dim} for array of vector field {name}")
+    if (lengths % dim).any():
+        bad = int(lengths[np.flatnonzero(lengths % dim)[0]])
+        raise DataMismatch.expected(
+            "valid array of vector payload length",
+            "invalid payload length",
+            f"array of vector field {name} has invalid payload length {bad}, should be "
+            f"divisible by vector width {dim}",
+        )
+    offsets = np.zeros(len(rows) + 1, dtype=np.int32)
+    np.cumsum(lengths // dim, out=offsets[1:])
+    flat = np.concatenate(rows) if rows else np.zeros(0, dtype=np.float32)
+    vectors = pa.FixedSizeListArray.from_arrays(pa.array(flat), dim)
+    return pa.ListArray.from_arrays(pa.array(offsets), vectors)
+
+
+def struct_columns(
+    struct: schema_pb2.StructArrayField, num_rows: int, struct_name: str
+) -> pa.Array:
+    """An array-of-structs payload in Milvus's column form -> ``struct<sub: list<...>>``.
+
+    Each sub-field arrives as its own per-row list (ARRAY for scalars,
+    ArrayOfVector for vectors); the type's check pairs them up.
+    """
+    names = []
+    columns = []
+    for sub in struct.fields:
+        own = _own_name(sub.field_name)
+        if sub.HasField("vectors"):
+            column = vector_array_values(sub.vectors.vector_array, f"{struct_name}[{own}]")
+        elif sub.HasField("scalars") and sub.scalars.WhichOneof("data") == "array_data":
+            column = array_values(sub.scalars.array_data)
+        else:
+            column = pa.nulls(num_rows)
+        names.append(own)
+        columns.append(column)
+    if any(len(c) != num_rows for c in columns):
+        got = next(len(c) for c in columns if len(c) != num_rows)
+        raise DataMismatch.expected(
+            num_rows,
+            got,
+            f"the num_rows ({got}) of a struct sub-field is not equal to passed num_rows "
+            f"({num_rows})",
+        )
+    if not columns:
+        return pa.nulls(num_rows)
+    return pa.StructArray.from_arrays(columns, names=names)
+
+
+def _own_name(name: str) -> str:
+    open_at = name.find("[")
+    return name[open_at + 1 : -1] if open_at > 0 and name.endswith("]") else name
+
+
 #: Inbound vector payloads by ``VectorField`` oneof.
 VECTOR_SOURCES: dict[str, VectorDecoder] = {
     "float_vector": _float_vectors,
@@ -202,6 +277,35 @@ def _put_arrays(fld: FieldSchema, column: pa.Array, fd: schema_pb2.FieldData) ->
         getattr(cell, slot).data.extend(row or [])
 
 
+def _put_structs(fld: FieldSchema, column: pa.Array, fd: schema_pb2.FieldData) -> None:
+    """Milvus's column form: one ARRAY / ArrayOfVector ``FieldData`` per sub-field."""
+    items = column.flatten()
+    offsets = np.asarray(column.offsets.to_numpy(), dtype=np.int64)
+    offsets = offsets - offsets[0]
+    present = {items.type.field(i).name for i in range(items.type.num_fields)}
+    for sub in fld.struct_fields:
+        if sub.name not in present:
+            continue
+        values = items.field(sub.name)
+        out = fd.struct_arrays.fields.add(field_name=sub.name, field_id=sub.field_id)
+        if sub.dtype.is_vector:
+            assert sub.dim is not None
+            out.type = schema_pb2.ArrayOfVector
+            out.vectors.dim = sub.dim
+            target = out.vectors.vector_array
+            target.dim = sub.dim
+            target.element_type = int(sub.dtype)
+            flat = np.asarray(values.flatten().to_numpy(zero_copy_only=False), dtype=np.float32)
+            for start, stop in itertools.pairwise(offsets):
+                row = target.data.add(dim=sub.dim)
+                row.float_vector.CopyFrom(float_array(flat[start * sub.dim : stop * sub.dim]))
+        else:
+            out.type = int(DataType.ARRAY)
+            rows = pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), values)
+            element = replace(sub, dtype=DataType.ARRAY, element_type=sub.dtype)
+            _put_arrays(element, rows, out)
+
+
 def _put_bytes(attr: str) -> Encoder:
     def put(fld: FieldSchema, column: pa.Array, fd: schema_pb2.FieldData) -> None:
         width = row_bytes(fld.dtype, int(fld.dim or 0))
@@ -244,4 +348,5 @@ ENCODERS: dict[DataType, Encoder] = {
     DataType.BFLOAT16_VECTOR: _put_bytes("bfloat16_vector"),
     DataType.INT8_VECTOR: _put_bytes("int8_vector"),
     DataType.SPARSE_FLOAT_VECTOR: _put_sparse,
+    DataType.ARRAY_OF_STRUCT: _put_structs,
 }

@@ -267,8 +267,10 @@ def _as_list(values: Any) -> list[Any]:
 
 def plain(value: Any) -> Any:
     """A result value as plain Python (numpy arrays and protobuf repeated fields become lists)."""
-    if value is None or isinstance(value, str | bytes | int | float | bool | dict):
+    if value is None or isinstance(value, str | bytes | int | float | bool):
         return value
+    if isinstance(value, dict):
+        return {key: plain(v) for key, v in value.items()}
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, np.generic):

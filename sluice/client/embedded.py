@@ -23,6 +23,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from sluice.client import columns
 from sluice.client.base import Client, IndexParam, InsertData, PersistentSegment, Row, Vectors
 from sluice.client.convert import (
@@ -44,7 +46,7 @@ from sluice.client.embedded_namespaces import EmbeddedNamespaces
 from sluice.client.flush_task import Checkpoint, FlushAllTask, FlushTask
 from sluice.client.namespaces import text_values
 from sluice.config import Settings
-from sluice.engine import DEFAULT_DB, Engine, SearchRequest
+from sluice.engine import DEFAULT_DB, EmbeddingLists, Engine, SearchRequest
 from sluice.errors import DatabaseNotFound, IndexNotFound, ParameterInvalid
 from sluice.schema import CollectionSchema, DataType, FieldSchema
 
@@ -144,21 +146,7 @@ class EmbeddedClient(EmbeddedNamespaces, Client):
 
     def describe_collection(self, name: str) -> dict[str, Any]:
         meta = self._engine.describe(self.db_name, name)
-        fields = [
-            field_dict(
-                field_id=f.field_id,
-                name=f.name,
-                description=f.description,
-                dtype=f.dtype,
-                params=_shown_params(f),
-                is_primary=f.is_primary,
-                auto_id=f.auto_id,
-                nullable=f.nullable,
-                is_partition_key=f.is_partition_key,
-                default_value=f.default_value,
-            )
-            for f in meta.schema.user_fields
-        ]
+        fields = [_described(f) for f in meta.schema.user_fields]
         return collection_dict(
             name=meta.name,
             collection_id=meta.id,
@@ -321,7 +309,7 @@ class EmbeddedClient(EmbeddedNamespaces, Client):
             output_fields=list(output_fields or ()),
             partition_names=tuple(partition_names or ()),
         )
-        hits = self._engine.search(self.db_name, name, request, as_vectors(data)).hits
+        hits = self._engine.search(self.db_name, name, request, _queries(data)).hits
         schema = self._engine.describe(self.db_name, name).schema
         return columns.search_rows(schema, hits)
 
@@ -417,6 +405,43 @@ def _quick_schema(
         vector_field, DataType.FLOAT_VECTOR, dim=dimension, type_params={"dim": str(dimension)}
     )
     return CollectionSchema(name, (pk, vector), enable_dynamic_field=enable_dynamic_field)
+
+
+def _queries(data: Any) -> np.ndarray | EmbeddingLists:
+    """Plain query vectors, or embedding lists (one list of vectors per query, for an
+    array-of-structs vector field, or objects with pymilvus's ``to_flat_array``)."""
+    if isinstance(data, list) and data and hasattr(data[0], "to_flat_array"):
+        lists = [np.asarray(item.to_flat_array(), dtype=np.float32).ravel() for item in data]
+    elif (
+        isinstance(data, list)
+        and data
+        and all(isinstance(item, (list, np.ndarray)) and np.ndim(item) == 2 for item in data)
+    ):
+        lists = [np.asarray(item, dtype=np.float32).ravel() for item in data]
+    else:
+        return as_vectors(data)
+    sizes = np.asarray([len(v) for v in lists], dtype=np.int64)
+    return EmbeddingLists(np.concatenate(lists), sizes)
+
+
+def _described(fld: FieldSchema) -> dict[str, Any]:
+    """One field of ``describe_collection``; an array of structs lists its sub-fields."""
+    out = field_dict(
+        field_id=fld.field_id,
+        name=fld.name,
+        description=fld.description,
+        dtype=fld.dtype,
+        params=_shown_params(fld),
+        is_primary=fld.is_primary,
+        auto_id=fld.auto_id,
+        nullable=fld.nullable,
+        is_partition_key=fld.is_partition_key,
+        default_value=fld.default_value,
+    )
+    if fld.struct_fields:
+        out["params"]["max_capacity"] = fld.max_capacity
+        out["struct_fields"] = [_described(sub) for sub in fld.struct_fields]
+    return out
 
 
 def _shown_params(fld: FieldSchema) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pymilvus
 from pymilvus import MilvusClient
+from pymilvus.client.embedding_list import EmbeddingList
 from pymilvus.milvus_client.index import IndexParams
 
 from sluice.client.base import (
@@ -150,21 +151,7 @@ class RemoteClient(RemoteNamespaces, Client):
     def describe_collection(self, name: str) -> dict[str, Any]:
         with translated():
             raw = self._milvus.describe_collection(name)
-        fields = [
-            field_dict(
-                field_id=f["field_id"],
-                name=f["name"],
-                description=f["description"],
-                dtype=DataType(int(f["type"])),
-                params=dict(f.get("params") or {}),
-                is_primary=bool(f.get("is_primary")),
-                auto_id=bool(f.get("auto_id")),
-                nullable=bool(f.get("nullable")),
-                is_partition_key=bool(f.get("is_partition_key")),
-                default_value=_default_value(f.get("default_value")),
-            )
-            for f in raw["fields"]
-        ]
+        fields = [_described(f) for f in raw["fields"]]
         return collection_dict(
             name=raw["collection_name"],
             collection_id=raw["collection_id"],
@@ -307,11 +294,11 @@ class RemoteClient(RemoteNamespaces, Client):
         partition_names: Sequence[str] | None = None,
     ) -> list[list[Row]]:
         check_limit(limit)
-        vectors = as_vectors(data)
+        vectors = _search_data(data)
         with translated():
             result = self._milvus.search(
                 name,
-                data=list(vectors),
+                data=vectors,
                 filter=filter,
                 limit=limit,
                 output_fields=list(output_fields) if output_fields else None,
@@ -353,11 +340,65 @@ def _default_value(raw: Any) -> Any:
 
 
 def _pymilvus_schema(schema: CollectionSchema) -> pymilvus.CollectionSchema:
-    return pymilvus.CollectionSchema(
-        fields=[_pymilvus_field(f) for f in schema.user_fields],
+    out = pymilvus.CollectionSchema(
+        fields=[_pymilvus_field(f) for f in schema.user_fields if not f.struct_fields],
         description=schema.description,
         enable_dynamic_field=schema.enable_dynamic_field,
     )
+    for fld in schema.struct_fields:
+        struct = pymilvus.MilvusClient.create_struct_field_schema()
+        for sub in fld.struct_fields:
+            extra: dict[str, Any] = {}
+            if sub.dim is not None:
+                extra["dim"] = sub.dim
+            if sub.max_length is not None:
+                extra["max_length"] = sub.max_length
+            struct.add_field(sub.name, pymilvus.DataType(int(sub.dtype)), **extra)
+        out.add_field(
+            fld.name,
+            pymilvus.DataType.ARRAY,
+            element_type=pymilvus.DataType.STRUCT,
+            struct_schema=struct,
+            max_capacity=fld.max_capacity,
+            description=fld.description,
+        )
+    return out
+
+
+def _described(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """One field of pymilvus's describe output in Sluice's form (arrays of structs included)."""
+    dtype = DataType(int(raw["type"]))
+    params = dict(raw.get("params") or {})
+    if raw.get("element_type") == pymilvus.DataType.STRUCT:
+        dtype = DataType.ARRAY_OF_STRUCT
+    out = field_dict(
+        field_id=raw["field_id"],
+        name=raw["name"],
+        description=raw.get("description", ""),
+        dtype=dtype,
+        params=params,
+        is_primary=bool(raw.get("is_primary")),
+        auto_id=bool(raw.get("auto_id")),
+        nullable=bool(raw.get("nullable")),
+        is_partition_key=bool(raw.get("is_partition_key")),
+        default_value=_default_value(raw.get("default_value")),
+    )
+    if dtype == DataType.ARRAY_OF_STRUCT:
+        out["struct_fields"] = [_described(sub) for sub in raw.get("struct_fields") or []]
+    return out
+
+
+def _search_data(data: Any) -> list[Any]:
+    """Query vectors for pymilvus; one list of vectors per query becomes an ``EmbeddingList``."""
+    if isinstance(data, list) and data and hasattr(data[0], "to_flat_array"):
+        return data
+    if (
+        isinstance(data, list)
+        and data
+        and all(isinstance(item, (list, np.ndarray)) and np.ndim(item) == 2 for item in data)
+    ):
+        return [EmbeddingList(np.asarray(item, dtype=np.float32)) for item in data]
+    return list(as_vectors(data))
 
 
 def _pymilvus_field(fld: FieldSchema) -> pymilvus.FieldSchema:

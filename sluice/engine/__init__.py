@@ -32,6 +32,7 @@ from sluice.engine.rerank import FunctionScore
 from sluice.engine.search import SearchHits
 from sluice.engine.segment import SegmentLevel, SegmentState
 from sluice.engine.stats import CollectionStats, EngineStats, engine_stats, resident_memory_bytes
+from sluice.engine.struct_search import EmbeddingLists
 from sluice.text import AnalyzedToken
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "CompactionInfo",
     "DatabaseInfo",
     "DeleteResult",
+    "EmbeddingLists",
     "Engine",
     "EngineStats",
     "FlushAllResult",

@@ -227,26 +227,7 @@ def schema_to_dict(schema: CollectionSchema) -> dict[str, Any]:
         "name": schema.name,
         "description": schema.description,
         "enable_dynamic_field": schema.enable_dynamic_field,
-        "fields": [
-            {
-                "name": f.name,
-                "dtype": int(f.dtype),
-                "field_id": f.field_id,
-                "description": f.description,
-                "is_primary": f.is_primary,
-                "auto_id": f.auto_id,
-                "dim": f.dim,
-                "max_length": f.max_length,
-                "nullable": f.nullable,
-                "default_value": f.default_value,
-                "is_dynamic": f.is_dynamic,
-                "is_partition_key": f.is_partition_key,
-                "element_type": None if f.element_type is None else int(f.element_type),
-                "max_capacity": f.max_capacity,
-                "type_params": dict(f.type_params),
-            }
-            for f in schema.fields
-        ],
+        "fields": [field_to_dict(f) for f in schema.fields],
         "functions": [
             {
                 "name": fn.name,
@@ -261,27 +242,52 @@ def schema_to_dict(schema: CollectionSchema) -> dict[str, Any]:
     }
 
 
-def schema_from_dict(raw: dict[str, Any]) -> CollectionSchema:
-    fields = tuple(
-        FieldSchema(
-            name=str(f["name"]),
-            dtype=DataType(int(f["dtype"])),
-            field_id=int(f["field_id"]),
-            description=str(f.get("description", "")),
-            is_primary=bool(f["is_primary"]),
-            auto_id=bool(f["auto_id"]),
-            dim=f.get("dim"),
-            max_length=f.get("max_length"),
-            nullable=bool(f.get("nullable", False)),
-            default_value=f.get("default_value"),
-            is_dynamic=bool(f.get("is_dynamic", False)),
-            is_partition_key=bool(f.get("is_partition_key", False)),
-            element_type=None if f.get("element_type") is None else DataType(f["element_type"]),
-            max_capacity=f.get("max_capacity"),
-            type_params=dict(f.get("type_params", {})),
-        )
-        for f in raw["fields"]
+def field_to_dict(f: FieldSchema) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": f.name,
+        "dtype": int(f.dtype),
+        "field_id": f.field_id,
+        "description": f.description,
+        "is_primary": f.is_primary,
+        "auto_id": f.auto_id,
+        "dim": f.dim,
+        "max_length": f.max_length,
+        "nullable": f.nullable,
+        "default_value": f.default_value,
+        "is_dynamic": f.is_dynamic,
+        "is_partition_key": f.is_partition_key,
+        "element_type": None if f.element_type is None else int(f.element_type),
+        "max_capacity": f.max_capacity,
+        "type_params": dict(f.type_params),
+    }
+    if f.struct_fields:
+        out["struct_fields"] = [field_to_dict(sub) for sub in f.struct_fields]
+    return out
+
+
+def field_from_dict(f: dict[str, Any]) -> FieldSchema:
+    return FieldSchema(
+        name=str(f["name"]),
+        dtype=DataType(int(f["dtype"])),
+        field_id=int(f["field_id"]),
+        description=str(f.get("description", "")),
+        is_primary=bool(f["is_primary"]),
+        auto_id=bool(f["auto_id"]),
+        dim=f.get("dim"),
+        max_length=f.get("max_length"),
+        nullable=bool(f.get("nullable", False)),
+        default_value=f.get("default_value"),
+        is_dynamic=bool(f.get("is_dynamic", False)),
+        is_partition_key=bool(f.get("is_partition_key", False)),
+        element_type=None if f.get("element_type") is None else DataType(f["element_type"]),
+        max_capacity=f.get("max_capacity"),
+        type_params=dict(f.get("type_params", {})),
+        struct_fields=tuple(field_from_dict(sub) for sub in f.get("struct_fields", ())),
     )
+
+
+def schema_from_dict(raw: dict[str, Any]) -> CollectionSchema:
+    fields = tuple(field_from_dict(f) for f in raw["fields"])
     return CollectionSchema(
         name=str(raw["name"]),
         fields=fields,

@@ -47,7 +47,6 @@ from sluice.schema import (
     DEFAULT_PARTITION,
     CollectionSchema,
     ConsistencyLevel,
-    dynamic_meta_field,
     with_field_ids,
 )
 
@@ -92,9 +91,7 @@ class CollectionDDL(DatabaseOps, PartitionOps):
         with self.catalog.lock:
             self._check_db(db)
             schema = stored_defaults(schema, creation_timezone(self.catalog, db, props))
-            fields = with_field_ids(schema.user_fields)
-            if schema.enable_dynamic_field:
-                fields = (*fields, replace(dynamic_meta_field(), field_id=100 + len(fields)))
+            fields = with_field_ids(schema.user_fields, dynamic=schema.enable_dynamic_field)
             schema = replace(schema, fields=fields)
             if self.catalog.find_alias(db, schema.name) is not None:
                 raise AliasNameConflict.named(db, schema.name)

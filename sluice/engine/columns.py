@@ -27,12 +27,14 @@ import scipy.sparse
 
 from sluice.engine.key_index import SegmentKeys
 from sluice.engine.scalar_indexes import BuiltScalarIndex, segment_lookup
+from sluice.engine.struct_search import SegmentElements
 from sluice.engine.view_cache import ViewCache
 from sluice.index import VectorIndex
 from sluice.index.scalar import SegmentIndexes
 from sluice.schema import TS_COLUMN, FieldSchema
 from sluice.types import type_info
 from sluice.types.sparse import csr
+from sluice.types.structs import element_matrix, element_offsets
 from sluice.types.vectors import valid_rows
 
 #: What a sealed segment keeps per declared index: a vector index or a scalar one.
@@ -222,6 +224,8 @@ class SegmentView:
         self._sparse: dict[str, scipy.sparse.csr_matrix] = {}
         #: Which rows of a sparse vector column hold a vector (``None``: all), on first search.
         self._sparse_validity: dict[str, np.ndarray | None] = {}
+        #: Struct vector sub-fields: every element's vector and each row's element offsets.
+        self._elements: dict[tuple[str, str], SegmentElements] = {}
         self._keys = keys if keys is not None else SegmentKeys()
         self._scalar_lookup: tuple[SegmentIndexes | None] | None = None
         self._scalar_table: pa.Table | None = None
@@ -310,6 +314,19 @@ class SegmentView:
         if cached is None:
             cached = csr(self.table([name]).column(name).combine_chunks())
             self._sparse[name] = cached
+        return cached
+
+    def element_vectors(self, fld: FieldSchema, sub: str) -> SegmentElements:
+        """A struct vector sub-field's elements ``(elements, dim)`` and per-row offsets.
+
+        Gathered on first search; the rows of a view never change.
+        """
+        key = (fld.name, sub)
+        cached = self._elements.get(key)
+        if cached is None:
+            column = self.table([fld.name]).column(fld.name)
+            cached = SegmentElements(element_matrix(fld, column, sub), element_offsets(column))
+            self._elements[key] = cached
         return cached
 
     def search_validity(self, name: str) -> np.ndarray | None:

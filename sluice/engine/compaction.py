@@ -36,6 +36,7 @@ import pyarrow as pa
 from sluice.engine.channel import Channel
 from sluice.engine.collection import Collection
 from sluice.engine.index_builds import build_index_file
+from sluice.engine.indexes import is_emb_list_index
 from sluice.engine.persist import delta_log_path, insert_log_path
 from sluice.engine.placement import forget_segment
 from sluice.engine.reader import visible
@@ -301,6 +302,8 @@ def _write(
                 if cancelled():
                     _delete_files(collection, written)
                     return None
+                if is_emb_list_index(collection, index):
+                    continue  # searched exactly: nothing to build
                 rel_index, built = build_index_file(ctx, collection, segment, index, cancelled)
                 segment.index_files[index.index_id] = rel_index
                 segment.indexes = {**segment.indexes, index.index_id: built}

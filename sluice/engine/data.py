@@ -27,6 +27,7 @@ from sluice.engine.ingest import Column, prepare_rows, primary_keys, with_new_ke
 from sluice.engine.output import OutputSpec, is_count, present_table, resolve_output
 from sluice.engine.partition_keys import partition_key_field, pruned_partitions, route_rows
 from sluice.engine.partitions import delete_partition, read_partitions, write_partition
+from sluice.engine.struct_search import refuse_struct_filters
 from sluice.engine.ttl import expire_before
 from sluice.errors import DataMismatch, ExpressionError, ParameterInvalid, RequestError
 from sluice.query import BoundExpr, compile_filter, pk_list_terms, pk_terms
@@ -138,6 +139,7 @@ def compile_rows_filter(
     collection: Collection, expr: str, params: Mapping[str, Any] | None, plan: str
 ) -> reader.CompiledFilter:
     """Compile ``expr``; ``plan`` names the plan in errors ("query", "delete")."""
+    refuse_struct_filters(expr, collection.schema)
     if not params:
         keys = pk_list_terms(expr, collection.schema)
         if keys is not None:  # ``get`` and delete-by-ID: no parse needed

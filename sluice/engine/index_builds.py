@@ -39,7 +39,7 @@ from sluice.engine.catalog import IndexMeta
 from sluice.engine.collection import Collection
 from sluice.engine.columns import SegmentIndex
 from sluice.engine.context import EngineContext
-from sluice.engine.indexes import AnySpec, spec_of
+from sluice.engine.indexes import AnySpec, is_emb_list_index, spec_of
 from sluice.engine.placement import load_mapped, place_collection, place_segment
 from sluice.engine.scalar_indexes import build_scalar, indexed_column, load_scalar
 from sluice.engine.segment import Segment, SegmentLevel, SegmentState
@@ -160,6 +160,8 @@ class IndexBuilder:
     def _build_one(self, collection: Collection, segment: Segment, index: IndexMeta) -> bool:
         if collection.dropped or index.index_id in segment.indexes:
             return False
+        if is_emb_list_index(collection, index):
+            return False  # embedding lists are searched exactly: nothing to build
         started = time.perf_counter()
         spec = spec_of(collection, index)
         log.info(

@@ -39,6 +39,7 @@ from sluice.engine.scalar_indexes import (
     target_of,
 )
 from sluice.engine.segment import SegmentLevel, SegmentState
+from sluice.engine.struct_search import parse_emb_list_index
 from sluice.engine.vector_kinds import is_other_kind, parse_kind_index
 from sluice.errors import CollectionLoaded, IndexNotFound, ParameterInvalid, RequestError
 from sluice.index import IndexSpec, parse_index_spec
@@ -89,10 +90,17 @@ def is_vector_index(collection: Collection, index: IndexMeta) -> bool:
     return isinstance(spec_of(collection, index), IndexSpec)
 
 
+def is_emb_list_index(collection: Collection, index: IndexMeta) -> bool:
+    """An index on a struct vector sub-field (``chunks[vec]``): declared, never built."""
+    return collection.schema.struct_member(index.field_name) is not None
+
+
 def _parse(
     schema: CollectionSchema, target: IndexTarget, params: Mapping[str, str], *, sent: bool = False
 ) -> AnySpec:
     """``params`` as stored, or as a client ``sent`` them (checked as Milvus's proxy does)."""
+    if schema.struct_member(target.field.name) is not None:
+        return parse_emb_list_index(target.field, params)
     if is_bm25_output(schema, target.field):
         return _parse_bm25(target.field, params, sent=sent)
     if is_other_kind(target.field):
@@ -206,7 +214,10 @@ def describe_indexes(
     total = sum(s.num_rows for s in segments)
     infos = []
     for index in chosen:
-        indexed = sum(s.num_rows for s in segments if index.index_id in s.indexes)
+        if is_emb_list_index(collection, index):
+            indexed = total  # searched exactly: nothing to build, every segment is served
+        else:
+            indexed = sum(s.num_rows for s in segments if index.index_id in s.indexes)
         infos.append(
             IndexInfo(
                 index_name=index.index_name,
@@ -300,7 +311,9 @@ def check_loadable(collection: Collection) -> None:
     indexed = {i.field_name for i in collection.meta.indexes}
     if not indexed:
         raise IndexNotFound.with_fields(collection=collection.name)
-    missing = [f.name for f in collection.schema.vector_fields if f.name not in indexed]
+    vectors = [f.name for f in collection.schema.vector_fields]
+    vectors.extend(collection.schema.struct_vector_paths)
+    missing = [name for name in vectors if name not in indexed]
     if missing:
         raise RequestError(
             f"there is no vector index on field: [{' '.join(missing)}], please create index firstly"

@@ -2,9 +2,11 @@
 
 ``translateOutputFields``: ``*`` means every field (vectors included) plus
 the dynamic field; a schema field name means that field; ``$meta`` means the
-whole dynamic field; any other name is a key inside the dynamic field when
-the collection has one, and an error (``field <name> not exist``) when it
-does not.  Query results always carry the primary key.
+whole dynamic field; ``struct[sub]`` means an array-of-structs field with
+only the named sub-fields in each struct (unless the whole field is asked for
+too); any other name is a key inside the dynamic field when the collection
+has one, and an error (``field <name> not exist``) when it does not.  Query
+results always carry the primary key.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pyarrow as pa
 from sluice.errors import RequestError
 from sluice.schema import DYNAMIC_FIELD, CollectionSchema, FieldSchema, FunctionType
 from sluice.types import Context, type_info
+from sluice.types.structs import project
 
 COUNT_STAR = "count(*)"
 
@@ -30,6 +33,8 @@ class OutputSpec:
     fields: tuple[str, ...]
     #: ``None``: no dynamic data; ``()``: the whole ``$meta``; else only these keys.
     dynamic_keys: tuple[str, ...] | None
+    #: Array-of-structs fields asked for only through ``struct[sub]``: the sub-fields kept.
+    struct_subs: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -56,6 +61,8 @@ def resolve_output(
     schema: CollectionSchema, output_fields: Sequence[str], *, with_primary: bool
 ) -> OutputSpec:
     wanted: set[str] = set()
+    whole: set[str] = set()
+    subs: dict[str, list[str]] = {}
     dynamic_keys: list[str] = []
     whole_meta = False
     has_dynamic = schema.dynamic_field is not None
@@ -66,6 +73,7 @@ def resolve_output(
             continue
         if name == "*":
             wanted.update(f.name for f in schema.user_fields if f.name not in hidden)
+            whole.update(wanted)
             whole_meta = whole_meta or has_dynamic
         elif name == DYNAMIC_FIELD and has_dynamic:
             whole_meta = True
@@ -73,6 +81,12 @@ def resolve_output(
             raise RequestError(f"not allowed to retrieve raw data of field {name}")
         elif schema.get(name) is not None and not name.startswith("$"):
             wanted.add(name)
+            whole.add(name)
+        elif (member := schema.struct_member(name)) is not None:
+            wanted.add(member[0].name)
+            subs.setdefault(member[0].name, [])
+            if member[1].name not in subs[member[0].name]:
+                subs[member[0].name].append(member[1].name)
         elif has_dynamic and name.lower() != "count(*)":
             if name not in dynamic_keys:
                 dynamic_keys.append(name)
@@ -81,11 +95,27 @@ def resolve_output(
     if with_primary:
         wanted.add(schema.primary.name)
     fields = tuple(f.name for f in schema.user_fields if f.name in wanted)
+    struct_subs = tuple((name, tuple(kept)) for name, kept in subs.items() if name not in whole)
     if whole_meta:
-        return OutputSpec(fields, ())
+        return OutputSpec(fields, (), struct_subs)
     if dynamic_keys:
-        return OutputSpec(fields, tuple(dynamic_keys))
-    return OutputSpec(fields, None)
+        return OutputSpec(fields, tuple(dynamic_keys), struct_subs)
+    return OutputSpec(fields, None, struct_subs)
+
+
+def narrow_outputs(table: pa.Table, schema: CollectionSchema, output: OutputSpec) -> pa.Table:
+    """``$meta`` cut to the keys asked for, and structs to the sub-fields asked for."""
+    if output.dynamic_keys and DYNAMIC_FIELD in table.column_names:
+        idx = table.column_names.index(DYNAMIC_FIELD)
+        projected = project_dynamic(table.column(DYNAMIC_FIELD), output.dynamic_keys)
+        table = table.set_column(idx, DYNAMIC_FIELD, projected)
+    for name, kept in output.struct_subs:
+        fld = schema.get(name)
+        if fld is None or name not in table.column_names:
+            continue
+        idx = table.column_names.index(name)
+        table = table.set_column(idx, name, project(fld, table.column(idx), kept))
+    return table
 
 
 def raw_data_hidden(schema: CollectionSchema) -> frozenset[str]:

@@ -51,6 +51,14 @@ from sluice.engine.partition_keys import (
 from sluice.engine.partitions import read_partitions
 from sluice.engine.reader import CompiledFilter
 from sluice.engine.rerank import FunctionScore, RerankPlan, plan_function_score
+from sluice.engine.struct_search import (
+    EmbeddingLists,
+    ListQueries,
+    element_queries,
+    is_element_level,
+    plan_emb_list_search,
+    struct_vector,
+)
 from sluice.engine.vector_kinds import is_other_kind, kind_search_params
 from sluice.errors import FieldNotFound, ParameterInvalid, RequestError, SegcoreError
 from sluice.index import VectorKind, kind_of, parse_search_params
@@ -143,8 +151,16 @@ def prepare_search(collection: Collection, req: SearchRequest) -> PreparedSearch
             f"[actual={req.metric.upper()}]: invalid parameter"
         )
     k = req.limit + req.offset
+    member = collection.schema.struct_member(field.name)
     bm25 = is_bm25_output(collection.schema, field)
-    if bm25:
+    if member is not None:
+        params = plan_emb_list_search(field, spec, req.metric, req.search_params or {}, k)
+        if req.group_by_field or req.iterator:
+            raise ParameterInvalid.msg(
+                f"search on the struct vector field {field.name} does not support grouping or "
+                "iterators"
+            )
+    elif bm25:
         params = parse_search_params(
             spec, req.metric, req.search_params or {}, k, kind=VectorKind.SPARSE
         )
@@ -181,7 +197,7 @@ def prepare_search(collection: Collection, req: SearchRequest) -> PreparedSearch
     # Reranked hits are cut to offset/limit and rounded after the ranker, not before.
     reranked = rerank_plan is not None
     plan = search_ops.SearchPlan(
-        field=field.name,
+        field=field.name if member is None else member[0].name,
         params=params,
         limit=req.limit + req.offset if reranked else req.limit,
         offset=0 if reranked else req.offset,
@@ -189,8 +205,10 @@ def prepare_search(collection: Collection, req: SearchRequest) -> PreparedSearch
         round_decimal=-1 if reranked else req.round_decimal,
         after=req.iterator_last_bound if req.iterator else None,
         group_by=group_by,
-        kind=field.dtype,
+        kind=field.dtype if member is None else DataType.ARRAY_OF_STRUCT,
         bm25_spec=spec if bm25 else None,
+        struct_field=None if member is None else member[0],
+        element="" if member is None else member[1].name,
     )
     pruned = pruned_partitions(collection.meta, flt.bound)
     return PreparedSearch(
@@ -223,7 +241,7 @@ def cached_plan(
 
 def run_search(
     prepared: PreparedSearch,
-    vectors: Queries | QueryTexts,
+    vectors: Queries | QueryTexts | EmbeddingLists,
     read_ts: int | None = None,
     context: Context = UTC,
 ) -> SearchResult:
@@ -240,8 +258,17 @@ def run_search(
     elif isinstance(vectors, QueryTexts):
         settings = collection.ctx.settings.functions
         vectors = embed_queries(collection.schema, settings, prepared.field, vectors)
-    queries = query_matrix(prepared.field, vectors)
-    _check_vectors(prepared.field, queries)
+    queries: Any
+    if plan.struct_field is not None:
+        queries = _list_queries(prepared, vectors)
+    elif isinstance(vectors, EmbeddingLists):
+        raise ParameterInvalid.msg(
+            f"embedding list queries can only search a vector field of an array of structs, "
+            f"not {prepared.field.name}"
+        )
+    else:
+        queries = query_matrix(prepared.field, vectors)
+        _check_vectors(prepared.field, queries)
     ts = read_timestamp(collection, read_ts)
     snapshot = read_snapshot(
         collection,
@@ -282,11 +309,39 @@ def _reranked(prepared: PreparedSearch, hits: search_ops.SearchHits) -> search_o
 def search(
     collection: Collection,
     req: SearchRequest,
-    vectors: Queries | QueryTexts,
+    vectors: Queries | QueryTexts | EmbeddingLists,
     read_ts: int | None = None,
     context: Context = UTC,
 ) -> SearchResult:
     return run_search(prepare_search(collection, req), vectors, read_ts, context)
+
+
+def _list_queries(
+    prepared: PreparedSearch, vectors: Queries | QueryTexts | EmbeddingLists
+) -> ListQueries:
+    """Embedding lists for a MAX_SIM search; plain vectors for an element-level one."""
+    field = prepared.field
+    element_level = is_element_level(prepared.plan.params.metric_type)
+    if isinstance(vectors, EmbeddingLists) and not element_level:
+        nq = vectors.shape[0]
+        if not 1 <= nq <= MAX_NQ:
+            raise RequestError(
+                "nq (number of search vector per search request) should be in range "
+                f"[1, {MAX_NQ}], but got {nq}"
+            )
+        queries = vectors.resolve(field)
+        check_finite_floats(queries.vectors)
+        return queries
+    if isinstance(vectors, EmbeddingLists | QueryTexts) or not element_level:
+        raise ParameterInvalid.msg(
+            f"fail to search: metric type {prepared.plan.params.metric_type} of the struct vector "
+            f"field {field.name} takes "
+            f"{'plain vectors' if element_level else 'embedding lists'} as queries"
+        )
+    matrix = query_matrix(field, vectors)
+    _check_vectors(field, matrix)
+    assert isinstance(matrix, np.ndarray)
+    return element_queries(matrix)
 
 
 def query_matrix(field: FieldSchema, vectors: Queries) -> Queries:
@@ -416,7 +471,7 @@ def _anns_field(collection: Collection, name: str | None) -> FieldSchema:
                 "multiple anns_fields exist, please specify a anns_field in search_params"
             )
         return vectors[0]
-    field = schema.get(name)
+    field = schema.get(name) or struct_vector(schema, name)
     if field is None:
         raise ParameterInvalid.msg(
             f"failed to create query plan: failed to get field schema by name: fieldName({name}) "

@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 from sluice.engine.collection import Snapshot
 from sluice.engine.columns import SegmentView
 from sluice.engine.deletes import DeleteSnapshot
-from sluice.engine.output import OutputSpec, project_dynamic
+from sluice.engine.output import OutputSpec, narrow_outputs, project_dynamic
 from sluice.engine.text_match import TextMatchIndexes
 from sluice.query import BoundExpr, IndexLookup, evaluate, indexed_rows
 from sluice.schema import DYNAMIC_FIELD, CollectionSchema
@@ -251,11 +251,13 @@ def gather(
         inverse = np.empty(len(row), dtype=np.int64)
         inverse[np.concatenate(positions)] = np.arange(len(row))
         result = merged.take(pa.array(inverse))
-    if output.dynamic_keys:
-        idx = result.column_names.index(DYNAMIC_FIELD)
-        projected = project_dynamic(result.column(DYNAMIC_FIELD), output.dynamic_keys)
-        result = result.set_column(idx, DYNAMIC_FIELD, projected)
-    return result
+    if schema is None:
+        if output.dynamic_keys:
+            idx = result.column_names.index(DYNAMIC_FIELD)
+            projected = project_dynamic(result.column(DYNAMIC_FIELD), output.dynamic_keys)
+            result = result.set_column(idx, DYNAMIC_FIELD, projected)
+        return result
+    return narrow_outputs(result, schema, output)
 
 
 def _output_table(view: SegmentView, columns: list[str]) -> pa.Table:

@@ -61,7 +61,7 @@ class IndexTarget:
 
 def index_target(schema: CollectionSchema, field_name: str) -> IndexTarget:
     """The field ``field_name`` names (a dynamic key when no field has the name)."""
-    field = schema.get(field_name)
+    field = schema.get(field_name) or _struct_target(schema, field_name)
     if field is None and schema.enable_dynamic_field:
         field = schema.dynamic_field
     if field is None:
@@ -69,9 +69,24 @@ def index_target(schema: CollectionSchema, field_name: str) -> IndexTarget:
     return IndexTarget(field, field_name)
 
 
+def _struct_target(schema: CollectionSchema, field_name: str) -> FieldSchema | None:
+    """``chunks[vec]``: a struct's vector sub-field, as a vector field named by its path.
+
+    Milvus indexes no scalar sub-field of a struct; naming one is refused by name.
+    """
+    member = schema.struct_member(field_name)
+    if member is None:
+        return None
+    if not member[1].dtype.is_vector:
+        raise ParameterInvalid.msg(
+            f"index on the scalar field {field_name} of an array of structs is not supported"
+        )
+    return replace(member[1], name=field_name)
+
+
 def target_of(schema: CollectionSchema, field_name: str, column: str) -> IndexTarget:
     """The target of a declared index (``column`` is set for dynamic keys)."""
-    field = schema.get(column or field_name)
+    field = schema.get(column or field_name) or _struct_target(schema, field_name)
     if field is None:
         raise RequestError(f"cannot create index on non-exist field: {field_name}")
     return IndexTarget(field, field_name)

@@ -127,7 +127,7 @@ class SchemaChanges(EngineCore):
         with self.catalog.lock:
             meta = collection.meta
             _check_new_field(meta.schema.fields, field, max_fields)
-            field_id = max(f.field_id for f in meta.schema.fields) + 1
+            field_id = meta.schema.max_field_id + 1
             schema = replace(
                 meta.schema, fields=(*meta.schema.fields, replace(field, field_id=field_id))
             )

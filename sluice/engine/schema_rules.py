@@ -22,6 +22,7 @@ from sluice.schema import CollectionSchema, DataType, FieldSchema
 from sluice.types import SUPPORTED_TYPES
 from sluice.types.arrays import ELEMENT_TYPES, MAX_ARRAY_CAPACITY
 from sluice.types.geometry import default_wkb
+from sluice.types.structs import SUB_FIELD_TYPES
 from sluice.types.temporal import default_micros
 
 MAX_NAME_LENGTH = 255
@@ -124,7 +125,7 @@ def validate_schema(schema: CollectionSchema, max_fields: int = MAX_FIELDS) -> N
     if len(fields) > max_fields:
         raise RequestError(f"maximum field's number should be limited to {max_fields}")
     vectors = [f for f in fields if f.dtype.is_vector]
-    if len(vectors) > MAX_VECTOR_FIELDS:
+    if len(vectors) + len(schema.struct_vector_paths) > MAX_VECTOR_FIELDS:
         raise RequestError(
             f"maximum vector field's number should be limited to {MAX_VECTOR_FIELDS}"
         )
@@ -159,6 +160,45 @@ def check_field(fld: FieldSchema, collection: str) -> None:
         _validate_max_length(fld, collection)
     if fld.dtype == DataType.ARRAY:
         _validate_max_capacity(fld, collection)
+    if fld.dtype == DataType.ARRAY_OF_STRUCT:
+        _validate_struct(fld, collection)
+
+
+def _validate_struct(fld: FieldSchema, collection: str) -> None:
+    """An array of structs: Milvus 2.6's limits on the field and on each sub-field."""
+    if fld.nullable:
+        raise ParameterInvalid.msg(f"array of struct field {fld.name} does not support nullable")
+    if not fld.struct_fields:
+        raise ParameterInvalid.msg(f"struct field {fld.name} should have at least one field")
+    _validate_max_capacity(fld, collection)
+    seen: set[str] = set()
+    for sub in fld.struct_fields:
+        validate_field_name(sub.name)
+        if sub.name in seen:
+            raise RequestError(f"duplicated field name {sub.name} found in struct {fld.name}")
+        seen.add(sub.name)
+        if sub.dtype not in SUB_FIELD_TYPES:
+            raise ParameterInvalid.msg(
+                f"field {sub.name} in struct {fld.name}: data type {sub.dtype.milvus_name} is "
+                "not supported in a struct"
+            )
+        if sub.is_primary or sub.is_partition_key or sub.auto_id:
+            raise ParameterInvalid.msg(
+                f"field {sub.name} in struct {fld.name} cannot be a primary, partition or "
+                "auto-ID key"
+            )
+        if sub.nullable:
+            raise ParameterInvalid.msg(
+                f"field {sub.name} in struct {fld.name} does not support nullable"
+            )
+        if sub.default_value is not None:
+            raise ParameterInvalid.msg(
+                f"field {sub.name} in struct {fld.name} does not support default_value"
+            )
+        if sub.dtype.is_vector:
+            _validate_dim(sub)
+        if sub.dtype == DataType.VARCHAR:
+            _validate_max_length(sub, collection)
 
 
 def _validate_default_allowed(fld: FieldSchema) -> None:

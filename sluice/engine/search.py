@@ -30,6 +30,7 @@ from sluice.engine.collection import Snapshot
 from sluice.engine.columns import SegmentView
 from sluice.engine.output import OutputSpec, round_scores
 from sluice.engine.reader import CompiledFilter, combined_mask, empty_table, gather
+from sluice.engine.struct_search import ListQueries, segment_top_lists
 from sluice.engine.vector_kinds import kind_search
 from sluice.index import (
     IndexSpec,
@@ -43,7 +44,7 @@ from sluice.index import (
     thread_settings,
 )
 from sluice.index import merge_topk as merge_parts
-from sluice.schema import CollectionSchema, DataType
+from sluice.schema import CollectionSchema, DataType, FieldSchema
 
 _INT64_MIN = np.iinfo(np.int64).min
 _ROW_BITS = 40
@@ -76,6 +77,10 @@ class SearchPlan:
     kind: DataType = DataType.FLOAT_VECTOR
     #: A BM25 output field's index spec: unindexed segments get a posting list per search.
     bm25_spec: IndexSpec | None = None
+    #: Embedding-list search (``kind`` ARRAY_OF_STRUCT): the struct field and the vector
+    #: sub-field searched (``field`` is then the struct column).
+    struct_field: FieldSchema | None = None
+    element: str = ""
 
 
 @dataclass(frozen=True)
@@ -388,6 +393,10 @@ def _segment_topk(
     allowed: np.ndarray | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     params = plan.params
+    if plan.struct_field is not None:
+        assert isinstance(queries, ListQueries)
+        elements = view.element_vectors(plan.struct_field, plan.element)
+        return segment_top_lists(elements, queries, k, params.metric_type, allowed)
     if plan.after is not None:
         # Iterator pages scan exactly, so consecutive pages neither overlap nor skip.
         # The window is exclusive of the last bound: the next float32 beyond it.

@@ -54,7 +54,11 @@ ALL_METRICS: Final = frozenset(FLOAT_METRICS + BINARY_METRICS + SPARSE_METRICS)
 #: Milvus's default metric for float vectors since 2.4 (``FloatVectorDefaultMetricType``).
 DEFAULT_METRIC: Final = COSINE
 
-_LARGER_IS_BETTER: Final = frozenset({IP, COSINE, BM25})
+#: Embedding-list similarities (arrays of structs): MAX_SIM over inner products or cosines.
+#: ``MAX_SIM_L2`` sums distances, so smaller is better, as for L2.
+MAX_SIM_SIMILARITIES: Final = frozenset({"MAX_SIM", "MAX_SIM_IP", "MAX_SIM_COSINE"})
+
+_LARGER_IS_BETTER: Final = frozenset({IP, COSINE, BM25}) | MAX_SIM_SIMILARITIES
 
 
 def canonical_metric(metric: str, allowed: tuple[str, ...] = FLOAT_METRICS) -> str | None:

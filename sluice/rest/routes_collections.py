@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 from pymilvus.grpc_gen import common_pb2, milvus_pb2, schema_pb2
 
-from sluice.errors import ParameterInvalid, RestMissingRequiredParameters
+from sluice.errors import ParameterInvalid, RestMissingRequiredParameters, Unimplemented
 from sluice.rest.body import BOOL, INT, OBJECT, STRINGS, Key
 from sluice.rest.gateway import Call, Gateway, RestFailure
 from sluice.rest.registry import endpoint, ok
@@ -228,6 +228,12 @@ def load_state(gw: Gateway, req: dict[str, Any], call: Call) -> dict[str, Any]:
 
 def _schema_fields(raw_schema: dict[str, Any]) -> schema_pb2.CollectionSchema:
     """The ``schema`` object of a create request, as ``createCollection`` converts it."""
+    for struct in raw_schema.get("structArrayFields") or []:
+        name = struct.get("name", "") if isinstance(struct, dict) else ""
+        raise Unimplemented(
+            f"{Unimplemented.base_message}: the array of structs field {name} cannot be "
+            "declared through the RESTful API of Sluice; create the collection over gRPC"
+        )
     collection = schema_pb2.CollectionSchema(
         autoID=bool(raw_schema.get("autoID", False)),
         enable_dynamic_field=bool(raw_schema.get("enableDynamicField", False)),

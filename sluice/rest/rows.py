@@ -29,6 +29,7 @@ from sluice.errors import (
     ParameterInvalid,
     RestIncorrectParameterFormat,
     RestInvalidInsertData,
+    Unimplemented,
 )
 
 DT = schema_pb2.DataType
@@ -75,6 +76,11 @@ def columns_from_rows(
     """``data`` of an insert/upsert as FieldData columns, refused as Milvus refuses it."""
     if not rows:
         raise RestInvalidInsertData.because("missing required parameters")
+    for declared in schema.struct_array_fields:
+        raise Unimplemented(
+            f"{Unimplemented.base_message}: writing the array of structs field {declared.name} "
+            "through the RESTful API is not supported by Sluice; insert over gRPC"
+        )
     for row in rows:
         if not isinstance(row, dict):
             raise _invalid(
@@ -341,6 +347,13 @@ def placeholder_group(schema: schema_pb2.CollectionSchema, anns_field: str, data
         target = next(
             (f for f in schema.fields if f.name == anns_field and f.data_type in _VECTORS), None
         )
+        if target is None and any(
+            anns_field.startswith(f"{s.name}[") for s in schema.struct_array_fields
+        ):
+            raise Unimplemented(
+                f"{Unimplemented.base_message}: searching the struct vector field {anns_field} "
+                "through the RESTful API is not supported by Sluice; search over gRPC"
+            )
     if target is None:
         raise RestIncorrectParameterFormat.because(
             f"cannot find a vector field named: {anns_field}"
@@ -480,6 +493,8 @@ def _row_count(fields_data: Sequence[schema_pb2.FieldData], ids: schema_pb2.IDs 
 
 
 def _column_values(fd: schema_pb2.FieldData, count: int, int64_as_number: bool) -> list[Any]:
+    if fd.HasField("struct_arrays"):
+        return _struct_values(fd.struct_arrays, count)
     if fd.HasField("vectors"):
         return _vector_values(fd.vectors, count)
     kind = fd.scalars.WhichOneof("data")
@@ -507,6 +522,27 @@ def _column_values(fd: schema_pb2.FieldData, count: int, int64_as_number: bool) 
             present = iter(values)
             values = [next(present) if ok else None for ok in valid]
     return values
+
+
+def _struct_values(struct: schema_pb2.StructArrayField, count: int) -> list[Any]:
+    """An array of structs in Milvus's column form as one list of objects per row."""
+    rows: list[list[dict[str, Any]]] = [[] for _ in range(count)]
+    for sub in struct.fields:
+        if sub.HasField("vectors"):
+            array = sub.vectors.vector_array
+            dim = max(int(array.dim), 1)
+            cells: list[list[Any]] = [
+                np.asarray(row.float_vector.data, dtype=np.float32).reshape(-1, dim).tolist()
+                for row in array.data
+            ]
+        else:
+            cells = [_array_list(cell) for cell in sub.scalars.array_data.data]
+        for structs, values in zip(rows, cells, strict=False):
+            while len(structs) < len(values):
+                structs.append({})
+            for element, value in zip(structs, values, strict=False):
+                element[sub.field_name] = value
+    return rows
 
 
 def _array_list(sf: schema_pb2.ScalarField) -> list[Any]:

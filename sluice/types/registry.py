@@ -16,11 +16,13 @@ from sluice.types.geometry import GEOMETRY
 from sluice.types.info import TypeInfo
 from sluice.types.scalars import SCALARS
 from sluice.types.sparse import SPARSE
+from sluice.types.structs import STRUCTS
 from sluice.types.temporal import TEMPORAL
 from sluice.types.vectors import VECTORS
 
 REGISTRY: dict[DataType, TypeInfo] = {
-    info.dtype: info for info in (*SCALARS, *ARRAYS, *TEMPORAL, *GEOMETRY, *VECTORS, *SPARSE)
+    info.dtype: info
+    for info in (*SCALARS, *ARRAYS, *TEMPORAL, *GEOMETRY, *VECTORS, *SPARSE, *STRUCTS)
 }
 
 #: Types Sluice stores.  Anything else is rejected at CreateCollection.
