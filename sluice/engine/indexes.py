@@ -206,7 +206,7 @@ def describe_indexes(
     total = sum(s.num_rows for s in segments)
     infos = []
     for index in chosen:
-        indexed = sum(s.num_rows for s in segments if index.index_id in s.indexes)
+        indexed = sum(s.num_rows for s in segments if s.has_index(index.index_id))
         infos.append(
             IndexInfo(
                 index_name=index.index_name,
