@@ -43,6 +43,7 @@ from sluice.engine.deletes import ALL_PARTITIONS
 from sluice.engine.manifest import ChannelState, Manifest
 from sluice.engine.output import resolve_output
 from sluice.engine.persist import delta_log_path
+from sluice.engine.residency import evict_unserved
 from sluice.engine.segment import SegmentLevel, SegmentState
 from sluice.errors import BackupError, StorageWriteError
 from sluice.schema import DataType
@@ -223,6 +224,7 @@ def export_collection(
     schema = collection.schema
     output = resolve_output(schema, ["*"], with_primary=True)
     table = reader.query(snapshot, schema, reader.CompiledFilter(), output, None, 0)
+    evict_unserved(collection.ctx, collection)  # released segments read for the export
     progress(1, 2)
     columns: dict[str, pa.Array] = {}
     for fld in schema.fields:

@@ -40,7 +40,7 @@ from sluice.engine.records import (
     insert_header,
 )
 from sluice.engine.routing import shard_of
-from sluice.engine.segment import Segment, SegmentLevel, SegmentState
+from sluice.engine.segment import Segment, SegmentLevel, SegmentLoader, SegmentState
 from sluice.engine.text_match import TextMatchIndexes
 from sluice.errors import CollectionNotFound, PartitionNotFound
 from sluice.schema import CollectionSchema, DataType
@@ -90,6 +90,8 @@ class Collection:
         self.search_plans: dict[Hashable, PreparedSearch] = {}
         #: Token indexes answering ``text_match``/``phrase_match`` per segment.
         self.text_match = TextMatchIndexes(meta.schema)
+        #: Reads an evicted segment back (see :mod:`sluice.engine.residency`).
+        self.segment_loader: SegmentLoader | None = None
 
     @property
     def id(self) -> int:
@@ -332,12 +334,15 @@ class Collection:
         ignore_growing: bool = False,
         partitions: frozenset[int] | None = None,
         expire_before: int = 0,
+        segment_ids: frozenset[int] | None = None,
     ) -> Snapshot:
         """What a read at ``read_ts`` sees.
 
         ``ignore_growing`` leaves out growing segments; ``partitions`` keeps
-        only segments of those partitions (``None``: every partition);
-        ``expire_before`` hides rows older than the collection's TTL.
+        only segments of those partitions (``None``: every partition), and
+        ``segment_ids`` only those segments; ``expire_before`` hides rows
+        older than the collection's TTL.  Segments not in memory are read
+        (see :mod:`sluice.engine.residency`).
         """
         skipped = (SegmentState.DROPPED, SegmentState.GROWING if ignore_growing else None)
         views = tuple(
@@ -347,6 +352,7 @@ class Collection:
             and s.state not in skipped
             and s.num_rows
             and (partitions is None or s.partition_id in partitions)
+            and (segment_ids is None or s.id in segment_ids)
         )
         return Snapshot(read_ts, views, self.deletes.snapshot(read_ts), expire_before)
 

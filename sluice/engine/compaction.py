@@ -40,6 +40,7 @@ from sluice.engine.indexes import is_emb_list_index
 from sluice.engine.persist import delta_log_path, insert_log_path
 from sluice.engine.placement import forget_segment
 from sluice.engine.reader import visible
+from sluice.engine.residency import evict_unserved
 from sluice.engine.segment import Binlog, Segment, SegmentLevel, SegmentState
 from sluice.engine.ttl import expire_before
 from sluice.schema import TS_COLUMN
@@ -167,7 +168,7 @@ def plan_group(
         return [consolidate]
     ts = collection.ctx.tso.allocate()
     for segment in segments:
-        dead = _dead_rows(collection, segment, ts)
+        dead = _dead_rows(collection, segment, ts, forced)
         if dead and (forced or dead >= DELETED_SHARE * segment.num_rows):
             return [[segment]]
     return []
@@ -227,6 +228,7 @@ def mix_compact(
         ts,
         partitions=frozenset({partition}),
         expire_before=expire_before(collection.meta.properties, ts),
+        segment_ids=frozenset(s.id for s in sources),
     )
     views = {view.segment_id: view for view in snapshot.segments}
     parts = []
@@ -248,6 +250,7 @@ def mix_compact(
         return None
     if not collection.swap_segments(channel, sources, targets):
         _delete_files(collection, targets)
+        evict_unserved(ctx, collection, sources)  # read for the merge, released
         return None
     _delete_files(collection, sources)
     for segment in targets:
@@ -326,12 +329,20 @@ def _delete_files(collection: Collection, segments: Sequence[Segment]) -> None:
                 log.warning("could not delete %s after compaction: %s", rel, exc)
 
 
-def _dead_rows(collection: Collection, segment: Segment, ts: int) -> int:
-    """Rows of ``segment`` deleted or expired at ``ts``."""
+def _dead_rows(collection: Collection, segment: Segment, ts: int, read_released: bool) -> int:
+    """Rows of ``segment`` deleted or expired at ``ts``.
+
+    A segment not in memory (released) counts 0 unless ``read_released``: a
+    background pass does not load released segments to look for deletes,
+    ManualCompaction does (and evicts them again).
+    """
+    if not segment.resident and not read_released:
+        return 0
     snapshot = collection.snapshot(
         ts,
         partitions=frozenset({segment.partition_id}),
         expire_before=expire_before(collection.meta.properties, ts),
+        segment_ids=frozenset({segment.id}),
     )
     for view in snapshot.segments:
         if view.segment_id == segment.id:

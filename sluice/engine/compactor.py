@@ -37,6 +37,7 @@ from sluice.engine.compaction import (
     plan_group,
 )
 from sluice.engine.context import EngineContext
+from sluice.engine.residency import evict_unserved
 from sluice.engine.segment import Segment
 from sluice.errors import IndexBuildCancelled
 
@@ -134,6 +135,8 @@ class Compactor:
             for plan, channel, chosen in work:
                 self._merge(collection, plan, channel, chosen)
         finally:
+            # Released segments read to plan or merge leave memory again.
+            evict_unserved(self._ctx, collection)
             job.finished = True
 
     def _automatic_pass(self) -> bool:
@@ -152,6 +155,8 @@ class Compactor:
                 if len(segments) >= AUTO_MIN_L0 and not self._stopping.is_set():
                     self._merge(collection, self._plan(channel, segments, "l0"), channel, segments)
                     merged = True
+            if merged:
+                evict_unserved(self._ctx, collection)  # released segments read for a merge
         return merged
 
     def _manual_job_waiting(self) -> bool:

@@ -27,6 +27,7 @@ from sluice.engine.ingest import Column, prepare_rows, primary_keys, with_new_ke
 from sluice.engine.output import OutputSpec, is_count, present_table, resolve_output
 from sluice.engine.partition_keys import partition_key_field, pruned_partitions, route_rows
 from sluice.engine.partitions import delete_partition, read_partitions, write_partition
+from sluice.engine.residency import evict_unserved
 from sluice.engine.struct_search import refuse_struct_filters
 from sluice.engine.ttl import expire_before
 from sluice.errors import DataMismatch, ExpressionError, ParameterInvalid, RequestError
@@ -198,6 +199,7 @@ def delete(
         output = OutputSpec((collection.schema.primary.name,), None)
         matched = reader.query(snapshot, collection.schema, flt, output, None, 0)
         keys = matched.column(0).to_numpy(zero_copy_only=False)
+        evict_unserved(collection.ctx, collection)  # released segments the filter read
     if len(keys) == 0:
         return DeleteResult(0, collection.ctx.tso.allocate(), keys)
     ts = collection.delete(keys, ALL_PARTITIONS if scope is None else scope.id)
@@ -395,7 +397,7 @@ def vectors_of_keys(collection: Collection, anns_field: str | None, keys: Sequen
 
     Milvus reads each key's newest row; a key with no row (or no vector) is an error.
     """
-    read_partitions(collection, (), "search")  # the load check
+    loaded = read_partitions(collection, (), "search")  # the load check
     schema = collection.schema
     vectors = schema.vector_fields
     if anns_field:
@@ -411,7 +413,7 @@ def vectors_of_keys(collection: Collection, anns_field: str | None, keys: Sequen
     pk = schema.primary
     dtype = np.int64 if pk.dtype == DataType.INT64 else object
     wanted = np.asarray(list(keys), dtype=dtype)
-    snapshot = collection.snapshot(collection.ctx.tso.allocate())
+    snapshot = collection.snapshot(collection.ctx.tso.allocate(), partitions=loaded)
     output = OutputSpec((pk.name, field.name), None)
     found = reader.query(snapshot, schema, reader.CompiledFilter(keys=wanted), output, None, 0)
     positions = _positions(found.column(pk.name).to_numpy(zero_copy_only=False), wanted)

@@ -16,6 +16,9 @@ At start-up an index file named by the manifest is loaded, never rebuilt; a
 Flushed segment without one is queued again.  A file that cannot be loaded
 (missing, truncated, failing its checksum) is logged, forgotten and rebuilt
 from the segment: a damaged index never stops start-up and never answers.
+A segment of a released partition is not in memory (see
+:mod:`sluice.engine.residency`): its persisted files count as built, and
+one lacking an index is read for the build and leaves memory again after.
 An index is immutable: dropping it removes the files, and a new CreateIndex
 builds new ones.
 
@@ -41,6 +44,7 @@ from sluice.engine.columns import SegmentIndex
 from sluice.engine.context import EngineContext
 from sluice.engine.indexes import AnySpec, is_emb_list_index, spec_of
 from sluice.engine.placement import load_mapped, place_collection, place_segment
+from sluice.engine.residency import evict_unserved, served
 from sluice.engine.scalar_indexes import build_scalar, indexed_column, load_scalar
 from sluice.engine.segment import Segment, SegmentLevel, SegmentState
 from sluice.engine.text_match_files import build_text_indexes, wants_text_indexes
@@ -84,9 +88,12 @@ class IndexBuilder:
         self._thread.start()
 
     def request(self, collection: Collection, segment: Segment) -> None:
-        wanted = bool(collection.meta.indexes) or wants_text_indexes(collection, segment)
-        if not wanted or not indexable(segment):
+        if not indexable(segment):
             return
+        if not _lacks_index(collection, segment) and (
+            not segment.resident or served(collection, segment)
+        ):
+            return  # (a resident segment of a released partition is queued to leave memory)
         key = (collection.id, segment.id)
         with self._lock:
             if key in self._pending:
@@ -140,6 +147,11 @@ class IndexBuilder:
 
     def _build_segment(self, collection: Collection, segment: Segment) -> None:
         try:
+            if not _lacks_index(collection, segment):
+                evict_unserved(self._ctx, collection, [segment])
+                return
+            # A non-resident segment is read first: its rows and the indexes it has.
+            segment.make_resident()
             for index in list(collection.meta.indexes):
                 if self._build_one(collection, segment, index):
                     self.builds += 1
@@ -147,6 +159,8 @@ class IndexBuilder:
                 self.builds += build_text_indexes(self._ctx, collection, segment)
             if not self._stopping.is_set():
                 place_segment(self._ctx, collection, segment)
+            # A released partition's segment (read for the build, or flushed) leaves memory.
+            evict_unserved(self._ctx, collection, [segment])
         except OSError as exc:
             # A full or read-only disk: one line, no traceback; the next start rebuilds it.
             log.error(
@@ -158,7 +172,7 @@ class IndexBuilder:
             log.exception("building an index for segment %d failed", segment.id)
 
     def _build_one(self, collection: Collection, segment: Segment, index: IndexMeta) -> bool:
-        if collection.dropped or index.index_id in segment.indexes:
+        if collection.dropped or segment.has_index(index.index_id):
             return False
         if is_emb_list_index(collection, index):
             return False  # embedding lists are searched exactly: nothing to build
@@ -191,7 +205,9 @@ class IndexBuilder:
             return False
         segment.index_files[index.index_id] = rel
         collection.save_manifest()
-        segment.indexes = {**segment.indexes, index.index_id: built}
+        with segment.residency_lock:
+            if segment.resident:  # else the next load reads the file
+                segment.indexes = {**segment.indexes, index.index_id: built}
         telemetry.INDEX_BUILD_SECONDS.observe(time.perf_counter() - started)
         log.info(
             "built %s index %s for segment %d (%d rows) in %.2fs",
@@ -207,6 +223,23 @@ class IndexBuilder:
         self, collection: Collection, segment: Segment, index: IndexMeta, spec: AnySpec
     ) -> SegmentIndex:
         return build_segment_index(collection, segment, index, spec, self._stopping.is_set)
+
+
+def _lacks_index(collection: Collection, segment: Segment) -> bool:
+    """Whether a declared index or token index of ``segment`` is neither loaded nor persisted."""
+    if any(
+        not segment.has_index(i.index_id) and not is_emb_list_index(collection, i)
+        for i in collection.meta.indexes
+    ):
+        return True
+    if not wants_text_indexes(collection, segment):
+        return False
+    registry = collection.text_match
+    return any(
+        not registry.has_sealed(segment.id, name)
+        and (segment.resident or name not in segment.text_index_files)
+        for name in registry.fields
+    )
 
 
 def build_segment_index(

@@ -217,7 +217,7 @@ def describe_indexes(
         if is_emb_list_index(collection, index):
             indexed = total  # searched exactly: nothing to build, every segment is served
         else:
-            indexed = sum(s.num_rows for s in segments if index.index_id in s.indexes)
+            indexed = sum(s.num_rows for s in segments if s.has_index(index.index_id))
         infos.append(
             IndexInfo(
                 index_name=index.index_name,

@@ -12,7 +12,9 @@ partition).  Milvus's rules, with its wording:
   one in a write or a read;
 * load state is per partition.  LoadCollection loads every partition,
   including ones created later; LoadPartitions loads the ones it names.
-  Reads see only loaded partitions, and fail when none is loaded.
+  Reads see only loaded partitions, and fail when none is loaded.  Loading
+  reads the partitions' Flushed segments into memory and releasing drops
+  them (:mod:`sluice.engine.residency`).
 
 Dropping a partition commits the catalog entry without it and the manifest
 without its segments in one metadata commit, then deletes the files; a crash
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import time
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -37,6 +40,7 @@ from sluice.engine.manifest import Manifest
 from sluice.engine.names import validate_collection_name, validate_partition_name
 from sluice.engine.partition_keys import MAX_PARTITIONS, partition_key_field
 from sluice.engine.placement import place_collection
+from sluice.engine.residency import evict_unserved, load_served
 from sluice.engine.segment import Segment
 from sluice.engine.tso import now_ms
 from sluice.errors import (
@@ -234,10 +238,12 @@ class PartitionOps(EngineCore):
         collection = self.get(db, name, check_name=True)
         check_loadable(collection)
         self._set_loaded(collection, None, True)
-        place_collection(self.ctx, collection)
+        self._read_loaded(collection)
 
     def release(self, db: str, name: str) -> None:
-        self._set_loaded(self.get(db, name, check_name=True), None, False)
+        collection = self.get(db, name, check_name=True)
+        self._set_loaded(collection, None, False)
+        evict_unserved(self.ctx, collection)
 
     def load_partitions(self, db: str, name: str, partitions: Sequence[str]) -> None:
         collection = self.get(db, name, check_name=True)
@@ -246,7 +252,7 @@ class PartitionOps(EngineCore):
         if not partitions:
             raise RequestError("failed to load partition, due to no partition specified")
         self._set_loaded(collection, self._named(collection, partitions), True)
-        place_collection(self.ctx, collection)
+        self._read_loaded(collection)
 
     def release_partitions(self, db: str, name: str, partitions: Sequence[str]) -> None:
         collection = self.get(db, name, check_name=True)
@@ -254,6 +260,20 @@ class PartitionOps(EngineCore):
         for partition in partitions:
             validate_partition_name(partition)
         self._set_loaded(collection, self._named(collection, partitions), False)
+        evict_unserved(self.ctx, collection)
+
+    def _read_loaded(self, collection: Collection) -> None:
+        """Read the loaded partitions' segments that are not in memory, then apply placement."""
+        started = time.monotonic()
+        count = load_served(collection)
+        if count:
+            log.info(
+                "collection %s: read %d segment(s) in %.2fs",
+                collection.name,
+                count,
+                time.monotonic() - started,
+            )
+        place_collection(self.ctx, collection)
 
     def load_state(self, db: str, name: str, partitions: Sequence[str] = ()) -> LoadState:
         """GetLoadState: ``NotExist`` for a missing collection (not an error), as Milvus answers."""

@@ -100,10 +100,16 @@ def placeable(segment: Segment) -> bool:
 
 
 def place_segment(ctx: EngineContext, collection: Collection, segment: Segment) -> None:
-    """Put ``segment``'s columns and indexes where the mmap settings say."""
-    if not placeable(segment) or collection.dropped:
+    """Put ``segment``'s columns and indexes where the mmap settings say.
+
+    A non-resident segment (released) is left alone: loading it places it.
+    """
+    if not placeable(segment) or not segment.has_rows or collection.dropped:
         return
-    with _lock(segment.id):
+    # The residency lock first (the loader holds it when it places): no eviction meanwhile.
+    with segment.residency_lock, _lock(segment.id):
+        if not segment.has_rows:
+            return
         meta = collection.meta
         indexes = _place_indexes(ctx, collection, segment)
         vectors = _place_vectors(ctx, meta, segment, indexes)

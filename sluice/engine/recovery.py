@@ -2,11 +2,14 @@
 
 1. Load the manifest: segments, their binlogs, each channel's checkpoint.
 2. Read every L0 delta log into the delete log, then every live data
-   segment (a few at once, on a small pool): its binlogs, its index files
-   (an index that stores the raw vectors supplies them, so that column is
-   not decoded) and its placement (memory-mapped where ``mmap.enabled``
-   says, see :mod:`sluice.engine.placement`).  Segments that were Sealed or
-   Flushing go back to Sealed: their final sync runs again.
+   segment of a loaded partition (a few at once, on a small pool): its
+   binlogs, its index files (an index that stores the raw vectors supplies
+   them, so that column is not decoded) and its placement (memory-mapped
+   where ``mmap.enabled`` says), see :mod:`sluice.engine.segment_loading`.
+   A Flushed segment of a partition that is not loaded is not read: it
+   stays non-resident until LoadCollection (:mod:`sluice.engine.residency`).
+   Segments that were Sealed or Flushing go back to Sealed (and are read):
+   their final sync runs again.
 3. Replay each channel's WAL from its checkpoint.  An INSERT record older
    than its segment's ``synced_end`` is already in a binlog and is skipped;
    a DELETE older than the channel's ``deletes_synced_end`` likewise.
@@ -30,27 +33,22 @@ at or before the first record not yet in segment files.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
-
-import numpy as np
 
 from sluice.config import WalRecovery, WalSync
 from sluice.engine.catalog import CollectionMeta
 from sluice.engine.channel import Channel, PendingDelete
 from sluice.engine.collection import Collection
-from sluice.engine.columns import SegmentIndex
 from sluice.engine.context import EngineContext
 from sluice.engine.deletes import ALL_PARTITIONS
 from sluice.engine.freed_memory import release_freed_memory
-from sluice.engine.index_builds import indexes_holding_vectors, load_segment_indexes
 from sluice.engine.manifest import ChannelState, Manifest
-from sluice.engine.placement import place_segment
 from sluice.engine.records import RecordKind, decode_delete, decode_insert, decode_json
-from sluice.engine.segment import Binlog, Segment, SegmentLevel, SegmentState
-from sluice.engine.text_match_files import load_text_indexes
+from sluice.engine.segment import Segment, SegmentLevel
+from sluice.engine.segment_loading import deferrable, estimated_bytes, load_segment, restore_segment
 from sluice.errors import WALCorruptedError
 from sluice.storage.log_store import ChannelLog
 from sluice.storage.wal import Record
@@ -75,6 +73,7 @@ def open_collection(meta: CollectionMeta, ctx: EngineContext) -> Collection:
             channel.wal.close()
         raise
     collection = Collection(meta, ctx, channels)
+    collection.segment_loader = functools.partial(load_segment, ctx, collection)
     by_name = {c.name: c for c in channels}
     live_partitions = {*meta.partition_ids, ALL_PARTITIONS}
     raws = [r for r in manifest.segments if int(r["partition"]) in live_partitions]
@@ -83,13 +82,22 @@ def open_collection(meta: CollectionMeta, ctx: EngineContext) -> Collection:
     deletes = [r for r in raws if SegmentLevel(int(r["level"])) == SegmentLevel.L0]
     data = [r for r in raws if SegmentLevel(int(r["level"])) != SegmentLevel.L0]
     for raw in deletes:
-        by_name[str(raw["channel"])].add_segment(_restore_segment(ctx, collection, raw)[0])
-    workers = max(1, min(RECOVERY_THREADS, len(data)))
+        by_name[str(raw["channel"])].add_segment(restore_segment(ctx, collection, raw))
+    restored = [restore_segment(ctx, collection, raw) for raw in data]
+    loaded = meta.loaded_partition_ids
+    to_load = []
+    for segment in restored:
+        if deferrable(segment) and segment.partition_id not in loaded:
+            # A released partition's segment: read when a load (or a reader) asks.
+            segment.defer_rows(collection.segment_loader, estimated_bytes(collection, segment))
+        else:
+            to_load.append(segment)
+    workers = max(1, min(RECOVERY_THREADS, len(to_load)))
     with ThreadPoolExecutor(workers, thread_name_prefix="sluice-recover") as pool:
-        loaded = list(pool.map(lambda raw: _open_segment(ctx, collection, raw), data))
-    for raw, segment in zip(data, loaded, strict=True):
-        by_name[str(raw["channel"])].add_segment(segment)
-    if data:
+        list(pool.map(lambda segment: load_segment(ctx, collection, segment), to_load))
+    for segment in restored:
+        by_name[segment.channel].add_segment(segment)
+    if to_load:
         release_freed_memory()  # what the finished workers' allocators kept
     _remove_unreferenced_files(ctx, collection)
     for channel in channels:
@@ -99,21 +107,6 @@ def open_collection(meta: CollectionMeta, ctx: EngineContext) -> Collection:
                 "collection %s: replayed %d WAL records on %s", meta.name, replayed, channel.name
             )
     return collection
-
-
-def _open_segment(ctx: EngineContext, collection: Collection, raw: dict[str, Any]) -> Segment:
-    """One data segment: its rows, indexes and placement (mmap), before the next is read.
-
-    Each worker holds one segment's files at a time, so a collection larger
-    than memory never sits in memory whole.
-    """
-    segment, preloaded = _restore_segment(ctx, collection, raw)
-    if segment.index_files:
-        load_segment_indexes(ctx, collection, segment, preloaded)
-    if segment.text_index_files:
-        load_text_indexes(ctx, collection, segment)
-    place_segment(ctx, collection, segment)
-    return segment
 
 
 def open_channel_log(ctx: EngineContext, name: str, state: ChannelState) -> ChannelLog:
@@ -191,54 +184,6 @@ def _remove_unreferenced_files(ctx: EngineContext, collection: Collection) -> No
             if rel not in referenced:
                 log.info("removing unreferenced file %s", rel)
                 ctx.files.delete_file(rel)
-
-
-def _restore_segment(
-    ctx: EngineContext, collection: Collection, raw: dict[str, Any]
-) -> tuple[Segment, dict[int, SegmentIndex]]:
-    """The segment with its rows, and the indexes loaded on the way (see below)."""
-    state = SegmentState(int(raw["state"]))
-    if state in (SegmentState.SEALED, SegmentState.FLUSHING):
-        state = SegmentState.SEALED
-    segment = Segment(
-        int(raw["id"]),
-        collection_id=collection.id,
-        partition_id=int(raw["partition"]),
-        channel=str(raw["channel"]),
-        schema=collection.schema,
-        level=SegmentLevel(int(raw["level"])),
-        state=state,
-        created_ts=int(raw["created_ts"]),
-    )
-    binlogs = [Binlog.from_dict(b) for b in raw["binlogs"]]
-    segment.binlogs.extend(binlogs)
-    segment.index_files = {int(k): str(v) for k, v in raw.get("index_files", {}).items()}
-    segment.text_index_files = {str(k): str(v) for k, v in raw.get("text_index_files", {}).items()}
-    segment.is_sorted = bool(raw.get("is_sorted", False))
-    segment.compacted_from = tuple(int(i) for i in raw.get("compacted_from", ()))
-    if segment.level == SegmentLevel.L0:
-        for binlog in binlogs:
-            table = ctx.files.read_table(binlog.path, binlog.expected)
-            keys = table.column("pk").to_numpy(zero_copy_only=False)
-            stamps = table.column("ts").to_numpy().astype(np.uint64)
-            collection.deletes.add(keys, stamps, segment.partition_id)
-        return segment, {}
-    preloaded: dict[int, SegmentIndex] = {}
-    if state != SegmentState.DROPPED:
-        rows = sum(b.rows for b in binlogs)
-        if state == SegmentState.FLUSHED and segment.index_files:
-            # Vectors an index stores are not read (nor decoded) from the binlogs.
-            preloaded, vectors = indexes_holding_vectors(ctx, collection, segment, rows)
-        if preloaded:
-            skip = frozenset(vectors)
-            tables = [ctx.files.read_table(b.path, b.expected, skip=skip) for b in binlogs]
-            segment.load_with_vectors(tables, vectors)
-        else:
-            for binlog in binlogs:
-                segment.load(ctx.files.read_table(binlog.path, binlog.expected))
-    segment.synced_rows = segment.num_rows
-    segment.synced_end = int(raw["synced_end"])
-    return segment, preloaded
 
 
 def _replay(collection: Collection, channel: Channel) -> int:

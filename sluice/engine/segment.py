@@ -13,6 +13,14 @@ binlogs; ``synced_end`` is the WAL offset after the last record those rows
 came from, so recovery skips records already persisted.  ``pending`` lists
 the WAL records whose rows are not yet persisted, oldest first; the oldest
 one bounds the channel checkpoint.
+
+A Flushed data segment may be *non-resident*: its rows, indexes and key
+index are not in memory, only its metadata (binlogs, index files, row count
+and size).  That is how segments of released partitions are held (see
+:mod:`sluice.engine.residency`).  :meth:`Segment.view` loads such a segment
+first, through the loader it was given, once however many threads ask, so
+every reader of rows is correct whatever the load state; :meth:`Segment.evict`
+drops the rows again (views already handed out keep their arrays).
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ import enum
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,6 +108,10 @@ class PendingRecord:
     timestamp: int
 
 
+#: Reads a non-resident segment's rows, indexes and placement back into it.
+SegmentLoader = Callable[["Segment"], None]
+
+
 class Segment:
     """A segment's metadata and in-memory rows.
 
@@ -150,14 +162,24 @@ class Segment:
         self.last_write = time.monotonic()
         #: When the oldest row not yet in a binlog arrived (``None``: all persisted).
         self.unsynced_since: float | None = None
+        #: Bytes the rows take in memory; a non-resident segment keeps the
+        #: size it had (or an estimate from its binlogs), for compaction planning.
         self.nbytes = 0
+        self._resident = True
+        #: Bumped whenever the segment becomes resident or non-resident.
+        self._residency_epoch = 0
+        self._residency = threading.RLock()
+        #: The thread running the loader (it reads the rows it is loading).
+        self._loading_thread: int | None = None
+        self._loader: SegmentLoader | None = None
+        self._stored_rows = 0
         self._schema = schema
         pk = schema.primary
         #: Fields held as numpy matrices (dense vectors); every other column is Arrow.
         self._dense = _dense_fields(schema)
         self._scalar_schema = _scalar_schema(schema)
-        pk_dtype: type = np.int64 if pk.dtype == DataType.INT64 else object
-        self._pk = ChunkedColumn(pk_dtype)
+        self._pk_dtype: type = np.int64 if pk.dtype == DataType.INT64 else object
+        self._pk = ChunkedColumn(self._pk_dtype)
         self._ts = ChunkedColumn(np.uint64)
         self._vectors = {
             f.name: DenseColumn(f, ChunkedColumn(*_matrix_shape(f))) for f in self._dense
@@ -178,16 +200,140 @@ class Segment:
 
     @property
     def num_rows(self) -> int:
+        if not self._resident:
+            return self._stored_rows
         return self._view.num_rows
 
+    @property
+    def resident(self) -> bool:
+        """Whether the rows are in memory (every segment but an evicted Flushed one)."""
+        return self._resident
+
+    @property
+    def has_rows(self) -> bool:
+        """Resident, or being loaded by the calling thread (the loader's own steps)."""
+        return self._resident or self._loading_thread == threading.get_ident()
+
+    @property
+    def residency_lock(self) -> threading.RLock:
+        """Held while the segment is read in or evicted; hold it to keep either from happening.
+
+        Taken before any other lock that the loader takes (placement's), so
+        a loader and a holder never wait for each other.
+        """
+        return self._residency
+
+    def has_index(self, index_id: int) -> bool:
+        """Whether the segment has index ``index_id``: loaded, or persisted while non-resident."""
+        if self._resident:
+            return index_id in self.indexes
+        return index_id in self.index_files
+
     def view(self) -> SegmentView:
-        view = self._view
-        if len(view.scalars) > 1 and self._state != SegmentState.GROWING:
-            view = self._consolidate(view)
-        if view.indexes is not self.indexes:
+        while True:
+            epoch = self._residency_epoch
+            view = self._view
+            if not self._resident:
+                if self._loading_thread == threading.get_ident():
+                    return view  # the loader reading the rows it has read so far
+                self.make_resident()
+                continue
+            if len(view.scalars) > 1 and self._state != SegmentState.GROWING:
+                view = self._consolidate(view)
+            if view.indexes is not self.indexes:
+                view = self._with_indexes(view)
+            # An eviction (or a load) since ``epoch`` may have replaced what was read.
+            if epoch == self._residency_epoch and self._resident:
+                return view
+
+    def _with_indexes(self, view: SegmentView) -> SegmentView:
+        with self._consolidating:
+            if self._view is not view:
+                return self._view
             view = view.with_indexes(self.indexes)
             self._view = view
-        return view
+            return view
+
+    # --- residency ------------------------------------------------------------
+
+    def defer_rows(self, loader: SegmentLoader, nbytes: int) -> None:
+        """Start non-resident: the rows stay in the binlogs until :meth:`view` asks.
+
+        ``nbytes``: the size the rows are expected to take in memory.
+        """
+        assert self.num_rows == 0, "only an empty segment defers its rows"
+        self._loader = loader
+        self._stored_rows = sum(b.rows for b in self.binlogs)
+        self.nbytes = nbytes
+        self._resident = False
+        self._residency_epoch += 1
+
+    def make_resident(self) -> None:
+        """Read a non-resident segment's rows back (no-op when resident); one thread loads.
+
+        Others asking meanwhile wait for it.  A failed load leaves the
+        segment non-resident and raises.
+        """
+        with self._residency:
+            if self._resident or self._loading_thread is not None:
+                return
+            loader = self._loader
+            assert loader is not None, f"segment {self.id} is non-resident without a loader"
+            self._drop_rows()
+            expected_bytes, self.nbytes = self.nbytes, 0
+            self._loading_thread = threading.get_ident()
+            try:
+                loader(self)
+                if self._view.num_rows != self._stored_rows:
+                    raise ValueError(
+                        f"segment {self.id}: {self._view.num_rows} rows loaded, "
+                        f"its binlogs hold {self._stored_rows}"
+                    )
+                self._resident = True
+                self._residency_epoch += 1
+            except BaseException:
+                self._drop_rows()
+                self.nbytes = expected_bytes
+                raise
+            finally:
+                self._loading_thread = None
+
+    def evict(self, loader: SegmentLoader) -> bool:
+        """Drop a Flushed data segment's rows, indexes and key index; ``loader`` reads them back.
+
+        Only a segment whose every row is in its binlogs is evicted (growing
+        and sealed ones hold rows no binlog has yet).  Views already handed
+        out keep their arrays, so nothing is freed under a reader.  Returns
+        whether the segment was evicted.
+        """
+        if self._state != SegmentState.FLUSHED or self.level == SegmentLevel.L0:
+            return False
+        with self._residency, self._consolidating:
+            if not self._resident or self._loading_thread is not None:
+                return False
+            rows = self._view.num_rows
+            if not rows or rows != sum(b.rows for b in self.binlogs):
+                return False
+            self._loader = loader
+            self._stored_rows = rows
+            self._resident = False
+            self._residency_epoch += 1
+            self._drop_rows()
+        return True
+
+    def _drop_rows(self) -> None:
+        """Empty every in-memory column and index (the segment is or becomes non-resident)."""
+        self.indexes = {}
+        keys = SegmentKeys()
+        keys.sealed = self._state != SegmentState.GROWING
+        self.keys = keys
+        self.mapped_columns = frozenset()
+        self._pk = ChunkedColumn(self._pk_dtype)
+        self._ts = ChunkedColumn(np.uint64)
+        self._vectors = {
+            f.name: DenseColumn(f, ChunkedColumn(*_matrix_shape(f))) for f in self._dense
+        }
+        self._view = self._make_view(())
 
     def _consolidate(self, view: SegmentView) -> SegmentView:
         """Merge a sealed segment's scalar batches into one, once.
@@ -268,6 +414,8 @@ class Segment:
         """
         assert self._state != SegmentState.GROWING, "only sealed segments are placed"
         with self._consolidating:
+            if not self.has_rows:
+                return  # evicted meanwhile: its next load places it afresh
             for name, matrix in vectors.items():
                 self._vectors[name].matrix.replace(matrix)
             if pk is not None:
@@ -292,6 +440,10 @@ class Segment:
         default value, or nulls; rows appended later carry them.  The caller
         holds the channel lock; readers keep the view they already have.
         """
+        with self._residency:
+            self._adopt_schema(schema)
+
+    def _adopt_schema(self, schema: CollectionSchema) -> None:
         dense = {f.name for f in _dense_fields(schema)}
         added = [
             f

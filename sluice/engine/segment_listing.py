@@ -52,8 +52,8 @@ def loaded_segments(collection: Collection) -> list[LoadedSegment]:
             partition_id=s.partition_id,
             num_rows=s.num_rows,
             mem_size=s.nbytes,
-            index_name=index.index_name if index and index.index_id in s.indexes else "",
-            index_id=index.index_id if index and index.index_id in s.indexes else 0,
+            index_name=index.index_name if index and s.has_index(index.index_id) else "",
+            index_id=index.index_id if index and s.has_index(index.index_id) else 0,
             level=s.level,
             is_sorted=s.is_sorted,
         )

@@ -86,9 +86,11 @@ def engine_stats(engine: Engine) -> EngineStats:
             if segment.state == SegmentState.DROPPED:
                 continue
             rows += segment.num_rows
-            memory += segment.nbytes
             if segment.state == SegmentState.FLUSHED:
                 flushed_ids.append(segment)
+            if not segment.resident:
+                continue  # a released segment: nothing in memory, and not read for stats
+            memory += segment.nbytes
             caches += len(segment.view().__dict__.get("_filter_masks", ()))
         indexes = {
             index.index_name: (

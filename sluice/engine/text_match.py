@@ -67,6 +67,14 @@ class TextMatchIndexes:
             self._sealed[(segment_id, field)] = index
             self._chunks.pop((segment_id, field), None)
 
+    def forget(self, segment_id: int) -> None:
+        """Drop a segment's indexes (it left memory; loading it publishes them again)."""
+        with self._lock:
+            for key in [k for k in self._sealed if k[0] == segment_id]:
+                del self._sealed[key]
+            for key in [k for k in self._chunks if k[0] == segment_id]:
+                del self._chunks[key]
+
     def lookup(
         self, segment_id: int, num_rows: int, column: ColumnReader, fallback: IndexLookup | None
     ) -> SegmentTextLookup:

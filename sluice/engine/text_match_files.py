@@ -38,6 +38,7 @@ def build_text_indexes(ctx: EngineContext, collection: Collection, segment: Segm
         return 0
     built = 0
     registry = collection.text_match
+    segment.make_resident()  # a non-resident segment publishes the token indexes it has
     for name, field in registry.fields.items():
         if registry.has_sealed(segment.id, name) or collection.dropped:
             continue
