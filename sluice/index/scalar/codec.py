@@ -130,6 +130,10 @@ class _Reader:
             try:
                 dtype = np.dtype(spec["dtype"])
                 array = np.frombuffer(self.raw(spec["array"]), dtype=dtype)
+                if not array.flags.aligned:
+                    # Buffers sit at any byte offset of the file; numpy copies an unaligned
+                    # array on every searchsorted/take, so pay that copy once, here.
+                    array = array.copy()
                 return array.reshape(spec["shape"])
             except (TypeError, ValueError) as err:
                 raise CorruptIndex(str(err)) from err
