@@ -232,13 +232,7 @@ def schema_to_proto(schema: CollectionSchema, timezone: str = "UTC") -> schema_p
             nullable=f.nullable,
             is_function_output=f.name in computed,
         )
-        params = dict(f.type_params)
-        if f.dim is not None:
-            params["dim"] = str(f.dim)
-        if f.max_length is not None:
-            params["max_length"] = str(f.max_length)
-        for key, value in params.items():
-            field.type_params.append(common_pb2.KeyValuePair(key=key, value=value))
+        _add_type_params(field, f)
         if f.default_value is not None:
             field.default_value.CopyFrom(_value_field(f.dtype, f.default_value, timezone))
         if f.element_type is not None:
@@ -264,13 +258,20 @@ def _struct_to_proto(f: FieldSchema) -> schema_pb2.StructArrayFieldSchema:
             data_type=_ARRAY_OF_VECTOR if vector else int(DataType.ARRAY),
             element_type=int(sub.dtype),
         )
-        params = dict(sub.type_params)
-        if sub.dim is not None:
-            params["dim"] = str(sub.dim)
-        if sub.max_length is not None:
-            params["max_length"] = str(sub.max_length)
-        if f.max_capacity is not None:
-            params["max_capacity"] = str(f.max_capacity)
-        for key, value in params.items():
-            field.type_params.append(common_pb2.KeyValuePair(key=key, value=value))
+        _add_type_params(field, sub, f.max_capacity)
     return out
+
+
+def _add_type_params(
+    field: schema_pb2.FieldSchema, f: FieldSchema, max_capacity: int | None = None
+) -> None:
+    """The field's type parameters as sent, with ``dim``/``max_length`` (and a struct's capacity)."""
+    params = dict(f.type_params)
+    if f.dim is not None:
+        params["dim"] = str(f.dim)
+    if f.max_length is not None:
+        params["max_length"] = str(f.max_length)
+    if max_capacity is not None:
+        params["max_capacity"] = str(max_capacity)
+    for key, value in params.items():
+        field.type_params.append(common_pb2.KeyValuePair(key=key, value=value))

@@ -23,7 +23,7 @@ import pyarrow as pa
 from pymilvus.grpc_gen import schema_pb2
 
 from sluice.errors import DataMismatch
-from sluice.schema import DataType, FieldSchema
+from sluice.schema import DataType, FieldSchema, split_struct_path
 from sluice.types.sparse import csr
 from sluice.types.vectors import row_bytes
 
@@ -209,8 +209,9 @@ def struct_columns(
 
 
 def _own_name(name: str) -> str:
-    open_at = name.find("[")
-    return name[open_at + 1 : -1] if open_at > 0 and name.endswith("]") else name
+    """A sub-field's own name, whether sent bare or as ``struct[sub]``."""
+    parsed = split_struct_path(name)
+    return name if parsed is None else parsed[1]
 
 
 #: Inbound vector payloads by ``VectorField`` oneof.

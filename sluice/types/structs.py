@@ -22,24 +22,12 @@ import pyarrow.compute as pc
 
 from sluice.errors import DataMismatch
 from sluice.schema import DataType, FieldSchema, struct_path
-from sluice.types.arrays import ARRAYS, MAX_ARRAY_CAPACITY
+from sluice.types.arrays import ARRAYS, ELEMENT_TYPES, MAX_ARRAY_CAPACITY
 from sluice.types.info import Context, Storage, TypeInfo
 from sluice.types.scalars import scalar_arrow
 
 #: Sub-field types a struct may hold (Milvus 2.6).
-SUB_FIELD_TYPES = frozenset(
-    {
-        DataType.BOOL,
-        DataType.INT8,
-        DataType.INT16,
-        DataType.INT32,
-        DataType.INT64,
-        DataType.FLOAT,
-        DataType.DOUBLE,
-        DataType.VARCHAR,
-        DataType.FLOAT_VECTOR,
-    }
-)
+SUB_FIELD_TYPES = ELEMENT_TYPES | {DataType.FLOAT_VECTOR}
 
 _ARRAY_CHECK = ARRAYS[0].check
 
