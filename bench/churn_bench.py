@@ -12,7 +12,11 @@ Reported:
 * single-query search latency p50 on the churned collection against a fresh
   collection holding the same live rows (inserted, flushed, indexed, loaded),
   each measured once its index covers every row: target at most 1.2x;
-* that the churned collection holds exactly the model's rows.
+* that the churned collection holds exactly the model's rows;
+* then (unless ``--settle 0``) the same once the server has gone quiet (under
+  1 % of a core for 10 s: no merge left running) or ``--settle`` seconds have
+  passed: how long compaction took to finish, where it converged, and the
+  latency without a merge running beside the searches.
 
     .venv/bin/python bench/churn_bench.py                  # 5 minutes + 60 s idle
     .venv/bin/python bench/churn_bench.py --minutes 1 --idle 65
@@ -22,9 +26,11 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import statistics
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 from pymilvus import DataType, MilvusClient
@@ -138,11 +144,29 @@ def _all_rows(client: MilvusClient, name: str) -> dict[int, list[float]]:
     return rows
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _settle(pid: int, limit: float) -> float:
+    """Seconds until the server spends under 1 % of a core over 10 s (at most ``limit``)."""
+    started = time.monotonic()
+    while time.monotonic() - started < limit:
+        before = _cpu_seconds(pid)
+        time.sleep(10)
+        if _cpu_seconds(pid) - before < 0.1:
+            break
+    return time.monotonic() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--minutes", type=float, default=5.0)
     parser.add_argument("--idle", type=float, default=60.0)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--settle", type=float, default=900.0, help="0: skip the settled figures")
     args = parser.parse_args()
     with running(["sluice"], BENCH_DIR, [], 60.0, print) as servers:
         uri = servers["sluice"].uri
@@ -171,6 +195,11 @@ def main() -> None:
         queries = np.random.default_rng(99).random((500, DIM), dtype=np.float32)
         _wait_indexed(client, NAME)
         churned_p50 = _p50(client, NAME, queries)
+        settled = None
+        if args.settle > 0:
+            took = _settle(servers["sluice"].process.pid, args.settle)
+            after = _segments(stub, NAME)
+            settled = (took, after, _p50(client, NAME, queries))
         _create(client, FRESH)
         ids = sorted(rows)
         for start in range(0, len(ids), 5000):
@@ -187,6 +216,13 @@ def main() -> None:
         print(f"  search p50 fresh       {fresh_p50:6.3f} ms")
         print(f"  churned / fresh        {churned_p50 / fresh_p50:5.2f}   (target <= 1.2)")
         print(f"  rows equal the model   {exact}")
+        if settled is not None:
+            took, after, settled_p50 = settled
+            print(f"settled {took:.0f} s later: {len(after)} data segments")
+            print(f"  rows per segment       {sorted((s.num_rows for s in after), reverse=True)}")
+            print(f"  segments / needed      {len(after) / needed:5.2f}")
+            print(f"  search p50 settled     {settled_p50:6.3f} ms")
+            print(f"  settled / fresh        {settled_p50 / fresh_p50:5.2f}")
 
 
 if __name__ == "__main__":

@@ -83,6 +83,9 @@ class CompactionSettings:
     auto: bool = True
     #: Seconds between background looks at every collection's segments.
     interval_seconds: float = field(default=60.0, metadata=limits(above=0))
+    #: A shard with no write for this long is quiet: its small segments are packed
+    #: into full ones; a busy shard's are merged by size tier only.
+    quiet_seconds: float = field(default=10.0, metadata=limits(minimum=0))
 
     def __post_init__(self) -> None:
         check_fields(self)

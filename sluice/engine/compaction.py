@@ -55,6 +55,8 @@ AUTO_MIN_SEGMENTS = 3
 COMPACTABLE_SHARE = 0.85
 #: ... or rewrites one segment whose deleted/expired rows reach this share.
 DELETED_SHARE = 0.2
+#: The smallest size tier (see :func:`tier`) ends at three times this share of a segment.
+TIER_FLOOR_SHARE = 1 / 1024
 
 
 @dataclass
@@ -134,36 +136,32 @@ def l0_compact(collection: Collection, channel: Channel, sources: Sequence[Segme
 
 
 def plan_group(
-    collection: Collection, segments: Sequence[Segment], *, forced: bool
+    collection: Collection, segments: Sequence[Segment], *, forced: bool, quiet: bool = True
 ) -> list[list[Segment]]:
     """The merges worth running now in one group (``forced``: a manual compaction).
 
-    Small segments are packed, oldest first, into merges of at most
+    ``quiet``: nothing has been written to the group's shard for a while.  The
+    background pass first merges segments of one size tier (:func:`_tiered`):
+    cheap merges that cut the segment count fast and rewrite a row about once
+    per tier while writes go on.  Only a quiet group (or a forced one) then
+    has its small segments packed, oldest first, into merges of at most
     ``segments.max_bytes`` each, so one merge writes (and indexes) about one
     full segment however far behind compaction is; a merge of one segment is
     no merge, and a background merge needs ``AUTO_MIN_SEGMENTS`` segments or
-    ``COMPACTABLE_SHARE`` of a full one (Milvus's trigger).  Then underfull
+    ``COMPACTABLE_SHARE`` of a full one (Milvus's trigger), and underfull
     segments that would fit in fewer are consolidated (:func:`_consolidation`).
-    Without either, the first segment whose deleted or expired rows reach
-    ``DELETED_SHARE`` (any, when forced) is rewritten alone.
+    Without any of these, the first segment whose deleted or expired rows reach
+    ``DELETED_SHARE`` (any, when forced) is rewritten alone.  Merges run
+    smallest first.
     """
     max_bytes = collection.ctx.settings.segments.max_bytes
     small = [s for s in segments if s.nbytes < max_bytes * SMALL_SHARE]
-    if len(small) >= 2:
-        merges: list[list[Segment]] = [[]]
-        filled = 0
-        for segment in small:
-            if merges[-1] and filled + segment.nbytes > max_bytes:
-                merges.append([])
-                filled = 0
-            merges[-1].append(segment)
-            filled += segment.nbytes
-        packed = [
-            merge for merge in merges if len(merge) >= 2 and (forced or _worth(merge, max_bytes))
-        ]
-        if packed:
-            return packed
-    consolidate = _consolidation(segments, max_bytes)
+    merges = [] if forced else _tiered(small, max_bytes)
+    if not merges and (forced or quiet):
+        merges = _packed(small, max_bytes, forced)
+    if merges:
+        return sorted(merges, key=lambda m: sum(s.nbytes for s in m))
+    consolidate = _consolidation(segments, max_bytes) if forced or quiet else []
     if consolidate:
         return [consolidate]
     ts = collection.ctx.tso.allocate()
@@ -172,6 +170,66 @@ def plan_group(
         if dead and (forced or dead >= DELETED_SHARE * segment.num_rows):
             return [[segment]]
     return []
+
+
+def _packed(small: Sequence[Segment], max_bytes: int, forced: bool) -> list[list[Segment]]:
+    """Small segments packed oldest first into merges of one segment's worth at most."""
+    merges = _pack(small, max_bytes)
+    return [m for m in merges if len(m) >= 2 and (forced or _worth(m, max_bytes))]
+
+
+def _pack(segments: Sequence[Segment], max_bytes: int) -> list[list[Segment]]:
+    merges: list[list[Segment]] = [[]]
+    filled = 0
+    for segment in segments:
+        if merges[-1] and filled + segment.nbytes > max_bytes:
+            merges.append([])
+            filled = 0
+        merges[-1].append(segment)
+        filled += segment.nbytes
+    return [m for m in merges if m]
+
+
+def tier(nbytes: int, max_bytes: int) -> int:
+    """A small segment's size tier: tier ``k`` spans ``TIER_FLOOR * 3**k`` up to ``3**(k+1)``.
+
+    The base is ``AUTO_MIN_SEGMENTS``, so a merge of that many segments of one
+    tier always lands in a higher tier.
+    """
+    floor = max_bytes * TIER_FLOOR_SHARE
+    if nbytes < floor * AUTO_MIN_SEGMENTS:
+        return 0
+    return int(math.log(nbytes / floor, AUTO_MIN_SEGMENTS))
+
+
+def _tiered(small: Sequence[Segment], max_bytes: int) -> list[list[Segment]]:
+    """Merges for a group still being written: segments of similar size only.
+
+    Packing every small segment would merge a merge's output again with each
+    new flush, re-indexing the same rows pass after pass while writes go on.
+    Merging ``AUTO_MIN_SEGMENTS`` or more segments of one size tier instead
+    moves rows up one tier per merge, so a row is rewritten (and re-indexed)
+    about once per tier, a logarithmic number of times.  Small segments that
+    fill ``COMPACTABLE_SHARE`` of a segment together are merged whatever their
+    tiers: the output is not small and is never merged again for size.
+    """
+    by_tier: dict[int, list[Segment]] = {}
+    for segment in small:
+        by_tier.setdefault(tier(segment.nbytes, max_bytes), []).append(segment)
+    merges = [
+        merge
+        for members in by_tier.values()
+        for merge in _pack(members, max_bytes)
+        if len(merge) >= AUTO_MIN_SEGMENTS
+    ]
+    if merges:
+        return merges
+    largest_first = sorted(small, key=lambda s: s.nbytes, reverse=True)
+    return [
+        merge
+        for merge in _pack(largest_first, max_bytes)
+        if len(merge) >= 2 and sum(s.nbytes for s in merge) >= COMPACTABLE_SHARE * max_bytes
+    ]
 
 
 def _consolidation(segments: Sequence[Segment], max_bytes: int) -> list[Segment]:

@@ -1,7 +1,12 @@
-"""The compaction thread: ManualCompaction jobs first, automatic passes in between.
+"""The compaction threads: ManualCompaction jobs first, automatic passes in between.
 
-One thread runs every compaction, one merge at a time, so compaction never
-takes more than a core from writes and searches.  A ManualCompaction is a
+One thread runs manual jobs and every automatic merge, one at a time.  A
+second, light lane runs only small automatic merges (at most
+``LIGHT_MERGE_SHARE`` of a segment, a few seconds each) so the segment count
+keeps falling while the main thread rebuilds a large segment's index for a
+minute; segments being merged by one lane are invisible to the other's
+planning, and the light lane starts nothing while a manual job waits or
+runs.  A ManualCompaction is a
 job: its plans (one merge per (shard, partition) group worth merging) are
 made when the thread takes it, and GetCompactionState reports Executing
 until every plan has run.  Jobs are kept in memory for the server's life;
@@ -13,9 +18,14 @@ whose ``collection.autocompaction.enabled`` property is not false (default:
 ``[compaction] auto``) and merges groups of at least ``AUTO_MIN_SEGMENTS``
 small segments, or two or more filling ``COMPACTABLE_SHARE`` of a segment
 (packed into merges of one segment's worth each), or rewrites
-a segment whose deleted rows reach ``DELETED_SHARE``.  A pass that merged
-something is followed by another after ``FOLLOW_UP_SECONDS``, so a backlog
-drains at the speed merges run rather than one merge per interval.
+a segment whose deleted rows reach ``DELETED_SHARE``.  While a shard is
+being written (a write in the last ``[compaction] quiet_seconds``) only
+segments of one size tier are merged, so rows are not re-indexed pass after
+pass; once it is quiet its small segments are packed into full ones.  A
+pass that merged something is followed by another after
+``FOLLOW_UP_SECONDS``, so a backlog drains at the speed merges run rather
+than one merge per interval, and a pass that saw a busy shard by another
+once it may have gone quiet.
 """
 
 from __future__ import annotations
@@ -39,6 +49,7 @@ from sluice.engine.compaction import (
 from sluice.engine.context import EngineContext
 from sluice.engine.residency import evict_unserved
 from sluice.engine.segment import Segment
+from sluice.engine.tso import now_ms, physical_ms
 from sluice.errors import IndexBuildCancelled
 
 log = logging.getLogger(__name__)
@@ -48,6 +59,8 @@ AUTO_PROPERTY = "collection.autocompaction.enabled"
 FOLLOW_UP_SECONDS = 1.0
 #: The automatic pass merges a shard's delete segments of one scope once there are this many.
 AUTO_MIN_L0 = 8
+#: The light lane takes merges of at most this share of ``segments.max_bytes``.
+LIGHT_MERGE_SHARE = 1 / 16
 
 
 @dataclass
@@ -81,14 +94,23 @@ class Compactor:
         self._lock = threading.Lock()
         self._queue: queue.Queue[tuple[CompactionJob, Collection] | None] = queue.Queue()
         self._stopping = threading.Event()
+        #: Segments a lane is merging: the other lane plans without them.
+        self._merging: set[int] = set()
+        #: A manual job is queued or running: the light lane starts nothing.
+        self._manual_jobs = 0
         self._thread = threading.Thread(target=self._run, name="sluice-compaction", daemon=True)
+        self._light = threading.Thread(
+            target=self._run_light, name="sluice-compaction-light", daemon=True
+        )
         self._thread.start()
+        self._light.start()
 
     def submit(self, collection: Collection) -> CompactionJob:
         """A ManualCompaction of ``collection``: queued, run by the thread."""
         job = CompactionJob(self._ctx.ids.allocate(), collection.id)
         with self._lock:
             self._jobs[job.job_id] = job
+            self._manual_jobs += 1
         self._queue.put((job, collection))
         return job
 
@@ -101,28 +123,54 @@ class Compactor:
         self._stopping.set()
         self._queue.put(None)
         self._thread.join(timeout)
-        return not self._thread.is_alive()
+        self._light.join(timeout)
+        return not self._thread.is_alive() and not self._light.is_alive()
 
     def _run(self) -> None:
-        interval = self._ctx.settings.compaction.interval_seconds
+        settings = self._ctx.settings.compaction
+        interval = settings.interval_seconds
         wait = interval
         while not self._stopping.is_set():
             try:
                 item = self._queue.get(timeout=wait)
             except queue.Empty:
+                merged, busy = self._automatic_pass(light=False)
                 # A pass that merged something may have left more to do (merges are
-                # bounded to one segment's worth): look again soon, not a whole interval on.
-                wait = min(interval, FOLLOW_UP_SECONDS) if self._automatic_pass() else interval
+                # bounded to one segment's worth): look again soon, not a whole interval
+                # on; a busy shard is looked at again once it may have gone quiet.
+                wait = interval
+                if busy:
+                    wait = min(wait, max(settings.quiet_seconds, FOLLOW_UP_SECONDS))
+                if merged:
+                    wait = min(wait, FOLLOW_UP_SECONDS)
                 continue
             if item is None:
                 return
             job, collection = item
-            self._run_job(job, collection)
+            try:
+                self._run_job(job, collection)
+            finally:
+                with self._lock:
+                    self._manual_jobs -= 1
+
+    def _run_light(self) -> None:
+        """The light lane: small automatic merges, looked for every ``FOLLOW_UP_SECONDS``."""
+        settings = self._ctx.settings.compaction
+        wait = settings.interval_seconds
+        while not self._stopping.wait(wait):
+            with self._lock:
+                manual = self._manual_jobs > 0
+            merged, busy = (False, False) if manual else self._automatic_pass(light=True)
+            wait = settings.interval_seconds
+            if busy:
+                wait = min(wait, max(settings.quiet_seconds, FOLLOW_UP_SECONDS))
+            if merged or manual:
+                wait = min(wait, FOLLOW_UP_SECONDS)
 
     def _run_job(self, job: CompactionJob, collection: Collection) -> None:
         try:
             work = []
-            for channel, segments in groups(collection):
+            for channel, segments in self._groups(collection):
                 for chosen in plan_group(collection, segments, forced=True):
                     plan = self._plan(channel, chosen)
                     job.plans.append(plan)
@@ -139,28 +187,52 @@ class Compactor:
             evict_unserved(self._ctx, collection)
             job.finished = True
 
-    def _automatic_pass(self) -> bool:
-        """One look at every collection; whether any merge ran."""
-        merged = False
+    def _automatic_pass(self, *, light: bool) -> tuple[bool, bool]:
+        """One look at every collection: whether any merge ran, whether a shard was busy.
+
+        ``light``: the light lane's pass, which runs only small data merges.
+        """
+        merged = busy = False
+        quiet_ms = self._ctx.settings.compaction.quiet_seconds * 1000
+        light_bytes = self._ctx.settings.segments.max_bytes * LIGHT_MERGE_SHARE
         for collection in list(self._collections.values()):
             if self._stopping.is_set() or not self._automatic(collection):
                 continue
-            for channel, segments in groups(collection):
-                for chosen in plan_group(collection, segments, forced=False):
-                    if self._stopping.is_set() or self._manual_job_waiting():
-                        return True
-                    self._merge(collection, self._plan(channel, chosen), channel, chosen)
-                    merged = True
-            for channel, segments in l0_groups(collection):
-                if len(segments) >= AUTO_MIN_L0 and not self._stopping.is_set():
-                    self._merge(collection, self._plan(channel, segments, "l0"), channel, segments)
-                    merged = True
+            for channel, segments in self._groups(collection):
+                quiet = now_ms() - physical_ms(channel.tick_ts) >= quiet_ms
+                busy = busy or not quiet
+                for chosen in plan_group(collection, segments, forced=False, quiet=quiet):
+                    if light and sum(s.nbytes for s in chosen) > light_bytes:
+                        continue
+                    if self._stopping.is_set() or self._manual_job_waiting(light):
+                        return True, busy
+                    if self._merge(collection, self._plan(channel, chosen), channel, chosen):
+                        merged = True
+            if not light:
+                for channel, segments in l0_groups(collection):
+                    if len(segments) >= AUTO_MIN_L0 and not self._stopping.is_set():
+                        plan = self._plan(channel, segments, "l0")
+                        merged = self._merge(collection, plan, channel, segments) or merged
             if merged:
                 evict_unserved(self._ctx, collection)  # released segments read for a merge
-        return merged
+        return merged, busy
 
-    def _manual_job_waiting(self) -> bool:
+    def _groups(self, collection: Collection) -> list[tuple[Channel, list[Segment]]]:
+        """The collection's merge groups without the segments a lane is merging now."""
+        with self._lock:
+            merging = set(self._merging)
+        found = []
+        for channel, segments in groups(collection):
+            free = [s for s in segments if s.id not in merging]
+            if free:
+                found.append((channel, free))
+        return found
+
+    def _manual_job_waiting(self, light: bool) -> bool:
         """Manual jobs go first: an automatic pass yields between merges when one waits."""
+        if light:
+            with self._lock:
+                return self._manual_jobs > 0
         return not self._queue.empty()
 
     def _plan(
@@ -188,7 +260,14 @@ class Compactor:
         plan: CompactionPlan,
         channel: Channel,
         chosen: Sequence[Segment],
-    ) -> None:
+    ) -> bool:
+        """Run one plan; whether it ran (its segments were not taken by the other lane)."""
+        ids = {s.id for s in chosen}
+        with self._lock:
+            if ids & self._merging:
+                plan.failed = plan.done = True
+                return False
+            self._merging |= ids
         targets: tuple[int, ...] | None
         try:
             if plan.kind == "l0":
@@ -205,3 +284,6 @@ class Compactor:
             plan.failed = True
         finally:
             plan.done = True
+            with self._lock:
+                self._merging -= ids
+        return True

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from sluice.engine.compaction import plan_group
+from sluice.engine.compaction import plan_group, tier
 
 MAX = 1000
 
@@ -71,3 +71,61 @@ def test_underfull_segments_that_fit_in_fewer_are_consolidated_until_they_do() -
 @pytest.mark.parametrize("sizes", [(840, 840), (900, 600), (1000, 1000, 300)])
 def test_segments_that_cannot_fit_in_fewer_stay(sizes: tuple[int, ...]) -> None:
     assert plan_group(_collection(), _segments(*sizes), forced=False) == []
+
+
+def _after(sizes: list[int], merges: list[list[Any]], max_bytes: int) -> list[int]:
+    """The group's sizes once ``merges`` ran: outputs cut at ``max_bytes`` (no deleted rows)."""
+    left = list(sizes)
+    for merge in merges:
+        total = sum(s.nbytes for s in merge)
+        for s in merge:
+            left.remove(s.nbytes)
+        left += [max_bytes] * (total // max_bytes) + (
+            [total % max_bytes] if total % max_bytes else []
+        )
+    return left
+
+
+def test_a_merge_of_one_tier_lands_in_a_higher_tier() -> None:
+    big = 2**20
+    for size in (1, 500, 3 * 1024, 40_000, 100_000):
+        assert tier(3 * size, big) > tier(size, big) or tier(3 * size, big) == tier(size, big) == 0
+    assert tier(3 * 1024 * 3, big) == tier(3 * 1024, big) + 1
+
+
+@pytest.mark.parametrize(
+    ("sizes", "expected"),
+    [
+        ((100, 100, 100), [[100, 100, 100]]),  # one tier
+        ((5, 100, 300), []),  # three tiers: nothing merges while the shard is written
+        ((450, 420), [[450, 420]]),  # fills 85 % of a segment: the output is final
+        ((5, 6, 7, 300), [[5, 6, 7]]),
+    ],
+)
+def test_a_busy_shard_merges_segments_of_one_tier(sizes: tuple[int, ...], expected: list) -> None:
+    merges = plan_group(_collection(), _segments(*sizes), forced=False, quiet=False)
+    assert _sizes(merges) == expected
+
+
+def _churn(quiet: bool) -> tuple[int, int]:
+    """300 flushes of 1 KiB into a 1 MiB-segment group, a pass after each; bytes rewritten, segments."""
+    big = 2**20
+    collection = _collection()
+    collection.ctx.settings.segments.max_bytes = big
+    sizes: list[int] = []
+    rewritten = 0
+    for _ in range(300):
+        sizes.append(1024)
+        while merges := plan_group(collection, _segments(*sizes), forced=False, quiet=quiet):
+            rewritten += sum(s.nbytes for m in merges for s in m)
+            sizes = _after(sizes, merges, big)
+    return rewritten, len(sizes)
+
+
+def test_tiered_merging_rewrites_each_row_a_logarithmic_number_of_times() -> None:
+    written = 300 * 1024
+    tiered, tiered_segments = _churn(quiet=False)
+    packed, _ = _churn(quiet=True)
+    assert tiered <= 6 * written  # about one rewrite per tier (log3 of 300 flushes ~ 5.2)
+    assert packed > 20 * tiered  # packing re-merges the growing output with every flush
+    assert tiered_segments <= 2 * 6  # at most two segments per tier wait for a third
