@@ -92,6 +92,8 @@ class Compactor:
         self._collections = collections
         self._jobs: dict[int, CompactionJob] = {}
         self._lock = threading.Lock()
+        #: Notified when a merge ends (a manual job waits for the light lane's).
+        self._merge_ended = threading.Condition(self._lock)
         self._queue: queue.Queue[tuple[CompactionJob, Collection] | None] = queue.Queue()
         self._stopping = threading.Event()
         #: Segments a lane is merging: the other lane plans without them.
@@ -168,6 +170,10 @@ class Compactor:
                 wait = min(wait, FOLLOW_UP_SECONDS)
 
     def _run_job(self, job: CompactionJob, collection: Collection) -> None:
+        with self._merge_ended:
+            # The light lane starts nothing once a job waits: let its merge end, so the
+            # job plans over every segment, as one lane would.
+            self._merge_ended.wait_for(lambda: not self._merging)
         try:
             work = []
             for channel, segments in self._groups(collection):
@@ -284,6 +290,7 @@ class Compactor:
             plan.failed = True
         finally:
             plan.done = True
-            with self._lock:
+            with self._merge_ended:
                 self._merging -= ids
+                self._merge_ended.notify_all()
         return True

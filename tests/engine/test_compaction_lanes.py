@@ -6,6 +6,7 @@ pass is run by the test, so which merges a lane takes is observed directly.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -102,4 +103,42 @@ def test_the_light_lane_takes_small_merges_and_skips_segments_being_merged(
     merged, _ = compactor._automatic_pass(light=False)
     assert merged
     assert _sizes(client) == [300, 9000]
+    assert _rows(client) == _model(model)
+
+
+def test_a_manual_job_waits_for_the_light_lanes_merge_then_plans_every_segment(
+    client: EmbeddedClient,
+) -> None:
+    schema = CollectionSchema(
+        NAME,
+        (
+            FieldSchema("id", DataType.INT64, is_primary=True),
+            FieldSchema("v", DataType.FLOAT_VECTOR, dim=DIM),
+        ),
+    )
+    client.create_collection(NAME, schema=schema)
+    client.create_index(NAME, "v", "FLAT", "L2")
+    client.load_collection(NAME)
+    model: dict[int, list[float]] = {}
+    for b in range(4):
+        _flush_batch(client, b * 100, 100, model)
+    compactor: Any = client.engine.compactor
+    collection = client.engine.get("default", NAME)
+    taken = [s.id for s in collection.segments() if s.num_rows == 100][:2]
+    with compactor._merge_ended:
+        compactor._merging.update(taken)  # as if the light lane were merging two of them
+
+    job_id = client.engine.manual_compaction("default", NAME)
+    time.sleep(0.5)
+    assert client.engine.compaction_state(job_id).executing  # waiting, nothing planned yet
+    assert _sizes(client) == [100, 100, 100, 100]
+
+    with compactor._merge_ended:
+        compactor._merging.clear()
+        compactor._merge_ended.notify_all()
+    deadline = time.monotonic() + 30
+    while client.engine.compaction_state(job_id).executing:
+        assert time.monotonic() < deadline, "the manual job never ran"
+        time.sleep(0.05)
+    assert _sizes(client) == [400]  # all four, the two the lane held included
     assert _rows(client) == _model(model)
