@@ -282,18 +282,29 @@ def test_search_matches_brute_force(client: MilvusClient, metric: str, index_typ
     base = np.vstack([base, more])
 
     k = 10
-    # AUTOINDEX is HNSW: with ef past the segment size its search is exhaustive, hence exact.
+    # AUTOINDEX is HNSW: with ef past the segment size it visits every node it can reach;
+    # a graph built on two threads may leave one unreachable, so it is held to recall and
+    # to exact distances for what it returns, FLAT to the exact answer.
     extra = {"search_params": {"params": {"ef": 512}}} if index_type == "AUTOINDEX" else {}
     hits = client.search(name, queries.tolist(), limit=k, **extra, **STRONG)
     want_ids, want_scores = _brute_force(
         base.astype(np.float64), queries.astype(np.float64), metric, k
     )
+    everything, every_score = _brute_force(
+        base.astype(np.float64), queries.astype(np.float64), metric, len(base)
+    )
     assert len(hits) == len(queries)
     for q, row in enumerate(hits):
         got_ids = [h["id"] for h in row]
         got_scores = np.array([h["distance"] for h in row])
-        assert got_ids == want_ids[q].tolist(), f"query {q}, {metric}"
-        np.testing.assert_allclose(got_scores, want_scores[q], rtol=1e-4, atol=1e-4)
+        if index_type == "FLAT":
+            assert got_ids == want_ids[q].tolist(), f"query {q}, {metric}"
+            np.testing.assert_allclose(got_scores, want_scores[q], rtol=1e-4, atol=1e-4)
+        else:
+            assert len(set(got_ids) & set(want_ids[q].tolist())) >= k - 1, f"query {q}"
+            true_score = dict(zip(everything[q].tolist(), every_score[q].tolist(), strict=True))
+            expected = np.array([true_score[i] for i in got_ids])
+            np.testing.assert_allclose(got_scores, expected, rtol=1e-4, atol=1e-4)
         if metric == "L2":
             assert np.all(np.diff(got_scores) >= 0)
         else:
