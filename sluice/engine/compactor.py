@@ -156,7 +156,7 @@ class Compactor:
                     self._manual_jobs -= 1
 
     def _run_light(self) -> None:
-        """The light lane: small automatic merges, looked for every ``FOLLOW_UP_SECONDS``."""
+        """The light lane: small automatic merges, on the main thread's schedule of passes."""
         settings = self._ctx.settings.compaction
         wait = settings.interval_seconds
         while not self._stopping.wait(wait):
