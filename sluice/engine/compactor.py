@@ -129,22 +129,12 @@ class Compactor:
         return not self._thread.is_alive() and not self._light.is_alive()
 
     def _run(self) -> None:
-        settings = self._ctx.settings.compaction
-        interval = settings.interval_seconds
-        wait = interval
+        wait = self._ctx.settings.compaction.interval_seconds
         while not self._stopping.is_set():
             try:
                 item = self._queue.get(timeout=wait)
             except queue.Empty:
-                merged, busy = self._automatic_pass(light=False)
-                # A pass that merged something may have left more to do (merges are
-                # bounded to one segment's worth): look again soon, not a whole interval
-                # on; a busy shard is looked at again once it may have gone quiet.
-                wait = interval
-                if busy:
-                    wait = min(wait, max(settings.quiet_seconds, FOLLOW_UP_SECONDS))
-                if merged:
-                    wait = min(wait, FOLLOW_UP_SECONDS)
+                wait = self._next_wait(*self._automatic_pass(light=False))
                 continue
             if item is None:
                 return
@@ -157,17 +147,28 @@ class Compactor:
 
     def _run_light(self) -> None:
         """The light lane: small automatic merges, on the main thread's schedule of passes."""
-        settings = self._ctx.settings.compaction
-        wait = settings.interval_seconds
+        wait = self._ctx.settings.compaction.interval_seconds
         while not self._stopping.wait(wait):
             with self._lock:
                 manual = self._manual_jobs > 0
-            merged, busy = (False, False) if manual else self._automatic_pass(light=True)
-            wait = settings.interval_seconds
-            if busy:
-                wait = min(wait, max(settings.quiet_seconds, FOLLOW_UP_SECONDS))
-            if merged or manual:
-                wait = min(wait, FOLLOW_UP_SECONDS)
+            if manual:  # look again soon: the job will be over
+                wait = self._next_wait(merged=True, busy=False)
+            else:
+                wait = self._next_wait(*self._automatic_pass(light=True))
+
+    def _next_wait(self, merged: bool, busy: bool) -> float:
+        """Seconds to the next automatic pass.
+
+        A pass that merged something may have left more to do (merges are bounded
+        to one segment's worth): look again soon, not a whole interval on; a busy
+        shard is looked at again once it may have gone quiet.
+        """
+        settings = self._ctx.settings.compaction
+        if merged:
+            return min(settings.interval_seconds, FOLLOW_UP_SECONDS)
+        if busy:
+            return min(settings.interval_seconds, max(settings.quiet_seconds, FOLLOW_UP_SECONDS))
+        return settings.interval_seconds
 
     def _run_job(self, job: CompactionJob, collection: Collection) -> None:
         with self._merge_ended:

@@ -39,6 +39,20 @@ def client(tmp_path: Path) -> Iterator[EmbeddedClient]:
     opened.close()
 
 
+def _create(client: EmbeddedClient) -> None:
+    """An id and an 8-d vector with a FLAT index (exact answers), loaded."""
+    schema = CollectionSchema(
+        NAME,
+        (
+            FieldSchema("id", DataType.INT64, is_primary=True),
+            FieldSchema("v", DataType.FLOAT_VECTOR, dim=DIM),
+        ),
+    )
+    client.create_collection(NAME, schema=schema)
+    client.create_index(NAME, "v", "FLAT", "L2")
+    client.load_collection(NAME)
+
+
 def _flush_batch(client: EmbeddedClient, start: int, n: int, model: dict[int, list[float]]) -> None:
     vectors = np.random.default_rng(start).random((n, DIM), dtype=np.float32)
     rows = [{"id": start + i, "v": vectors[i].tolist()} for i in range(n)]
@@ -68,16 +82,7 @@ def _model(model: dict[int, list[float]]) -> dict[int, list[float]]:
 def test_the_light_lane_takes_small_merges_and_skips_segments_being_merged(
     client: EmbeddedClient,
 ) -> None:
-    schema = CollectionSchema(
-        NAME,
-        (
-            FieldSchema("id", DataType.INT64, is_primary=True),
-            FieldSchema("v", DataType.FLOAT_VECTOR, dim=DIM),
-        ),
-    )
-    client.create_collection(NAME, schema=schema)
-    client.create_index(NAME, "v", "FLAT", "L2")
-    client.load_collection(NAME)
+    _create(client)
     model: dict[int, list[float]] = {}
     for b in range(3):  # three tiny segments: one tier, a light merge
         _flush_batch(client, b * 100, 100, model)
@@ -109,16 +114,7 @@ def test_the_light_lane_takes_small_merges_and_skips_segments_being_merged(
 def test_a_manual_job_waits_for_the_light_lanes_merge_then_plans_every_segment(
     client: EmbeddedClient,
 ) -> None:
-    schema = CollectionSchema(
-        NAME,
-        (
-            FieldSchema("id", DataType.INT64, is_primary=True),
-            FieldSchema("v", DataType.FLOAT_VECTOR, dim=DIM),
-        ),
-    )
-    client.create_collection(NAME, schema=schema)
-    client.create_index(NAME, "v", "FLAT", "L2")
-    client.load_collection(NAME)
+    _create(client)
     model: dict[int, list[float]] = {}
     for b in range(4):
         _flush_batch(client, b * 100, 100, model)

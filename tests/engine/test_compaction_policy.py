@@ -19,8 +19,8 @@ def no_deletes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("sluice.engine.compaction._dead_rows", lambda *args: 0)
 
 
-def _collection() -> Any:
-    settings = SimpleNamespace(segments=SimpleNamespace(max_bytes=MAX))
+def _collection(max_bytes: int = MAX) -> Any:
+    settings = SimpleNamespace(segments=SimpleNamespace(max_bytes=max_bytes))
     tso = SimpleNamespace(allocate=lambda: 1)
     return SimpleNamespace(ctx=SimpleNamespace(settings=settings, tso=tso))
 
@@ -110,8 +110,7 @@ def test_a_busy_shard_merges_segments_of_one_tier(sizes: tuple[int, ...], expect
 def _churn(quiet: bool) -> tuple[int, int]:
     """300 flushes of 1 KiB into a 1 MiB-segment group, a pass after each; bytes rewritten, segments."""
     big = 2**20
-    collection = _collection()
-    collection.ctx.settings.segments.max_bytes = big
+    collection = _collection(big)
     sizes: list[int] = []
     rewritten = 0
     for _ in range(300):
