@@ -120,11 +120,10 @@ class RateLimited(SluiceError):
 
     @classmethod
     def for_rate(cls, rate: float) -> Self:
-        err = cls(
+        return cls(
             "request is rejected by grpc RateLimiter middleware, please retry later: "
             f"{cls.base_message}{_fields(rate=go_float(rate))}"
         )
-        return err
 
 
 class QuotaExceeded(SluiceError):
@@ -264,11 +263,6 @@ class CollectionNotFound(SluiceError):
         return cls(f"{cls.base_message}{_fields(database=db, collection=collection)}")
 
 
-class ClusteringCompactionNotSupported(SluiceError):
-    code = 2304
-    base_message = "collection not support clustering compaction"
-
-
 class CollectionNotLoaded(SluiceError):
     code = 101
     base_message = "collection not loaded"
@@ -291,6 +285,12 @@ class CollectionLoaded(SluiceError):
 class IllegalSchema(SluiceError):
     code = 105
     base_message = "illegal collection schema"
+    input_error = True
+
+
+class VectorClusteringKeyNotAllowed(SluiceError):
+    code = 107
+    base_message = "vector clustering key not allowed"
     input_error = True
 
 

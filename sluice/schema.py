@@ -166,6 +166,8 @@ class FieldSchema:
     default_value: Any = None
     is_dynamic: bool = False
     is_partition_key: bool = False
+    #: Clustering compaction sorts and cuts segments by this field's values (one per collection).
+    is_clustering_key: bool = False
     #: ARRAY fields: the elements' type and the most elements a row may hold.
     element_type: DataType | None = None
     max_capacity: int | None = None
@@ -206,6 +208,14 @@ class CollectionSchema:
             if f.is_primary:
                 return f
         raise LookupError("schema has no primary key")
+
+    @property
+    def clustering_key(self) -> FieldSchema | None:
+        """The field clustering compaction orders segments by, if the schema names one."""
+        for f in self.fields:
+            if f.is_clustering_key:
+                return f
+        return None
 
     @property
     def auto_id(self) -> bool:

@@ -97,6 +97,7 @@ def _field(f: schema_pb2.FieldSchema, auto_id: bool) -> FieldSchema:
         nullable=f.nullable,
         default_value=default,
         is_partition_key=f.is_partition_key,
+        is_clustering_key=f.is_clustering_key,
         element_type=_element_type(f) if dtype == DataType.ARRAY else None,
         max_capacity=_optional_int(f.name, params, "max_capacity"),
         type_params=params,
@@ -143,6 +144,7 @@ def _struct_field(s: schema_pb2.StructArrayFieldSchema) -> FieldSchema:
                 nullable=f.nullable,
                 default_value=_default_value(f, dtype) if f.HasField("default_value") else None,
                 is_partition_key=f.is_partition_key,
+                is_clustering_key=f.is_clustering_key,
                 type_params=own,
             )
         )
@@ -229,6 +231,7 @@ def schema_to_proto(schema: CollectionSchema, timezone: str = "UTC") -> schema_p
             autoID=f.auto_id,
             is_dynamic=f.is_dynamic,
             is_partition_key=f.is_partition_key,
+            is_clustering_key=f.is_clustering_key,
             nullable=f.nullable,
             is_function_output=f.name in computed,
         )

@@ -16,7 +16,11 @@ _TASK_STATES = {
 }
 
 
-_TYPES = {"mix": common_pb2.CompactionTypeMix, "l0": common_pb2.CompactionTypeLevel0Delete}
+_TYPES = {
+    "mix": common_pb2.CompactionTypeMix,
+    "l0": common_pb2.CompactionTypeLevel0Delete,
+    "clustering": common_pb2.CompactionTypeClustering,
+}
 
 
 def _state(info: CompactionInfo) -> int:

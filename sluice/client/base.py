@@ -146,7 +146,7 @@ class Client(NamespaceClient):
         and ``fields``: one dict per field with ``field_id``, ``name``,
         ``description``, ``type`` (:class:`sluice.schema.DataType`), ``params``
         and, only when set, ``is_primary``, ``auto_id``, ``nullable``,
-        ``is_partition_key``, ``default_value``.
+        ``is_partition_key``, ``is_clustering_key``, ``default_value``.
         """
 
     @abc.abstractmethod

@@ -97,6 +97,7 @@ def field_dict(
     auto_id: bool = False,
     nullable: bool = False,
     is_partition_key: bool = False,
+    is_clustering_key: bool = False,
     default_value: Any = None,
 ) -> dict[str, Any]:
     """One entry of ``describe_collection()["fields"]``; flags only when set, like pymilvus."""
@@ -111,6 +112,8 @@ def field_dict(
         out["default_value"] = default_value
     if is_partition_key:
         out["is_partition_key"] = True
+    if is_clustering_key:
+        out["is_clustering_key"] = True
     if auto_id:
         out["auto_id"] = True
     if nullable:

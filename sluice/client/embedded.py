@@ -436,6 +436,7 @@ def _described(fld: FieldSchema) -> dict[str, Any]:
         auto_id=fld.auto_id,
         nullable=fld.nullable,
         is_partition_key=fld.is_partition_key,
+        is_clustering_key=fld.is_clustering_key,
         default_value=fld.default_value,
     )
     if fld.struct_fields:

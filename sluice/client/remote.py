@@ -353,6 +353,8 @@ def _pymilvus_schema(schema: CollectionSchema) -> pymilvus.CollectionSchema:
                 extra["dim"] = sub.dim
             if sub.max_length is not None:
                 extra["max_length"] = sub.max_length
+            if sub.is_clustering_key:
+                extra["is_clustering_key"] = True  # refused, never silently dropped
             struct.add_field(sub.name, pymilvus.DataType(int(sub.dtype)), **extra)
         out.add_field(
             fld.name,
@@ -381,6 +383,7 @@ def _described(raw: Mapping[str, Any]) -> dict[str, Any]:
         auto_id=bool(raw.get("auto_id")),
         nullable=bool(raw.get("nullable")),
         is_partition_key=bool(raw.get("is_partition_key")),
+        is_clustering_key=bool(raw.get("is_clustering_key")),
         default_value=_default_value(raw.get("default_value")),
     )
     if dtype == DataType.ARRAY_OF_STRUCT:
@@ -411,6 +414,8 @@ def _pymilvus_field(fld: FieldSchema) -> pymilvus.FieldSchema:
         extra["default_value"] = _wire_default(fld)
     if fld.is_partition_key:
         extra["is_partition_key"] = True
+    if fld.is_clustering_key:
+        extra["is_clustering_key"] = True
     if fld.is_primary:
         extra["auto_id"] = fld.auto_id
     return pymilvus.FieldSchema(

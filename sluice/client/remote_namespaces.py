@@ -149,6 +149,8 @@ class RemoteNamespaces(NamespaceClient):
             extra["dim"] = field.dim
         if field.default_value is not None:
             extra["default_value"] = field.default_value
+        if field.is_clustering_key:
+            extra["is_clustering_key"] = True
         with translated():
             self._milvus.add_collection_field(
                 name,

@@ -43,6 +43,7 @@ from sluice.engine.routing import shard_of
 from sluice.engine.segment import Segment, SegmentLevel, SegmentLoader, SegmentState
 from sluice.engine.text_match import TextMatchIndexes
 from sluice.errors import CollectionNotFound, PartitionNotFound
+from sluice.query.key_ranges import KeyRange, meets_any
 from sluice.schema import CollectionSchema, DataType
 from sluice.storage.wal import Record
 
@@ -335,14 +336,17 @@ class Collection:
         partitions: frozenset[int] | None = None,
         expire_before: int = 0,
         segment_ids: frozenset[int] | None = None,
+        key_ranges: list[KeyRange] | None = None,
     ) -> Snapshot:
         """What a read at ``read_ts`` sees.
 
         ``ignore_growing`` leaves out growing segments; ``partitions`` keeps
         only segments of those partitions (``None``: every partition), and
-        ``segment_ids`` only those segments; ``expire_before`` hides rows
-        older than the collection's TTL.  Segments not in memory are read
-        (see :mod:`sluice.engine.residency`).
+        ``segment_ids`` only those segments; ``key_ranges`` leaves out clustered
+        segments whose clustering-key range meets none of them (the read's
+        filter can match no row there); ``expire_before`` hides rows older
+        than the collection's TTL.  Segments not in memory are read (see
+        :mod:`sluice.engine.residency`).
         """
         skipped = (SegmentState.DROPPED, SegmentState.GROWING if ignore_growing else None)
         views = tuple(
@@ -353,6 +357,11 @@ class Collection:
             and s.num_rows
             and (partitions is None or s.partition_id in partitions)
             and (segment_ids is None or s.id in segment_ids)
+            and (
+                key_ranges is None
+                or s.cluster_range is None
+                or meets_any(key_ranges, *s.cluster_range)
+            )
         )
         return Snapshot(read_ts, views, self.deletes.snapshot(read_ts), expire_before)
 

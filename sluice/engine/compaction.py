@@ -29,9 +29,11 @@ import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from sluice.engine.channel import Channel
 from sluice.engine.collection import Collection
@@ -43,7 +45,7 @@ from sluice.engine.reader import visible
 from sluice.engine.residency import evict_unserved
 from sluice.engine.segment import Binlog, Segment, SegmentLevel, SegmentState
 from sluice.engine.ttl import expire_before
-from sluice.schema import TS_COLUMN
+from sluice.schema import TS_COLUMN, FieldSchema
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +69,7 @@ class CompactionPlan:
     sources: tuple[int, ...]
     partition_id: int
     channel: str
-    #: ``mix`` (data segments) or ``l0`` (delete segments).
+    #: ``mix`` (data segments), ``l0`` (delete segments) or ``clustering``.
     kind: str = "mix"
     targets: tuple[int, ...] = ()
     done: bool = False
@@ -152,16 +154,19 @@ def plan_group(
     segments that would fit in fewer are consolidated (:func:`_consolidation`).
     Without any of these, the first segment whose deleted or expired rows reach
     ``DELETED_SHARE`` (any, when forced) is rewritten alone.  Merges run
-    smallest first.
+    smallest first.  Clustered (L2) segments are only ever rewritten alone:
+    clustering compaction (:mod:`sluice.engine.clustering`) owns their ranges.
     """
     max_bytes = collection.ctx.settings.segments.max_bytes
-    small = [s for s in segments if s.nbytes < max_bytes * SMALL_SHARE]
+    # Clustered (L2) segments each hold one key range: merging would blur the ranges.
+    unclustered = [s for s in segments if s.level != SegmentLevel.L2]
+    small = [s for s in unclustered if s.nbytes < max_bytes * SMALL_SHARE]
     merges = [] if forced else _tiered(small, max_bytes)
     if not merges and (forced or quiet):
         merges = _packed(small, max_bytes, forced)
     if merges:
         return sorted(merges, key=lambda m: sum(s.nbytes for s in m))
-    consolidate = _consolidation(segments, max_bytes) if forced or quiet else []
+    consolidate = _consolidation(unclustered, max_bytes) if forced or quiet else []
     if consolidate:
         return [consolidate]
     ts = collection.ctx.tso.allocate()
@@ -278,13 +283,31 @@ def mix_compact(
     cancelled: Callable[[], bool] = lambda: False,
 ) -> tuple[int, ...] | None:
     """Merge ``sources``; return the new segments' IDs, or ``None`` when abandoned."""
-    ctx = collection.ctx
-    schema = collection.schema
-    ts = ctx.tso.allocate()
-    partition = sources[0].partition_id
+    rows = live_rows(collection, sources)
+    if rows is None:
+        return None
+    merged = by_primary_key(collection, rows)
+    if all(s.level == SegmentLevel.L2 for s in sources):
+        # A clustered segment rewritten for its deletes stays clustered.
+        key = collection.schema.clustering_key
+        chunks = [(merged, key_range(merged, key))] if merged.num_rows else []
+        level = SegmentLevel.L2
+    else:
+        max_bytes = collection.ctx.settings.segments.max_bytes
+        chunks = [(chunk, None) for chunk in cut(merged, max_bytes)]
+        level = SegmentLevel.L1
+    return commit_rewrite(collection, channel, sources, chunks, level, cancelled)
+
+
+def live_rows(collection: Collection, sources: Sequence[Segment]) -> pa.Table | None:
+    """The rows of ``sources`` live now (not deleted, not expired), in schema order.
+
+    Every row keeps its insert timestamp.  ``None`` when a source is gone.
+    """
+    ts = collection.ctx.tso.allocate()
     snapshot = collection.snapshot(
         ts,
-        partitions=frozenset({partition}),
+        partitions=frozenset({sources[0].partition_id}),
         expire_before=expire_before(collection.meta.properties, ts),
         segment_ids=frozenset(s.id for s in sources),
     )
@@ -297,13 +320,34 @@ def mix_compact(
         table = view.table()
         mask = visible(view, snapshot)
         parts.append(table if mask is None else table.filter(pa.array(mask)))
-    order = [f.name for f in schema.fields] + [TS_COLUMN]
-    merged = pa.concat_tables([p.select(order) for p in parts]).combine_chunks()
-    if merged.num_rows:
-        merged = merged.sort_by([(schema.primary.name, "ascending"), (TS_COLUMN, "ascending")])
+    order = [f.name for f in collection.schema.fields] + [TS_COLUMN]
+    return pa.concat_tables([p.select(order) for p in parts]).combine_chunks()
+
+
+def by_primary_key(collection: Collection, rows: pa.Table) -> pa.Table:
+    """``rows`` sorted by primary key (then insert timestamp): compaction output is sorted."""
+    if rows.num_rows == 0:
+        return rows
+    return rows.sort_by([(collection.schema.primary.name, "ascending"), (TS_COLUMN, "ascending")])
+
+
+def commit_rewrite(
+    collection: Collection,
+    channel: Channel,
+    sources: Sequence[Segment],
+    chunks: Sequence[tuple[pa.Table, tuple[Any, Any] | None]],
+    level: SegmentLevel,
+    cancelled: Callable[[], bool],
+) -> tuple[int, ...] | None:
+    """Write ``chunks`` (rows, clustering-key range) as segments replacing ``sources``.
+
+    The new IDs, or ``None`` when abandoned (cancelled, or the sources changed).
+    """
+    ctx = collection.ctx
     created = min(s.created_ts for s in sources)
     origins = tuple(s.id for s in sources)
-    targets = _write(collection, channel, partition, merged, created, origins, cancelled)
+    partition = sources[0].partition_id
+    targets = _write(collection, channel, partition, chunks, created, origins, level, cancelled)
     if targets is None:
         return None
     if not collection.swap_segments(channel, sources, targets):
@@ -314,45 +358,61 @@ def mix_compact(
     for segment in targets:
         ctx.request_index(collection, segment)  # token indexes and anything declared meanwhile
     log.info(
-        "compacted segments %s of collection %s into %s (%d rows)",
+        "compacted segments %s of collection %s into %s (%d rows, level %s)",
         [s.id for s in sources],
         collection.name,
         [s.id for s in targets],
-        merged.num_rows,
+        sum(chunk.num_rows for chunk, _ in chunks),
+        level.name,
     )
     return tuple(s.id for s in targets)
+
+
+def cut(rows: pa.Table, max_bytes: int) -> list[pa.Table]:
+    """``rows`` in consecutive slices of about ``max_bytes`` each (none when empty)."""
+    if rows.num_rows == 0:
+        return []
+    per_row = max(1, rows.nbytes // rows.num_rows)
+    step = max(1, max_bytes // per_row)
+    return [rows.slice(start, step) for start in range(0, rows.num_rows, step)]
+
+
+def key_range(rows: pa.Table, key: FieldSchema | None) -> tuple[Any, Any] | None:
+    """The lowest and highest clustering-key value in ``rows`` (``(None, None)``: only nulls)."""
+    if key is None:
+        return None
+    bounds = pc.min_max(rows.column(key.name))
+    return bounds["min"].as_py(), bounds["max"].as_py()
 
 
 def _write(
     collection: Collection,
     channel: Channel,
     partition: int,
-    rows: pa.Table,
+    chunks: Sequence[tuple[pa.Table, tuple[Any, Any] | None]],
     created_ts: int,
     sources: tuple[int, ...],
+    level: SegmentLevel,
     cancelled: Callable[[], bool],
 ) -> list[Segment] | None:
-    """The merged rows as Flushed segments with binlogs and built indexes (not yet visible)."""
+    """The rows as Flushed segments with binlogs and built indexes (not yet visible)."""
     ctx = collection.ctx
     written: list[Segment] = []
-    if rows.num_rows == 0:
-        return written
-    per_row = max(1, rows.nbytes // rows.num_rows)
-    step = max(1, ctx.settings.segments.max_bytes // per_row)
     try:
-        for start in range(0, rows.num_rows, step):
-            chunk = rows.slice(start, step)
+        for chunk, cluster_range in chunks:
             segment = Segment(
                 ctx.ids.allocate(),
                 collection_id=collection.id,
                 partition_id=partition,
                 channel=channel.name,
                 schema=collection.schema,
+                level=level,
                 state=SegmentState.FLUSHED,
                 created_ts=created_ts,
             )
             segment.is_sorted = True
             segment.compacted_from = sources
+            segment.cluster_range = cluster_range
             written.append(segment)
             rel = insert_log_path(collection.id, partition, segment.id, ctx.ids.allocate())
             stored = ctx.files.write_table(rel, chunk)

@@ -7,7 +7,10 @@ from dataclasses import dataclass
 from sluice.engine.collection import Collection
 from sluice.engine.compactor import Compactor
 from sluice.engine.core import EngineCore
-from sluice.errors import ClusteringCompactionNotSupported, CollectionNotFound
+from sluice.errors import CollectionNotFound
+
+#: The compaction ID of a request that planned nothing (Milvus's ``CompactionID = -1``).
+NO_JOB = -1
 
 
 @dataclass(frozen=True)
@@ -20,7 +23,7 @@ class PlanInfo:
     targets: tuple[int, ...]
     #: ``executing``, ``completed`` or ``failed``.
     state: str
-    #: ``mix`` or ``l0``.
+    #: ``mix``, ``l0`` or ``clustering``.
     kind: str
 
 
@@ -42,12 +45,15 @@ class CompactionOps(EngineCore):
     def manual_compaction(
         self, db: str, name: str, collection_id: int = 0, *, clustering: bool = False
     ) -> int:
-        """Queue a compaction of the collection (by name, else by ID); return the job ID."""
+        """Queue a compaction of the collection (by name, else by ID); return the job ID.
+
+        A clustering compaction of a collection without a clustering key has
+        nothing to do: as Milvus's, it succeeds with no job, ID ``NO_JOB``.
+        """
         collection = self._compaction_target(db, name, collection_id)
-        if clustering:
-            # Milvus's major (clustering) compaction needs a clustering key.
-            raise ClusteringCompactionNotSupported.with_fields(collection=collection.name)
-        return self.compactor.submit(collection).job_id
+        if clustering and collection.schema.clustering_key is None:
+            return NO_JOB
+        return self.compactor.submit(collection, clustering=clustering).job_id
 
     def compaction_state(self, job_id: int) -> CompactionInfo:
         job = self.compactor.job(job_id)

@@ -7,7 +7,8 @@ keeps falling while the main thread rebuilds a large segment's index for a
 minute; segments being merged by one lane are invisible to the other's
 planning, and the light lane starts nothing while a manual job waits or
 runs.  A ManualCompaction is a
-job: its plans (one merge per (shard, partition) group worth merging) are
+job: its plans (one merge per (shard, partition) group worth merging, or,
+for a clustering compaction, one re-cut of each group by clustering key) are
 made when the thread takes it, and GetCompactionState reports Executing
 until every plan has run.  Jobs are kept in memory for the server's life;
 an unknown job ID reads as Completed with no plans, as a job whose record
@@ -37,6 +38,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from sluice.engine.channel import Channel
+from sluice.engine.clustering import cluster_compact, worth_clustering
 from sluice.engine.collection import Collection
 from sluice.engine.compaction import (
     CompactionPlan,
@@ -67,6 +69,8 @@ LIGHT_MERGE_SHARE = 1 / 16
 class CompactionJob:
     job_id: int
     collection_id: int
+    #: A clustering (major) compaction: re-cut every group by clustering key.
+    clustering: bool = False
     plans: list[CompactionPlan] = field(default_factory=list)
     #: The thread has made the plans and run them all.
     finished: bool = False
@@ -107,9 +111,9 @@ class Compactor:
         self._thread.start()
         self._light.start()
 
-    def submit(self, collection: Collection) -> CompactionJob:
+    def submit(self, collection: Collection, *, clustering: bool = False) -> CompactionJob:
         """A ManualCompaction of ``collection``: queued, run by the thread."""
-        job = CompactionJob(self._ctx.ids.allocate(), collection.id)
+        job = CompactionJob(self._ctx.ids.allocate(), collection.id, clustering)
         with self._lock:
             self._jobs[job.job_id] = job
             self._manual_jobs += 1
@@ -176,23 +180,35 @@ class Compactor:
             # job plans over every segment, as one lane would.
             self._merge_ended.wait_for(lambda: not self._merging)
         try:
-            work = []
-            for channel, segments in self._groups(collection):
-                for chosen in plan_group(collection, segments, forced=True):
-                    plan = self._plan(channel, chosen)
-                    job.plans.append(plan)
-                    work.append((plan, channel, chosen))
-            for channel, segments in l0_groups(collection):
-                if len(segments) >= 2:
-                    plan = self._plan(channel, segments, "l0")
-                    job.plans.append(plan)
-                    work.append((plan, channel, segments))
+            work = self._clustering_work(collection) if job.clustering else self._work(collection)
+            job.plans.extend(plan for plan, _, _ in work)
             for plan, channel, chosen in work:
                 self._merge(collection, plan, channel, chosen)
         finally:
             # Released segments read to plan or merge leave memory again.
             evict_unserved(self._ctx, collection)
             job.finished = True
+
+    def _work(self, collection: Collection) -> list[tuple[CompactionPlan, Channel, list[Segment]]]:
+        """A manual mix compaction's plans: every merge worth running, then delete segments."""
+        work = []
+        for channel, segments in self._groups(collection):
+            for chosen in plan_group(collection, segments, forced=True):
+                work.append((self._plan(channel, chosen), channel, chosen))
+        for channel, segments in l0_groups(collection):
+            if len(segments) >= 2:
+                work.append((self._plan(channel, segments, "l0"), channel, segments))
+        return work
+
+    def _clustering_work(
+        self, collection: Collection
+    ) -> list[tuple[CompactionPlan, Channel, list[Segment]]]:
+        """A clustering compaction's plans: each group holding unclustered rows, whole."""
+        return [
+            (self._plan(channel, segments, "clustering"), channel, segments)
+            for channel, segments in self._groups(collection)
+            if worth_clustering(segments)
+        ]
 
     def _automatic_pass(self, *, light: bool) -> tuple[bool, bool]:
         """One look at every collection: whether any merge ran, whether a shard was busy.
@@ -280,6 +296,8 @@ class Compactor:
             if plan.kind == "l0":
                 target = l0_compact(collection, channel, chosen)
                 targets = None if target is None else (target,)
+            elif plan.kind == "clustering":
+                targets = cluster_compact(collection, channel, chosen, self._stopping.is_set)
             else:
                 targets = mix_compact(collection, channel, chosen, self._stopping.is_set)
             plan.targets = targets or ()

@@ -32,6 +32,7 @@ from sluice.engine.struct_search import refuse_struct_filters
 from sluice.engine.ttl import expire_before
 from sluice.errors import DataMismatch, ExpressionError, ParameterInvalid, RequestError
 from sluice.query import BoundExpr, compile_filter, pk_list_terms, pk_terms
+from sluice.query.key_ranges import field_ranges
 from sluice.schema import DYNAMIC_FIELD, CollectionSchema, DataType
 from sluice.types import UTC, Context, FilterKind, arrow_type, type_info
 from sluice.types.sparse import csr
@@ -195,7 +196,7 @@ def delete(
     else:
         ts = collection.ctx.tso.allocate()
         partitions = None if scope is None else frozenset({scope.id})
-        snapshot = read_snapshot(collection, ts, partitions)
+        snapshot = read_snapshot(collection, ts, partitions, bound=flt.bound)
         output = OutputSpec((collection.schema.primary.name,), None)
         matched = reader.query(snapshot, collection.schema, flt, output, None, 0)
         keys = matched.column(0).to_numpy(zero_copy_only=False)
@@ -213,13 +214,20 @@ def read_snapshot(
     partitions: frozenset[int] | None,
     *,
     ignore_growing: bool = False,
+    bound: BoundExpr | None = None,
 ) -> Snapshot:
-    """The snapshot a read sees: its partitions, at ``read_ts``, without expired rows (TTL)."""
+    """The snapshot a read sees: its partitions, at ``read_ts``, without expired rows (TTL).
+
+    With the read's filter (``bound``), clustered segments whose clustering-key
+    range the filter rules out are left out: they hold no row it matches.
+    """
+    key = collection.schema.clustering_key
     return collection.snapshot(
         read_ts,
         ignore_growing=ignore_growing,
         partitions=partitions,
         expire_before=expire_before(collection.meta.properties, read_ts),
+        key_ranges=None if key is None else field_ranges(bound, key.name),
     )
 
 
@@ -256,7 +264,9 @@ def query(
     flt = compile_rows_filter(collection, expr, params, "query")
     partitions = prune(collection, chosen, flt.bound)
     ts = read_timestamp(collection, read_ts)
-    snapshot = read_snapshot(collection, ts, partitions, ignore_growing=ignore_growing)
+    snapshot = read_snapshot(
+        collection, ts, partitions, ignore_growing=ignore_growing, bound=flt.bound
+    )
     if counting:
         output = OutputSpec((), None)
         total = reader.count(snapshot, flt)

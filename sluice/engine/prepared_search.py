@@ -275,6 +275,8 @@ def run_search(
         ts,
         partitions if prepared.key_partitions is None else partitions & prepared.key_partitions,
         ignore_growing=request.ignore_growing,
+        # BM25 scores with statistics of every segment searched: prune none.
+        bound=None if plan.bm25_spec is not None else prepared.flt.bound,
     )
     schema = collection.schema
     output = prepared.search_output or prepared.output

@@ -8,11 +8,12 @@
 * **AlterCollectionField** changes ``max_length`` (VARCHAR) or field-level
   ``mmap.enabled``.
 * **AddCollectionField** appends a nullable field (optionally with a default
-  value).  Rows stored before read it as its default, or null: every
-  segment takes the new column at once (under the channel locks, before
-  the new schema is published, so no reader sees the schema without the
-  column), and rows written before the change - in binlogs or the WAL - get
-  it when they are read back after a restart.
+  value), which may be the collection's clustering key if it has none yet.
+  Rows stored before read it as its default, or null: every segment takes
+  the new column at once (under the channel locks, before the new schema is
+  published, so no reader sees the schema without the column), and rows
+  written before the change - in binlogs or the WAL - get it when they are
+  read back after a restart.
 
 Each change is one catalog commit; the search plans of the collection are
 made again afterwards.
@@ -28,7 +29,7 @@ from dataclasses import replace
 from sluice.engine.collection_ddl import check_isolation_property
 from sluice.engine.core import EngineCore
 from sluice.engine.placement import LEGACY_FIELD_MMAP_KEY, MMAP_KEY
-from sluice.engine.schema_rules import MAX_VARCHAR, check_field
+from sluice.engine.schema_rules import CLUSTERING_KEY_TYPES, MAX_VARCHAR, check_field
 from sluice.engine.ttl import validate_ttl
 from sluice.errors import CollectionLoaded, ParameterInvalid, RequestError
 from sluice.schema import DYNAMIC_FIELD, TS_COLUMN, DataType, FieldSchema
@@ -201,6 +202,16 @@ def _check_new_field(
         raise ParameterInvalid.msg(
             f"not support to add partition key field, field name  = {field.name}"
         )
+    if field.is_clustering_key:
+        if field.dtype not in CLUSTERING_KEY_TYPES:
+            raise ParameterInvalid.msg(
+                f"clustering key field {field.name} has unsupported data type "
+                f"{field.dtype.milvus_name}"
+            )
+        if any(f.is_clustering_key for f in existing):
+            raise ParameterInvalid.msg(
+                f"already has another clustering key field, field name: {field.name}"
+            )
     if not field.nullable:
         raise ParameterInvalid.msg(
             f"added field must be nullable, please check it, field name = {field.name}"

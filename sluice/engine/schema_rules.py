@@ -9,6 +9,11 @@ checks are plain errors (code 65535), others carry ``invalid parameter``
 (1100) or ``field name invalid`` (1701), and clients match on both.  Field
 names also may not be a keyword of the filter language or one of Milvus's
 own column names (``RowID``, ``Timestamp``).
+
+A schema names at most one clustering key (``validateClusteringKey``): a
+number, a VARCHAR or a FLOAT_VECTOR field, not a struct's sub-field.  Vector
+keys are refused, as Milvus's default ``common.enableVectorClusteringKey``
+(false) refuses them.
 """
 
 from __future__ import annotations
@@ -17,7 +22,14 @@ from dataclasses import replace
 
 from sluice.engine.functions import validate_functions
 from sluice.engine.text_fields import validate_text_fields
-from sluice.errors import FieldNameInvalid, ParameterInvalid, RequestError, SluiceError
+from sluice.errors import (
+    FieldNameInvalid,
+    IllegalSchema,
+    ParameterInvalid,
+    RequestError,
+    SluiceError,
+    VectorClusteringKeyNotAllowed,
+)
 from sluice.schema import CollectionSchema, DataType, FieldSchema
 from sluice.types import SUPPORTED_TYPES
 from sluice.types.arrays import ELEMENT_TYPES, MAX_ARRAY_CAPACITY
@@ -32,6 +44,20 @@ MAX_SHARDS = 16
 MIN_DIM = 2
 MAX_DIM = 32768
 MAX_VARCHAR = 65535
+
+#: Types a clustering key may have (Milvus's ``typeutil.IsClusteringKeyType``).
+CLUSTERING_KEY_TYPES = frozenset(
+    {
+        DataType.INT8,
+        DataType.INT16,
+        DataType.INT32,
+        DataType.INT64,
+        DataType.FLOAT,
+        DataType.DOUBLE,
+        DataType.VARCHAR,
+        DataType.FLOAT_VECTOR,
+    }
+)
 
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 
@@ -135,6 +161,7 @@ def validate_schema(schema: CollectionSchema, max_fields: int = MAX_FIELDS) -> N
     _validate_auto_id(fields)
     for fld in fields:
         _validate_type(fld)
+    validate_clustering_key(schema)
     for fld in fields:
         check_field(fld, schema.name)
     seen: set[str] = set()
@@ -144,6 +171,35 @@ def validate_schema(schema: CollectionSchema, max_fields: int = MAX_FIELDS) -> N
         seen.add(fld.name)
     validate_text_fields(schema)
     validate_functions(schema)
+
+
+def validate_clustering_key(schema: CollectionSchema) -> None:
+    """``validateClusteringKey``: field by field in schema order, then struct sub-fields."""
+    first: FieldSchema | None = None
+    for fld in schema.user_fields:
+        if not fld.is_clustering_key:
+            continue
+        if fld.dtype not in CLUSTERING_KEY_TYPES:
+            raise IllegalSchema.wrap(
+                f"clustering key field {fld.name} has unsupported data type "
+                f"{fld.dtype.milvus_name}",
+                collection=schema.name,
+            )
+        if fld.dtype.is_vector:
+            raise VectorClusteringKeyNotAllowed.with_fields(collection=schema.name)
+        if first is not None:
+            raise IllegalSchema.wrap(
+                f"there are more than one clustering key, field name = {first.name}, {fld.name}",
+                collection=schema.name,
+            )
+        first = fld
+    for fld in schema.struct_fields:
+        for sub in fld.struct_fields:
+            if sub.is_clustering_key:
+                raise IllegalSchema.wrap(
+                    f"clustering key is not supported for struct field, field name = {sub.name}",
+                    collection=schema.name,
+                )
 
 
 def check_field(fld: FieldSchema, collection: str) -> None:

@@ -140,6 +140,10 @@ class Segment:
         self.is_sorted = False
         #: The segments a compaction merged into this one.
         self.compacted_from: tuple[int, ...] = ()
+        #: Clustering compaction output: the lowest and highest clustering-key value of the
+        #: rows (``(None, None)``: only nulls), so reads whose filter rules out the range
+        #: skip the segment.  ``None``: not clustered, the segment may hold any value.
+        self.cluster_range: tuple[Any, Any] | None = None
         #: Primary keys sorted for lookups, shared by every view of this segment.
         self.keys = SegmentKeys()
         self.state = state
@@ -539,6 +543,7 @@ class Segment:
             "text_index_files": dict(self.text_index_files),
             "is_sorted": self.is_sorted,
             "compacted_from": list(self.compacted_from),
+            "cluster_range": None if self.cluster_range is None else list(self.cluster_range),
         }
 
 

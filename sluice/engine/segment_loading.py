@@ -60,6 +60,9 @@ def restore_segment(ctx: EngineContext, collection: Collection, raw: dict[str, A
     segment.text_index_files = {str(k): str(v) for k, v in raw.get("text_index_files", {}).items()}
     segment.is_sorted = bool(raw.get("is_sorted", False))
     segment.compacted_from = tuple(int(i) for i in raw.get("compacted_from", ()))
+    cluster_range = raw.get("cluster_range")
+    if cluster_range is not None:
+        segment.cluster_range = (cluster_range[0], cluster_range[1])
     if segment.level == SegmentLevel.L0:
         for binlog in binlogs:
             table = ctx.files.read_table(binlog.path, binlog.expected)

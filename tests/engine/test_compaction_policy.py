@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from sluice.engine.compaction import plan_group, tier
+from sluice.engine.segment import SegmentLevel
 
 MAX = 1000
 
@@ -25,8 +26,8 @@ def _collection(max_bytes: int = MAX) -> Any:
     return SimpleNamespace(ctx=SimpleNamespace(settings=settings, tso=tso))
 
 
-def _segments(*sizes: int) -> list[Any]:
-    return [SimpleNamespace(id=i, nbytes=size) for i, size in enumerate(sizes)]
+def _segments(*sizes: int, level: SegmentLevel = SegmentLevel.L1) -> list[Any]:
+    return [SimpleNamespace(id=i, nbytes=size, level=level) for i, size in enumerate(sizes)]
 
 
 def _sizes(merges: list[list[Any]]) -> list[list[int]]:
@@ -128,3 +129,15 @@ def test_tiered_merging_rewrites_each_row_a_logarithmic_number_of_times() -> Non
     assert tiered <= 6 * written  # about one rewrite per tier (log3 of 300 flushes ~ 5.2)
     assert packed > 20 * tiered  # packing re-merges the growing output with every flush
     assert tiered_segments <= 2 * 6  # at most two segments per tier wait for a third
+
+
+def test_clustered_segments_are_never_merged_for_size() -> None:
+    """L2 segments each hold one clustering-key range: merging them would blur the ranges."""
+    clustered = _segments(100, 100, 100, 100, level=SegmentLevel.L2)
+    for segment in clustered:
+        segment.resident = False  # no deleted rows to look for
+    for quiet in (False, True):
+        assert plan_group(_collection(), clustered, forced=False, quiet=quiet) == []
+    mixed = clustered + _segments(100, 100, 100)
+    merges = plan_group(_collection(), mixed, forced=False, quiet=True)
+    assert merges == [mixed[4:]]
