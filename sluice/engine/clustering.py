@@ -38,8 +38,12 @@ MAX_RUN_SEGMENTS = 2
 
 
 def worth_clustering(segments: Sequence[Segment]) -> bool:
-    """A group needs clustering while it holds a segment without a key range (not clustered)."""
-    return any(s.cluster_range is None for s in segments)
+    """A group needs clustering while it holds rows not yet clustered (a segment below L2).
+
+    Level L2 is the one mark of a clustered segment, as in
+    :func:`sluice.engine.compaction.plan_group`; the key range only serves pruning.
+    """
+    return any(s.level != SegmentLevel.L2 for s in segments)
 
 
 def cluster_compact(
